@@ -1,0 +1,119 @@
+// slot-machine: CLI11 wiring of the subcommands. No logic beyond parsing and dispatch.
+
+#include <CLI/CLI.hpp>
+
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <set>
+
+#include "api/client.h"
+#include "api/start.h"
+#include "config/config.h"
+#include "init/init.h"
+
+namespace {
+
+const char* kUsage =
+    "usage: slot-machine <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  init       detect the project here and write slot-machine.json\n"
+    "  start      run the daemon in the foreground\n"
+    "  deploy     deploy COMMIT (default: HEAD of the repository in cwd)\n"
+    "  rollback   swap back to the previous slot\n"
+    "  status     show what is running\n"
+    "  version    print the version\n"
+    "\n"
+    "Run `slot-machine <command> --help` for a command's options.\n";
+
+const std::set<std::string> kCommands = {"init", "start", "deploy", "rollback", "status", "version"};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::cerr << kUsage;
+    return 2;
+  }
+  const std::string first = argv[1];
+  if (first.empty() || (first[0] != '-' && !kCommands.count(first))) {
+    std::cerr << "slot-machine: unknown command \"" << first << "\"\n\n" << kUsage;
+    return 2;
+  }
+
+  CLI::App app{"slot-machine: zero-downtime blue-green deploys of one app on one machine",
+               "slot-machine"};
+  app.footer("Run `slot-machine <command> --help` for a command's options.");
+  app.require_subcommand(1);
+
+  auto* init = app.add_subcommand("init", "detect the project here and write slot-machine.json");
+  bool force = false;
+  init->add_flag("--force", force, "overwrite an existing slot-machine.json");
+
+  auto* start = app.add_subcommand("start", "run the daemon in the foreground");
+  sm::api::StartOptions start_opts;
+  int start_port = 0;
+  start->add_option("--config", start_opts.config, "config file (default ./slot-machine.json)");
+  start->add_option("--repo", start_opts.repo, "the app's git repository (default: cwd)");
+  start->add_option("--data", start_opts.data, "data directory (default ./.slot-machine)");
+  start->add_option("--port", start_port, "API port; beats the config's api_port (default 9100)");
+  start->add_flag("--no-proxy", start_opts.no_proxy, "direct mode: the app binds `port` itself");
+
+  sm::api::ClientOptions client;
+  int api_port = 0;
+  auto add_client_flags = [&](CLI::App* sub) {
+    sub->add_option("--api-port", api_port, "daemon API port (default: api_port from ./slot-machine.json, else 9100)");
+    sub->add_flag("--json", client.json, "print the daemon's JSON answer");
+  };
+  auto* deploy = app.add_subcommand("deploy", "deploy COMMIT (default: HEAD of the repository in cwd)");
+  std::string commit;
+  deploy->add_option("COMMIT", commit, "full or short hash, branch, tag or HEAD");
+  add_client_flags(deploy);
+  auto* rollback = app.add_subcommand("rollback", "swap back to the previous slot");
+  add_client_flags(rollback);
+  auto* status = app.add_subcommand("status", "show what is running");
+  add_client_flags(status);
+  auto* version = app.add_subcommand("version", "print the version");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+
+  if (*version) {
+    std::cout << "slot-machine (cpp) spec/1 " << SLOT_MACHINE_VERSION << "\n";
+    return 0;
+  }
+  if (*init) {
+    try {
+      std::cout << sm::init::run(std::filesystem::current_path(), force).message << "\n";
+      return 0;
+    } catch (const std::exception& e) {
+      std::cerr << "slot-machine: " << e.what() << "\n";
+      return 1;
+    }
+  }
+  if (*start) {
+    if (start->count("--port")) start_opts.api_port = start_port;
+    return sm::api::start_daemon(start_opts);
+  }
+
+  try {
+    if (deploy->count("--api-port") || rollback->count("--api-port") || status->count("--api-port")) {
+      sm::config::check_port("--api-port", api_port);
+      client.port = api_port;
+    } else {
+      client.port = sm::config::client_api_port("slot-machine.json");
+    }
+  } catch (const sm::config::ConfigError& e) {
+    std::cerr << "slot-machine: " << e.what() << "\n";
+    return 2;
+  }
+  if (*deploy)
+    return sm::api::deploy_command(client, deploy->count("COMMIT") ? std::optional(commit) : std::nullopt,
+                                   std::cout, std::cerr);
+  if (*rollback) return sm::api::rollback_command(client, std::cout, std::cerr);
+  return sm::api::status_command(client, std::cout, std::cerr);
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the Debian packages slot-machine builds and tests with. Idempotent: quiet
+# and quick when everything is already there. Every other script calls it first.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config git curl ca-certificates procps
+  libcli11-dev libcpp-httplib-dev nlohmann-json3-dev libgit2-dev libfmt-dev doctest-dev
+  util-linux
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "setup: installing ${missing[*]}" >&2
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq >/dev/null
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,158 @@
+#include "api/client.h"
+
+#include <fmt/format.h>
+#include <httplib.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "git/git.h"
+
+namespace sm::api {
+using nlohmann::json;
+
+namespace {
+
+/// An HTTP exchange with the daemon: a status and a parsed JSON body, or the reason
+/// it could not happen.
+struct Reply {
+  int status = 0;
+  json body;
+  std::string failure;  // non-empty when the daemon could not be reached
+};
+
+std::string base_url(const ClientOptions& o) { return fmt::format("http://{}:{}", o.host, o.port); }
+
+Reply call(const ClientOptions& o, const std::string& method, const std::string& path,
+           const std::string& body, time_t read_timeout_s) {
+  httplib::Client c(o.host, o.port);
+  c.set_connection_timeout(2, 0);
+  c.set_read_timeout(read_timeout_s, 0);
+  httplib::Result res = method == "GET" ? c.Get(path)
+                                        : c.Post(path, body, "application/json");
+  Reply r;
+  if (!res) {
+    r.failure = res.error() == httplib::Error::Connection ? "connection refused"
+                                                          : httplib::to_string(res.error());
+    return r;
+  }
+  r.status = res->status;
+  try {
+    r.body = json::parse(res->body);
+  } catch (const json::parse_error&) {
+    r.body = json{{"error", fmt::format("daemon answered HTTP {} with a non-JSON body", res->status)}};
+  }
+  return r;
+}
+
+std::string unreachable(const ClientOptions& o, const std::string& why) {
+  return fmt::format("slot-machine: cannot reach the daemon at {} ({}); is `slot-machine start` "
+                     "running? (the API port comes from ./slot-machine.json or --api-port)\n",
+                     base_url(o), why);
+}
+
+/// Checks the daemon answers before anything else is done; prints why when not.
+bool reachable(const ClientOptions& o, std::ostream& err) {
+  Reply r = call(o, "GET", "/", "", 5);
+  if (!r.failure.empty() || r.status != 200) {
+    err << unreachable(o, r.failure.empty() ? fmt::format("HTTP {}", r.status) : r.failure);
+    return false;
+  }
+  return true;
+}
+
+std::string str(const json& j, const char* key) {
+  return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : "";
+}
+
+std::string short_hash(const std::string& h) { return h.empty() ? "(none)" : h.substr(0, 12); }
+
+int finish_op(const ClientOptions& o, const char* verb, const Reply& r, std::ostream& out,
+              std::ostream& err) {
+  if (!r.failure.empty()) {
+    err << unreachable(o, r.failure);
+    return 1;
+  }
+  if (o.json) out << r.body.dump(2) << "\n";
+  if (r.status == 200 && r.body.value("success", false)) {
+    if (!o.json) {
+      out << fmt::format("{} {} in slot {}", verb, str(r.body, "commit"), str(r.body, "slot"));
+      if (r.body.contains("previous_commit"))
+        out << fmt::format(" (previous: {})", short_hash(str(r.body, "previous_commit")));
+      out << "\n";
+    }
+    return 0;
+  }
+  std::string error = str(r.body, "error");
+  err << fmt::format("slot-machine: {} failed (HTTP {}): {}\n",
+                     std::string(verb) == "deployed" ? "deploy" : "rollback", r.status,
+                     error.empty() ? r.body.dump() : error);
+  return 1;
+}
+
+}  // namespace
+
+int deploy_command(const ClientOptions& o, const std::optional<std::string>& commit,
+                   std::ostream& out, std::ostream& err) {
+  if (!reachable(o, err)) return 1;
+  std::string rev;
+  if (commit) {
+    rev = *commit;
+  } else {
+    try {
+      git::Library lib;
+      rev = git::Repository::discover(std::filesystem::current_path()).resolve("HEAD");
+    } catch (const git::GitError& e) {
+      err << fmt::format("slot-machine: cannot find the commit to deploy: {}; run deploy inside "
+                         "the app's repository or name a COMMIT\n",
+                         e.what());
+      return 1;
+    }
+  }
+  // Deploys include the setup command, which may take long: wait up to a day.
+  return finish_op(o, "deployed", call(o, "POST", "/deploy", json{{"commit", rev}}.dump(), 86400),
+                   out, err);
+}
+
+int rollback_command(const ClientOptions& o, std::ostream& out, std::ostream& err) {
+  if (!reachable(o, err)) return 1;
+  return finish_op(o, "rolled back to", call(o, "POST", "/rollback", "{}", 86400), out, err);
+}
+
+int status_command(const ClientOptions& o, std::ostream& out, std::ostream& err) {
+  Reply r = call(o, "GET", "/status", "", 10);
+  if (!r.failure.empty()) {
+    err << unreachable(o, r.failure);
+    return 1;
+  }
+  if (r.status != 200) {
+    err << fmt::format("slot-machine: status failed (HTTP {}): {}\n", r.status, str(r.body, "error"));
+    return 1;
+  }
+  const json& s = r.body;
+  if (o.json) {
+    out << s.dump(2) << "\n";
+    return 0;
+  }
+  if (str(s, "live_slot").empty()) {
+    out << "live:        nothing deployed yet\n";
+  } else {
+    out << fmt::format("live:        slot {}  {}  {}", str(s, "live_slot"), str(s, "live_commit"),
+                       s.value("healthy", false) ? "healthy" : "NOT HEALTHY");
+    if (s.value("live_pid", 0)) out << fmt::format("  (pid {}, port {})", s.value("live_pid", 0),
+                                                   s.value("live_port", 0));
+    out << "\n";
+  }
+  out << fmt::format("previous:    {}\n", str(s, "previous_slot").empty()
+                                              ? "none"
+                                              : fmt::format("slot {}  {}", str(s, "previous_slot"),
+                                                            str(s, "previous_commit")));
+  out << fmt::format("last deploy: {}\n", str(s, "last_deploy_time").empty()
+                                              ? "never" : str(s, "last_deploy_time"));
+  out << fmt::format("mode:        {}\n", str(s, "mode"));
+  if (!str(s, "operation").empty())
+    out << fmt::format("running:     {} ({})\n", str(s, "operation"), str(s, "stage"));
+  return 0;
+}
+
+}  // namespace sm::api

@@ -1,0 +1,23 @@
+#pragma once
+// The thin clients: `deploy`, `rollback` and `status` talk to the daemon's API.
+
+#include <optional>
+#include <ostream>
+#include <string>
+
+namespace sm::api {
+
+struct ClientOptions {
+  std::string host = "127.0.0.1";
+  int port = 9100;
+  bool json = false;  // print the daemon's JSON instead of text
+};
+
+/// Each returns the process exit code: 0 on success, 1 when the daemon cannot be
+/// reached or the operation failed (the daemon's error on `err`).
+int deploy_command(const ClientOptions& opts, const std::optional<std::string>& commit,
+                   std::ostream& out, std::ostream& err);
+int rollback_command(const ClientOptions& opts, std::ostream& out, std::ostream& err);
+int status_command(const ClientOptions& opts, std::ostream& out, std::ostream& err);
+
+}  // namespace sm::api

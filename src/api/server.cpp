@@ -1,0 +1,159 @@
+#include "api/server.h"
+
+#include <fmt/format.h>
+#include <httplib.h>
+
+#include <chrono>
+#include <cstring>
+#include <thread>
+#include <nlohmann/json.hpp>
+
+namespace sm::api {
+using nlohmann::json;
+using daemon::OpResult;
+using daemon::OpStatus;
+
+namespace {
+
+void reply(httplib::Response& res, int status, const json& body) {
+  res.status = status;
+  res.set_content(body.dump() + "\n", "application/json");
+}
+
+int http_status(OpStatus s) {
+  switch (s) {
+    case OpStatus::Ok: return 200;
+    case OpStatus::Busy: return 409;
+    case OpStatus::Invalid: return 400;
+    case OpStatus::UnknownCommit: return 404;
+    case OpStatus::NoPrevious: return 400;
+    case OpStatus::Failed: return 500;
+    case OpStatus::ShuttingDown: return 503;
+  }
+  return 500;
+}
+
+json op_body(const OpResult& r, bool with_previous) {
+  json j{{"success", r.status == OpStatus::Ok}, {"slot", r.slot}, {"commit", r.commit}};
+  if (with_previous) j["previous_commit"] = r.previous_commit;
+  if (r.status != OpStatus::Ok) {
+    j["error"] = r.error;
+    if (!r.stage.empty()) j["stage"] = r.stage;
+  }
+  return j;
+}
+
+json status_body(const daemon::Status& s) {
+  return json{{"live_slot", s.live_slot},
+              {"live_commit", s.live_commit},
+              {"previous_slot", s.previous_slot},
+              {"previous_commit", s.previous_commit},
+              {"last_deploy_time", s.last_deploy_time},
+              {"healthy", s.healthy},
+              {"mode", s.mode},
+              {"operation", s.operation},
+              {"stage", s.stage},
+              {"live_pid", s.live_pid},
+              {"live_port", s.live_ports.port},
+              {"live_internal_port", s.live_ports.internal_port}};
+}
+
+/// The commit from a deploy body, or an error message for a 400.
+std::pair<std::string, std::string> parse_deploy_body(const std::string& body) {
+  const char* shape = "expected a JSON body like {\"commit\": \"<rev>\"}";
+  json j;
+  try {
+    j = json::parse(body);
+  } catch (const json::parse_error&) {
+    return {"", body.empty() ? fmt::format("missing request body; {}", shape)
+                             : fmt::format("request body is not valid JSON; {}", shape)};
+  }
+  if (!j.is_object()) return {"", fmt::format("request body must be a JSON object; {}", shape)};
+  if (!j.contains("commit")) return {"", fmt::format("missing \"commit\"; {}", shape)};
+  if (!j["commit"].is_string())
+    return {"", fmt::format("\"commit\" must be a string, got {}", j["commit"].type_name())};
+  return {j["commit"].get<std::string>(), ""};
+}
+
+void method_not_allowed(httplib::Server& s, const std::string& path, const char* allow) {
+  auto h = [allow](const httplib::Request& req, httplib::Response& res) {
+    res.set_header("Allow", allow);
+    reply(res, 405, {{"error", fmt::format("{} is not allowed on {}; use {}", req.method,
+                                           req.path, allow)}});
+  };
+  if (std::strcmp(allow, "GET") == 0) {
+    s.Post(path, h);
+    s.Put(path, h);
+    s.Delete(path, h);
+  } else {
+    s.Get(path, h);
+    s.Put(path, h);
+    s.Delete(path, h);
+  }
+}
+
+}  // namespace
+
+ApiServer::ApiServer(daemon::Daemon& d) : daemon_(d), server_(std::make_unique<httplib::Server>()) {
+  auto& s = *server_;
+  // Few threads: a deploy holds one for its duration; status and 409s need the others.
+  s.new_task_queue = [] { return new httplib::ThreadPool(6); };  // owned by httplib
+  s.set_payload_max_length(kMaxBodyBytes);
+  s.set_keep_alive_timeout(2);
+
+  s.Get("/", [](const httplib::Request&, httplib::Response& res) {
+    reply(res, 200, {{"status", "ok"}});
+  });
+  s.Get("/status", [this](const httplib::Request&, httplib::Response& res) {
+    reply(res, 200, status_body(daemon_.status()));
+  });
+  s.Post("/deploy", [this](const httplib::Request& req, httplib::Response& res) {
+    auto [commit, error] = parse_deploy_body(req.body);
+    if (!error.empty()) {
+      reply(res, 400, {{"success", false}, {"error", error}});
+      return;
+    }
+    OpResult r = daemon_.deploy(commit);
+    reply(res, http_status(r.status), op_body(r, true));
+  });
+  s.Post("/rollback", [this](const httplib::Request&, httplib::Response& res) {
+    OpResult r = daemon_.rollback();
+    reply(res, http_status(r.status), op_body(r, false));
+  });
+  method_not_allowed(s, "/deploy", "POST");
+  method_not_allowed(s, "/rollback", "POST");
+  method_not_allowed(s, "/status", "GET");
+
+  s.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return;
+    std::string msg;
+    switch (res.status) {
+      case 404: msg = fmt::format("no such endpoint: {} {}", req.method, req.path); break;
+      case 413: msg = fmt::format("request body too large; the limit is {} bytes", kMaxBodyBytes); break;
+      case 400: msg = "malformed HTTP request"; break;
+      default: msg = fmt::format("HTTP {}", res.status);
+    }
+    reply(res, res.status, {{"error", msg}});
+  });
+}
+
+ApiServer::~ApiServer() = default;
+
+void ApiServer::bind(const std::string& host, int port) {
+  if (!server_->bind_to_port(host, port))
+    throw std::runtime_error(fmt::format(
+        "cannot listen on {}:{} for the API: {}; is another slot-machine daemon running? "
+        "choose another port with --port or \"api_port\"",
+        host, port, errno ? std::strerror(errno) : "bind failed"));
+}
+
+void ApiServer::listen() { server_->listen_after_bind(); }
+
+void ApiServer::stop() {
+  // A signal can arrive before listen() started; stopping then would be lost.
+  for (int i = 0; i < 2000 && !server_->is_running(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  server_->stop();
+}
+
+}  // namespace sm::api

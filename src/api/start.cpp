@@ -1,0 +1,104 @@
+#include "api/start.h"
+
+#include <fmt/format.h>
+
+#include <csignal>
+#include <iostream>
+#include <thread>
+
+#include "api/server.h"
+#include "config/config.h"
+#include "config/env_file.h"
+#include "daemon/daemon.h"
+#include "daemon/router.h"
+#include "git/git.h"
+#include "log/log.h"
+#include "process/drain.h"
+#include "process/reaper.h"
+
+namespace sm::api {
+namespace fs = std::filesystem;
+
+namespace {
+
+int fail(int code, const std::string& message) {
+  std::cerr << "slot-machine: " << message << "\n";
+  return code;
+}
+
+}  // namespace
+
+int start_daemon(const StartOptions& opts) {
+  // Before any thread exists, so every thread inherits the mask.
+  process::block_daemon_signals();
+
+  std::error_code ec;
+  if (!fs::exists(opts.config, ec))
+    return fail(2, fmt::format("no config file at {}: run `slot-machine init` to create "
+                               "slot-machine.json, or pass --config PATH",
+                               opts.config.string()));
+  config::Config cfg;
+  try {
+    auto loaded = config::load(opts.config);
+    for (const auto& w : loaded.warnings) log::info("warning: {}", w);
+    cfg = std::move(loaded.config);
+    if (opts.api_port) {
+      config::check_port("--port", *opts.api_port);
+      cfg.api_port = *opts.api_port;
+    }
+    if (!cfg.env_file.empty()) config::load_env_file(cfg.env_file);
+  } catch (const config::ConfigError& e) {
+    return fail(2, fmt::format("{} (in {})", e.what(), opts.config.string()));
+  }
+
+  git::Library git_library;
+  std::optional<git::Repository> repo;
+  try {
+    repo.emplace(git::Repository::open(fs::absolute(opts.repo)));
+  } catch (const git::GitError& e) {
+    return fail(1, fmt::format("{}; pass --repo DIR with the app's git repository", e.what()));
+  }
+
+  daemon::Paths paths{fs::absolute(opts.data).lexically_normal()};
+  fs::create_directories(paths.data_dir, ec);
+  if (ec)
+    return fail(1, fmt::format("cannot create the data directory {}: {}; pass --data DIR",
+                               paths.data_dir.string(), ec.message()));
+
+  if (!opts.no_proxy)
+    log::info("the built-in proxy is not implemented yet: running in direct mode (as with "
+              "--no-proxy); the app binds port {} itself", cfg.port);
+
+  process::Reaper reaper;
+  daemon::DirectRouter router({cfg.port, cfg.internal_port});
+  daemon::Daemon daemon(cfg, paths, std::move(*repo), reaper, router);
+  ApiServer server(daemon);
+  try {
+    server.bind(cfg.api_bind, cfg.api_port);
+  } catch (const std::exception& e) {
+    return fail(1, e.what());
+  }
+  std::thread api([&] { server.listen(); });
+  log::info("listening on http://{}:{} (mode {}, repo {}, data {})", cfg.api_bind, cfg.api_port,
+            router.mode(), fs::absolute(opts.repo).lexically_normal().string(),
+            paths.data_dir.string());
+
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  log::info("received {}: stopping the API and draining every slot", strsignal(sig));
+
+  daemon.begin_shutdown();
+  server.stop();
+  api.join();
+  daemon.shutdown();
+  if (size_t left = process::kill_all_descendants(reaper))
+    log::info("killed {} leftover process(es) at shutdown", left);
+  log::info("stopped");
+  return 0;
+}
+
+}  // namespace sm::api

@@ -1,0 +1,141 @@
+#include "config/config.h"
+
+#include <fmt/format.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+namespace sm::config {
+namespace {
+
+using nlohmann::json;
+
+const char* type_name(const json& v) {
+  return v.is_number_integer() ? "an integer" : v.type_name();
+}
+
+std::string get_string(const json& doc, const std::string& key, std::string fallback) {
+  if (!doc.contains(key)) return fallback;
+  const json& v = doc.at(key);
+  if (!v.is_string())
+    throw ConfigError(fmt::format("config: \"{}\" must be a string, got {} ({})", key,
+                                  type_name(v), v.dump()));
+  return v.get<std::string>();
+}
+
+long long get_int(const json& doc, const std::string& key, long long fallback) {
+  if (!doc.contains(key)) return fallback;
+  const json& v = doc.at(key);
+  if (!v.is_number_integer())
+    throw ConfigError(fmt::format("config: \"{}\" must be an integer, got {} ({})", key,
+                                  type_name(v), v.dump()));
+  return v.get<long long>();
+}
+
+int get_ms(const json& doc, const std::string& key, int fallback, long long min) {
+  long long v = get_int(doc, key, fallback);
+  if (v < min || v > 24LL * 3600 * 1000)
+    throw ConfigError(fmt::format("config: \"{}\" must be {}-86400000 milliseconds, got {}",
+                                  key, min, v));
+  return static_cast<int>(v);
+}
+
+int get_port(const json& doc, const std::string& key, int fallback) {
+  long long v = get_int(doc, key, fallback);
+  check_port(key, v);
+  return static_cast<int>(v);
+}
+
+const std::set<std::string> kKnownKeys = {
+    "start_command", "setup_command",    "port",      "internal_port", "health_endpoint",
+    "health_timeout_ms", "drain_timeout_ms", "env_file", "api_port",      "api_bind"};
+
+json parse_json(const std::string& text) {
+  try {
+    return json::parse(text);
+  } catch (const json::parse_error& e) {
+    throw ConfigError(fmt::format("config: not valid JSON: {}", e.what()));
+  }
+}
+
+std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    throw ConfigError(fmt::format(
+        "config: cannot read {}; run `slot-machine init` to create slot-machine.json, or pass "
+        "--config PATH",
+        path.string()));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+void check_port(const std::string& name, long long port) {
+  if (port < 1 || port > 65535)
+    throw ConfigError(fmt::format("config: \"{}\" must be 1-65535, got {}", name, port));
+}
+
+Loaded parse(const std::string& text, const std::filesystem::path& base_dir) {
+  json doc = parse_json(text);
+  if (!doc.is_object())
+    throw ConfigError(fmt::format("config: must be a JSON object, got {}", doc.type_name()));
+
+  Loaded out;
+  for (const auto& [key, _] : doc.items())
+    if (!kKnownKeys.count(key))
+      out.warnings.push_back(fmt::format("config: unknown key \"{}\" ignored", key));
+
+  Config& c = out.config;
+  if (!doc.contains("start_command"))
+    throw ConfigError("config: \"start_command\" is required (the command that starts your app)");
+  c.start_command = get_string(doc, "start_command", "");
+  if (c.start_command.find_first_not_of(" \t\r\n") == std::string::npos)
+    throw ConfigError("config: \"start_command\" must not be empty");
+  c.setup_command = get_string(doc, "setup_command", "");
+  c.port = get_port(doc, "port", c.port);
+  c.internal_port = get_port(doc, "internal_port", c.port);
+  c.health_endpoint = get_string(doc, "health_endpoint", c.health_endpoint);
+  if (c.health_endpoint.empty() || c.health_endpoint[0] != '/' ||
+      c.health_endpoint.find_first_of(" \t\r\n") != std::string::npos)
+    throw ConfigError(fmt::format(
+        "config: \"health_endpoint\" must be a path starting with '/', got \"{}\"",
+        c.health_endpoint));
+  c.health_timeout_ms = get_ms(doc, "health_timeout_ms", c.health_timeout_ms, 1);
+  c.drain_timeout_ms = get_ms(doc, "drain_timeout_ms", c.drain_timeout_ms, 0);
+  c.api_port = get_port(doc, "api_port", c.api_port);
+  c.api_bind = get_string(doc, "api_bind", c.api_bind);
+  if (c.api_bind.empty()) throw ConfigError("config: \"api_bind\" must not be empty");
+
+  std::string env_file = get_string(doc, "env_file", "");
+  if (!env_file.empty()) {
+    std::filesystem::path p(env_file);
+    c.env_file = p.is_absolute() ? p : (base_dir / p).lexically_normal();
+  }
+  return out;
+}
+
+Loaded load(const std::filesystem::path& path) {
+  std::error_code ec;
+  auto abs = std::filesystem::absolute(path, ec);
+  if (ec) abs = path;
+  return parse(read_file(abs), abs.parent_path());
+}
+
+int client_api_port(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return 9100;
+  json doc;
+  try {
+    doc = json::parse(read_file(path));
+  } catch (const json::parse_error&) {
+    return 9100;  // clients validate nothing but api_port; the daemon reports bad JSON
+  }
+  if (!doc.is_object() || !doc.contains("api_port")) return 9100;
+  return get_port(doc, "api_port", 9100);
+}
+
+}  // namespace sm::config

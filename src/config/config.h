@@ -1,0 +1,52 @@
+#pragma once
+// slot-machine.json: load, defaults, validation with field-named errors.
+
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace sm::config {
+
+/// A config problem a user must fix. what() is one line naming the field,
+/// e.g. `config: "port" must be 1-65535, got 70000`.
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// The validated contents of slot-machine.json, with every default applied.
+struct Config {
+  std::string start_command;
+  std::string setup_command;          // empty: no setup step
+  int port = 3000;
+  int internal_port = 3000;           // defaults to `port` when absent
+  std::string health_endpoint = "/healthz";
+  int health_timeout_ms = 10000;
+  int drain_timeout_ms = 5000;
+  std::filesystem::path env_file;     // absolute, or empty when not configured
+  int api_port = 9100;
+  std::string api_bind = "127.0.0.1";
+};
+
+/// What loading produced besides the config: warnings the daemon logs (unknown keys).
+struct Loaded {
+  Config config;
+  std::vector<std::string> warnings;
+};
+
+/// Parses and validates config text. `base_dir` resolves a relative env_file.
+/// Throws ConfigError.
+Loaded parse(const std::string& text, const std::filesystem::path& base_dir);
+
+/// Reads and validates the file at `path`. Throws ConfigError (also when it is missing).
+Loaded load(const std::filesystem::path& path);
+
+/// For the thin clients: only `api_port` from `path` when the file exists, else 9100.
+/// Validates nothing else. Throws ConfigError only when api_port itself is unusable.
+int client_api_port(const std::filesystem::path& path);
+
+/// Port validation shared by config and CLI flags: throws unless 1 <= port <= 65535.
+void check_port(const std::string& name, long long port);
+
+}  // namespace sm::config

@@ -1,0 +1,68 @@
+#include "config/config.h"
+
+#include <doctest/doctest.h>
+
+using sm::config::ConfigError;
+using sm::config::parse;
+
+namespace {
+std::string error_of(const std::string& text) {
+  try {
+    parse(text, "/base");
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+TEST_CASE("config: defaults apply and internal_port follows port") {
+  auto l = parse(R"({"start_command":"node index.js","port":4000})", "/base");
+  CHECK(l.config.port == 4000);
+  CHECK(l.config.internal_port == 4000);
+  CHECK(l.config.health_endpoint == "/healthz");
+  CHECK(l.config.health_timeout_ms == 10000);
+  CHECK(l.config.drain_timeout_ms == 5000);
+  CHECK(l.config.api_port == 9100);
+  CHECK(l.config.api_bind == "127.0.0.1");
+  CHECK(l.config.setup_command.empty());
+  CHECK(l.config.env_file.empty());
+  CHECK(l.warnings.empty());
+}
+
+TEST_CASE("config: env_file is resolved against the config's directory") {
+  auto rel = parse(R"({"start_command":"x","env_file":".env"})", "/srv/app");
+  CHECK(rel.config.env_file == "/srv/app/.env");
+  auto abs = parse(R"({"start_command":"x","env_file":"/etc/app.env"})", "/srv/app");
+  CHECK(abs.config.env_file == "/etc/app.env");
+}
+
+TEST_CASE("config: errors name the field and the value") {
+  CHECK(error_of("{nope") .find("not valid JSON") != std::string::npos);
+  CHECK(error_of("[1,2]").find("JSON object") != std::string::npos);
+  CHECK(error_of("{}").find("\"start_command\" is required") != std::string::npos);
+  CHECK(error_of(R"({"start_command":""})").find("\"start_command\" must not be empty") !=
+        std::string::npos);
+  CHECK(error_of(R"({"start_command":5})") ==
+        "config: \"start_command\" must be a string, got an integer (5)");
+  CHECK(error_of(R"({"start_command":"x","port":70000})") ==
+        "config: \"port\" must be 1-65535, got 70000");
+  CHECK(error_of(R"({"start_command":"x","internal_port":0})") ==
+        "config: \"internal_port\" must be 1-65535, got 0");
+  CHECK(error_of(R"({"start_command":"x","api_port":"9100"})").find("\"api_port\" must be an integer") !=
+        std::string::npos);
+  CHECK(error_of(R"({"start_command":"x","port":3000.5})").find("\"port\" must be an integer") !=
+        std::string::npos);
+  CHECK(error_of(R"({"start_command":"x","health_endpoint":"healthz"})").find("\"health_endpoint\"") !=
+        std::string::npos);
+  CHECK(error_of(R"({"start_command":"x","health_timeout_ms":0})").find("\"health_timeout_ms\"") !=
+        std::string::npos);
+  CHECK(error_of(R"({"start_command":"x","drain_timeout_ms":-1})").find("\"drain_timeout_ms\"") !=
+        std::string::npos);
+}
+
+TEST_CASE("config: unknown keys are warnings, not errors") {
+  auto l = parse(R"({"start_command":"x","colour":"blue"})", "/base");
+  REQUIRE(l.warnings.size() == 1);
+  CHECK(l.warnings[0].find("\"colour\"") != std::string::npos);
+}

@@ -1,0 +1,468 @@
+#include "daemon/daemon.h"
+
+#include <fmt/format.h>
+#include <sys/wait.h>
+
+#include <deque>
+#include <fstream>
+
+#include "config/env_file.h"
+#include "health/health.h"
+#include "log/log.h"
+#include "process/drain.h"
+#include "process/spawn.h"
+
+namespace sm::daemon {
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+OpResult refused(OpStatus status, std::string error) {
+  OpResult r;
+  r.status = status;
+  r.error = std::move(error);
+  return r;
+}
+
+std::uintmax_t file_size_or_zero(const fs::path& p) {
+  std::error_code ec;
+  auto n = fs::file_size(p, ec);
+  return ec ? 0 : n;
+}
+
+/// A short, stable id for the data dir, so two daemons on one repo get distinct
+/// worktree names.
+std::string data_dir_id(const fs::path& dir) {
+  uint32_t h = 2166136261u;
+  for (unsigned char ch : dir.string()) h = (h ^ ch) * 16777619u;
+  return fmt::format("{:08x}", h);
+}
+
+}  // namespace
+
+Daemon::Daemon(config::Config cfg, Paths paths, git::Repository repo, process::Reaper& reaper,
+               Router& router)
+    : cfg_(std::move(cfg)),
+      paths_(std::move(paths)),
+      repo_(std::move(repo)),
+      reaper_(reaper),
+      router_(router),
+      base_env_(process::current_environment()) {
+  fs::create_directories(paths_.data_dir);
+  monitor_ = std::thread([this] { monitor(); });
+}
+
+Daemon::~Daemon() {
+  begin_shutdown();
+  shutdown();
+}
+
+fs::path Daemon::slot_dir(const Slot& s) const {
+  return paths_.data_dir / fmt::format("slot-{}", s.name);
+}
+
+fs::path Daemon::log_path(const Slot& s) const {
+  return paths_.data_dir / fmt::format("slot-{}.log", s.name);
+}
+
+void Daemon::set_stage(const std::string& op, const std::string& stage) {
+  std::lock_guard lock(mu_);
+  operation_ = op;
+  stage_ = stage;
+}
+
+void Daemon::append_log(const Slot& slot, const std::string& line) const {
+  std::ofstream(log_path(slot), std::ios::app) << log::now_rfc3339() << " ==> " << line << "\n";
+}
+
+std::string Daemon::log_tail(const Slot& slot, std::uintmax_t from) const {
+  std::ifstream in(log_path(slot), std::ios::binary);
+  in.seekg(static_cast<std::streamoff>(from));
+  std::deque<std::string> lines;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.size() > 300) line = line.substr(0, 300) + "...";
+    lines.push_back(std::move(line));
+    if (lines.size() > 20) lines.pop_front();
+  }
+  if (lines.empty()) return "(no output)";
+  std::string out;
+  for (const auto& l : lines) out += (out.empty() ? "" : "\n") + l;
+  return out;
+}
+
+bool Daemon::pause_until(Clock::time_point t) const {
+  if (stopping_) return false;
+  reaper_.wait_change(reaper_.generation(), t);
+  return !stopping_;
+}
+
+std::map<std::string, std::string> Daemon::app_env(const Slot& slot, const std::string& commit,
+                                                   const Ports& ports) const {
+  auto env = base_env_;
+  if (!cfg_.env_file.empty())
+    for (auto& [k, v] : config::load_env_file(cfg_.env_file)) env[k] = v;
+  env["PORT"] = std::to_string(ports.port);
+  env["INTERNAL_PORT"] = std::to_string(ports.internal_port);
+  env["SLOT_MACHINE"] = "1";
+  env["SLOT_MACHINE_SLOT"] = std::string(1, slot.name);
+  env["SLOT_MACHINE_COMMIT"] = commit;
+  return env;
+}
+
+std::string Daemon::run_setup(Slot& slot, const std::string& commit, const Ports& ports) {
+  append_log(slot, fmt::format("setup for {}: {}", commit, cfg_.setup_command));
+  const auto from = file_size_or_zero(log_path(slot));
+  process::ProcessGroup group;
+  try {
+    group = process::spawn(reaper_, {cfg_.setup_command, slot_dir(slot), log_path(slot),
+                                     app_env(slot, commit, ports)});
+  } catch (const std::exception& e) {
+    return fmt::format("setup command could not start: {}", e.what());
+  }
+  std::optional<int> status;
+  while (!(status = reaper_.exit_status(group.leader)) && !stopping_)
+    reaper_.wait_change(reaper_.generation(), Clock::now() + milliseconds(100));
+  // Setup must not leave anything behind: whatever it started in the background goes.
+  process::drain(reaper_, group, milliseconds(0));
+  if (!status) return "setup abandoned: the daemon is shutting down";
+  append_log(slot, fmt::format("setup {}", process::describe_exit(*status)));
+  if (WIFEXITED(*status) && WEXITSTATUS(*status) == 0) return "";
+  return fmt::format("setup command `{}` {}; its last output:\n{}", cfg_.setup_command,
+                     process::describe_exit(*status), log_tail(slot, from));
+}
+
+std::string Daemon::start_app(Slot& slot, const std::string& commit, const Ports& ports) {
+  auto app = std::make_unique<App>();
+  app->ports = ports;
+  try {
+    auto env = app_env(slot, commit, ports);
+    append_log(slot, fmt::format("start {} on PORT={} INTERNAL_PORT={}: {}", commit, ports.port,
+                                 ports.internal_port, cfg_.start_command));
+    app->log_from = file_size_or_zero(log_path(slot));
+    app->group = process::spawn(reaper_, {cfg_.start_command, slot_dir(slot), log_path(slot), env});
+  } catch (const std::exception& e) {
+    return fmt::format("the app could not start: {}", e.what());
+  }
+  const pid_t leader = app->group.leader;
+  const auto from = app->log_from;
+  {
+    std::lock_guard lock(mu_);
+    slot.app = std::move(app);
+  }
+  {
+    std::lock_guard lock(mu_);
+    stage_ = "health";
+  }
+  const auto deadline = Clock::now() + milliseconds(cfg_.health_timeout_ms);
+  health::Watch watch{
+      [&] {
+        auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
+        return health::probe_http(ports.internal_port, cfg_.health_endpoint,
+                                  std::clamp(left, milliseconds(50), milliseconds(1000)));
+      },
+      [&] { return reaper_.exit_status(leader); },
+      [&](Clock::time_point t) { return pause_until(t); }};
+  auto result = health::wait_healthy(watch, milliseconds(cfg_.health_timeout_ms));
+  append_log(slot, health::describe(result));
+  if (result.outcome == health::Outcome::Healthy) return "";
+  return fmt::format("{} ({}{}); its last output:\n{}", health::describe(result),
+                     cfg_.health_endpoint, fmt::format(" on port {}", ports.internal_port),
+                     log_tail(slot, from));
+}
+
+void Daemon::stop_app(Slot& slot, const char* why) {
+  std::unique_ptr<App> app;
+  {
+    std::lock_guard lock(mu_);
+    app = std::move(slot.app);
+    if (&slot == live_) {
+      healthy_ = false;
+      ++live_generation_;
+    }
+  }
+  if (!app) return;
+  auto d = process::drain(reaper_, app->group, milliseconds(cfg_.drain_timeout_ms));
+  std::string how = d.killed ? fmt::format("SIGKILLed after drain_timeout_ms={}", cfg_.drain_timeout_ms)
+                             : "exited after SIGTERM";
+  if (!d.gone) how += "; some processes could not be killed";
+  append_log(slot, fmt::format("stopped ({}): {} in {} ms", why, how, d.took.count()));
+  log::info("slot {}: stopped ({}): {} in {} ms", slot.name, why, how, d.took.count());
+}
+
+std::string Daemon::restore_live(Slot& live) {
+  const Ports ports = router_.ports_for_new_process();
+  std::string err = start_app(live, live.commit, ports);
+  if (!err.empty()) {
+    stop_app(live, "restart of the previous live version failed");
+    return err;
+  }
+  router_.switch_to(ports);
+  std::lock_guard lock(mu_);
+  healthy_ = true;
+  ++live_generation_;
+  return "";
+}
+
+OpResult Daemon::deploy(const std::string& revision) {
+  try {
+    git::check_revision_syntax(revision);
+  } catch (const git::GitError& e) {
+    return refused(OpStatus::Invalid, e.what());
+  }
+  std::unique_lock op(op_mu_, std::try_to_lock);
+  if (!op.owns_lock())
+    return refused(OpStatus::Busy, "another deploy or rollback is in progress; try again when it ends");
+  if (stopping_) return refused(OpStatus::ShuttingDown, "the daemon is shutting down");
+
+  set_stage("deploy", "resolve");
+  std::string commit;
+  try {
+    commit = repo_.resolve(revision);
+  } catch (const git::GitError& e) {
+    set_stage("", "");
+    return refused(e.kind() == git::ErrorKind::UnknownRevision ? OpStatus::UnknownCommit
+                                                               : OpStatus::Invalid,
+                   e.what());
+  }
+
+  Slot* old_live;
+  Slot* target;
+  {
+    std::lock_guard lock(mu_);
+    old_live = live_;
+    target = live_ == &slots_[0] ? &slots_[1] : &slots_[0];
+    // The target's files are about to change: it is no longer a previous to offer.
+    if (previous_ == target) previous_ = nullptr;
+    target->commit.clear();
+  }
+  stop_app(*target, "its slot is being redeployed");
+  log::info("deploy {} ({}) to slot {}", commit, revision, target->name);
+  const auto started = Clock::now();
+
+  OpResult r;
+  r.slot = std::string(1, target->name);
+  r.commit = commit;
+  r.previous_commit = old_live ? old_live->commit : "";
+  auto fail = [&](const std::string& stage, const std::string& error) {
+    r.status = OpStatus::Failed;
+    r.stage = stage;
+    r.error = fmt::format("deploy of {} failed at {}: {}", commit.substr(0, 12), stage, error);
+    log::info("{}", r.error);
+    set_stage("", "");
+    return r;
+  };
+
+  set_stage("deploy", "checkout");
+  try {
+    repo_.checkout_worktree(slot_dir(*target),
+                            fmt::format("slot-{}-{}", target->name, data_dir_id(paths_.data_dir)),
+                            commit);
+  } catch (const std::exception& e) {
+    return fail("checkout", e.what());
+  }
+
+  const Ports ports = router_.ports_for_new_process();
+  if (!cfg_.setup_command.empty()) {
+    set_stage("deploy", "setup");
+    if (auto err = run_setup(*target, commit, ports); !err.empty()) return fail("setup", err);
+  }
+
+  bool drained_first = false;
+  if (router_.must_drain_before_start() && old_live && old_live->app) {
+    set_stage("deploy", "drain");
+    stop_app(*old_live, "making room for the new version");
+    drained_first = true;
+  }
+
+  set_stage("deploy", "start");
+  if (auto err = start_app(*target, commit, ports); !err.empty()) {
+    const std::string stage = target->app ? "health" : "start";
+    stop_app(*target, "failed deploy");
+    if (drained_first) {
+      if (auto again = restore_live(*old_live); again.empty())
+        err += fmt::format("\n(the previous live version {} was started again)",
+                           old_live->commit.substr(0, 12));
+      else
+        err += fmt::format("\n(the previous live version {} could not be started again: {})",
+                           old_live->commit.substr(0, 12), again);
+    }
+    return fail(stage, err);
+  }
+
+  set_stage("deploy", "switch");
+  router_.switch_to(ports);
+  if (!drained_first && old_live && old_live->app) {
+    set_stage("deploy", "drain");
+    router_.wait_in_flight(old_live->app->ports,
+                           Clock::now() + milliseconds(cfg_.drain_timeout_ms));
+    stop_app(*old_live, "replaced by the new version");
+  }
+
+  {
+    std::lock_guard lock(mu_);
+    target->commit = commit;
+    previous_ = old_live && !old_live->commit.empty() ? old_live : nullptr;
+    live_ = target;
+    healthy_ = true;
+    ++live_generation_;
+    last_deploy_time_ = log::now_rfc3339();
+    operation_.clear();
+    stage_.clear();
+  }
+  log::info("deployed {} to slot {} in {} ms", commit, target->name,
+            std::chrono::duration_cast<milliseconds>(Clock::now() - started).count());
+  return r;
+}
+
+OpResult Daemon::rollback() {
+  std::unique_lock op(op_mu_, std::try_to_lock);
+  if (!op.owns_lock())
+    return refused(OpStatus::Busy, "another deploy or rollback is in progress; try again when it ends");
+  if (stopping_) return refused(OpStatus::ShuttingDown, "the daemon is shutting down");
+
+  Slot* old_live;
+  Slot* target;
+  {
+    std::lock_guard lock(mu_);
+    old_live = live_;
+    target = previous_;
+  }
+  if (!target)
+    return refused(OpStatus::NoPrevious,
+                   "nothing to roll back to: there is no previous deploy on disk");
+  log::info("rollback to {} in slot {}", target->commit, target->name);
+  const auto started = Clock::now();
+
+  OpResult r;
+  r.slot = std::string(1, target->name);
+  r.commit = target->commit;
+  r.previous_commit = old_live ? old_live->commit : "";
+
+  const Ports ports = router_.ports_for_new_process();
+  bool drained_first = false;
+  if (router_.must_drain_before_start() && old_live && old_live->app) {
+    set_stage("rollback", "drain");
+    stop_app(*old_live, "making room for the rollback");
+    drained_first = true;
+  }
+
+  set_stage("rollback", "start");
+  if (auto err = start_app(*target, target->commit, ports); !err.empty()) {
+    r.stage = target->app ? "health" : "start";
+    stop_app(*target, "failed rollback");
+    if (drained_first && old_live) {
+      if (auto again = restore_live(*old_live); again.empty())
+        err += "\n(the live version was started again)";
+      else
+        err += fmt::format("\n(the live version could not be started again: {})", again);
+    }
+    r.status = OpStatus::Failed;
+    r.error = fmt::format("rollback to {} failed at {}: {}", target->commit.substr(0, 12), r.stage, err);
+    log::info("{}", r.error);
+    set_stage("", "");
+    return r;
+  }
+
+  set_stage("rollback", "switch");
+  router_.switch_to(ports);
+  if (!drained_first && old_live && old_live->app) {
+    set_stage("rollback", "drain");
+    router_.wait_in_flight(old_live->app->ports,
+                           Clock::now() + milliseconds(cfg_.drain_timeout_ms));
+    stop_app(*old_live, "rolled back");
+  }
+
+  {
+    std::lock_guard lock(mu_);
+    previous_ = old_live;
+    live_ = target;
+    healthy_ = true;
+    ++live_generation_;
+    last_deploy_time_ = log::now_rfc3339();
+    operation_.clear();
+    stage_.clear();
+  }
+  log::info("rolled back to {} in slot {} in {} ms", target->commit, target->name,
+            std::chrono::duration_cast<milliseconds>(Clock::now() - started).count());
+  return r;
+}
+
+Status Daemon::status() const {
+  std::lock_guard lock(mu_);
+  Status s;
+  s.mode = router_.mode();
+  s.operation = operation_;
+  s.stage = stage_;
+  s.last_deploy_time = last_deploy_time_;
+  if (live_) {
+    s.live_slot = std::string(1, live_->name);
+    s.live_commit = live_->commit;
+    if (live_->app) {
+      s.live_pid = live_->app->group.leader;
+      s.live_ports = live_->app->ports;
+    }
+  }
+  if (previous_) {
+    s.previous_slot = std::string(1, previous_->name);
+    s.previous_commit = previous_->commit;
+  }
+  s.healthy = healthy_ && live_ && live_->app && !reaper_.exit_status(live_->app->group.leader);
+  return s;
+}
+
+void Daemon::monitor() {
+  auto next_probe = Clock::now() + milliseconds(1000);
+  for (;;) {
+    reaper_.wait_change(reaper_.generation(), std::min(next_probe, Clock::now() + milliseconds(1000)));
+    if (monitor_stop_) return;
+
+    int probe_port = 0;
+    uint64_t generation = 0;
+    {
+      std::lock_guard lock(mu_);
+      App* app = live_ ? live_->app.get() : nullptr;
+      if (app && !app->exit_reported) {
+        if (auto st = reaper_.exit_status(app->group.leader)) {
+          app->exit_reported = true;
+          healthy_ = false;
+          log::info("live app in slot {} {}; status is now unhealthy", live_->name,
+                    process::describe_exit(*st));
+        } else if (Clock::now() >= next_probe && operation_.empty()) {
+          probe_port = app->ports.internal_port;
+          generation = live_generation_;
+        }
+      }
+    }
+    if (Clock::now() >= next_probe) next_probe = Clock::now() + milliseconds(1000);
+    if (!probe_port) continue;
+
+    auto p = health::probe_http(probe_port, cfg_.health_endpoint, milliseconds(1000));
+    std::lock_guard lock(mu_);
+    if (generation != live_generation_ || !live_ || !live_->app || live_->app->exit_reported)
+      continue;
+    if (healthy_ != p.healthy)
+      log::info("live app in slot {} is now {} ({})", live_->name,
+                p.healthy ? "healthy" : "unhealthy", p.detail);
+    healthy_ = p.healthy;
+  }
+}
+
+void Daemon::begin_shutdown() {
+  stopping_ = true;
+  reaper_.wake();
+}
+
+void Daemon::shutdown() {
+  std::lock_guard op(op_mu_);  // the running operation gives up quickly once stopping_
+  if (monitor_.joinable()) {
+    monitor_stop_ = true;
+    reaper_.wake();
+    monitor_.join();
+  }
+  for (Slot& s : slots_) stop_app(s, "daemon shutting down");
+}
+
+}  // namespace sm::daemon

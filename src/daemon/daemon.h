@@ -1,0 +1,133 @@
+#pragma once
+// The orchestrator: slots a/b, the deploy and rollback state machine, the operation
+// lock, and what /status reports. Knows nothing about HTTP.
+
+#include <atomic>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "config/config.h"
+#include "daemon/router.h"
+#include "git/git.h"
+#include "process/process_group.h"
+#include "process/reaper.h"
+
+namespace sm::daemon {
+
+/// How an operation ended; the API maps each to one HTTP status.
+enum class OpStatus {
+  Ok,
+  Busy,           // another deploy/rollback holds the lock (409)
+  Invalid,        // bad revision syntax or not a commit (400)
+  UnknownCommit,  // no such revision (404)
+  NoPrevious,     // rollback with nothing to roll back to (400)
+  Failed,         // checkout/setup/start/health failed (500)
+  ShuttingDown,   // the daemon is stopping (503)
+};
+
+/// The answer to a deploy or rollback.
+struct OpResult {
+  OpStatus status = OpStatus::Ok;
+  std::string error;  // what failed, with the last lines of app/setup output
+  std::string stage;  // checkout, setup, start or health, for Failed
+  std::string slot;
+  std::string commit;
+  std::string previous_commit;
+};
+
+/// What /status reports.
+struct Status {
+  std::string live_slot, live_commit, previous_slot, previous_commit;
+  std::string last_deploy_time;  // RFC 3339, "" if never
+  bool healthy = false;
+  std::string mode;
+  std::string operation;  // "deploy", "rollback" or "" when idle
+  std::string stage;      // the running operation's stage
+  int live_pid = 0;
+  Ports live_ports;
+};
+
+/// Where the daemon keeps things.
+struct Paths {
+  std::filesystem::path data_dir;  // <data>; slots at <data>/slot-a, logs at <data>/slot-a.log
+};
+
+/// The daemon's state machine. deploy() and rollback() run on the caller's thread and
+/// hold the operation lock; status() never waits for them.
+class Daemon {
+ public:
+  Daemon(config::Config cfg, Paths paths, git::Repository repo, process::Reaper& reaper,
+         Router& router);
+  ~Daemon();
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  OpResult deploy(const std::string& revision);
+  OpResult rollback();
+  Status status() const;
+
+  /// Makes running and future operations give up quickly (setup killed, health waits
+  /// abandoned). Safe to call from any thread.
+  void begin_shutdown();
+  /// Waits for the running operation, then drains every slot. Call after begin_shutdown.
+  void shutdown();
+
+ private:
+  /// A running app process of a slot.
+  struct App {
+    process::ProcessGroup group;
+    Ports ports;
+    std::uintmax_t log_from = 0;  // the log's size when it started: its output follows
+    bool exit_reported = false;   // the monitor has seen it exit
+  };
+  struct Slot {
+    char name;
+    std::string commit;  // checked out and intact; "" when nothing valid is there
+    std::unique_ptr<App> app;
+  };
+
+  // Steps of the deploy story, in the order they happen.
+  void set_stage(const std::string& op, const std::string& stage);
+  std::map<std::string, std::string> app_env(const Slot& slot, const std::string& commit,
+                                             const Ports& ports) const;
+  std::string run_setup(Slot& slot, const std::string& commit, const Ports& ports);
+  std::string start_app(Slot& slot, const std::string& commit, const Ports& ports);
+  void stop_app(Slot& slot, const char* why);
+  std::string restore_live(Slot& live);  // "" when it is serving again
+  std::string log_tail(const Slot& slot, std::uintmax_t from) const;
+  void append_log(const Slot& slot, const std::string& line) const;
+  std::filesystem::path slot_dir(const Slot& s) const;
+  std::filesystem::path log_path(const Slot& s) const;
+  bool pause_until(std::chrono::steady_clock::time_point t) const;
+  void monitor();
+
+  const config::Config cfg_;
+  const Paths paths_;
+  git::Repository repo_;
+  process::Reaper& reaper_;
+  Router& router_;
+
+  std::mutex op_mu_;  // held for a whole deploy/rollback
+
+  mutable std::mutex mu_;  // guards everything below; never held across slow work
+  Slot slots_[2] = {{'a', "", nullptr}, {'b', "", nullptr}};
+  Slot* live_ = nullptr;
+  Slot* previous_ = nullptr;
+  bool healthy_ = false;
+  uint64_t live_generation_ = 0;  // bumps whenever the live app changes
+  std::string last_deploy_time_;
+  std::string operation_, stage_;
+
+  const std::map<std::string, std::string> base_env_;  // the daemon's environment
+
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> monitor_stop_{false};
+  std::thread monitor_;
+};
+
+}  // namespace sm::daemon

@@ -1,0 +1,163 @@
+#include "git/git.h"
+
+#include <fmt/format.h>
+#include <git2.h>
+
+#include <fstream>
+
+namespace sm::git {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string last_error() {
+  const git_error* e = git_error_last();
+  return e && e->message ? e->message : "unknown libgit2 error";
+}
+
+template <typename T, void (*FreeFn)(T*)>
+struct Owned {
+  T* p = nullptr;
+  ~Owned() {
+    if (p) FreeFn(p);
+  }
+};
+using Object = Owned<git_object, git_object_free>;
+using Commit = Owned<git_commit, git_commit_free>;
+using Tree = Owned<git_tree, git_tree_free>;
+using Index = Owned<git_index, git_index_free>;
+using Repo = Owned<git_repository, git_repository_free>;
+
+void write_file(const fs::path& p, const std::string& text) {
+  fs::path tmp = p;
+  tmp += ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    f << text;
+    if (!f) throw GitError(ErrorKind::Other, fmt::format("cannot write {}", tmp.string()));
+  }
+  fs::rename(tmp, p);
+}
+
+std::string read_line(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  std::string line;
+  std::getline(f, line);
+  return line;
+}
+
+}  // namespace
+
+Library::Library() { git_libgit2_init(); }
+Library::~Library() { git_libgit2_shutdown(); }
+
+void Repository::Free::operator()(git_repository* r) const { git_repository_free(r); }
+
+void check_revision_syntax(const std::string& rev) {
+  if (rev.empty()) throw GitError(ErrorKind::InvalidRevision, "commit must not be empty");
+  if (rev[0] == '-')
+    throw GitError(ErrorKind::InvalidRevision,
+                   fmt::format("commit \"{}\" must not start with '-'", rev));
+  if (rev.size() > 256)
+    throw GitError(ErrorKind::InvalidRevision,
+                   fmt::format("commit is {} bytes long; at most 256 allowed", rev.size()));
+  for (unsigned char ch : rev)
+    if (ch < 0x20 || ch == 0x7f)
+      throw GitError(ErrorKind::InvalidRevision, "commit contains control characters");
+}
+
+Repository Repository::open(const fs::path& dir) {
+  git_repository* r = nullptr;
+  if (git_repository_open_ext(&r, dir.c_str(), GIT_REPOSITORY_OPEN_NO_SEARCH, nullptr) != 0)
+    throw GitError(ErrorKind::NotARepository,
+                   fmt::format("{} is not a git repository: {}", dir.string(), last_error()));
+  return Repository(r);
+}
+
+Repository Repository::discover(const fs::path& dir) {
+  git_repository* r = nullptr;
+  if (git_repository_open_ext(&r, dir.c_str(), 0, nullptr) != 0)
+    throw GitError(ErrorKind::NotARepository,
+                   fmt::format("{} is not inside a git repository", dir.string()));
+  return Repository(r);
+}
+
+fs::path Repository::workdir() const {
+  const char* w = git_repository_workdir(repo_.get());
+  return w ? fs::path(w) : fs::path(git_repository_path(repo_.get()));
+}
+
+std::string Repository::resolve(const std::string& rev) const {
+  check_revision_syntax(rev);
+  Object obj;
+  int rc = git_revparse_single(&obj.p, repo_.get(), rev.c_str());
+  if (rc == GIT_ENOTFOUND)
+    throw GitError(ErrorKind::UnknownRevision,
+                   fmt::format("unknown commit \"{}\": no such revision in the repository", rev));
+  if (rc == GIT_EAMBIGUOUS)
+    throw GitError(ErrorKind::InvalidRevision,
+                   fmt::format("commit \"{}\" is ambiguous; give more hex digits", rev));
+  if (rc != 0)
+    throw GitError(ErrorKind::InvalidRevision,
+                   fmt::format("cannot resolve commit \"{}\": {}", rev, last_error()));
+  Object peeled;
+  if (git_object_peel(&peeled.p, obj.p, GIT_OBJECT_COMMIT) != 0)
+    throw GitError(ErrorKind::InvalidRevision,
+                   fmt::format("\"{}\" does not name a commit", rev));
+  char hex[GIT_OID_HEXSZ + 1] = {};
+  git_oid_tostr(hex, sizeof hex, git_object_id(peeled.p));
+  return hex;
+}
+
+void Repository::checkout_worktree(const fs::path& path, const std::string& name,
+                                   const std::string& commit) const {
+  git_oid oid;
+  if (git_oid_fromstr(&oid, commit.c_str()) != 0)
+    throw GitError(ErrorKind::InvalidRevision, fmt::format("\"{}\" is not a full hash", commit));
+
+  // Register the worktree the way `git worktree add --detach` does, without any ref.
+  const fs::path admin = fs::path(git_repository_commondir(repo_.get())) / "worktrees" / name;
+  const fs::path abs = fs::absolute(path).lexically_normal();
+  const fs::path dotgit = abs / ".git";
+  const bool fresh = !fs::exists(dotgit) || !fs::exists(admin / "gitdir") ||
+                     read_line(admin / "gitdir") != dotgit.string() ||
+                     read_line(dotgit) != "gitdir: " + admin.string();
+  if (fresh) {
+    fs::create_directories(admin);
+    fs::create_directories(abs);
+    write_file(admin / "gitdir", dotgit.string() + "\n");
+    write_file(admin / "commondir", "../..\n");
+    write_file(admin / "HEAD", commit + "\n");
+    fs::remove(admin / "index");
+    write_file(dotgit, "gitdir: " + admin.string() + "\n");
+  }
+
+  Repo wt;
+  if (git_repository_open_ext(&wt.p, abs.c_str(), GIT_REPOSITORY_OPEN_NO_SEARCH, nullptr) != 0)
+    throw GitError(ErrorKind::Other,
+                   fmt::format("cannot open worktree {}: {}", abs.string(), last_error()));
+  Commit c;
+  if (git_commit_lookup(&c.p, wt.p, &oid) != 0)
+    throw GitError(ErrorKind::UnknownRevision,
+                   fmt::format("commit {} not found: {}", commit, last_error()));
+
+  git_checkout_options opts;
+  git_checkout_options_init(&opts, GIT_CHECKOUT_OPTIONS_VERSION);
+  opts.checkout_strategy = GIT_CHECKOUT_FORCE;  // untracked and ignored files are kept
+  Index empty;
+  if (fresh) {
+    // Nothing is checked out yet: compare against an empty baseline so every file is written.
+    if (git_index_new(&empty.p) != 0)
+      throw GitError(ErrorKind::Other, fmt::format("checkout: {}", last_error()));
+    opts.baseline_index = empty.p;
+  }
+  if (git_checkout_tree(wt.p, reinterpret_cast<git_object*>(c.p), &opts) != 0)
+    throw GitError(ErrorKind::Other, fmt::format("checkout of {} into {} failed: {}", commit,
+                                                 abs.string(), last_error()));
+  if (git_repository_set_head_detached(wt.p, &oid) != 0)
+    throw GitError(ErrorKind::Other,
+                   fmt::format("cannot detach HEAD of {} at {}: {}", abs.string(), commit,
+                               last_error()));
+}
+
+}  // namespace sm::git

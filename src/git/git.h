@@ -1,0 +1,68 @@
+#pragma once
+// All git work, through libgit2: resolving revisions, detached worktrees, checkout.
+// No `git` subprocess, and nothing here creates a branch or any other ref.
+
+#include <filesystem>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+struct git_repository;
+
+namespace sm::git {
+
+/// Why a git operation failed, so callers can map it (400 vs 404 vs 500).
+enum class ErrorKind { InvalidRevision, UnknownRevision, NotARepository, Other };
+
+/// A git failure with libgit2's message and the value involved.
+class GitError : public std::runtime_error {
+ public:
+  GitError(ErrorKind kind, const std::string& what) : std::runtime_error(what), kind_(kind) {}
+  ErrorKind kind() const { return kind_; }
+
+ private:
+  ErrorKind kind_;
+};
+
+/// Keeps libgit2 initialised for its lifetime (one per program, in main).
+class Library {
+ public:
+  Library();
+  ~Library();
+  Library(const Library&) = delete;
+  Library& operator=(const Library&) = delete;
+};
+
+/// Rejects revision strings that must never reach git: empty, leading '-', control
+/// characters, over 256 bytes. Throws GitError(InvalidRevision).
+void check_revision_syntax(const std::string& rev);
+
+/// A repository handle. Not thread-safe: one caller at a time (the daemon's op lock).
+class Repository {
+ public:
+  /// Opens the repository whose work tree or .git is exactly `dir`.
+  static Repository open(const std::filesystem::path& dir);
+  /// Opens the repository containing `dir`, searching upwards (like `git` in a subdir).
+  static Repository discover(const std::filesystem::path& dir);
+
+  /// Resolves a full/short hash, branch, tag or HEAD to the full hash of a commit.
+  std::string resolve(const std::string& rev) const;
+
+  /// Makes `path` a worktree of this repository named `name` (created on first use,
+  /// registered under .git/worktrees/<name> like `git worktree add --detach`) and checks
+  /// `commit` out there, detached. Incremental: only changed files are written; untracked
+  /// and ignored files are kept; tracked local edits are overwritten.
+  void checkout_worktree(const std::filesystem::path& path, const std::string& name,
+                         const std::string& commit) const;
+
+  std::filesystem::path workdir() const;
+
+ private:
+  struct Free {
+    void operator()(git_repository* r) const;
+  };
+  explicit Repository(git_repository* r) : repo_(r) {}
+  std::unique_ptr<git_repository, Free> repo_;
+};
+
+}  // namespace sm::git

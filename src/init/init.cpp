@@ -1,0 +1,160 @@
+#include "init/init.h"
+
+#include <fmt/format.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace sm::init {
+namespace fs = std::filesystem;
+using nlohmann::ordered_json;
+
+namespace {
+
+bool present(const fs::path& p) {
+  std::error_code ec;
+  return fs::exists(p, ec);
+}
+
+std::optional<std::string> read(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+/// The start command for a JS runtime: `scripts.start` via the runtime's runner,
+/// else `<runtime> <main>`, else `<runtime> index.js`.
+std::string js_start(const fs::path& dir, const std::string& runtime, const std::string& runner) {
+  if (auto text = read(dir / "package.json")) {
+    try {
+      auto pkg = nlohmann::json::parse(*text);
+      if (pkg.is_object()) {
+        if (pkg.contains("scripts") && pkg["scripts"].is_object() &&
+            pkg["scripts"].contains("start") && pkg["scripts"]["start"].is_string())
+          return runner;
+        if (pkg.contains("main") && pkg["main"].is_string() &&
+            !pkg["main"].get<std::string>().empty())
+          return runtime + " " + pkg["main"].get<std::string>();
+      }
+    } catch (const nlohmann::json::parse_error&) {
+      // An unreadable package.json leaves the plain default.
+    }
+  }
+  return runtime + " index.js";
+}
+
+std::optional<std::string> procfile_web(const fs::path& dir) {
+  auto text = read(dir / "Procfile");
+  if (!text) return std::nullopt;
+  std::istringstream in(*text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("web:", 0) != 0) continue;
+    auto cmd = line.substr(4);
+    auto b = cmd.find_first_not_of(" \t");
+    auto e = cmd.find_last_not_of(" \t\r");
+    if (b != std::string::npos) return cmd.substr(b, e - b + 1);
+  }
+  return std::nullopt;
+}
+
+std::optional<Detection> detect_lockfile(const fs::path& dir) {
+  if (present(dir / "bun.lock") || present(dir / "bun.lockb"))
+    return Detection{"bun", "bun install --frozen-lockfile", js_start(dir, "bun", "bun run start")};
+  if (present(dir / "package-lock.json"))
+    return Detection{"npm", "npm ci", js_start(dir, "node", "npm start")};
+  if (present(dir / "yarn.lock"))
+    return Detection{"yarn", "yarn install --frozen-lockfile", js_start(dir, "node", "yarn start")};
+  if (present(dir / "pnpm-lock.yaml"))
+    return Detection{"pnpm", "pnpm install --frozen-lockfile", js_start(dir, "node", "pnpm start")};
+  if (present(dir / "uv.lock")) return Detection{"uv", "uv sync --frozen", "uv run app.py"};
+  if (present(dir / "requirements.txt"))
+    return Detection{"pip", "pip install -r requirements.txt", "python app.py"};
+  if (present(dir / "Gemfile.lock"))
+    return Detection{"bundler", "bundle install", "bundle exec ruby app.rb"};
+  if (present(dir / "go.mod")) return Detection{"go", "go build -o app .", "./app"};
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<Detection> detect(const fs::path& dir) {
+  auto found = detect_lockfile(dir);
+  auto web = procfile_web(dir);
+  if (!found && !web) return std::nullopt;
+  if (!found) found = Detection{"Procfile", "", ""};
+  if (web) found->start_command = *web;
+  return found;
+}
+
+std::string render_config(const Detection& d, bool has_env_file) {
+  ordered_json j;
+  if (!d.setup_command.empty()) j["setup_command"] = d.setup_command;
+  j["start_command"] = d.start_command;
+  j["port"] = 3000;
+  j["internal_port"] = 3000;
+  j["health_endpoint"] = "/healthz";
+  j["health_timeout_ms"] = 10000;
+  j["drain_timeout_ms"] = 5000;
+  j["api_port"] = 9100;
+  if (has_env_file) j["env_file"] = ".env";
+  return j.dump(2) + "\n";
+}
+
+bool ensure_gitignored(const fs::path& dir) {
+  const fs::path path = dir / ".gitignore";
+  std::string text = read(path).value_or("");
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line == ".slot-machine" || line == ".slot-machine/" || line == "/.slot-machine" ||
+        line == "/.slot-machine/")
+      return false;
+  }
+  std::ofstream out(path, std::ios::binary | std::ios::app);
+  if (!out) throw InitError(fmt::format("init: cannot write {}", path.string()));
+  if (!text.empty() && text.back() != '\n') out << '\n';
+  out << ".slot-machine\n";
+  if (!out) throw InitError(fmt::format("init: cannot write {}", path.string()));
+  return true;
+}
+
+Outcome run(const fs::path& dir, bool force) {
+  const fs::path config = dir / "slot-machine.json";
+  Outcome out;
+  if (present(config) && !force) {
+    bool changed = ensure_gitignored(dir);
+    out.message = fmt::format(
+        "{} already exists; left it untouched (use --force to overwrite){}", config.string(),
+        changed ? "\nadded .slot-machine to .gitignore" : "");
+    return out;
+  }
+  auto d = detect(dir);
+  if (!d)
+    throw InitError(fmt::format(
+        "init: could not detect the project in {} (looked for bun.lock, package-lock.json, "
+        "yarn.lock, pnpm-lock.yaml, uv.lock, requirements.txt, Gemfile.lock, go.mod and a "
+        "Procfile web: line); write slot-machine.json by hand from slot-machine.json.example",
+        dir.string()));
+  const std::string text = render_config(*d, present(dir / ".env"));
+  const fs::path tmp = dir / ".slot-machine.json.tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    f << text;
+    if (!f) throw InitError(fmt::format("init: cannot write {}", tmp.string()));
+  }
+  std::error_code ec;
+  fs::rename(tmp, config, ec);
+  if (ec) throw InitError(fmt::format("init: cannot write {}: {}", config.string(), ec.message()));
+  bool changed = ensure_gitignored(dir);
+  out.message = fmt::format("wrote {} ({} project: setup \"{}\", start \"{}\"){}", config.string(),
+                            d->ecosystem, d->setup_command, d->start_command,
+                            changed ? "\nadded .slot-machine to .gitignore" : "");
+  return out;
+}
+
+}  // namespace sm::init

@@ -1,0 +1,45 @@
+#pragma once
+// `slot-machine init`: detect the project in a directory and write slot-machine.json.
+
+#include <filesystem>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+namespace sm::init {
+
+/// What detection found: the commands to write and why they were chosen.
+struct Detection {
+  std::string ecosystem;       // "bun", "npm", ... for the message
+  std::string setup_command;
+  std::string start_command;
+};
+
+/// Inspects `dir` (lock files, package.json, Procfile) and picks setup/start commands;
+/// first match of contract §2's table wins, a Procfile `web:` line beats the start guess.
+/// nullopt when nothing is recognised.
+std::optional<Detection> detect(const std::filesystem::path& dir);
+
+/// The slot-machine.json text for a detection; env_file is written when `.env` exists.
+std::string render_config(const Detection& d, bool has_env_file);
+
+/// Appends `.slot-machine` to `dir`/.gitignore unless a line already says it.
+/// Returns true when it changed the file.
+bool ensure_gitignored(const std::filesystem::path& dir);
+
+/// A failure init reports to the user (exit != 0, nothing written).
+class InitError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// What `run` did, as lines for the user.
+struct Outcome {
+  std::string message;
+};
+
+/// The whole command: detect, write slot-machine.json (unless it exists and !force),
+/// update .gitignore. Throws InitError.
+Outcome run(const std::filesystem::path& dir, bool force);
+
+}  // namespace sm::init

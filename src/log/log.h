@@ -1,0 +1,21 @@
+#pragma once
+// The daemon's own log lines: one line each on stderr, timestamped.
+
+#include <fmt/format.h>
+
+#include <string>
+
+namespace sm::log {
+
+/// Current UTC time as RFC 3339 with second precision ("2026-11-22T20:51:00Z").
+std::string now_rfc3339();
+
+/// Writes "<time> slot-machine: <message>" to stderr atomically.
+void write(const std::string& message);
+
+template <typename... Args>
+void info(fmt::format_string<Args...> f, Args&&... args) {
+  write(fmt::format(f, std::forward<Args>(args)...));
+}
+
+}  // namespace sm::log

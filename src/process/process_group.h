@@ -1,0 +1,32 @@
+#pragma once
+// "Every process of a slot": its process group plus any descendant that left the group.
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+namespace sm::process {
+
+/// One command slot-machine started: `leader` is the /bin/sh it spawned, whose pid is
+/// also the process group id. `token` is a unique value placed in the environment
+/// (SLOT_MACHINE_RUN) so descendants that setsid() out of the group are still found.
+struct ProcessGroup {
+  pid_t leader = -1;
+  std::string token;
+};
+
+/// The environment variable that carries a group's token.
+inline constexpr const char* kRunTokenVar = "SLOT_MACHINE_RUN";
+
+/// Living (non-zombie) descendants of this process that belong to `group`: in its
+/// process group, or carrying its token in their environment.
+std::vector<pid_t> members(const ProcessGroup& group);
+
+/// Living (non-zombie) descendants of this process, whatever group they are in.
+std::vector<pid_t> all_descendants();
+
+/// Sends `sig` to the process group and to every member found outside it.
+void signal_group(const ProcessGroup& group, int sig);
+
+}  // namespace sm::process
