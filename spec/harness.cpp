@@ -1,1 +1,332 @@
-// placeholder
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <random>
+#include <set>
+#include <sstream>
+#include <thread>
+
+extern char** environ;
+
+namespace spec {
+
+std::string slot_machine_bin() {
+  const char* e = std::getenv("SLOT_MACHINE_BIN");
+  return e ? e : SPEC_SLOT_MACHINE_BIN;
+}
+
+std::string testapp_bin() {
+  const char* e = std::getenv("TESTAPP_BIN");
+  return e ? e : SPEC_TESTAPP_BIN;
+}
+
+TempDir::TempDir() {
+  std::string tmpl = (fs::temp_directory_path() / "sm-spec-XXXXXX").string();
+  REQUIRE(mkdtemp(tmpl.data()) != nullptr);
+  path = tmpl;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  fs::remove_all(path, ec);
+}
+
+bool port_open(int port, const std::string& host) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  inet_pton(AF_INET, host.c_str(), &addr.sin_addr);
+  bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  close(fd);
+  return ok;
+}
+
+namespace {
+
+bool can_bind(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bool ok = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  close(fd);
+  return ok;
+}
+
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+/// Spawns argv with extra env, stdout/stderr to files; returns the pid.
+pid_t spawn_with(const std::vector<std::string>& argv, const fs::path& cwd,
+                 const std::map<std::string, std::string>& extra, const fs::path& out,
+                 const fs::path& err) {
+  std::map<std::string, std::string> env;
+  for (char** e = environ; *e; ++e) {
+    std::string s = *e;
+    auto eq = s.find('=');
+    if (eq != std::string::npos) env[s.substr(0, eq)] = s.substr(eq + 1);
+  }
+  for (const auto& [k, v] : extra) env[k] = v;
+  std::vector<std::string> env_strings;
+  for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
+  std::vector<char*> envp, args;
+  for (auto& s : env_strings) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> argv_copy = argv;
+  for (auto& a : argv_copy) args.push_back(a.data());
+  args.push_back(nullptr);
+
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addchdir_np(&fa, cwd.c_str());
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, args[0], &fa, nullptr, args.data(), envp.data());
+  posix_spawn_file_actions_destroy(&fa);
+  REQUIRE_MESSAGE(rc == 0, "cannot run " << argv[0] << ": " << strerror(rc));
+  return pid;
+}
+
+/// waitpid with a timeout; returns the exit code (128+sig when signalled) or -1.
+int wait_exit(pid_t pid, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    int st = 0;
+    pid_t r = waitpid(pid, &st, WNOHANG);
+    if (r == pid) return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    if (std::chrono::steady_clock::now() >= deadline) return -1;
+    std::this_thread::sleep_for(5ms);
+  }
+}
+
+std::string unique_tag() {
+  static int n = 0;
+  return fmt::format("{}-{}-{}", getpid(), ++n, std::random_device{}() % 100000);
+}
+
+}  // namespace
+
+int free_port() {
+  static std::set<int> handed_out;
+  static std::mt19937 rng(std::random_device{}());
+  std::uniform_int_distribution<int> dist(20000, 32000);
+  for (int i = 0; i < 1000; ++i) {
+    int p = dist(rng);
+    if (handed_out.count(p) || !can_bind(p) || port_open(p)) continue;
+    handed_out.insert(p);
+    return p;
+  }
+  FAIL("no free port in 20000-32000");
+  return 0;
+}
+
+RunResult run(const std::vector<std::string>& argv, const fs::path& cwd,
+              const std::map<std::string, std::string>& env, std::chrono::milliseconds timeout) {
+  TempDir io;
+  pid_t pid = spawn_with(argv, cwd, env, io.path / "out", io.path / "err");
+  RunResult r;
+  r.exit_code = wait_exit(pid, timeout);
+  if (r.exit_code == -1) {
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+  }
+  r.out = read_file(io.path / "out");
+  r.err = read_file(io.path / "err");
+  return r;
+}
+
+std::string sh(const std::string& command, const fs::path& cwd) {
+  auto r = run({"/bin/sh", "-c", command}, cwd);
+  REQUIRE_MESSAGE(r.exit_code == 0, "set-up command failed: " << command << "\n" << r.err);
+  return r.out;
+}
+
+AppRepo::AppRepo() {
+  sh("git init -q -b main && git config user.email spec@example.com && "
+     "git config user.name spec && git config commit.gpgsign false",
+     repo_.path);
+}
+
+std::string AppRepo::commit(const std::string& version, const std::string& flags,
+                            const std::map<std::string, std::string>& files) {
+  std::ofstream(repo_.path / "VERSION") << version << "\n";
+  std::ofstream(repo_.path / "flags") << flags << "\n";
+  for (const auto& [name, text] : files) {
+    fs::create_directories((repo_.path / name).parent_path());
+    std::ofstream(repo_.path / name) << text;
+  }
+  sh("git add -A && git commit -q -m '" + version + "'", repo_.path);
+  std::string hash = sh("git rev-parse HEAD", repo_.path);
+  return hash.substr(0, hash.find_first_not_of("0123456789abcdef"));
+}
+
+json AppRepo::write_config(const json& overrides) {
+  int port = free_port();
+  json c{{"start_command", "exec \"$TESTAPP\" $(cat flags)"},
+         {"port", port},
+         {"internal_port", free_port()},
+         {"api_port", free_port()},
+         {"health_endpoint", "/healthz"},
+         {"health_timeout_ms", 5000},
+         {"drain_timeout_ms", 1000}};
+  c.merge_patch(overrides);
+  config_ = c;
+  std::ofstream(config_path()) << c.dump(2);
+  return c;
+}
+
+json Http::json_body() const {
+  try {
+    return json::parse(body);
+  } catch (const json::parse_error&) {
+    return json();
+  }
+}
+
+namespace {
+Http to_http(const httplib::Result& r) {
+  if (!r) return {};
+  return {r->status, r->body};
+}
+void set_timeouts(httplib::Client& c, std::chrono::milliseconds t) {
+  c.set_connection_timeout(std::chrono::duration_cast<std::chrono::seconds>(t).count() + 1, 0);
+  c.set_read_timeout(std::chrono::duration_cast<std::chrono::seconds>(t).count() + 1, 0);
+}
+}  // namespace
+
+Http http_get(int port, const std::string& path, std::chrono::milliseconds timeout) {
+  httplib::Client c("127.0.0.1", port);
+  set_timeouts(c, timeout);
+  return to_http(c.Get(path));
+}
+
+Http http_post(int port, const std::string& path, const std::string& body,
+               std::chrono::milliseconds timeout) {
+  httplib::Client c("127.0.0.1", port);
+  set_timeouts(c, timeout);
+  return to_http(c.Post(path, body, "application/json"));
+}
+
+Daemon::Daemon(AppRepo& repo, std::vector<std::string> extra_args)
+    : repo_(repo), tag_(unique_tag()), api_port_(repo.config()["api_port"]) {
+  std::vector<std::string> argv = {slot_machine_bin(), "start",
+                                   "--config", repo.config_path().string(),
+                                   "--repo", repo.dir().string(),
+                                   "--data", repo.data_dir().string()};
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+  pid_ = spawn_with(argv, repo.home(), {{"SPEC_TAG", tag_}, {"TESTAPP", testapp_bin()}},
+                    repo.home() / "daemon.out", repo.home() / "daemon.err");
+  auto deadline = std::chrono::steady_clock::now() + 15s;
+  while (http_get(api_port_, "/", 1s).status != 200) {
+    int st = 0;
+    if (waitpid(pid_, &st, WNOHANG) == pid_) {
+      pid_ = -1;
+      FAIL("daemon exited at start:\n" << log());
+    }
+    REQUIRE_MESSAGE(std::chrono::steady_clock::now() < deadline, "daemon did not answer:\n" << log());
+    std::this_thread::sleep_for(10ms);
+  }
+}
+
+Daemon::~Daemon() {
+  if (pid_ > 0 && exit_code_ == -1) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+  kill_tagged(tag_);
+}
+
+Http Daemon::deploy(const std::string& commit) {
+  return http_post(api_port_, "/deploy", json{{"commit", commit}}.dump());
+}
+
+Http Daemon::rollback() { return http_post(api_port_, "/rollback", "{}"); }
+
+json Daemon::status() {
+  Http h = http_get(api_port_, "/status");
+  REQUIRE_MESSAGE(h.status == 200, "GET /status answered " << h.status);
+  return h.json_body();
+}
+
+int Daemon::stop(int sig, std::chrono::milliseconds timeout) {
+  if (exit_code_ != -1) return exit_code_;
+  kill(pid_, sig);
+  exit_code_ = wait_exit(pid_, timeout);
+  return exit_code_;
+}
+
+std::string Daemon::log() const { return read_file(repo_.home() / "daemon.err"); }
+
+RunResult Daemon::cli(const std::vector<std::string>& args) const {
+  std::vector<std::string> argv = {slot_machine_bin()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  argv.push_back("--api-port");
+  argv.push_back(std::to_string(api_port_));
+  return run(argv, repo_.dir());
+}
+
+std::vector<pid_t> tagged_processes(const std::string& tag) {
+  const std::string needle = "SPEC_TAG=" + tag;
+  std::vector<pid_t> out;
+  DIR* d = opendir("/proc");
+  while (dirent* e = readdir(d)) {
+    pid_t pid = std::atoi(e->d_name);
+    if (pid <= 0) continue;
+    std::string stat = read_file(fmt::format("/proc/{}/stat", pid));
+    auto close = stat.rfind(')');
+    if (close == std::string::npos || close + 2 >= stat.size() || stat[close + 2] == 'Z') continue;
+    std::string env = read_file(fmt::format("/proc/{}/environ", pid));
+    for (size_t pos = 0; pos < env.size();) {
+      size_t end = env.find('\0', pos);
+      if (end == std::string::npos) end = env.size();
+      if (env.compare(pos, end - pos, needle) == 0) {
+        out.push_back(pid);
+        break;
+      }
+      pos = end + 1;
+    }
+  }
+  closedir(d);
+  return out;
+}
+
+void kill_tagged(const std::string& tag) {
+  for (int i = 0; i < 100; ++i) {
+    auto left = tagged_processes(tag);
+    if (left.empty()) return;
+    for (pid_t p : left) kill(p, SIGKILL);
+    std::this_thread::sleep_for(10ms);
+  }
+}
+
+}  // namespace spec
+
+namespace spec {
+void check_clean_stop(Daemon& d) {
+  int code = d.stop();
+  CHECK_MESSAGE(code == 0, "daemon exit code " << code << "\n" << d.log());
+  auto left = tagged_processes(d.tag());
+  CHECK_MESSAGE(left.empty(), left.size() << " process(es) outlived the daemon");
+}
+}  // namespace spec

@@ -1,1 +1,73 @@
-// placeholder
+// Contract §2: init (scenarios 12, 13).
+
+#include <doctest/doctest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "harness.h"
+
+using namespace spec;
+
+namespace {
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+}  // namespace
+
+TEST_CASE("12: init in a bun project writes bun commands, env_file and defaults") {
+  TempDir d;
+  std::ofstream(d.path / "bun.lock") << "";
+  std::ofstream(d.path / "package.json") << R"({"name":"x","scripts":{"start":"bun server.ts"}})";
+  std::ofstream(d.path / ".env") << "A=1\n";
+  auto r = run({slot_machine_bin(), "init"}, d.path);
+  CHECK_MESSAGE(r.exit_code == 0, r.err);
+  CHECK(r.out.find("slot-machine.json") != std::string::npos);
+  auto c = json::parse(slurp(d.path / "slot-machine.json"));
+  CHECK(c["setup_command"] == "bun install --frozen-lockfile");
+  CHECK(c["start_command"].get<std::string>().find("bun") != std::string::npos);
+  CHECK(c["env_file"] == ".env");
+  CHECK(c["health_endpoint"] == "/healthz");
+  CHECK(c["port"] == 3000);
+  CHECK(c["internal_port"] == 3000);
+  CHECK(c["health_timeout_ms"] == 10000);
+  CHECK(c["drain_timeout_ms"] == 5000);
+  CHECK(c["api_port"] == 9100);
+}
+
+TEST_CASE("13: init twice puts .slot-machine in .gitignore exactly once") {
+  TempDir d;
+  std::ofstream(d.path / "package-lock.json") << "{}";
+  std::ofstream(d.path / ".gitignore") << "node_modules";  // no trailing newline
+  CHECK(run({slot_machine_bin(), "init"}, d.path).exit_code == 0);
+  auto again = run({slot_machine_bin(), "init"}, d.path);
+  CHECK(again.exit_code == 0);
+  CHECK(again.out.find("--force") != std::string::npos);
+  CHECK(slurp(d.path / ".gitignore") == "node_modules\n.slot-machine\n");
+  CHECK(json::parse(slurp(d.path / "slot-machine.json"))["setup_command"] == "npm ci");
+}
+
+TEST_CASE("init leaves an existing config alone unless --force; Procfile web: wins") {
+  TempDir d;
+  std::ofstream(d.path / "requirements.txt") << "flask\n";
+  std::ofstream(d.path / "Procfile") << "web: gunicorn app:app\n";
+  std::ofstream(d.path / "slot-machine.json") << "{\"mine\": true}";
+  CHECK(run({slot_machine_bin(), "init"}, d.path).exit_code == 0);
+  CHECK(slurp(d.path / "slot-machine.json") == "{\"mine\": true}");
+  CHECK(run({slot_machine_bin(), "init", "--force"}, d.path).exit_code == 0);
+  auto c = json::parse(slurp(d.path / "slot-machine.json"));
+  CHECK(c["setup_command"] == "pip install -r requirements.txt");
+  CHECK(c["start_command"] == "gunicorn app:app");
+  CHECK_FALSE(c.contains("env_file"));
+}
+
+TEST_CASE("init in an unrecognised directory fails and writes nothing") {
+  TempDir d;
+  auto r = run({slot_machine_bin(), "init"}, d.path);
+  CHECK(r.exit_code != 0);
+  CHECK(r.err.find("could not detect") != std::string::npos);
+  CHECK_FALSE(fs::exists(d.path / "slot-machine.json"));
+}

@@ -135,6 +135,13 @@ int main(int argc, char** argv) {
     std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int>(boot_delay * 1000)));
 
   httplib::Server pub, priv;
+  // Like a typical app server: SO_REUSEADDR only (httplib's default SO_REUSEPORT would let
+  // two copies share a port and hide a drain that did not happen).
+  for (httplib::Server* s : {&pub, &priv})
+    s->set_socket_options([](socket_t sock) {
+      int yes = 1;
+      setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    });
   add_public_routes(pub, ver);
   httplib::Server& ctl = internal == port ? pub : priv;
   add_internal_routes(ctl, ver);

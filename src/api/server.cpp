@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <httplib.h>
 
+#include <fcntl.h>
+
 #include <chrono>
 #include <cstring>
 #include <thread>
@@ -100,6 +102,14 @@ ApiServer::ApiServer(daemon::Daemon& d) : daemon_(d), server_(std::make_unique<h
   s.new_task_queue = [] { return new httplib::ThreadPool(6); };  // owned by httplib
   s.set_payload_max_length(kMaxBodyBytes);
   s.set_keep_alive_timeout(2);
+  // httplib's default adds SO_REUSEPORT, which would let a second daemon share the port
+  // silently. SO_REUSEADDR alone still allows a quick restart, and closing the socket on
+  // exec keeps it out of the apps.
+  s.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    fcntl(sock, F_SETFD, FD_CLOEXEC);
+  });
 
   s.Get("/", [](const httplib::Request&, httplib::Response& res) {
     reply(res, 200, {{"status", "ok"}});

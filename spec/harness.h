@@ -1,0 +1,147 @@
+#pragma once
+// The black-box harness: real git repos, the real binaries, HTTP to the real daemon.
+// Nothing here reaches into slot-machine's code; only its CLI, API and files.
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <thread>
+#include <string>
+#include <vector>
+
+namespace spec {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+std::string slot_machine_bin();
+std::string testapp_bin();
+
+/// A fresh directory under /tmp, removed with everything in it.
+struct TempDir {
+  fs::path path;
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+};
+
+/// A port in 20000-32000 that nothing listens on now (and that this run has not
+/// handed out before).
+int free_port();
+
+/// True when something accepts TCP connections on 127.0.0.1:port.
+bool port_open(int port, const std::string& host = "127.0.0.1");
+
+struct RunResult {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+/// Runs argv in cwd (extra env added), waits up to `timeout`, captures output.
+RunResult run(const std::vector<std::string>& argv, const fs::path& cwd,
+              const std::map<std::string, std::string>& env = {},
+              std::chrono::milliseconds timeout = 30s);
+
+/// Runs a shell command for test set-up (git, files); fails the test when it fails.
+std::string sh(const std::string& command, const fs::path& cwd);
+
+/// A git repository holding a testapp "app": each commit has a VERSION file and a
+/// `flags` file with testapp flags. slot-machine.json lives outside the repo.
+class AppRepo {
+ public:
+  AppRepo();
+  const fs::path& dir() const { return repo_.path; }
+  const fs::path& home() const { return home_.path; }  // for config, data, logs
+  fs::path config_path() const { return home_.path / "slot-machine.json"; }
+  fs::path data_dir() const { return home_.path / "data"; }
+
+  /// Commits VERSION=version and flags=flags (plus extra files); returns the full hash.
+  std::string commit(const std::string& version, const std::string& flags = "",
+                     const std::map<std::string, std::string>& files = {});
+
+  /// Writes slot-machine.json: testapp start command, fresh ports, fast timeouts,
+  /// then `overrides` merged over it.
+  json write_config(const json& overrides = json::object());
+  const json& config() const { return config_; }
+
+ private:
+  TempDir repo_, home_;
+  json config_;
+};
+
+/// An HTTP answer: status (0 when no connection) and body.
+struct Http {
+  int status = 0;
+  std::string body;
+  json json_body() const;
+};
+Http http_get(int port, const std::string& path, std::chrono::milliseconds timeout = 10s);
+Http http_post(int port, const std::string& path, const std::string& body,
+               std::chrono::milliseconds timeout = 60s);
+
+/// One `slot-machine start` process for an AppRepo, tagged so that every process it
+/// starts can be found by its environment.
+class Daemon {
+ public:
+  explicit Daemon(AppRepo& repo, std::vector<std::string> extra_args = {"--no-proxy"});
+  ~Daemon();
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  int api_port() const { return api_port_; }
+  int public_port() const { return repo_.config()["port"]; }
+  int internal_port() const { return repo_.config()["internal_port"]; }
+  pid_t pid() const { return pid_; }
+  const std::string& tag() const { return tag_; }
+
+  Http deploy(const std::string& commit);
+  Http rollback();
+  json status();
+  /// Polls /status until pred holds or `timeout` passes; returns the last status.
+  template <typename Pred>
+  json wait_status(Pred pred, std::chrono::milliseconds timeout);
+
+  /// Sends `sig`, waits up to `timeout` for the daemon to exit; returns its exit code
+  /// (128+signal when killed, -1 when still running).
+  int stop(int sig = 15, std::chrono::milliseconds timeout = 20s);
+  /// The daemon's own stderr so far.
+  std::string log() const;
+  /// Runs the CLI (`slot-machine <args>`) from the repo dir against this daemon.
+  RunResult cli(const std::vector<std::string>& args) const;
+
+ private:
+  AppRepo& repo_;
+  std::string tag_;
+  int api_port_;
+  pid_t pid_ = -1;
+  int exit_code_ = -1;
+};
+
+/// Processes (other than zombies) whose environment carries SPEC_TAG=tag.
+std::vector<pid_t> tagged_processes(const std::string& tag);
+/// SIGKILLs them all (clean-up after a failed test, so one failure does not cascade).
+void kill_tagged(const std::string& tag);
+
+template <typename Pred>
+json Daemon::wait_status(Pred pred, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  json s = status();
+  while (!pred(s) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
+    s = status();
+  }
+  return s;
+}
+
+}  // namespace spec
+
+namespace spec {
+/// The contract's clean shutdown: SIGTERM → exit 0 and no process of the daemon left.
+void check_clean_stop(Daemon& d);
+}  // namespace spec
