@@ -153,6 +153,7 @@ RunResult run(const std::vector<std::string>& argv, const fs::path& cwd,
   }
   r.out = read_file(io.path / "out");
   r.err = read_file(io.path / "err");
+  check_no_sanitizer_report(r.err, argv[0]);
   return r;
 }
 
@@ -323,10 +324,19 @@ void kill_tagged(const std::string& tag) {
 }  // namespace spec
 
 namespace spec {
+void check_no_sanitizer_report(const std::string& text, const std::string& where) {
+  for (const char* marker : {"runtime error:", "ERROR: AddressSanitizer", "ERROR: LeakSanitizer"})
+    CHECK_MESSAGE(text.find(marker) == std::string::npos, "sanitizer report in " << where << ":\n"
+                                                                  << text);
+}
+
 void check_clean_stop(Daemon& d) {
   int code = d.stop();
   CHECK_MESSAGE(code == 0, "daemon exit code " << code << "\n" << d.log());
   auto left = tagged_processes(d.tag());
   CHECK_MESSAGE(left.empty(), left.size() << " process(es) outlived the daemon");
+  check_no_sanitizer_report(d.log(), "the daemon's stderr");
+  for (const char* slot : {"slot-a.log", "slot-b.log"})
+    check_no_sanitizer_report(read_file(d.data_dir() / slot), slot);
 }
 }  // namespace spec

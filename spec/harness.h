@@ -99,6 +99,7 @@ class Daemon {
   int internal_port() const { return repo_.config()["internal_port"]; }
   pid_t pid() const { return pid_; }
   const std::string& tag() const { return tag_; }
+  fs::path data_dir() const { return repo_.data_dir(); }
 
   Http deploy(const std::string& commit);
   Http rollback();
@@ -142,6 +143,9 @@ json Daemon::wait_status(Pred pred, std::chrono::milliseconds timeout) {
 }  // namespace spec
 
 namespace spec {
+/// Fails the test when `text` holds an ASan/UBSan/LSan report (UBSan writes to stderr
+/// even when ASAN_OPTIONS sets log_path, so the daemon's and apps' logs are read too).
+void check_no_sanitizer_report(const std::string& text, const std::string& where);
 /// The contract's clean shutdown: SIGTERM → exit 0 and no process of the daemon left.
 void check_clean_stop(Daemon& d);
 }  // namespace spec

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# A scripted tour of slot-machine on a throwaway git repository: start the daemon,
+# deploy v1, request it, deploy v2, roll back, show status and logs, stop.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dir=$(bash scripts/build.sh release | tail -n 1)
+bin="$PWD/$dir/slot-machine"
+app="$PWD/$dir/testapp"
+
+work=$(mktemp -d)
+daemon_pid=""
+cleanup() {
+  if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
+    kill -TERM "$daemon_pid"; wait "$daemon_pid" || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+show() { printf '$ %s\n' "$*"; "$@"; }
+free_port() {
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 12000))
+    (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo "$p"; return; }
+  done
+}
+
+step "A throwaway app repository in $work/app"
+git init -q -b main "$work/app"
+cd "$work/app"
+git config user.email demo@example.com; git config user.name demo
+port=$(free_port); api=$(free_port)
+# The example app is the project's testapp: it says which VERSION it runs.
+cat > slot-machine.json <<JSON
+{
+  "setup_command": "echo installing dependencies for \$(cat VERSION)",
+  "start_command": "exec $app \$(cat flags 2>/dev/null)",
+  "port": $port,
+  "health_endpoint": "/healthz",
+  "api_port": $api,
+  "health_timeout_ms": 2000,
+  "drain_timeout_ms": 2000
+}
+JSON
+echo v1 > VERSION
+printf '.slot-machine\n' > .gitignore
+git add -A && git commit -q -m "v1"
+v1=$(git rev-parse --short HEAD)
+cat slot-machine.json
+
+step "Start the daemon (direct mode: the app binds port $port itself)"
+"$bin" start --no-proxy > "$work/daemon.log" 2>&1 &
+daemon_pid=$!
+for _ in $(seq 100); do "$bin" status >/dev/null 2>&1 && break; sleep 0.05; done
+show "$bin" status
+
+step "Deploy v1 ($v1)"
+show "$bin" deploy
+show curl -s "http://127.0.0.1:$port/"
+
+step "Commit v2 and deploy it: the old process is drained, v2 starts in slot b"
+echo v2 > VERSION && git commit -q -am "v2"
+show "$bin" deploy
+show curl -s "http://127.0.0.1:$port/"
+
+step "Roll back: slot a starts again, no checkout, no setup"
+show "$bin" rollback
+show curl -s "http://127.0.0.1:$port/"
+
+step "Status, for people and for scripts"
+show "$bin" status
+show "$bin" status --json
+
+step "A broken v3 (its health check answers 503) never takes the site down"
+echo v3 > VERSION && echo --start-unhealthy > flags && git add -A && git commit -q -m "v3 (broken)"
+printf '$ %s\n' "$bin deploy"
+"$bin" deploy || echo "(deploy failed as expected, exit code $?; v1 was started again)"
+show curl -s "http://127.0.0.1:$port/"
+show "$bin" status
+
+step "Logs: the daemon's, and each slot's app + setup output"
+show tail -n 5 .slot-machine/slot-a.log
+show tail -n 5 .slot-machine/slot-b.log
+show tail -n 8 "$work/daemon.log"
+
+step "Stop: SIGTERM drains every slot; nothing is left running"
+kill -TERM "$daemon_pid"; wait "$daemon_pid"; daemon_pid=""
+tail -n 2 "$work/daemon.log"
+if pgrep -f "$app" >/dev/null; then echo "left running: $(pgrep -af "$app")"; exit 1; fi
+echo "no app process left"
