@@ -3,7 +3,6 @@
 #include <doctest/doctest.h>
 
 #include <fstream>
-#include <sstream>
 #include <thread>
 
 #include "harness.h"
@@ -11,12 +10,6 @@
 using namespace spec;
 
 namespace {
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 bool serves(int port, const std::string& version) {
   auto r = http_get(port, "/", 2s);
   return r.status == 200 && r.body.find("hello from " + version) != std::string::npos;
@@ -89,7 +82,7 @@ TEST_CASE("3: deploy A, deploy B, rollback: A is live again and answers") {
   CHECK(s["healthy"] == true);
   CHECK(serves(d.public_port(), "vA"));
   // Rollback needs no checkout and no setup: slot b still holds B.
-  CHECK(slurp(repo.data_dir() / "slot-b" / "VERSION") == "vB\n");
+  CHECK(read_file(repo.data_dir() / "slot-b" / "VERSION") == "vB\n");
   check_clean_stop(d);
 }
 
@@ -175,7 +168,7 @@ TEST_CASE("16: setup_command runs in the slot before start") {
   REQUIRE(d.deploy(v1).status == 200);
   auto marker = repo.data_dir() / "slot-a" / "setup-marker";
   REQUIRE(fs::exists(marker));
-  CHECK(slurp(marker).find(v1) == 0);
+  CHECK(read_file(marker).find(v1) == 0);
   check_clean_stop(d);
 }
 
@@ -278,8 +271,8 @@ TEST_CASE("slots are detached worktrees; no ref is created; untracked files surv
   size_t detached = 0;
   for (size_t p = 0; (p = list.find("\ndetached", p)) != std::string::npos; ++p) ++detached;
   CHECK(detached == 2);
-  CHECK(slurp(repo.data_dir() / "slot-a" / "VERSION") == "vC\n");
-  CHECK(slurp(repo.data_dir() / "slot-a" / "node_modules" / "installs") == a + "\n" + c + "\n");
+  CHECK(read_file(repo.data_dir() / "slot-a" / "VERSION") == "vC\n");
+  CHECK(read_file(repo.data_dir() / "slot-a" / "node_modules" / "installs") == a + "\n" + c + "\n");
   CHECK_FALSE(fs::exists(repo.data_dir() / "slot-b" / "removed-later"));
   CHECK(sh("git status --porcelain --untracked-files=no", repo.data_dir() / "slot-b") == "");
   CHECK(sh("git rev-parse HEAD", repo.data_dir() / "slot-b").substr(0, 40) == dd);
@@ -293,7 +286,32 @@ TEST_CASE("app output is appended to <data>/slot-X.log") {
   Daemon d(repo);
   REQUIRE(d.deploy(a).status == 200);
   check_clean_stop(d);
-  std::string log = slurp(repo.data_dir() / "slot-a.log");
+  std::string log = read_file(repo.data_dir() / "slot-a.log");
   CHECK(log.find("setting up") != std::string::npos);
   CHECK(log.find("testapp vA pid") != std::string::npos);
+}
+
+TEST_CASE("a rollback whose slot fails to come up is a 500 and the live version serves again") {
+  AppRepo repo;
+  std::string a = repo.commit("vA");
+  std::string b = repo.commit("vB");
+  repo.write_config();
+  Daemon d(repo);
+  REQUIRE(d.deploy(a).status == 200);
+  REQUIRE(d.deploy(b).status == 200);
+  // Rollback does no checkout: a broken file in the previous slot is what it runs.
+  std::ofstream(repo.data_dir() / "slot-a" / "flags") << "--no-such-flag\n";
+  auto r = d.rollback();
+  CHECK(r.status == 500);
+  auto body = r.json_body();
+  CHECK(body["success"] == false);
+  CHECK(body["stage"] == "health");
+  CHECK(body["error"].get<std::string>().find("exited with status 2") != std::string::npos);
+  CHECK(body["error"].get<std::string>().find("was started again") != std::string::npos);
+  auto s = d.status();
+  CHECK(s["live_commit"] == b);
+  CHECK(s["healthy"] == true);
+  CHECK(s["previous_commit"] == a);  // its files were not touched by slot-machine
+  CHECK(serves(d.public_port(), "vB"));
+  check_clean_stop(d);
 }

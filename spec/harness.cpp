@@ -33,6 +33,13 @@ std::string testapp_bin() {
   return e ? e : SPEC_TESTAPP_BIN;
 }
 
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
 TempDir::TempDir() {
   std::string tmpl = (fs::temp_directory_path() / "sm-spec-XXXXXX").string();
   REQUIRE(mkdtemp(tmpl.data()) != nullptr);
@@ -66,13 +73,6 @@ bool can_bind(int port) {
   bool ok = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
   close(fd);
   return ok;
-}
-
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 /// Spawns argv with extra env, stdout/stderr to files; returns the pid.

@@ -22,6 +22,9 @@ using namespace std::chrono_literals;
 std::string slot_machine_bin();
 std::string testapp_bin();
 
+/// A file's whole contents ("" when it cannot be read).
+std::string read_file(const fs::path& p);
+
 /// A fresh directory under /tmp, removed with everything in it.
 struct TempDir {
   fs::path path;

@@ -3,20 +3,10 @@
 #include <doctest/doctest.h>
 
 #include <fstream>
-#include <sstream>
 
 #include "harness.h"
 
 using namespace spec;
-
-namespace {
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-}  // namespace
 
 TEST_CASE("12: init in a bun project writes bun commands, env_file and defaults") {
   TempDir d;
@@ -26,7 +16,7 @@ TEST_CASE("12: init in a bun project writes bun commands, env_file and defaults"
   auto r = run({slot_machine_bin(), "init"}, d.path);
   CHECK_MESSAGE(r.exit_code == 0, r.err);
   CHECK(r.out.find("slot-machine.json") != std::string::npos);
-  auto c = json::parse(slurp(d.path / "slot-machine.json"));
+  auto c = json::parse(read_file(d.path / "slot-machine.json"));
   CHECK(c["setup_command"] == "bun install --frozen-lockfile");
   CHECK(c["start_command"].get<std::string>().find("bun") != std::string::npos);
   CHECK(c["env_file"] == ".env");
@@ -46,8 +36,8 @@ TEST_CASE("13: init twice puts .slot-machine in .gitignore exactly once") {
   auto again = run({slot_machine_bin(), "init"}, d.path);
   CHECK(again.exit_code == 0);
   CHECK(again.out.find("--force") != std::string::npos);
-  CHECK(slurp(d.path / ".gitignore") == "node_modules\n.slot-machine\n");
-  CHECK(json::parse(slurp(d.path / "slot-machine.json"))["setup_command"] == "npm ci");
+  CHECK(read_file(d.path / ".gitignore") == "node_modules\n.slot-machine\n");
+  CHECK(json::parse(read_file(d.path / "slot-machine.json"))["setup_command"] == "npm ci");
 }
 
 TEST_CASE("init leaves an existing config alone unless --force; Procfile web: wins") {
@@ -56,9 +46,9 @@ TEST_CASE("init leaves an existing config alone unless --force; Procfile web: wi
   std::ofstream(d.path / "Procfile") << "web: gunicorn app:app\n";
   std::ofstream(d.path / "slot-machine.json") << "{\"mine\": true}";
   CHECK(run({slot_machine_bin(), "init"}, d.path).exit_code == 0);
-  CHECK(slurp(d.path / "slot-machine.json") == "{\"mine\": true}");
+  CHECK(read_file(d.path / "slot-machine.json") == "{\"mine\": true}");
   CHECK(run({slot_machine_bin(), "init", "--force"}, d.path).exit_code == 0);
-  auto c = json::parse(slurp(d.path / "slot-machine.json"));
+  auto c = json::parse(read_file(d.path / "slot-machine.json"));
   CHECK(c["setup_command"] == "pip install -r requirements.txt");
   CHECK(c["start_command"] == "gunicorn app:app");
   CHECK_FALSE(c.contains("env_file"));

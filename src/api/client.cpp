@@ -67,8 +67,10 @@ std::string str(const json& j, const char* key) {
 
 std::string short_hash(const std::string& h) { return h.empty() ? "(none)" : h.substr(0, 12); }
 
-int finish_op(const ClientOptions& o, const char* verb, const Reply& r, std::ostream& out,
-              std::ostream& err) {
+/// Prints an operation's outcome. `op` names it in errors ("deploy"), `done` in the
+/// success line ("deployed").
+int finish_op(const ClientOptions& o, const char* op, const char* done, const Reply& r,
+              std::ostream& out, std::ostream& err) {
   if (!r.failure.empty()) {
     err << unreachable(o, r.failure);
     return 1;
@@ -76,7 +78,7 @@ int finish_op(const ClientOptions& o, const char* verb, const Reply& r, std::ost
   if (o.json) out << r.body.dump(2) << "\n";
   if (r.status == 200 && r.body.value("success", false)) {
     if (!o.json) {
-      out << fmt::format("{} {} in slot {}", verb, str(r.body, "commit"), str(r.body, "slot"));
+      out << fmt::format("{} {} in slot {}", done, str(r.body, "commit"), str(r.body, "slot"));
       if (r.body.contains("previous_commit"))
         out << fmt::format(" (previous: {})", short_hash(str(r.body, "previous_commit")));
       out << "\n";
@@ -84,8 +86,7 @@ int finish_op(const ClientOptions& o, const char* verb, const Reply& r, std::ost
     return 0;
   }
   std::string error = str(r.body, "error");
-  err << fmt::format("slot-machine: {} failed (HTTP {}): {}\n",
-                     std::string(verb) == "deployed" ? "deploy" : "rollback", r.status,
+  err << fmt::format("slot-machine: {} failed (HTTP {}): {}\n", op, r.status,
                      error.empty() ? r.body.dump() : error);
   return 1;
 }
@@ -110,13 +111,13 @@ int deploy_command(const ClientOptions& o, const std::optional<std::string>& com
     }
   }
   // Deploys include the setup command, which may take long: wait up to a day.
-  return finish_op(o, "deployed", call(o, "POST", "/deploy", json{{"commit", rev}}.dump(), 86400),
+  return finish_op(o, "deploy", "deployed", call(o, "POST", "/deploy", json{{"commit", rev}}.dump(), 86400),
                    out, err);
 }
 
 int rollback_command(const ClientOptions& o, std::ostream& out, std::ostream& err) {
   if (!reachable(o, err)) return 1;
-  return finish_op(o, "rolled back to", call(o, "POST", "/rollback", "{}", 86400), out, err);
+  return finish_op(o, "rollback", "rolled back to", call(o, "POST", "/rollback", "{}", 86400), out, err);
 }
 
 int status_command(const ClientOptions& o, std::ostream& out, std::ostream& err) {

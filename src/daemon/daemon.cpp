@@ -192,18 +192,50 @@ void Daemon::stop_app(Slot& slot, const char* why) {
   log::info("slot {}: stopped ({}): {} in {} ms", slot.name, why, how, d.took.count());
 }
 
-std::string Daemon::restore_live(Slot& live) {
+bool Daemon::drain_first_if_needed(Slot* live, const char* op) {
+  if (!router_.must_drain_before_start() || !live || !live->app) return false;
+  set_stage(op, "drain");
+  stop_app(*live, "making room for the new version");
+  return true;
+}
+
+std::string Daemon::undo_failed_start(Slot& target, Slot* live, bool live_was_drained) {
+  stop_app(target, "it failed to come up");
+  if (!live_was_drained || !live) return "";
   const Ports ports = router_.ports_for_new_process();
-  std::string err = start_app(live, live.commit, ports);
-  if (!err.empty()) {
-    stop_app(live, "restart of the previous live version failed");
-    return err;
+  if (std::string err = start_app(*live, live->commit, ports); !err.empty()) {
+    stop_app(*live, "restart of the live version failed");
+    return fmt::format("\n(the live version {} could not be started again: {})",
+                       live->commit.substr(0, 12), err);
   }
   router_.switch_to(ports);
+  {
+    std::lock_guard lock(mu_);
+    healthy_ = true;
+    ++live_generation_;
+  }
+  return fmt::format("\n(the live version {} was started again)", live->commit.substr(0, 12));
+}
+
+void Daemon::switch_and_retire(const Ports& ports, Slot* old_live, bool already_drained,
+                               const char* op) {
+  set_stage(op, "switch");
+  router_.switch_to(ports);
+  if (already_drained || !old_live || !old_live->app) return;
+  set_stage(op, "drain");
+  router_.wait_in_flight(old_live->app->ports, Clock::now() + milliseconds(cfg_.drain_timeout_ms));
+  stop_app(*old_live, "replaced");
+}
+
+void Daemon::promote(Slot& target, Slot* previous) {
   std::lock_guard lock(mu_);
+  previous_ = previous && !previous->commit.empty() ? previous : nullptr;
+  live_ = &target;
   healthy_ = true;
   ++live_generation_;
-  return "";
+  last_deploy_time_ = log::now_rfc3339();
+  operation_.clear();
+  stage_.clear();
 }
 
 OpResult Daemon::deploy(const std::string& revision) {
@@ -270,48 +302,20 @@ OpResult Daemon::deploy(const std::string& revision) {
     if (auto err = run_setup(*target, commit, ports); !err.empty()) return fail("setup", err);
   }
 
-  bool drained_first = false;
-  if (router_.must_drain_before_start() && old_live && old_live->app) {
-    set_stage("deploy", "drain");
-    stop_app(*old_live, "making room for the new version");
-    drained_first = true;
-  }
+  const bool drained_first = drain_first_if_needed(old_live, "deploy");
 
   set_stage("deploy", "start");
   if (auto err = start_app(*target, commit, ports); !err.empty()) {
     const std::string stage = target->app ? "health" : "start";
-    stop_app(*target, "failed deploy");
-    if (drained_first) {
-      if (auto again = restore_live(*old_live); again.empty())
-        err += fmt::format("\n(the previous live version {} was started again)",
-                           old_live->commit.substr(0, 12));
-      else
-        err += fmt::format("\n(the previous live version {} could not be started again: {})",
-                           old_live->commit.substr(0, 12), again);
-    }
-    return fail(stage, err);
+    return fail(stage, err + undo_failed_start(*target, old_live, drained_first));
   }
 
-  set_stage("deploy", "switch");
-  router_.switch_to(ports);
-  if (!drained_first && old_live && old_live->app) {
-    set_stage("deploy", "drain");
-    router_.wait_in_flight(old_live->app->ports,
-                           Clock::now() + milliseconds(cfg_.drain_timeout_ms));
-    stop_app(*old_live, "replaced by the new version");
-  }
-
+  switch_and_retire(ports, old_live, drained_first, "deploy");
   {
     std::lock_guard lock(mu_);
     target->commit = commit;
-    previous_ = old_live && !old_live->commit.empty() ? old_live : nullptr;
-    live_ = target;
-    healthy_ = true;
-    ++live_generation_;
-    last_deploy_time_ = log::now_rfc3339();
-    operation_.clear();
-    stage_.clear();
   }
+  promote(*target, old_live);
   log::info("deployed {} to slot {} in {} ms", commit, target->name,
             std::chrono::duration_cast<milliseconds>(Clock::now() - started).count());
   return r;
@@ -342,49 +346,21 @@ OpResult Daemon::rollback() {
   r.previous_commit = old_live ? old_live->commit : "";
 
   const Ports ports = router_.ports_for_new_process();
-  bool drained_first = false;
-  if (router_.must_drain_before_start() && old_live && old_live->app) {
-    set_stage("rollback", "drain");
-    stop_app(*old_live, "making room for the rollback");
-    drained_first = true;
-  }
+  const bool drained_first = drain_first_if_needed(old_live, "rollback");
 
   set_stage("rollback", "start");
   if (auto err = start_app(*target, target->commit, ports); !err.empty()) {
-    r.stage = target->app ? "health" : "start";
-    stop_app(*target, "failed rollback");
-    if (drained_first && old_live) {
-      if (auto again = restore_live(*old_live); again.empty())
-        err += "\n(the live version was started again)";
-      else
-        err += fmt::format("\n(the live version could not be started again: {})", again);
-    }
     r.status = OpStatus::Failed;
-    r.error = fmt::format("rollback to {} failed at {}: {}", target->commit.substr(0, 12), r.stage, err);
+    r.stage = target->app ? "health" : "start";
+    r.error = fmt::format("rollback to {} failed at {}: {}{}", target->commit.substr(0, 12),
+                          r.stage, err, undo_failed_start(*target, old_live, drained_first));
     log::info("{}", r.error);
     set_stage("", "");
     return r;
   }
 
-  set_stage("rollback", "switch");
-  router_.switch_to(ports);
-  if (!drained_first && old_live && old_live->app) {
-    set_stage("rollback", "drain");
-    router_.wait_in_flight(old_live->app->ports,
-                           Clock::now() + milliseconds(cfg_.drain_timeout_ms));
-    stop_app(*old_live, "rolled back");
-  }
-
-  {
-    std::lock_guard lock(mu_);
-    previous_ = old_live;
-    live_ = target;
-    healthy_ = true;
-    ++live_generation_;
-    last_deploy_time_ = log::now_rfc3339();
-    operation_.clear();
-    stage_.clear();
-  }
+  switch_and_retire(ports, old_live, drained_first, "rollback");
+  promote(*target, old_live);
   log::info("rolled back to {} in slot {} in {} ms", target->commit, target->name,
             std::chrono::duration_cast<milliseconds>(Clock::now() - started).count());
   return r;

@@ -98,7 +98,15 @@ class Daemon {
   std::string run_setup(Slot& slot, const std::string& commit, const Ports& ports);
   std::string start_app(Slot& slot, const std::string& commit, const Ports& ports);
   void stop_app(Slot& slot, const char* why);
-  std::string restore_live(Slot& live);  // "" when it is serving again
+  /// Direct mode: stop the live app so the new one can bind. True when it did.
+  bool drain_first_if_needed(Slot* live, const char* op);
+  /// After a failed start: kill `target`; if the live app was drained for it, start the
+  /// live app again. Returns a sentence for the error saying what happened to live.
+  std::string undo_failed_start(Slot& target, Slot* live, bool live_was_drained);
+  /// Route new requests to `ports`, then drain the old live app unless already drained.
+  void switch_and_retire(const Ports& ports, Slot* old_live, bool already_drained, const char* op);
+  /// Make `target` live and `previous` (if it holds a commit) the previous slot.
+  void promote(Slot& target, Slot* previous);
   std::string log_tail(const Slot& slot, std::uintmax_t from) const;
   void append_log(const Slot& slot, const std::string& line) const;
   std::filesystem::path slot_dir(const Slot& s) const;
