@@ -77,14 +77,16 @@ TEST_CASE("17: SIGTERM to the daemon drains the apps and exits 0 with no orphans
   CHECK_FALSE(port_open(d.api_port()));
 }
 
-TEST_CASE("SIGINT stops the daemon the same way") {
-  AppRepo repo;
-  std::string a = repo.commit("vA");
-  repo.write_config();
-  Daemon d(repo);
-  REQUIRE(d.deploy(a).status == 200);
-  CHECK(d.stop(SIGINT) == 0);
-  CHECK(tagged_processes(d.tag()).empty());
+TEST_CASE("SIGINT and SIGHUP (terminal closed) stop the daemon the same way") {
+  for (int sig : {SIGINT, SIGHUP}) {
+    AppRepo repo;
+    std::string a = repo.commit("vA");
+    repo.write_config();
+    Daemon d(repo);
+    REQUIRE(d.deploy(a).status == 200);
+    CHECK_MESSAGE(d.stop(sig) == 0, "signal " << sig);
+    CHECK_MESSAGE(tagged_processes(d.tag()).empty(), "signal " << sig);
+  }
 }
 
 TEST_CASE("setsid'd and double-forked children die at shutdown, even ignoring SIGTERM") {

@@ -87,6 +87,7 @@ int start_daemon(const StartOptions& opts) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGHUP);  // a closed terminal must not orphan the apps
   int sig = 0;
   sigwait(&stop_signals, &sig);
   log::info("received {}: stopping the API and draining every slot", strsignal(sig));

@@ -16,7 +16,7 @@ namespace sm::process {
 
 using Clock = std::chrono::steady_clock;
 
-/// Blocks SIGCHLD, SIGTERM, SIGINT and SIGPIPE in the calling thread; call it in main
+/// Blocks SIGCHLD, SIGTERM, SIGINT, SIGHUP and SIGPIPE in the calling thread; call it in main
 /// before any thread exists so every thread inherits the mask (the reaper and the
 /// signal wait in main then receive them synchronously).
 void block_daemon_signals();
