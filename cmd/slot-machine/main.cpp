@@ -37,8 +37,14 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string first = argv[1];
-  if (first.empty() || (first[0] != '-' && !kCommands.count(first))) {
-    std::cerr << "slot-machine: unknown command \"" << first << "\"\n\n" << kUsage;
+  if (first == "--version") {
+    std::cout << "slot-machine (cpp) spec/1 " << SLOT_MACHINE_VERSION << "\n";
+    return 0;
+  }
+  const bool help = first == "-h" || first == "--help";
+  if (!help && !kCommands.count(first)) {
+    std::cerr << "slot-machine: unknown " << (first.rfind('-', 0) == 0 ? "option" : "command")
+              << " \"" << first << "\"\n\n" << kUsage;
     return 2;
   }
 
@@ -79,7 +85,8 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // Help is success; every other parse error is a usage error (exit 2).
+    return app.exit(e) == 0 ? 0 : 2;
   }
 
   if (*version) {

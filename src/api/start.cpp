@@ -32,6 +32,13 @@ int start_daemon(const StartOptions& opts) {
   // Before any thread exists, so every thread inherits the mask.
   process::block_daemon_signals();
 
+  if (opts.api_port) {
+    try {
+      config::check_port("--port", *opts.api_port);
+    } catch (const config::ConfigError& e) {
+      return fail(2, e.what());
+    }
+  }
   std::error_code ec;
   if (!fs::exists(opts.config, ec))
     return fail(2, fmt::format("no config file at {}: run `slot-machine init` to create "
@@ -42,10 +49,7 @@ int start_daemon(const StartOptions& opts) {
     auto loaded = config::load(opts.config);
     for (const auto& w : loaded.warnings) log::info("warning: {}", w);
     cfg = std::move(loaded.config);
-    if (opts.api_port) {
-      config::check_port("--port", *opts.api_port);
-      cfg.api_port = *opts.api_port;
-    }
+    if (opts.api_port) cfg.api_port = *opts.api_port;
     if (!cfg.env_file.empty()) config::load_env_file(cfg.env_file);
   } catch (const config::ConfigError& e) {
     return fail(2, fmt::format("{} (in {})", e.what(), opts.config.string()));

@@ -75,8 +75,10 @@ std::string read_file(const std::filesystem::path& path) {
 }  // namespace
 
 void check_port(const std::string& name, long long port) {
-  if (port < 1 || port > 65535)
-    throw ConfigError(fmt::format("config: \"{}\" must be 1-65535, got {}", name, port));
+  if (port >= 1 && port <= 65535) return;
+  if (name.rfind("--", 0) == 0)  // a command-line flag, not a config field
+    throw ConfigError(fmt::format("{} must be 1-65535, got {}", name, port));
+  throw ConfigError(fmt::format("config: \"{}\" must be 1-65535, got {}", name, port));
 }
 
 Loaded parse(const std::string& text, const std::filesystem::path& base_dir) {

@@ -46,7 +46,8 @@ Loaded load(const std::filesystem::path& path);
 /// Validates nothing else. Throws ConfigError only when api_port itself is unusable.
 int client_api_port(const std::filesystem::path& path);
 
-/// Port validation shared by config and CLI flags: throws unless 1 <= port <= 65535.
+/// Port validation shared by config fields ("port") and CLI flags ("--port"): throws
+/// unless 1 <= port <= 65535, naming the field or the flag.
 void check_port(const std::string& name, long long port);
 
 }  // namespace sm::config
