@@ -50,8 +50,8 @@ git add -A && git commit -q -m "v1"
 v1=$(git rev-parse --short HEAD)
 cat slot-machine.json
 
-step "Start the daemon (direct mode: the app binds port $port itself)"
-"$bin" start --no-proxy > "$work/daemon.log" 2>&1 &
+step "Start the daemon (proxy mode: it owns port $port and routes to the live slot)"
+"$bin" start > "$work/daemon.log" 2>&1 &
 daemon_pid=$!
 for _ in $(seq 100); do "$bin" status >/dev/null 2>&1 && break; sleep 0.05; done
 show "$bin" status
@@ -60,7 +60,7 @@ step "Deploy v1 ($v1)"
 show "$bin" deploy
 show curl -s "http://127.0.0.1:$port/"
 
-step "Commit v2 and deploy it: the old process is drained, v2 starts in slot b"
+step "Commit v2 and deploy it: v2 starts in slot b beside v1, traffic switches, v1 is drained"
 echo v2 > VERSION && git commit -q -am "v2"
 show "$bin" deploy
 show curl -s "http://127.0.0.1:$port/"
@@ -76,7 +76,7 @@ show "$bin" status --json
 step "A broken v3 (its health check answers 503) never takes the site down"
 echo v3 > VERSION && echo --start-unhealthy > flags && git add -A && git commit -q -m "v3 (broken)"
 printf '$ %s\n' "$bin deploy"
-"$bin" deploy || echo "(deploy failed as expected, exit code $?; v1 was started again)"
+"$bin" deploy || echo "(deploy failed as expected, exit code $?; the live version kept serving)"
 show curl -s "http://127.0.0.1:$port/"
 show "$bin" status
 

@@ -152,3 +152,9 @@ void check_no_sanitizer_report(const std::string& text, const std::string& where
 /// The contract's clean shutdown: SIGTERM → exit 0 and no process of the daemon left.
 void check_clean_stop(Daemon& d);
 }  // namespace spec
+
+namespace spec {
+/// Sends raw bytes to 127.0.0.1:port and returns what comes back until the peer closes
+/// (or 5 s pass).
+std::string raw_exchange(int port, const std::string& bytes);
+}  // namespace spec

@@ -41,6 +41,29 @@ void add_public_routes(httplib::Server& s, const std::string& ver) {
                         std::to_string(getpid()) + ")\n",
                     "text/plain");
   });
+  s.Get("/headers", [](const httplib::Request& req, httplib::Response& res) {
+    nlohmann::json j = nlohmann::json::object();
+    for (const auto& [k, v] : req.headers) j[k] = v;
+    res.set_content(j.dump(), "application/json");
+  });
+  // Server-Sent Events: `n` events (default 3), `ms` apart (default 200), each flushed.
+  s.Get("/events", [](const httplib::Request& req, httplib::Response& res) {
+    int n = req.has_param("n") ? std::atoi(req.get_param_value("n").c_str()) : 3;
+    int ms = req.has_param("ms") ? std::atoi(req.get_param_value("ms").c_str()) : 200;
+    res.set_header("Cache-Control", "no-cache");
+    res.set_chunked_content_provider("text/event-stream", [n, ms](size_t i, httplib::DataSink& sink) {
+      if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+      static thread_local int sent = 0;
+      if (i == 0) sent = 0;
+      if (sent >= n) {
+        sink.done();
+        return true;
+      }
+      std::string ev = "data: event " + std::to_string(sent++) + "\n\n";
+      sink.write(ev.data(), ev.size());
+      return true;
+    });
+  });
   s.Get("/slow", [](const httplib::Request& req, httplib::Response& res) {
     int ms = req.has_param("ms") ? std::atoi(req.get_param_value("ms").c_str()) : 1000;
     std::this_thread::sleep_for(std::chrono::milliseconds(ms));

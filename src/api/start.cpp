@@ -4,17 +4,21 @@
 
 #include <csignal>
 #include <iostream>
+#include <memory>
+#include <set>
 #include <thread>
 
 #include "api/server.h"
 #include "config/config.h"
 #include "config/env_file.h"
 #include "daemon/daemon.h"
+#include "daemon/proxy_router.h"
 #include "daemon/router.h"
 #include "git/git.h"
 #include "log/log.h"
 #include "process/drain.h"
 #include "process/reaper.h"
+#include "proxy/proxy.h"
 
 namespace sm::api {
 namespace fs = std::filesystem;
@@ -69,13 +73,27 @@ int start_daemon(const StartOptions& opts) {
     return fail(1, fmt::format("cannot create the data directory {}: {}; pass --data DIR",
                                paths.data_dir.string(), ec.message()));
 
-  if (!opts.no_proxy)
-    log::info("the built-in proxy is not implemented yet: running in direct mode (as with "
-              "--no-proxy); the app binds port {} itself", cfg.port);
+  // Proxy mode listens only from the first deploy on, but a port that is taken now is
+  // an error now, not at the first deploy.
+  std::optional<proxy::Proxy> proxy;
+  std::unique_ptr<daemon::Router> router;
+  if (opts.no_proxy) {
+    router = std::make_unique<daemon::DirectRouter>(daemon::Ports{cfg.port, cfg.internal_port});
+  } else {
+    for (int p : {cfg.port, cfg.internal_port})
+      if (!daemon::port_is_free(p))
+        return fail(1, fmt::format("port {} is already in use; the proxy needs it (\"port\"/"
+                                   "\"internal_port\" in {}), or start with --no-proxy",
+                                   p, opts.config.string()));
+    proxy.emplace(proxy::Options{"0.0.0.0", cfg.port, cfg.internal_port,
+                                 std::chrono::milliseconds(cfg.proxy_timeout_ms)});
+    router = std::make_unique<daemon::ProxyRouter>(
+        *proxy, std::set<int>{cfg.port, cfg.internal_port, cfg.api_port},
+        cfg.internal_port == cfg.port);
+  }
 
   process::Reaper reaper;
-  daemon::DirectRouter router({cfg.port, cfg.internal_port});
-  daemon::Daemon daemon(cfg, paths, std::move(*repo), reaper, router);
+  daemon::Daemon daemon(cfg, paths, std::move(*repo), reaper, *router);
   ApiServer server(daemon);
   try {
     server.bind(cfg.api_bind, cfg.api_port);
@@ -84,7 +102,7 @@ int start_daemon(const StartOptions& opts) {
   }
   std::thread api([&] { server.listen(); });
   log::info("listening on http://{}:{} (mode {}, repo {}, data {})", cfg.api_bind, cfg.api_port,
-            router.mode(), fs::absolute(opts.repo).lexically_normal().string(),
+            router->mode(), fs::absolute(opts.repo).lexically_normal().string(),
             paths.data_dir.string());
 
   sigset_t stop_signals;

@@ -50,7 +50,8 @@ int get_port(const json& doc, const std::string& key, int fallback) {
 
 const std::set<std::string> kKnownKeys = {
     "start_command", "setup_command",    "port",      "internal_port", "health_endpoint",
-    "health_timeout_ms", "drain_timeout_ms", "env_file", "api_port",      "api_bind"};
+    "health_timeout_ms", "drain_timeout_ms", "env_file", "api_port",      "api_bind",
+    "proxy_timeout_ms"};
 
 json parse_json(const std::string& text) {
   try {
@@ -108,6 +109,7 @@ Loaded parse(const std::string& text, const std::filesystem::path& base_dir) {
         c.health_endpoint));
   c.health_timeout_ms = get_ms(doc, "health_timeout_ms", c.health_timeout_ms, 1);
   c.drain_timeout_ms = get_ms(doc, "drain_timeout_ms", c.drain_timeout_ms, 0);
+  c.proxy_timeout_ms = get_ms(doc, "proxy_timeout_ms", c.proxy_timeout_ms, 1);
   c.api_port = get_port(doc, "api_port", c.api_port);
   c.api_bind = get_string(doc, "api_bind", c.api_bind);
   if (c.api_bind.empty()) throw ConfigError("config: \"api_bind\" must not be empty");

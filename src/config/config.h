@@ -27,6 +27,7 @@ struct Config {
   std::filesystem::path env_file;     // absolute, or empty when not configured
   int api_port = 9100;
   std::string api_bind = "127.0.0.1";
+  int proxy_timeout_ms = 30000;       // proxy mode: no response header by then → 504
 };
 
 /// What loading produced besides the config: warnings the daemon logs (unknown keys).

@@ -208,7 +208,13 @@ std::string Daemon::undo_failed_start(Slot& target, Slot* live, bool live_was_dr
     return fmt::format("\n(the live version {} could not be started again: {})",
                        live->commit.substr(0, 12), err);
   }
-  router_.switch_to(ports);
+  try {
+    router_.switch_to(ports);
+  } catch (const std::exception& e) {
+    stop_app(*live, "traffic could not be routed to it");
+    return fmt::format("\n(the live version {} could not be routed to again: {})",
+                       live->commit.substr(0, 12), e.what());
+  }
   {
     std::lock_guard lock(mu_);
     healthy_ = true;
@@ -217,14 +223,19 @@ std::string Daemon::undo_failed_start(Slot& target, Slot* live, bool live_was_dr
   return fmt::format("\n(the live version {} was started again)", live->commit.substr(0, 12));
 }
 
-void Daemon::switch_and_retire(const Ports& ports, Slot* old_live, bool already_drained,
-                               const char* op) {
+std::string Daemon::switch_and_retire(const Ports& ports, Slot* old_live, bool already_drained,
+                                      const char* op) {
   set_stage(op, "switch");
-  router_.switch_to(ports);
-  if (already_drained || !old_live || !old_live->app) return;
+  try {
+    router_.switch_to(ports);
+  } catch (const std::exception& e) {
+    return fmt::format("cannot route traffic to the new app: {}", e.what());
+  }
+  if (already_drained || !old_live || !old_live->app) return "";
   set_stage(op, "drain");
   router_.wait_in_flight(old_live->app->ports, Clock::now() + milliseconds(cfg_.drain_timeout_ms));
   stop_app(*old_live, "replaced");
+  return "";
 }
 
 void Daemon::promote(Slot& target, Slot* previous) {
@@ -310,7 +321,8 @@ OpResult Daemon::deploy(const std::string& revision) {
     return fail(stage, err + undo_failed_start(*target, old_live, drained_first));
   }
 
-  switch_and_retire(ports, old_live, drained_first, "deploy");
+  if (auto err = switch_and_retire(ports, old_live, drained_first, "deploy"); !err.empty())
+    return fail("switch", err + undo_failed_start(*target, old_live, drained_first));
   {
     std::lock_guard lock(mu_);
     target->commit = commit;
@@ -359,7 +371,15 @@ OpResult Daemon::rollback() {
     return r;
   }
 
-  switch_and_retire(ports, old_live, drained_first, "rollback");
+  if (auto err = switch_and_retire(ports, old_live, drained_first, "rollback"); !err.empty()) {
+    r.status = OpStatus::Failed;
+    r.stage = "switch";
+    r.error = fmt::format("rollback to {} failed at switch: {}{}", target->commit.substr(0, 12),
+                          err, undo_failed_start(*target, old_live, drained_first));
+    log::info("{}", r.error);
+    set_stage("", "");
+    return r;
+  }
   promote(*target, old_live);
   log::info("rolled back to {} in slot {} in {} ms", target->commit, target->name,
             std::chrono::duration_cast<milliseconds>(Clock::now() - started).count());

@@ -104,7 +104,8 @@ class Daemon {
   /// live app again. Returns a sentence for the error saying what happened to live.
   std::string undo_failed_start(Slot& target, Slot* live, bool live_was_drained);
   /// Route new requests to `ports`, then drain the old live app unless already drained.
-  void switch_and_retire(const Ports& ports, Slot* old_live, bool already_drained, const char* op);
+  /// Returns "" or why traffic could not be routed (the old app is then untouched).
+  std::string switch_and_retire(const Ports& ports, Slot* old_live, bool already_drained, const char* op);
   /// Make `target` live and `previous` (if it holds a commit) the previous slot.
   void promote(Slot& target, Slot* previous);
   std::string log_tail(const Slot& slot, std::uintmax_t from) const;

@@ -1,0 +1,49 @@
+#pragma once
+// The built-in HTTP/1.1 reverse proxy (proxy mode): the daemon owns the public port and
+// forwards to whichever app is live, so a deploy never leaves the port unbound.
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+namespace sm::proxy {
+
+using Clock = std::chrono::steady_clock;
+
+struct Options {
+  std::string public_bind = "0.0.0.0";
+  int public_port = 0;
+  int internal_port = 0;  // when != public_port, also 127.0.0.1:internal_port → app's internal port
+  std::chrono::milliseconds backend_timeout{30000};  // no response header by then → 504
+  size_t max_connections = 10000;
+};
+
+/// Proxy runs one event loop on its own thread. Until the first switch_to() nothing
+/// listens (the public port refuses connections). Each request is routed to the backend
+/// that is current when its header has been read, so after a switch the next request on
+/// an open keep-alive connection goes to the new app while requests already in flight
+/// finish on the old one. Bodies stream both ways; Upgrade requests become byte tunnels.
+class Proxy {
+ public:
+  explicit Proxy(Options opts);
+  ~Proxy();
+  Proxy(const Proxy&) = delete;
+  Proxy& operator=(const Proxy&) = delete;
+
+  /// Routes new requests to the app on `port` / `internal_port`. Starts listening on the
+  /// first call; throws std::runtime_error naming the address when it cannot bind.
+  void switch_to(int port, int internal_port);
+
+  /// Blocks until no request to the app on `port` (or its internal port) is in flight,
+  /// or `deadline`. Upgrade tunnels are not waited for: they end when the app does.
+  void wait_idle(int port, Clock::time_point deadline);
+
+  /// Number of requests in flight to the app on `port` (for tests and status).
+  int in_flight(int port) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace sm::proxy
