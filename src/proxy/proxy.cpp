@@ -154,11 +154,11 @@ struct Proxy::Impl {
   }
 
   Options opts;
+  size_t connections = 0;  // loop thread only; declared before io, which outlives sessions
   asio::io_context io{1};
   asio::executor_work_guard<asio::io_context::executor_type> work;
   std::thread thread;
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors;  // loop thread after start
-  size_t connections = 0;                                  // loop thread only
 
   mutable std::mutex mu;  // guards the routing table below
   std::shared_ptr<Backend> public_backend, internal_backend;
@@ -344,14 +344,22 @@ struct Proxy::Impl {
         co_return false;
       }
       const bool backend_keep_alive = res.get().keep_alive();
-      res.get().keep_alive(client_keep_alive);
+      bool keep = client_keep_alive;
+      if (!res.is_done() && !res.get().has_content_length() && !res.get().chunked()) {
+        // The body ends when the app closes: re-frame it for an HTTP/1.1 client, else close.
+        if (msg.version() >= 11)
+          res.get().chunked(true);
+        else
+          keep = false;
+      }
+      res.get().keep_alive(keep);
       ec = co_await relay<false>(client, conn->stream, conn->buffer, res, std::nullopt);
       if (ec) co_return false;  // header already sent: all we can do is close
       if (backend_keep_alive && backend.idle.size() < kPoolLimit) {
         conn->stream.expires_never();
         backend.idle.push_back(std::move(conn));
       }
-      co_return true;
+      co_return keep;
     }
   }
 
