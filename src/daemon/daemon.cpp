@@ -238,6 +238,16 @@ std::string Daemon::switch_and_retire(const Ports& ports, Slot* old_live, bool a
   return "";
 }
 
+OpResult Daemon::failed(OpResult r, const std::string& what, const std::string& stage,
+                        const std::string& error) {
+  r.status = OpStatus::Failed;
+  r.stage = stage;
+  r.error = fmt::format("{} failed at {}: {}", what, stage, error);
+  log::info("{}", r.error);
+  set_stage("", "");
+  return r;
+}
+
 void Daemon::promote(Slot& target, Slot* previous) {
   std::lock_guard lock(mu_);
   previous_ = previous && !previous->commit.empty() ? previous : nullptr;
@@ -290,12 +300,7 @@ OpResult Daemon::deploy(const std::string& revision) {
   r.commit = commit;
   r.previous_commit = old_live ? old_live->commit : "";
   auto fail = [&](const std::string& stage, const std::string& error) {
-    r.status = OpStatus::Failed;
-    r.stage = stage;
-    r.error = fmt::format("deploy of {} failed at {}: {}", commit.substr(0, 12), stage, error);
-    log::info("{}", r.error);
-    set_stage("", "");
-    return r;
+    return failed(r, fmt::format("deploy of {}", commit.substr(0, 12)), stage, error);
   };
 
   set_stage("deploy", "checkout");
@@ -361,25 +366,15 @@ OpResult Daemon::rollback() {
   const bool drained_first = drain_first_if_needed(old_live, "rollback");
 
   set_stage("rollback", "start");
+  auto fail = [&](const std::string& stage, const std::string& error) {
+    return failed(r, fmt::format("rollback to {}", target->commit.substr(0, 12)), stage, error);
+  };
   if (auto err = start_app(*target, target->commit, ports); !err.empty()) {
-    r.status = OpStatus::Failed;
-    r.stage = target->app ? "health" : "start";
-    r.error = fmt::format("rollback to {} failed at {}: {}{}", target->commit.substr(0, 12),
-                          r.stage, err, undo_failed_start(*target, old_live, drained_first));
-    log::info("{}", r.error);
-    set_stage("", "");
-    return r;
+    const std::string stage = target->app ? "health" : "start";
+    return fail(stage, err + undo_failed_start(*target, old_live, drained_first));
   }
-
-  if (auto err = switch_and_retire(ports, old_live, drained_first, "rollback"); !err.empty()) {
-    r.status = OpStatus::Failed;
-    r.stage = "switch";
-    r.error = fmt::format("rollback to {} failed at switch: {}{}", target->commit.substr(0, 12),
-                          err, undo_failed_start(*target, old_live, drained_first));
-    log::info("{}", r.error);
-    set_stage("", "");
-    return r;
-  }
+  if (auto err = switch_and_retire(ports, old_live, drained_first, "rollback"); !err.empty())
+    return fail("switch", err + undo_failed_start(*target, old_live, drained_first));
   promote(*target, old_live);
   log::info("rolled back to {} in slot {} in {} ms", target->commit, target->name,
             std::chrono::duration_cast<milliseconds>(Clock::now() - started).count());

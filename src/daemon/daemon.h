@@ -106,6 +106,9 @@ class Daemon {
   /// Route new requests to `ports`, then drain the old live app unless already drained.
   /// Returns "" or why traffic could not be routed (the old app is then untouched).
   std::string switch_and_retire(const Ports& ports, Slot* old_live, bool already_drained, const char* op);
+  /// `r` as a failure: "<what> failed at <stage>: <error>", logged; the stage cleared.
+  OpResult failed(OpResult r, const std::string& what, const std::string& stage,
+                  const std::string& error);
   /// Make `target` live and `previous` (if it holds a commit) the previous slot.
   void promote(Slot& target, Slot* previous);
   std::string log_tail(const Slot& slot, std::uintmax_t from) const;

@@ -9,9 +9,6 @@
 #include <stdexcept>
 
 namespace sm::daemon {
-namespace {
-
-}  // namespace
 
 bool port_is_free(int port) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

@@ -248,10 +248,9 @@ struct Proxy::Impl {
         co_await tunnel(client, cbuf, req, backend);
         co_return;
       }
-      const bool keep_alive = req.get().keep_alive();
-      const bool ok = co_await forward(client, cbuf, req, *backend, keep_alive);
+      const bool again = co_await forward(client, cbuf, req, *backend, req.get().keep_alive());
       counted.release();
-      if (!ok || !keep_alive) co_return;
+      if (!again) co_return;
     }
   }
 
@@ -277,8 +276,8 @@ struct Proxy::Impl {
     co_return c;
   }
 
-  /// Sends the request to the backend and streams the response back. Returns false
-  /// when the client connection must close.
+  /// Sends the request to the backend and streams the response back. Returns whether
+  /// the client connection stays open for another request.
   awaitable<bool> forward(beast::tcp_stream& client, beast::flat_buffer& cbuf,
                           http::request_parser<http::buffer_body>& req, Backend& backend,
                           bool client_keep_alive) {
@@ -310,7 +309,6 @@ struct Proxy::Impl {
         co_await write_error(client, http::status::bad_gateway, "the app is not reachable");
         co_return false;
       }
-      conn->stream.expires_after(opts.backend_timeout);
       ec = co_await relay<true>(conn->stream, client, cbuf, req,
                                 std::chrono::duration_cast<std::chrono::milliseconds>(kClientIdle));
       // An idle connection the app closed: retry on a fresh one while nothing was consumed.
