@@ -1,13 +1,27 @@
-// testapp: the app the spec suite deploys. Serves `GET /` on PORT and its control and
-// health endpoints on INTERNAL_PORT (one server when they are equal).
+// testapp: the app the spec suite and the benchmarks deploy. Serves its public routes on
+// PORT and its control and health routes on INTERNAL_PORT (one listener when equal).
+// Boost.Beast, synchronous, one thread per connection: plain, like many app servers.
+//
+// Public:   GET /  /headers  /slow?ms=N  /events?n=N&ms=M (SSE)  /download?bytes=N
+//           /unframed (a body delimited by closing the connection)
+//           POST /upload (counts the streamed body)  GET /ws (WebSocket echo)
+// Internal: GET /healthz  /env?key=K  /whoami
+//           POST /control/{crash,hang,unhealthy,healthy}
 //
 // Flags: --start-unhealthy, --boot-delay SECONDS, --ignore-sigterm,
 //        --spawn-orphan (start a setsid'd grandchild that sleeps forever).
 // VERSION comes from the VERSION file in cwd (the slot), else the VERSION env var.
 
-#include <httplib.h>
 #include <signal.h>
 #include <unistd.h>
+
+#include <utility>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <nlohmann/json.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -15,11 +29,17 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
-#include <nlohmann/json.hpp>
+#include <limits>
+#include <map>
 #include <string>
 #include <thread>
 
 namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
 
 std::atomic<bool> healthy{true};
 
@@ -28,91 +48,261 @@ std::string env_or(const char* key, const std::string& fallback) {
   return v ? v : fallback;
 }
 
-std::string version() {
+std::string read_version() {
   std::ifstream f("VERSION");
   std::string v;
   if (f && std::getline(f, v) && !v.empty()) return v;
   return env_or("VERSION", "unknown");
 }
 
-void add_public_routes(httplib::Server& s, const std::string& ver) {
-  s.Get("/", [ver](const httplib::Request&, httplib::Response& res) {
-    res.set_content("hello from " + ver + " (slot " + env_or("SLOT_MACHINE_SLOT", "?") + ", pid " +
-                        std::to_string(getpid()) + ")\n",
-                    "text/plain");
-  });
-  s.Get("/headers", [](const httplib::Request& req, httplib::Response& res) {
-    nlohmann::json j = nlohmann::json::object();
-    for (const auto& [k, v] : req.headers) j[k] = v;
-    res.set_content(j.dump(), "application/json");
-  });
-  // Server-Sent Events: `n` events (default 3), `ms` apart (default 200), each flushed.
-  s.Get("/events", [](const httplib::Request& req, httplib::Response& res) {
-    int n = req.has_param("n") ? std::atoi(req.get_param_value("n").c_str()) : 3;
-    int ms = req.has_param("ms") ? std::atoi(req.get_param_value("ms").c_str()) : 200;
-    res.set_header("Cache-Control", "no-cache");
-    res.set_chunked_content_provider("text/event-stream", [n, ms](size_t i, httplib::DataSink& sink) {
-      if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(ms));
-      static thread_local int sent = 0;
-      if (i == 0) sent = 0;
-      if (sent >= n) {
-        sink.done();
-        return true;
-      }
-      std::string ev = "data: event " + std::to_string(sent++) + "\n\n";
-      sink.write(ev.data(), ev.size());
-      return true;
-    });
-  });
-  s.Get("/slow", [](const httplib::Request& req, httplib::Response& res) {
-    int ms = req.has_param("ms") ? std::atoi(req.get_param_value("ms").c_str()) : 1000;
-    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
-    res.set_content("slow done after " + std::to_string(ms) + " ms\n", "text/plain");
-  });
+const std::string& version() {
+  static const std::string v = read_version();
+  return v;
 }
 
-void add_internal_routes(httplib::Server& s, const std::string& ver) {
-  s.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
-    res.status = healthy ? 200 : 503;
-    res.set_content(healthy ? "ok\n" : "unhealthy\n", "text/plain");
-  });
-  s.Post("/control/crash", [](const httplib::Request&, httplib::Response& res) {
-    res.set_content("crashing\n", "text/plain");
+/// The path and decoded-enough query of a request target (test values need no %-decoding).
+struct Target {
+  std::string path;
+  std::map<std::string, std::string> query;
+
+  explicit Target(std::string_view t) {
+    const auto q = t.find('?');
+    path = std::string(t.substr(0, q));
+    if (q == std::string_view::npos) return;
+    std::string_view rest = t.substr(q + 1);
+    while (!rest.empty()) {
+      const auto amp = rest.find('&');
+      const std::string_view kv = rest.substr(0, amp);
+      const auto eq = kv.find('=');
+      query[std::string(kv.substr(0, eq))] =
+          eq == std::string_view::npos ? "" : std::string(kv.substr(eq + 1));
+      rest = amp == std::string_view::npos ? std::string_view{} : rest.substr(amp + 1);
+    }
+  }
+  long long num(const std::string& key, long long fallback) const {
+    auto it = query.find(key);
+    return it == query.end() ? fallback : std::atoll(it->second.c_str());
+  }
+};
+
+using Request = http::request_parser<http::buffer_body>;
+
+/// Reads (and counts, with a checksum) whatever body the request has.
+std::pair<unsigned long long, unsigned long long> consume_body(tcp::socket& s, beast::flat_buffer& b,
+                                                               Request& p) {
+  unsigned long long n = 0, sum = 1469598103934665603ULL;  // FNV-1a over the bytes
+  static thread_local char buf[65536];
+  while (!p.is_done()) {
+    p.get().body().data = buf;
+    p.get().body().size = sizeof buf;
+    beast::error_code ec;
+    http::read(s, b, p, ec);
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec) throw beast::system_error(ec);
+    const size_t got = sizeof buf - p.get().body().size;
+    for (size_t i = 0; i < got; ++i) sum = (sum ^ static_cast<unsigned char>(buf[i])) * 1099511628211ULL;
+    n += got;
+  }
+  return {n, sum};
+}
+
+void reply(tcp::socket& s, const Request& p, http::status status, const std::string& body,
+           const std::string& type = "text/plain") {
+  http::response<http::string_body> res{status, p.get().version()};
+  res.set(http::field::content_type, type);
+  res.keep_alive(p.get().keep_alive());
+  res.body() = body;
+  res.prepare_payload();
+  http::write(s, res);
+}
+
+/// Sends a chunked response whose chunks come from `next` (empty string: done).
+template <class Next>
+void reply_chunked(tcp::socket& s, const Request& p, const std::string& type, Next next) {
+  http::response<http::empty_body> res{http::status::ok, p.get().version()};
+  res.set(http::field::content_type, type);
+  res.set(http::field::cache_control, "no-cache");
+  res.keep_alive(p.get().keep_alive());
+  res.chunked(true);
+  http::response_serializer<http::empty_body> sr{res};
+  http::write_header(s, sr);
+  for (std::string chunk = next(); !chunk.empty(); chunk = next())
+    asio::write(s, http::make_chunk(asio::buffer(chunk)));
+  asio::write(s, http::make_chunk_last());
+}
+
+void download(tcp::socket& s, const Request& p, unsigned long long bytes) {
+  http::response<http::empty_body> res{http::status::ok, p.get().version()};
+  res.set(http::field::content_type, "application/octet-stream");
+  res.content_length(bytes);
+  res.keep_alive(p.get().keep_alive());
+  http::response_serializer<http::empty_body> sr{res};
+  http::write_header(s, sr);
+  static thread_local char buf[65536];
+  for (size_t i = 0; i < sizeof buf; ++i) buf[i] = static_cast<char>('a' + i % 26);
+  while (bytes > 0) {  // the a–z pattern restarts every block; receivers only count bytes
+    const size_t n = bytes < sizeof buf ? bytes : sizeof buf;
+    asio::write(s, asio::buffer(buf, n));
+    bytes -= n;
+  }
+}
+
+/// WebSocket echo: greets with "testapp <version>", then echoes every message.
+void websocket(tcp::socket s, const Request& p) {
+  beast::websocket::stream<tcp::socket> ws(std::move(s));
+  ws.accept(p.get());
+  ws.text(true);
+  ws.write(asio::buffer("testapp " + version()));
+  beast::flat_buffer b;
+  for (;;) {
+    beast::error_code ec;
+    ws.read(b, ec);
+    if (ec) return;
+    ws.text(ws.got_text());
+    ws.write(b.data(), ec);
+    if (ec) return;
+    b.consume(b.size());
+  }
+}
+
+enum class Outcome { unhandled, handled, close };
+
+/// Handles one public request.
+Outcome handle_public(tcp::socket& s, beast::flat_buffer& b, Request& p, const Target& t) {
+  const auto method = p.get().method();
+  if (method == http::verb::post && t.path == "/upload") {
+    auto [n, sum] = consume_body(s, b, p);
+    reply(s, p, http::status::ok, nlohmann::json{{"bytes", n}, {"fnv1a", std::to_string(sum)}}.dump(),
+          "application/json");
+    return Outcome::handled;
+  }
+  consume_body(s, b, p);
+  if (method != http::verb::get) return Outcome::unhandled;
+  if (t.path == "/") {
+    reply(s, p, http::status::ok,
+          "hello from " + version() + " (slot " + env_or("SLOT_MACHINE_SLOT", "?") + ", pid " +
+              std::to_string(getpid()) + ")\n");
+  } else if (t.path == "/headers") {
+    nlohmann::json j = nlohmann::json::object();
+    for (const auto& f : p.get()) j[std::string(f.name_string())] = std::string(f.value());
+    reply(s, p, http::status::ok, j.dump(), "application/json");
+  } else if (t.path == "/slow") {
+    const auto ms = t.num("ms", 1000);
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    reply(s, p, http::status::ok, "slow done after " + std::to_string(ms) + " ms\n");
+  } else if (t.path == "/events") {  // Server-Sent Events, each flushed as it is made
+    const long long n = t.num("n", 3), ms = t.num("ms", 200);
+    long long sent = 0;
+    reply_chunked(s, p, "text/event-stream", [&]() -> std::string {
+      if (sent >= n) return "";
+      if (sent > 0) std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+      return "data: event " + std::to_string(sent++) + "\n\n";
+    });
+  } else if (t.path == "/download") {
+    download(s, p, static_cast<unsigned long long>(t.num("bytes", 0)));
+  } else if (t.path == "/unframed") {  // old-style: no length, no chunks; the body ends at close
+    asio::write(s, asio::buffer("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                                "Connection: close\r\n\r\nunframed body from " +
+                                version() + "\n"));
+    return Outcome::close;
+  } else {
+    return Outcome::unhandled;
+  }
+  return Outcome::handled;
+}
+
+Outcome handle_internal(tcp::socket& s, beast::flat_buffer& b, Request& p, const Target& t) {
+  consume_body(s, b, p);
+  const bool post = p.get().method() == http::verb::post;
+  if (!post && t.path == "/healthz") {
+    reply(s, p, healthy ? http::status::ok : http::status::service_unavailable,
+          healthy ? "ok\n" : "unhealthy\n");
+  } else if (post && t.path == "/control/crash") {
+    reply(s, p, http::status::ok, "crashing\n");
     std::thread([] {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
       _exit(1);
     }).detach();
-  });
-  s.Post("/control/hang", [](const httplib::Request&, httplib::Response& res) {
+  } else if (post && t.path == "/control/hang") {
     signal(SIGTERM, SIG_IGN);
-    res.set_content("ignoring SIGTERM from now on\n", "text/plain");
-  });
-  s.Post("/control/unhealthy", [](const httplib::Request&, httplib::Response& res) {
+    reply(s, p, http::status::ok, "ignoring SIGTERM from now on\n");
+  } else if (post && t.path == "/control/unhealthy") {
     healthy = false;
-    res.set_content("unhealthy\n", "text/plain");
-  });
-  s.Post("/control/healthy", [](const httplib::Request&, httplib::Response& res) {
+    reply(s, p, http::status::ok, "unhealthy\n");
+  } else if (post && t.path == "/control/healthy") {
     healthy = true;
-    res.set_content("healthy\n", "text/plain");
-  });
-  s.Get("/env", [](const httplib::Request& req, httplib::Response& res) {
-    std::string key = req.get_param_value("key");
-    const char* v = std::getenv(key.c_str());
-    if (!v) {
-      res.status = 404;
-      res.set_content("unset\n", "text/plain");
-      return;
-    }
-    res.set_content(v, "text/plain");
-  });
-  s.Get("/whoami", [ver](const httplib::Request&, httplib::Response& res) {
+    reply(s, p, http::status::ok, "healthy\n");
+  } else if (!post && t.path == "/env") {
+    auto it = t.query.find("key");
+    const char* v = it == t.query.end() ? nullptr : std::getenv(it->second.c_str());
+    if (v)
+      reply(s, p, http::status::ok, v);
+    else
+      reply(s, p, http::status::not_found, "unset\n");
+  } else if (!post && t.path == "/whoami") {
     nlohmann::json j{{"pid", getpid()},
                      {"pgid", getpgrp()},
                      {"slot", env_or("SLOT_MACHINE_SLOT", "")},
                      {"commit", env_or("SLOT_MACHINE_COMMIT", "")},
-                     {"version", ver}};
-    res.set_content(j.dump(), "application/json");
-  });
+                     {"version", version()}};
+    reply(s, p, http::status::ok, j.dump(), "application/json");
+  } else {
+    return Outcome::unhandled;
+  }
+  return Outcome::handled;
+}
+
+/// One connection: requests until either side closes.
+void serve(tcp::socket s, bool is_public, bool is_internal) {
+  beast::flat_buffer b;
+  try {
+    for (;;) {
+      Request p;
+      p.body_limit(std::numeric_limits<std::uint64_t>::max());
+      http::read_header(s, b, p);
+      const auto target = p.get().target();
+      const Target t(std::string_view(target.data(), target.size()));
+      if (is_public && beast::websocket::is_upgrade(p.get()) && t.path == "/ws")
+        return websocket(std::move(s), p);
+      Outcome o = Outcome::unhandled;
+      if (is_public) o = handle_public(s, b, p, t);
+      if (o == Outcome::unhandled && is_internal) o = handle_internal(s, b, p, t);
+      if (o == Outcome::unhandled) reply(s, p, http::status::not_found, "not found\n");
+      if (o == Outcome::close || !p.get().keep_alive()) {
+        beast::error_code ec;
+        s.shutdown(tcp::socket::shutdown_send, ec);
+        return;
+      }
+    }
+  } catch (const std::exception&) {
+    // The peer went away or sent garbage: drop the connection, as app servers do.
+  }
+}
+
+void listen(tcp::acceptor& acc, int port) {
+  // Like a typical app server: SO_REUSEADDR only (SO_REUSEPORT would let two copies
+  // share a port and hide a drain that did not happen).
+  tcp::endpoint ep(asio::ip::address_v4::loopback(), static_cast<unsigned short>(port));
+  beast::error_code ec;
+  acc.open(ep.protocol(), ec);
+  if (!ec) acc.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acc.bind(ep, ec);
+  if (!ec) acc.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    std::cerr << "testapp: cannot bind 127.0.0.1:" << port << ": " << ec.message() << "\n";
+    std::exit(1);
+  }
+}
+
+void accept_loop(asio::io_context& io, tcp::acceptor& acc, bool is_public, bool is_internal) {
+  for (;;) {
+    tcp::socket s(io);
+    beast::error_code ec;
+    acc.accept(s, ec);
+    if (ec) continue;
+    s.set_option(tcp::no_delay(true), ec);
+    std::thread(serve, std::move(s), is_public, is_internal).detach();
+  }
 }
 
 /// Forks a grandchild that leaves the process group (setsid) and sleeps forever:
@@ -146,41 +336,22 @@ int main(int argc, char** argv) {
     }
   }
   if (ignore_sigterm) signal(SIGTERM, SIG_IGN);
+  signal(SIGPIPE, SIG_IGN);
   healthy = !start_unhealthy;
   if (orphan) spawn_orphan();
 
   const int port = std::atoi(env_or("PORT", "3000").c_str());
   const int internal = std::atoi(env_or("INTERNAL_PORT", std::to_string(port)).c_str());
-  const std::string ver = version();
-  std::cout << "testapp " << ver << " pid " << getpid() << " booting (PORT=" << port
+  std::cout << "testapp " << version() << " pid " << getpid() << " booting (PORT=" << port
             << " INTERNAL_PORT=" << internal << ")" << std::endl;
   if (boot_delay > 0)
     std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int>(boot_delay * 1000)));
 
-  httplib::Server pub, priv;
-  // Like a typical app server: SO_REUSEADDR only (httplib's default SO_REUSEPORT would let
-  // two copies share a port and hide a drain that did not happen).
-  for (httplib::Server* s : {&pub, &priv})
-    s->set_socket_options([](socket_t sock) {
-      int yes = 1;
-      setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-    });
-  add_public_routes(pub, ver);
-  httplib::Server& ctl = internal == port ? pub : priv;
-  add_internal_routes(ctl, ver);
-
-  if (!pub.bind_to_port("127.0.0.1", port)) {
-    std::cerr << "testapp: cannot bind 127.0.0.1:" << port << ": " << std::strerror(errno) << "\n";
-    return 1;
-  }
-  if (internal != port && !priv.bind_to_port("127.0.0.1", internal)) {
-    std::cerr << "testapp: cannot bind 127.0.0.1:" << internal << ": " << std::strerror(errno) << "\n";
-    return 1;
-  }
-  std::cout << "testapp " << ver << " listening" << std::endl;
-  std::thread other;
-  if (internal != port) other = std::thread([&] { priv.listen_after_bind(); });
-  pub.listen_after_bind();
-  if (other.joinable()) other.join();
-  return 0;
+  asio::io_context io;
+  tcp::acceptor pub(io), priv(io);
+  listen(pub, port);
+  if (internal != port) listen(priv, internal);
+  std::cout << "testapp " << version() << " listening" << std::endl;
+  if (internal != port) std::thread(accept_loop, std::ref(io), std::ref(priv), false, true).detach();
+  accept_loop(io, pub, true, internal == port);
 }
