@@ -21,9 +21,20 @@ namespace sm::proxy {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
-using asio::awaitable;
 using asio::ip::tcp;
 using boost::system::error_code;
+
+// One concrete executor type throughout, instead of Asio's type-erased default: the
+// erasure costs a few percent of the proxy's CPU per request.
+using Executor = asio::io_context::executor_type;
+using Socket = asio::basic_stream_socket<tcp, Executor>;
+using Acceptor = asio::basic_socket_acceptor<tcp, Executor>;
+using Timer = asio::basic_waitable_timer<std::chrono::steady_clock,
+                                         asio::wait_traits<std::chrono::steady_clock>, Executor>;
+using Stream = beast::basic_stream<tcp, Executor>;
+template <class T>
+using awaitable = asio::awaitable<T, Executor>;
+constexpr asio::use_awaitable_t<Executor> use_awaitable;
 
 namespace {
 
@@ -31,16 +42,17 @@ constexpr auto kClientIdle = std::chrono::seconds(75);
 constexpr auto kConnectTimeout = std::chrono::seconds(5);
 constexpr size_t kHeaderLimit = 16 * 1024;
 constexpr size_t kPoolLimit = 64;
+constexpr size_t kBodyChunk = 32 * 1024;
 // Bodies stream, so they need no limit. Not boost::none: Boost 1.74 compares the
 // Content-Length against the empty optional and rejects every body.
 constexpr std::uint64_t kNoBodyLimit = std::numeric_limits<std::uint64_t>::max();
 
-auto redirect(error_code& ec) { return asio::redirect_error(asio::use_awaitable, ec); }
+auto redirect(error_code& ec) { return asio::redirect_error(use_awaitable, ec); }
 
 /// One idle-able connection to an app, with the bytes read past the last response.
 struct BackendConn {
-  explicit BackendConn(asio::any_io_executor ex) : stream(ex) {}
-  beast::tcp_stream stream;
+  explicit BackendConn(Executor ex) : stream(ex) {}
+  Stream stream;
   beast::flat_buffer buffer;
 };
 
@@ -49,7 +61,9 @@ struct Backend {
   explicit Backend(int p) : port(p) {}
   const int port;
   std::atomic<int> in_flight{0};
+  std::atomic<int> tunnels{0};                      // open Upgrade tunnels
   std::vector<std::unique_ptr<BackendConn>> idle;  // event loop thread only
+  std::vector<std::weak_ptr<Socket>> tunnel_sockets;  // event loop thread only
 };
 
 /// Owns one count of a backend's in_flight (taken under the routing lock, so a drain
@@ -74,19 +88,44 @@ class InFlight {
 /// `read_timeout` bounds each read from `in` (none: wait as long as the sender likes, as
 /// Server-Sent Events need); each write to `out` is bounded by kClientIdle.
 template <bool isRequest>
-awaitable<error_code> relay(beast::tcp_stream& out, beast::tcp_stream& in, beast::flat_buffer& in_buf,
+awaitable<error_code> relay(Stream& out, Stream& in, beast::flat_buffer& in_buf,
                             http::parser<isRequest, http::buffer_body>& p,
                             std::optional<std::chrono::milliseconds> read_timeout) {
   error_code ec;
   http::serializer<isRequest, http::buffer_body> sr{p.get()};
-  out.expires_after(kClientIdle);
-  co_await http::async_write_header(out, sr, redirect(ec));
-  if (ec) co_return ec;
-  char buf[16384];
+  // The header goes out with the first piece of body when that has already arrived (one
+  // write, not two); on its own when the body is still to come, so the peer sees it now.
+  if (!p.is_done() && in_buf.size() == 0) {
+    out.expires_after(kClientIdle);
+    co_await http::async_write_header(out, sr, redirect(ec));
+    if (ec) co_return ec;
+  }
+  // Beast reads only as much as the buffer's free capacity (512 bytes for a fresh
+  // buffer), so give it room while a body streams and take it back afterwards.
+  // The body buffer is allocated only when there is a body (not in the coroutine frame,
+  // which every request pays for).
+  // A small body that has fully arrived with the header (the common case) needs neither.
+  size_t chunk = kBodyChunk;
+  bool grown = false;
+  if (const auto left = p.content_length_remaining(); left && *left < chunk)
+    chunk = static_cast<size_t>(*left);
+  if (!p.is_done() && chunk > in_buf.size()) {
+    in_buf.reserve(kBodyChunk);
+    grown = true;
+  }
+  struct Shrink {
+    beast::flat_buffer& b;
+    bool grown;
+    ~Shrink() {
+      if (grown) b.shrink_to_fit();
+    }
+  } shrink{in_buf, grown};
+  std::unique_ptr<char[]> body_buf(p.is_done() ? nullptr : new char[chunk]);
+  char* const buf = body_buf.get();
   do {
     if (!p.is_done()) {
       p.get().body().data = buf;
-      p.get().body().size = sizeof buf;
+      p.get().body().size = chunk;
       if (read_timeout)
         in.expires_after(*read_timeout);
       else
@@ -94,7 +133,7 @@ awaitable<error_code> relay(beast::tcp_stream& out, beast::tcp_stream& in, beast
       co_await http::async_read_some(in, in_buf, p, redirect(ec));
       if (ec == http::error::need_buffer) ec = {};
       if (ec) co_return ec;
-      const size_t got = sizeof buf - p.get().body().size;
+      const size_t got = chunk - p.get().body().size;
       if (got == 0 && !p.is_done()) continue;  // only framing was parsed
       p.get().body().size = got;
       p.get().body().data = buf;
@@ -102,6 +141,7 @@ awaitable<error_code> relay(beast::tcp_stream& out, beast::tcp_stream& in, beast
     } else {
       p.get().body().data = nullptr;
       p.get().body().size = 0;
+      p.get().body().more = false;
     }
     out.expires_after(kClientIdle);
     co_await http::async_write(out, sr, redirect(ec));
@@ -111,7 +151,7 @@ awaitable<error_code> relay(beast::tcp_stream& out, beast::tcp_stream& in, beast
   co_return ec;
 }
 
-awaitable<void> write_error(beast::tcp_stream& s, http::status status, const std::string& why) {
+awaitable<void> write_error(Stream& s, http::status status, const std::string& why) {
   http::response<http::string_body> res{status, 11};
   res.set(http::field::content_type, "application/json");
   res.set(http::field::connection, "close");
@@ -120,12 +160,12 @@ awaitable<void> write_error(beast::tcp_stream& s, http::status status, const std
   error_code ec;
   s.expires_after(std::chrono::seconds(5));
   co_await http::async_write(s, res, redirect(ec));
-  s.socket().shutdown(tcp::socket::shutdown_send, ec);
+  s.socket().shutdown(Socket::shutdown_send, ec);
 }
 
 /// Copies bytes from `from` to `to` until either side closes; then closes both.
-awaitable<void> pipe(std::shared_ptr<tcp::socket> from, std::shared_ptr<tcp::socket> to) {
-  char buf[16384];
+awaitable<void> pipe(std::shared_ptr<Socket> from, std::shared_ptr<Socket> to) {
+  char buf[kBodyChunk];
   for (;;) {
     error_code ec;
     size_t n = co_await from->async_read_some(asio::buffer(buf), redirect(ec));
@@ -158,7 +198,7 @@ struct Proxy::Impl {
   asio::io_context io{1};
   asio::executor_work_guard<asio::io_context::executor_type> work;
   std::thread thread;
-  std::vector<std::unique_ptr<tcp::acceptor>> acceptors;  // loop thread after start
+  std::vector<std::unique_ptr<Acceptor>> acceptors;  // loop thread after start
 
   mutable std::mutex mu;  // guards the routing table below
   std::shared_ptr<Backend> public_backend, internal_backend;
@@ -173,11 +213,11 @@ struct Proxy::Impl {
   }
 
   void listen(const std::string& host, int port, bool internal) {
-    auto acc = std::make_unique<tcp::acceptor>(io);
+    auto acc = std::make_unique<Acceptor>(io.get_executor());
     tcp::endpoint ep(asio::ip::make_address(host), static_cast<unsigned short>(port));
     error_code ec;
     acc->open(ep.protocol(), ec);
-    if (!ec) acc->set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) acc->set_option(Acceptor::reuse_address(true), ec);
     if (!ec) acc->bind(ep, ec);
     if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
     if (ec)
@@ -189,13 +229,13 @@ struct Proxy::Impl {
     acceptors.push_back(std::move(acc));
   }
 
-  awaitable<void> accept_loop(tcp::acceptor& acc, bool internal) {
+  awaitable<void> accept_loop(Acceptor& acc, bool internal) {
     for (;;) {
       error_code ec;
-      tcp::socket sock = co_await acc.async_accept(redirect(ec));
+      Socket sock = co_await acc.async_accept(redirect(ec));
       if (ec == asio::error::operation_aborted || !acc.is_open()) co_return;
       if (ec) {  // EMFILE and friends: back off instead of spinning
-        asio::steady_timer t(io, std::chrono::milliseconds(50));
+        Timer t(io.get_executor(), std::chrono::milliseconds(50));
         co_await t.async_wait(redirect(ec));
         continue;
       }
@@ -207,7 +247,7 @@ struct Proxy::Impl {
 
   /// One client connection: read a request header, route it, forward it; repeat while
   /// both sides keep the connection alive.
-  awaitable<void> session(tcp::socket sock, bool internal) {
+  awaitable<void> session(Socket sock, bool internal) {
     ++connections;
     struct Count {
       size_t& n;
@@ -215,7 +255,7 @@ struct Proxy::Impl {
     } count{connections};
     error_code ec;
     const std::string peer = sock.remote_endpoint(ec).address().to_string();
-    beast::tcp_stream client(std::move(sock));
+    Stream client(std::move(sock));
     beast::flat_buffer cbuf;
     for (;;) {
       http::request_parser<http::buffer_body> req;
@@ -244,7 +284,7 @@ struct Proxy::Impl {
       }
       add_forwarded(req.get(), peer);
       if (beast::websocket::is_upgrade(req.get())) {
-        counted.release();  // tunnels are not waited for; they end with the app
+        counted.release();  // a tunnel is counted in Backend::tunnels instead
         co_await tunnel(client, cbuf, req, backend);
         co_return;
       }
@@ -278,7 +318,7 @@ struct Proxy::Impl {
 
   /// Sends the request to the backend and streams the response back. Returns whether
   /// the client connection stays open for another request.
-  awaitable<bool> forward(beast::tcp_stream& client, beast::flat_buffer& cbuf,
+  awaitable<bool> forward(Stream& client, beast::flat_buffer& cbuf,
                           http::request_parser<http::buffer_body>& req, Backend& backend,
                           bool client_keep_alive) {
     auto& msg = req.get();
@@ -362,7 +402,7 @@ struct Proxy::Impl {
   }
 
   /// Upgrade (WebSocket): send the request header, then copy bytes both ways.
-  awaitable<void> tunnel(beast::tcp_stream& client, beast::flat_buffer& cbuf,
+  awaitable<void> tunnel(Stream& client, beast::flat_buffer& cbuf,
                          http::request_parser<http::buffer_body>& req,
                          std::shared_ptr<Backend> backend) {
     auto conn = co_await connect(backend->port);
@@ -384,10 +424,34 @@ struct Proxy::Impl {
     if (ec) co_return;
     client.expires_never();
     conn->stream.expires_never();
-    auto a = std::make_shared<tcp::socket>(client.release_socket());
-    auto b = std::make_shared<tcp::socket>(conn->stream.release_socket());
+    auto a = std::make_shared<Socket>(client.release_socket());
+    auto b = std::make_shared<Socket>(conn->stream.release_socket());
+    ++backend->tunnels;
+    struct Open {
+      Backend& b;
+      ~Open() { --b.tunnels; }
+    } open{*backend};
+    std::erase_if(backend->tunnel_sockets, [](const auto& w) { return w.expired(); });
+    backend->tunnel_sockets.push_back(a);
     asio::co_spawn(io, pipe(b, a), asio::detached);
     co_await pipe(a, b);
+  }
+
+  /// Closes every tunnel to an app on `port` (loop thread).
+  void close_tunnels(int port) {
+    std::vector<std::shared_ptr<Backend>> backends;
+    {
+      std::lock_guard lock(mu);
+      for (const auto& w : known)
+        if (auto b = w.lock(); b && b->port == port) backends.push_back(std::move(b));
+    }
+    for (auto& b : backends)
+      for (auto& w : b->tunnel_sockets)
+        if (auto s = w.lock()) {
+          error_code ignore;
+          s->shutdown(Socket::shutdown_both, ignore);
+          s->close(ignore);
+        }
   }
 };
 
@@ -430,9 +494,24 @@ int Proxy::in_flight(int port) const {
   return n;
 }
 
+int Proxy::tunnels(int port) const {
+  std::lock_guard lock(impl_->mu);
+  int n = 0;
+  for (const auto& w : impl_->known)
+    if (auto b = w.lock(); b && b->port == port) n += b->tunnels;
+  return n;
+}
+
 void Proxy::wait_idle(int port, Clock::time_point deadline) {
-  while (in_flight(port) > 0 && Clock::now() < deadline)
+  while ((in_flight(port) > 0 || tunnels(port) > 0) && Clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  if (tunnels(port) == 0) return;
+  std::promise<void> closed;
+  asio::post(impl_->io, [&] {
+    impl_->close_tunnels(port);
+    closed.set_value();
+  });
+  closed.get_future().get();
 }
 
 }  // namespace sm::proxy

@@ -34,12 +34,15 @@ class Proxy {
   /// first call; throws std::runtime_error naming the address when it cannot bind.
   void switch_to(int port, int internal_port);
 
-  /// Blocks until no request to the app on `port` (or its internal port) is in flight,
-  /// or `deadline`. Upgrade tunnels are not waited for: they end when the app does.
+  /// Blocks until no request to the app on `port` is in flight and no Upgrade
+  /// (WebSocket) tunnel to it is open, or until `deadline`; then closes the tunnels
+  /// still open.
   void wait_idle(int port, Clock::time_point deadline);
 
-  /// Number of requests in flight to the app on `port` (for tests and status).
+  /// Number of requests in flight to the app on `port`.
   int in_flight(int port) const;
+  /// Number of Upgrade tunnels open to the app on `port`.
+  int tunnels(int port) const;
 
  private:
   struct Impl;
