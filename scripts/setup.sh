@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages slot-machine builds and tests with. Idempotent: quiet
 # and quick when everything is already there. Every other script calls it first.
+# `setup.sh bench` also installs what the benchmarks compare against (wrk, nginx).
 set -euo pipefail
 
 packages=(
@@ -9,6 +10,7 @@ packages=(
   libboost-dev
   util-linux
 )
+[ "${1:-}" = bench ] && packages+=(wrk nginx)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# Proxy throughput and latency: wrk against testapp directly, slot-machine's proxy, and
+# nginx (1 worker, keep-alive upstream) in front of the same testapp; then the proxy
+# under the same load through 10 deploys and 5 rollbacks. See bench/README.md.
+# Usage: bench/proxy.sh [SECONDS per wrk run, default 5] [ROUNDS, default 3]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh bench
+dir=$(bash scripts/build.sh release | tail -n 1)
+root=$PWD
+secs=${1:-5}
+rounds=${2:-3}
+
+work=$(mktemp -d)
+chmod 755 "$work"  # nginx workers may run as another user
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+used=" "
+free_port() {  # a port in 20000-32000 nothing listens on, not handed out before
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 12000))
+    case "$used" in *" $p "*) continue ;; esac
+    (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null && continue
+    used="$used$p "
+    echo "$p"
+    return
+  done
+}
+wait_port() { for _ in $(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
+
+# --- the app, directly -------------------------------------------------------------
+direct=$(free_port)
+PORT=$direct VERSION=direct "$dir/testapp" >"$work/direct.log" 2>&1 &
+pids+=($!)
+wait_port "$direct"
+
+# --- nginx, 1 worker, keep-alive upstream to that same testapp ------------------------
+ngx=$(free_port)
+mkdir -p "$work/nginx"
+cat > "$work/nginx/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $work/nginx/body;
+  proxy_temp_path $work/nginx/proxy;
+  fastcgi_temp_path $work/nginx/fastcgi;
+  uwsgi_temp_path $work/nginx/uwsgi;
+  scgi_temp_path $work/nginx/scgi;
+  upstream app { server 127.0.0.1:$direct; keepalive 64; }
+  server {
+    listen 127.0.0.1:$ngx;
+    location / {
+      proxy_pass http://app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host \$host;
+      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto \$scheme;
+    }
+  }
+}
+CONF
+nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" 2>"$work/nginx/stderr" &
+pids+=($!)
+wait_port "$ngx"
+
+# --- slot-machine in proxy mode ---------------------------------------------------
+git -C "$work" init -q -b main repo
+for v in A B; do
+  echo "v$v" > "$work/repo/VERSION"
+  git -C "$work/repo" add VERSION
+  git -C "$work/repo" -c user.email=b@b -c user.name=bench commit -q -m "v$v"
+done
+a=$(git -C "$work/repo" rev-parse HEAD~1)
+b=$(git -C "$work/repo" rev-parse HEAD)
+api=$(free_port); port=$(free_port); internal=$(free_port)
+cat > "$work/slot-machine.json" <<JSON
+{"start_command": "exec $root/$dir/testapp", "port": $port, "internal_port": $internal,
+ "api_port": $api, "health_timeout_ms": 10000, "drain_timeout_ms": 5000}
+JSON
+"$dir/slot-machine" start --config "$work/slot-machine.json" --repo "$work/repo" \
+  --data "$work/data" 2>"$work/daemon.log" &
+daemon=$!
+pids+=($daemon)
+wait_port "$api"
+sm() { "$dir/slot-machine" "$@" --api-port "$api" >/dev/null; }
+sm deploy "$a"
+
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+# Samples the daemon's RSS every 100 ms into $work/rss until killed.
+sample_rss() { while :; do rss_kb "$daemon" >> "$work/rss"; sleep 0.1; done; }
+peak_rss_mb() { sort -n "$work/rss" | tail -n 1 | awk '{printf "%.1f", $1 / 1024}'; }
+
+# Prints "req/s p99_ms errors" from a wrk --latency report.
+parse_wrk() {
+  awk '
+    /Requests\/sec:/ { rps = $2 }
+    /^ +99%/ { v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v);
+               p99 = (u == "us") ? v / 1000 : (u == "s") ? v * 1000 : v }
+    /Socket errors:/ { gsub(",", ""); err += $4 + $6 + $8 + $10 }
+    /Non-2xx or 3xx responses:/ { err += $5 }
+    END { printf "%.0f %.2f %d\n", rps, p99, err }' "$1"
+}
+load() {  # name port round: wrk run, report kept in $work/<name>.<round>.wrk
+  wrk -t2 -c32 -d"${secs}s" --latency "http://127.0.0.1:$2/" > "$work/$1.$3.wrk"
+}
+# The median round of a target by req/s, as "req/s p99 errors".
+median() {
+  for f in "$work/$1".*.wrk; do parse_wrk "$f"; done | sort -n | awk '{ l[NR] = $0 } END { print l[int((NR + 1) / 2)] }'
+}
+
+echo "bench/proxy: $(nproc) cores, $(uname -r), $(nginx -v 2>&1), $(wrk -v 2>&1 | head -n 1 | cut -d' ' -f1-2), build $dir, $(date -u +%FT%TZ)"
+echo "wrk -t2 -c32 -d${secs}s --latency, GET / (testapp, ~50 bytes); $rounds rounds, targets interleaved, median round shown"
+: > "$work/rss"
+for r in $(seq "$rounds"); do
+  load direct "$direct" "$r"
+  load nginx "$ngx" "$r"
+  sample_rss & sampler=$!
+  load proxy "$port" "$r"
+  kill "$sampler"; wait "$sampler" 2>/dev/null || true
+done
+proxy_rss=$(peak_rss_mb)
+
+# --- under load through 10 deploys and 5 rollbacks ----------------------------------
+: > "$work/rss"
+sample_rss & sampler=$!
+ops_secs=$((secs > 15 ? secs : 15))
+wrk -t2 -c32 -d"${ops_secs}s" --latency "http://127.0.0.1:$port/" > "$work/ops.wrk" &
+wrk_pid=$!
+sleep 1
+ops=0
+start=$(date +%s%N)
+for round in 1 2 3 4 5; do
+  sm deploy "$b"; sm deploy "$a"; sm rollback
+  ops=$((ops + 3))
+  sleep 0.3
+done
+ops_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+wait "$wrk_pid"
+kill "$sampler"; wait "$sampler" 2>/dev/null || true
+ops_rss=$(peak_rss_mb)
+live=$("$dir/slot-machine" status --api-port "$api" --json | grep -o '"live_commit": *"[0-9a-f]*"' | grep -o '[0-9a-f]\{40\}')
+
+read -r d_rps d_p99 d_err < <(median direct)
+read -r n_rps n_p99 n_err < <(median nginx)
+read -r p_rps p_p99 p_err < <(median proxy)
+p_err=$(for f in "$work"/proxy.*.wrk; do parse_wrk "$f"; done | awk '{ e += $3 } END { print e }')
+read -r o_rps o_p99 o_err < <(parse_wrk "$work/ops.wrk")
+
+echo
+printf "%-34s %12s %12s %10s\n" "" "req/s" "p99" "errors"
+printf "%-34s %12s %9s ms %10s\n" "testapp directly" "$d_rps" "$d_p99" "$d_err"
+printf "%-34s %12s %9s ms %10s\n" "nginx (1 worker, keepalive)" "$n_rps" "$n_p99" "$n_err"
+printf "%-34s %12s %9s ms %10s\n" "slot-machine proxy" "$p_rps" "$p_p99" "$p_err (all rounds)"
+printf "%-34s %12s %9s ms %10s\n" "proxy during 10 deploys+5 rollbacks" "$o_rps" "$o_p99" "$o_err"
+echo
+echo "ops: $ops deploys/rollbacks in $ops_ms ms under load; live at the end: ${live:0:12} (expected ${b:0:12})"
+echo "daemon peak RSS: ${proxy_rss} MB under load, ${ops_rss} MB during deploys"
+echo
+awk -v p="$p_rps" -v n="$n_rps" -v pp="$p_p99" -v np="$n_p99" -v pe="$p_err" -v oe="$o_err" -v r="$ops_rss" -v r0="$proxy_rss" 'BEGIN {
+  printf "%-36s %-14s %s\n", "target", "measured", "met"
+  printf "%-36s %-14s %s\n", "proxy req/s >= nginx req/s", sprintf("%.0f vs %.0f", p, n), (p >= n ? "yes" : "NO")
+  printf "%-36s %-14s %s\n", "proxy p99 <= 1.5 x nginx p99", sprintf("%.2f vs %.2f ms", pp, 1.5 * np), (pp <= 1.5 * np ? "yes" : "NO")
+  printf "%-36s %-14s %s\n", "0 errors under load", pe, (pe == 0 ? "yes" : "NO")
+  printf "%-36s %-14s %s\n", "0 failed through deploys/rollbacks", oe, (oe == 0 ? "yes" : "NO")
+  m = (r > r0) ? r : r0
+  printf "%-36s %-14s %s\n", "daemon RSS <= 10 MB under load", m " MB", (m <= 10 ? "yes" : "NO")
+}'
+echo "(Go reference on this machine: direct ~45k req/s, nginx ~22-27k, Go proxy ~5.6k, 158 errors across 15 deploys/rollbacks)"
