@@ -98,8 +98,8 @@ pid_t spawn_with(const std::vector<std::string>& argv, const fs::path& cwd,
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
   posix_spawn_file_actions_addchdir_np(&fa, cwd.c_str());
   pid_t pid = -1;
   int rc = posix_spawn(&pid, args[0], &fa, nullptr, args.data(), envp.data());
@@ -231,13 +231,18 @@ Http http_post(int port, const std::string& path, const std::string& body,
 
 Daemon::Daemon(AppRepo& repo, std::vector<std::string> extra_args)
     : repo_(repo), tag_(unique_tag()), api_port_(repo.config()["api_port"]) {
-  std::vector<std::string> argv = {slot_machine_bin(), "start",
-                                   "--config", repo.config_path().string(),
-                                   "--repo", repo.dir().string(),
-                                   "--data", repo.data_dir().string()};
-  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
-  pid_ = spawn_with(argv, repo.home(), {{"SPEC_TAG", tag_}, {"TESTAPP", testapp_bin()}},
-                    repo.home() / "daemon.out", repo.home() / "daemon.err");
+  argv_ = {slot_machine_bin(), "start",
+           "--config", repo.config_path().string(),
+           "--repo", repo.dir().string(),
+           "--data", repo.data_dir().string()};
+  argv_.insert(argv_.end(), extra_args.begin(), extra_args.end());
+  launch();
+}
+
+void Daemon::launch() {
+  exit_code_ = -1;
+  pid_ = spawn_with(argv_, repo_.home(), {{"SPEC_TAG", tag_}, {"TESTAPP", testapp_bin()}},
+                    repo_.home() / "daemon.out", repo_.home() / "daemon.err");
   auto deadline = std::chrono::steady_clock::now() + 15s;
   while (http_get(api_port_, "/", 1s).status != 200) {
     int st = 0;
@@ -248,6 +253,11 @@ Daemon::Daemon(AppRepo& repo, std::vector<std::string> extra_args)
     REQUIRE_MESSAGE(std::chrono::steady_clock::now() < deadline, "daemon did not answer:\n" << log());
     std::this_thread::sleep_for(10ms);
   }
+}
+
+void Daemon::restart() {
+  REQUIRE_MESSAGE(exit_code_ != -1, "restart() needs the daemon stopped first");
+  launch();
 }
 
 Daemon::~Daemon() {

@@ -114,13 +114,19 @@ class Daemon {
   /// Sends `sig`, waits up to `timeout` for the daemon to exit; returns its exit code
   /// (128+signal when killed, -1 when still running).
   int stop(int sig = 15, std::chrono::milliseconds timeout = 20s);
-  /// The daemon's own stderr so far.
+  /// Starts the same daemon (same command, tag and data dir) again after stop();
+  /// returns once its API answers.
+  void restart();
+  /// The daemon's own stderr so far (every run of it).
   std::string log() const;
   /// Runs the CLI (`slot-machine <args>`) from the repo dir against this daemon.
   RunResult cli(const std::vector<std::string>& args) const;
 
  private:
+  void launch();
+
   AppRepo& repo_;
+  std::vector<std::string> argv_;
   std::string tag_;
   int api_port_;
   pid_t pid_ = -1;

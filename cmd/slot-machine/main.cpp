@@ -23,11 +23,12 @@ const char* kUsage =
     "  deploy     deploy COMMIT (default: HEAD of the repository in cwd)\n"
     "  rollback   swap back to the previous slot\n"
     "  status     show what is running\n"
+    "  history    list past deploys, rollbacks and restarts\n"
     "  version    print the version\n"
     "\n"
     "Run `slot-machine <command> --help` for a command's options.\n";
 
-const std::set<std::string> kCommands = {"init", "start", "deploy", "rollback", "status", "version"};
+const std::set<std::string> kCommands = {"init", "start", "deploy", "rollback", "status", "history", "version"};
 
 }  // namespace
 
@@ -80,6 +81,10 @@ int main(int argc, char** argv) {
   add_client_flags(rollback);
   auto* status = app.add_subcommand("status", "show what is running");
   add_client_flags(status);
+  auto* history = app.add_subcommand("history", "list past deploys, rollbacks and restarts, newest first");
+  int history_n = 20;
+  history->add_option("-n", history_n, "how many entries (default 20)")->check(CLI::Range(1, 10000));
+  add_client_flags(history);
   auto* version = app.add_subcommand("version", "print the version");
 
   try {
@@ -108,7 +113,8 @@ int main(int argc, char** argv) {
   }
 
   try {
-    if (deploy->count("--api-port") || rollback->count("--api-port") || status->count("--api-port")) {
+    if (deploy->count("--api-port") || rollback->count("--api-port") || status->count("--api-port") ||
+        history->count("--api-port")) {
       sm::config::check_port("--api-port", api_port);
       client.port = api_port;
     } else {
@@ -122,5 +128,6 @@ int main(int argc, char** argv) {
     return sm::api::deploy_command(client, deploy->count("COMMIT") ? std::optional(commit) : std::nullopt,
                                    std::cout, std::cerr);
   if (*rollback) return sm::api::rollback_command(client, std::cout, std::cerr);
+  if (*history) return sm::api::history_command(client, history_n, std::cout, std::cerr);
   return sm::api::status_command(client, std::cout, std::cerr);
 }

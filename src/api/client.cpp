@@ -120,6 +120,13 @@ int rollback_command(const ClientOptions& o, std::ostream& out, std::ostream& er
   return finish_op(o, "rollback", "rolled back to", call(o, "POST", "/rollback", "{}", 86400), out, err);
 }
 
+static std::string human_duration(long long s) {
+  if (s < 60) return fmt::format("{}s", s);
+  if (s < 3600) return fmt::format("{}m{}s", s / 60, s % 60);
+  if (s < 86400) return fmt::format("{}h{}m", s / 3600, s % 3600 / 60);
+  return fmt::format("{}d{}h", s / 86400, s % 86400 / 3600);
+}
+
 int status_command(const ClientOptions& o, std::ostream& out, std::ostream& err) {
   Reply r = call(o, "GET", "/status", "", 10);
   if (!r.failure.empty()) {
@@ -150,9 +157,48 @@ int status_command(const ClientOptions& o, std::ostream& out, std::ostream& err)
                                                             str(s, "previous_commit")));
   out << fmt::format("last deploy: {}\n", str(s, "last_deploy_time").empty()
                                               ? "never" : str(s, "last_deploy_time"));
-  out << fmt::format("mode:        {}\n", str(s, "mode"));
+  out << fmt::format("mode:        {}", str(s, "mode"));
+  if (s.value("live_port", 0) && str(s, "mode") == "proxy")
+    out << fmt::format(" (app on port {}, internal {})", s.value("live_port", 0),
+                       s.value("live_internal_port", 0));
+  out << "\n";
+  if (!str(s, "live_since").empty())
+    out << fmt::format("live since:  {} (up {})\n", str(s, "live_since"),
+                       human_duration(s.value("live_uptime_s", 0LL)));
+  out << fmt::format("daemon up:   {}\n", human_duration(s.value("daemon_uptime_s", 0LL)));
   if (!str(s, "operation").empty())
     out << fmt::format("running:     {} ({})\n", str(s, "operation"), str(s, "stage"));
+  return 0;
+}
+
+int history_command(const ClientOptions& o, int limit, std::ostream& out, std::ostream& err) {
+  Reply r = call(o, "GET", fmt::format("/history?limit={}", limit), "", 10);
+  if (!r.failure.empty()) {
+    err << unreachable(o, r.failure);
+    return 1;
+  }
+  if (r.status != 200) {
+    err << fmt::format("slot-machine: history failed (HTTP {}): {}\n", r.status, str(r.body, "error"));
+    return 1;
+  }
+  const json entries = r.body.value("entries", json::array());
+  if (o.json) {
+    out << entries.dump(2) << "\n";
+    return 0;
+  }
+  if (entries.empty()) {
+    out << "no deploys yet\n";
+    return 0;
+  }
+  out << fmt::format("{:<20}  {:<8}  {:<6}  {:<12}  {:<4}  {:>8}  {}\n", "TIME", "ACTION", "RESULT",
+                     "COMMIT", "SLOT", "TOOK", "ERROR");
+  for (const auto& e : entries) {
+    std::string error = str(e, "error");
+    if (auto nl = error.find('\n'); nl != std::string::npos) error = error.substr(0, nl) + " ...";
+    out << fmt::format("{:<20}  {:<8}  {:<6}  {:<12}  {:<4}  {:>6}ms  {}\n", str(e, "time"),
+                       str(e, "action"), str(e, "result"), str(e, "commit").substr(0, 12),
+                       str(e, "slot"), e.value("duration_ms", 0LL), error);
+  }
   return 0;
 }
 

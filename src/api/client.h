@@ -19,5 +19,7 @@ int deploy_command(const ClientOptions& opts, const std::optional<std::string>& 
                    std::ostream& out, std::ostream& err);
 int rollback_command(const ClientOptions& opts, std::ostream& out, std::ostream& err);
 int status_command(const ClientOptions& opts, std::ostream& out, std::ostream& err);
+/// `history`: the newest `limit` journal entries as a table (or JSON), newest first.
+int history_command(const ClientOptions& opts, int limit, std::ostream& out, std::ostream& err);
 
 }  // namespace sm::api

@@ -57,7 +57,10 @@ json status_body(const daemon::Status& s) {
               {"stage", s.stage},
               {"live_pid", s.live_pid},
               {"live_port", s.live_ports.port},
-              {"live_internal_port", s.live_ports.internal_port}};
+              {"live_internal_port", s.live_ports.internal_port},
+              {"live_since", s.live_since},
+              {"live_uptime_s", s.live_uptime_s},
+              {"daemon_uptime_s", s.daemon_uptime_s}};
 }
 
 /// The commit from a deploy body, or an error message for a 400.
@@ -130,6 +133,21 @@ ApiServer::ApiServer(daemon::Daemon& d) : daemon_(d), server_(std::make_unique<h
     OpResult r = daemon_.rollback();
     reply(res, http_status(r.status), op_body(r, false));
   });
+  s.Get("/history", [this](const httplib::Request& req, httplib::Response& res) {
+    size_t limit = 20;
+    if (req.has_param("limit")) {
+      const std::string v = req.get_param_value("limit");
+      char* end = nullptr;
+      const long n = std::strtol(v.c_str(), &end, 10);
+      if (v.empty() || *end != '\0' || n < 1 || n > 10000) {
+        reply(res, 400, {{"error", fmt::format("limit must be a whole number from 1 to 10000, got \"{}\"", v)}});
+        return;
+      }
+      limit = static_cast<size_t>(n);
+    }
+    reply(res, 200, {{"entries", daemon_.history(limit)}});
+  });
+  method_not_allowed(s, "/history", "GET");
   method_not_allowed(s, "/deploy", "POST");
   method_not_allowed(s, "/rollback", "POST");
   method_not_allowed(s, "/status", "GET");

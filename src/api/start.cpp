@@ -100,6 +100,9 @@ int start_daemon(const StartOptions& opts) {
   } catch (const std::exception& e) {
     return fail(1, e.what());
   }
+  // After the bind (a second daemon must fail before it touches anything), before
+  // serving: clients connecting meanwhile wait in the listen backlog.
+  daemon.restore();
   std::thread api([&] { server.listen(); });
   log::info("listening on http://{}:{} (mode {}, repo {}, data {})", cfg.api_bind, cfg.api_port,
             router->mode(), fs::absolute(opts.repo).lexically_normal().string(),

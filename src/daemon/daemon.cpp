@@ -7,6 +7,8 @@
 #include <fstream>
 
 #include "config/env_file.h"
+#include "daemon/journal.h"
+#include "daemon/state.h"
 #include "health/health.h"
 #include "log/log.h"
 #include "process/drain.h"
@@ -49,6 +51,7 @@ Daemon::Daemon(config::Config cfg, Paths paths, git::Repository repo, process::R
       repo_(std::move(repo)),
       reaper_(reaper),
       router_(router),
+      token_prefix_(data_dir_id(paths_.data_dir) + "."),
       base_env_(process::current_environment()) {
   fs::create_directories(paths_.data_dir);
   monitor_ = std::thread([this] { monitor(); });
@@ -118,7 +121,7 @@ std::string Daemon::run_setup(Slot& slot, const std::string& commit, const Ports
   process::ProcessGroup group;
   try {
     group = process::spawn(reaper_, {cfg_.setup_command, slot_dir(slot), log_path(slot),
-                                     app_env(slot, commit, ports)});
+                                     app_env(slot, commit, ports), token_prefix_});
   } catch (const std::exception& e) {
     return fmt::format("setup command could not start: {}", e.what());
   }
@@ -142,7 +145,7 @@ std::string Daemon::start_app(Slot& slot, const std::string& commit, const Ports
     append_log(slot, fmt::format("start {} on PORT={} INTERNAL_PORT={}: {}", commit, ports.port,
                                  ports.internal_port, cfg_.start_command));
     app->log_from = file_size_or_zero(log_path(slot));
-    app->group = process::spawn(reaper_, {cfg_.start_command, slot_dir(slot), log_path(slot), env});
+    app->group = process::spawn(reaper_, {cfg_.start_command, slot_dir(slot), log_path(slot), env, token_prefix_});
   } catch (const std::exception& e) {
     return fmt::format("the app could not start: {}", e.what());
   }
@@ -220,6 +223,7 @@ std::string Daemon::undo_failed_start(Slot& target, Slot* live, bool live_was_dr
     healthy_ = true;
     ++live_generation_;
   }
+  persist();
   return fmt::format("\n(the live version {} was started again)", live->commit.substr(0, 12));
 }
 
@@ -255,11 +259,180 @@ void Daemon::promote(Slot& target, Slot* previous) {
   healthy_ = true;
   ++live_generation_;
   last_deploy_time_ = log::now_rfc3339();
+  live_since_ = last_deploy_time_;
   operation_.clear();
   stage_.clear();
 }
 
 OpResult Daemon::deploy(const std::string& revision) {
+  const auto began = Clock::now();
+  OpResult r = run_deploy(revision);
+  record("deploy", r, began);
+  return r;
+}
+
+OpResult Daemon::rollback() {
+  const auto began = Clock::now();
+  OpResult r = run_rollback();
+  record("rollback", r, began);
+  return r;
+}
+
+void Daemon::record(const char* action, const OpResult& r, Clock::time_point began) {
+  if (r.status != OpStatus::Ok && r.status != OpStatus::Failed) return;  // refused: nothing ran
+  nlohmann::json e{{"time", log::now_rfc3339()},
+                   {"action", action},
+                   {"commit", r.commit},
+                   {"slot", r.slot},
+                   {"previous_commit", r.previous_commit},
+                   {"duration_ms", std::chrono::duration_cast<milliseconds>(Clock::now() - began).count()},
+                   {"result", r.status == OpStatus::Ok ? "ok" : "failed"}};
+  if (r.status == OpStatus::Failed) {
+    e["stage"] = r.stage;
+    e["error"] = r.error;
+  }
+  try {
+    journal_append(paths_.data_dir / "journal.ndjson", e);
+  } catch (const std::exception& ex) {
+    log::info("warning: {}", ex.what());
+  }
+}
+
+std::vector<nlohmann::json> Daemon::history(size_t limit) const {
+  return journal_read(paths_.data_dir / "journal.ndjson", limit);
+}
+
+void Daemon::persist() {
+  PersistedState st;
+  {
+    std::lock_guard lock(mu_);
+    if (live_ && !live_->commit.empty()) {
+      SlotRecord r{live_->name, live_->commit, 0, "", 0, 0, live_since_};
+      if (live_->app) {
+        r.pgid = live_->app->group.leader;
+        r.token = live_->app->group.token;
+        r.port = live_->app->ports.port;
+        r.internal_port = live_->app->ports.internal_port;
+      }
+      st.live = r;
+    }
+    if (previous_ && !previous_->commit.empty())
+      st.previous = SlotRecord{previous_->name, previous_->commit, 0, "", 0, 0, ""};
+    st.last_deploy_time = last_deploy_time_;
+  }
+  try {
+    save_state(paths_.data_dir, st);
+  } catch (const std::exception& e) {
+    log::info("warning: state not saved: {}", e.what());
+  }
+}
+
+std::optional<int> Daemon::exit_of(const App& app) const {
+  if (app.group.adopted) return process::is_alive(app.group.leader) ? std::nullopt : std::optional<int>(-1);
+  return reaper_.exit_status(app.group.leader);
+}
+
+void Daemon::restore() {
+  std::lock_guard op(op_mu_);
+  const auto began = Clock::now();
+  auto loaded = load_state(paths_.data_dir);
+  if (!loaded.warning.empty()) log::info("warning: {}", loaded.warning);
+  auto leftovers = process::processes_by_token_prefix(token_prefix_);
+  if (!loaded.state) {
+    if (!leftovers.empty()) log::info("killing {} process group(s) left by an earlier daemon", leftovers.size());
+    for (auto& [token, pids] : leftovers) process::drain(reaper_, {-1, token, true}, milliseconds(cfg_.drain_timeout_ms));
+    return;
+  }
+  const PersistedState st = *loaded.state;
+  Slot* live = st.live ? &slot_named(st.live->slot) : nullptr;
+  {
+    std::lock_guard lock(mu_);
+    last_deploy_time_ = st.last_deploy_time;
+    if (st.previous) {
+      slot_named(st.previous->slot).commit = st.previous->commit;
+      previous_ = &slot_named(st.previous->slot);
+    }
+    if (live) {
+      live->commit = st.live->commit;
+      live_since_ = st.live->since;
+    }
+  }
+  OpResult r;
+  if (live) {
+    r.slot = std::string(1, live->name);
+    r.commit = live->commit;
+    r.previous_commit = previous_ ? previous_->commit : "";
+  }
+
+  // Adopt the live app when it is still running and answers its health check.
+  bool adopted = false;
+  if (live) {
+    const SlotRecord& rec = *st.live;
+    auto it = leftovers.find(rec.token);
+    if (!rec.token.empty() && it != leftovers.end() && process::is_alive(rec.pgid)) {
+      auto p = health::probe_http(rec.internal_port, cfg_.health_endpoint, milliseconds(1000));
+      if (p.healthy) {
+        try {
+          router_.switch_to({rec.port, rec.internal_port});
+          auto app = std::make_unique<App>();
+          app->group = {rec.pgid, rec.token, true};
+          app->ports = {rec.port, rec.internal_port};
+          app->log_from = file_size_or_zero(log_path(*live));
+          std::lock_guard lock(mu_);
+          live->app = std::move(app);
+          live_ = live;
+          healthy_ = true;
+          ++live_generation_;
+          adopted = true;
+          leftovers.erase(it);
+        } catch (const std::exception& e) {
+          log::info("cannot route to the running app of slot {}: {}", live->name, e.what());
+        }
+      } else {
+        log::info("the running app of slot {} is not healthy ({}); restarting it", live->name, p.detail);
+      }
+    }
+  }
+  if (!leftovers.empty())
+    log::info("killing {} process group(s) left by an earlier daemon", leftovers.size());
+  for (auto& [token, pids] : leftovers)
+    process::drain(reaper_, {-1, token, true}, milliseconds(cfg_.drain_timeout_ms));
+
+  if (adopted) {
+    log::info("adopted the running app of slot {} ({}), pid {}", live->name, live->commit, st.live->pgid);
+    append_log(*live, fmt::format("adopted by a new daemon (pid {})", getpid()));
+    record("adopt", r, began);
+  } else if (live) {
+    set_stage("restart", "start");
+    const Ports ports = router_.ports_for_new_process();
+    std::string err = start_app(*live, live->commit, ports);
+    if (err.empty()) {
+      try {
+        router_.switch_to(ports);
+      } catch (const std::exception& e) {
+        err = fmt::format("cannot route traffic to it: {}", e.what());
+      }
+    }
+    {
+      std::lock_guard lock(mu_);
+      live_ = live;
+      healthy_ = err.empty();
+      ++live_generation_;
+    }
+    if (err.empty()) {
+      log::info("restarted slot {} ({})", live->name, live->commit);
+      record("restart", r, began);
+    } else {
+      stop_app(*live, "restart after a daemon restart failed");
+      r = failed(r, fmt::format("restart of {}", live->commit.substr(0, 12)), "start", err);
+      record("restart", r, began);
+    }
+    set_stage("", "");
+  }
+  persist();
+}
+
+OpResult Daemon::run_deploy(const std::string& revision) {
   try {
     git::check_revision_syntax(revision);
   } catch (const git::GitError& e) {
@@ -291,6 +464,7 @@ OpResult Daemon::deploy(const std::string& revision) {
     if (previous_ == target) previous_ = nullptr;
     target->commit.clear();
   }
+  persist();  // a crash from here on must not offer the target as previous
   stop_app(*target, "its slot is being redeployed");
   log::info("deploy {} ({}) to slot {}", commit, revision, target->name);
   const auto started = Clock::now();
@@ -333,12 +507,13 @@ OpResult Daemon::deploy(const std::string& revision) {
     target->commit = commit;
   }
   promote(*target, old_live);
+  persist();
   log::info("deployed {} to slot {} in {} ms", commit, target->name,
             std::chrono::duration_cast<milliseconds>(Clock::now() - started).count());
   return r;
 }
 
-OpResult Daemon::rollback() {
+OpResult Daemon::run_rollback() {
   std::unique_lock op(op_mu_, std::try_to_lock);
   if (!op.owns_lock())
     return refused(OpStatus::Busy, "another deploy or rollback is in progress; try again when it ends");
@@ -376,6 +551,7 @@ OpResult Daemon::rollback() {
   if (auto err = switch_and_retire(ports, old_live, drained_first, "rollback"); !err.empty())
     return fail("switch", err + undo_failed_start(*target, old_live, drained_first));
   promote(*target, old_live);
+  persist();
   log::info("rolled back to {} in slot {} in {} ms", target->commit, target->name,
             std::chrono::duration_cast<milliseconds>(Clock::now() - started).count());
   return r;
@@ -400,7 +576,10 @@ Status Daemon::status() const {
     s.previous_slot = std::string(1, previous_->name);
     s.previous_commit = previous_->commit;
   }
-  s.healthy = healthy_ && live_ && live_->app && !reaper_.exit_status(live_->app->group.leader);
+  s.healthy = healthy_ && live_ && live_->app && !exit_of(*live_->app);
+  s.live_since = live_ ? live_since_ : "";
+  s.live_uptime_s = live_ ? log::seconds_since(live_since_) : 0;
+  s.daemon_uptime_s = std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - born_).count();
   return s;
 }
 
@@ -416,11 +595,11 @@ void Daemon::monitor() {
       std::lock_guard lock(mu_);
       App* app = live_ ? live_->app.get() : nullptr;
       if (app && !app->exit_reported) {
-        if (auto st = reaper_.exit_status(app->group.leader)) {
+        if (auto st = exit_of(*app)) {
           app->exit_reported = true;
           healthy_ = false;
           log::info("live app in slot {} {}; status is now unhealthy", live_->name,
-                    process::describe_exit(*st));
+                    app->group.adopted ? "exited" : process::describe_exit(*st));
         } else if (Clock::now() >= next_probe && operation_.empty()) {
           probe_port = app->ports.internal_port;
           generation = live_generation_;

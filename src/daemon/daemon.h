@@ -7,9 +7,11 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "config/config.h"
 #include "daemon/router.h"
@@ -50,6 +52,8 @@ struct Status {
   std::string stage;      // the running operation's stage
   int live_pid = 0;
   Ports live_ports;
+  std::string live_since;  // RFC 3339: when the live slot became live ("" if none)
+  long long live_uptime_s = 0, daemon_uptime_s = 0;
 };
 
 /// Where the daemon keeps things.
@@ -67,9 +71,17 @@ class Daemon {
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
 
+  /// Brings back what <data>/state.json says: adopts the live app when its process
+  /// group is still running and healthy, else kills what is left of it and starts it
+  /// again; restores previous; kills any other process an earlier daemon on this data
+  /// dir started (a deploy it was killed in the middle of). Call once, before serving.
+  void restore();
+
   OpResult deploy(const std::string& revision);
   OpResult rollback();
   Status status() const;
+  /// The newest `limit` journal entries, newest first.
+  std::vector<nlohmann::json> history(size_t limit) const;
 
   /// Makes running and future operations give up quickly (setup killed, health waits
   /// abandoned). Safe to call from any thread.
@@ -90,6 +102,16 @@ class Daemon {
     std::string commit;  // checked out and intact; "" when nothing valid is there
     std::unique_ptr<App> app;
   };
+
+  OpResult run_deploy(const std::string& revision);
+  OpResult run_rollback();
+  /// Writes state.json and the live/prev links from memory (a failure is logged).
+  void persist();
+  /// Appends one journal line; `r` is the operation's answer.
+  void record(const char* action, const OpResult& r, std::chrono::steady_clock::time_point began);
+  /// Exit status of an app's leader, if it has exited (-1 when adopted: not our child).
+  std::optional<int> exit_of(const App& app) const;
+  Slot& slot_named(char name) { return slots_[name == 'a' ? 0 : 1]; }
 
   // Steps of the deploy story, in the order they happen.
   void set_stage(const std::string& op, const std::string& stage);
@@ -133,6 +155,9 @@ class Daemon {
   bool healthy_ = false;
   uint64_t live_generation_ = 0;  // bumps whenever the live app changes
   std::string last_deploy_time_;
+  std::string live_since_;
+  const std::chrono::steady_clock::time_point born_ = std::chrono::steady_clock::now();
+  const std::string token_prefix_;  // every process this data dir's daemons start
   std::string operation_, stage_;
 
   const std::map<std::string, std::string> base_env_;  // the daemon's environment

@@ -15,6 +15,14 @@ std::string now_rfc3339() {
   return buf;
 }
 
+long long seconds_since(const std::string& rfc3339) {
+  std::tm tm{};
+  const char* end = strptime(rfc3339.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  if (!end || *end != '\0') return 0;
+  const long long d = static_cast<long long>(std::time(nullptr)) - static_cast<long long>(timegm(&tm));
+  return d > 0 ? d : 0;
+}
+
 void write(const std::string& message) {
   std::string line = now_rfc3339() + " slot-machine: " + message + "\n";
   // One write(2) per line keeps lines whole when threads log at once.

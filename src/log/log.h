@@ -10,6 +10,9 @@ namespace sm::log {
 /// Current UTC time as RFC 3339 with second precision ("2026-11-22T20:51:00Z").
 std::string now_rfc3339();
 
+/// Whole seconds from a now_rfc3339() time until now (0 when unparsable or ahead).
+long long seconds_since(const std::string& rfc3339);
+
 /// Writes "<time> slot-machine: <message>" to stderr atomically.
 void write(const std::string& message);
 

@@ -64,17 +64,20 @@ std::vector<pid_t> descendants_of(pid_t root, const std::unordered_map<pid_t, Pr
   return out;
 }
 
-bool environ_has(pid_t pid, const std::string& entry) {
+/// The value of `key` in a process's environment ("" when absent or unreadable).
+std::string environ_value(pid_t pid, const std::string& key) {
   std::ifstream f("/proc/" + std::to_string(pid) + "/environ", std::ios::binary);
   std::string env((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  const std::string prefix = key + "=";
   size_t pos = 0;
   while (pos < env.size()) {
     size_t end = env.find('\0', pos);
     if (end == std::string::npos) end = env.size();
-    if (env.compare(pos, end - pos, entry) == 0) return true;
+    if (env.compare(pos, prefix.size(), prefix) == 0)
+      return env.substr(pos + prefix.size(), end - pos - prefix.size());
     pos = end + 1;
   }
-  return false;
+  return "";
 }
 
 }  // namespace
@@ -83,11 +86,37 @@ std::vector<pid_t> all_descendants() { return descendants_of(getpid(), snapshot(
 
 std::vector<pid_t> members(const ProcessGroup& group) {
   auto procs = snapshot();
-  const std::string entry = std::string(kRunTokenVar) + "=" + group.token;
   std::vector<pid_t> out;
+  if (group.adopted) {
+    for (const auto& [pid, info] : procs)
+      if (alive(info) && !group.token.empty() && environ_value(pid, kRunTokenVar) == group.token)
+        out.push_back(pid);
+    return out;
+  }
   for (pid_t pid : descendants_of(getpid(), procs)) {
-    if (procs.at(pid).pgrp == group.leader || (!group.token.empty() && environ_has(pid, entry)))
+    if (procs.at(pid).pgrp == group.leader ||
+        (!group.token.empty() && environ_value(pid, kRunTokenVar) == group.token))
       out.push_back(pid);
+  }
+  return out;
+}
+
+bool is_alive(pid_t pid) {
+  if (pid <= 0) return false;
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(f, line)) return false;
+  auto close = line.rfind(')');
+  return close != std::string::npos && close + 2 < line.size() && line[close + 2] != 'Z' &&
+         line[close + 2] != 'X';
+}
+
+std::map<std::string, std::vector<pid_t>> processes_by_token_prefix(const std::string& prefix) {
+  std::map<std::string, std::vector<pid_t>> out;
+  for (const auto& [pid, info] : snapshot()) {
+    if (!alive(info) || pid == getpid()) continue;
+    std::string token = environ_value(pid, kRunTokenVar);
+    if (!token.empty() && token.compare(0, prefix.size(), prefix) == 0) out[token].push_back(pid);
   }
   return out;
 }

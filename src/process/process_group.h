@@ -3,6 +3,7 @@
 
 #include <sys/types.h>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -14,14 +15,24 @@ namespace sm::process {
 struct ProcessGroup {
   pid_t leader = -1;
   std::string token;
+  /// Started by an earlier daemon and adopted: not our descendant, so the reaper never
+  /// sees it exit and its members are found by token alone.
+  bool adopted = false;
 };
 
 /// The environment variable that carries a group's token.
 inline constexpr const char* kRunTokenVar = "SLOT_MACHINE_RUN";
 
-/// Living (non-zombie) descendants of this process that belong to `group`: in its
-/// process group, or carrying its token in their environment.
+/// Living (non-zombie) processes that belong to `group`: descendants of this process in
+/// its process group or carrying its token in their environment; for an adopted group,
+/// any process carrying its token.
 std::vector<pid_t> members(const ProcessGroup& group);
+
+/// True while `pid` exists and is not a zombie.
+bool is_alive(pid_t pid);
+
+/// Every living process whose SLOT_MACHINE_RUN token starts with `prefix`, by token.
+std::map<std::string, std::vector<pid_t>> processes_by_token_prefix(const std::string& prefix);
 
 /// Living (non-zombie) descendants of this process, whatever group they are in.
 std::vector<pid_t> all_descendants();

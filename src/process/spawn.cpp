@@ -15,9 +15,9 @@ extern char** environ;
 namespace sm::process {
 namespace {
 
-std::string new_token() {
+std::string new_token(const std::string& prefix) {
   static std::atomic<unsigned> counter{0};
-  return fmt::format("{}-{}", getpid(), ++counter);
+  return fmt::format("{}{}-{}", prefix, getpid(), ++counter);
 }
 
 /// posix_spawn attributes and file actions, freed on every path.
@@ -50,7 +50,7 @@ std::map<std::string, std::string> current_environment() {
 
 ProcessGroup spawn(Reaper& reaper, const SpawnSpec& spec) {
   ProcessGroup group;
-  group.token = new_token();
+  group.token = new_token(spec.token_prefix);
 
   std::vector<std::string> env_strings;
   for (const auto& [k, v] : spec.env) env_strings.push_back(k + "=" + v);

@@ -21,6 +21,9 @@ struct SpawnSpec {
   std::filesystem::path cwd;
   std::filesystem::path log;
   std::map<std::string, std::string> env;
+  /// Starts the group's token, so a later daemon can find every process it started
+  /// (see processes_by_token_prefix).
+  std::string token_prefix;
 };
 
 /// A command that could not be started at all (bad cwd, no /bin/sh, log not writable).

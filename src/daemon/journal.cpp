@@ -1,0 +1,49 @@
+#include "daemon/journal.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <stdexcept>
+
+namespace sm::daemon {
+using nlohmann::json;
+
+void journal_append(const std::filesystem::path& file, const json& entry) {
+  std::string line = entry.dump() + "\n";
+  int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) throw std::runtime_error(fmt::format("cannot open {}: {}", file.string(), std::strerror(errno)));
+  // After a crash mid-write the last line is torn: start on a fresh line, so only the
+  // torn one is lost.
+  if (const off_t size = ::lseek(fd, 0, SEEK_END); size > 0) {
+    char last = '\n';
+    if (::pread(fd, &last, 1, size - 1) == 1 && last != '\n') line = std::string(1, '\n') + line;
+  }
+  ssize_t n;
+  do n = ::write(fd, line.data(), line.size());
+  while (n < 0 && errno == EINTR);
+  const int err = errno;
+  ::fsync(fd);
+  ::close(fd);
+  if (n != static_cast<ssize_t>(line.size()))
+    throw std::runtime_error(fmt::format("cannot append to {}: {}", file.string(),
+                                         n < 0 ? std::strerror(err) : "short write"));
+}
+
+std::vector<json> journal_read(const std::filesystem::path& file, size_t limit) {
+  std::vector<json> all;
+  std::ifstream in(file);
+  std::string line;
+  while (std::getline(in, line)) {
+    json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (j.is_object()) all.push_back(std::move(j));
+  }
+  std::vector<json> out;
+  for (auto it = all.rbegin(); it != all.rend() && out.size() < limit; ++it) out.push_back(std::move(*it));
+  return out;
+}
+
+}  // namespace sm::daemon

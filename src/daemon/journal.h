@@ -1,0 +1,19 @@
+#pragma once
+// The history: <data>/journal.ndjson, one JSON object per line, appended once per
+// deploy, rollback, failed operation, adoption and restart. Never rewritten.
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+namespace sm::daemon {
+
+/// Appends `entry` as one line (a single write(2) with O_APPEND, then fsync).
+/// Throws std::runtime_error naming the file when it cannot.
+void journal_append(const std::filesystem::path& file, const nlohmann::json& entry);
+
+/// The newest `limit` entries, newest first. Lines that are not JSON objects (a torn
+/// last line after a crash, say) are skipped. A missing file is an empty history.
+std::vector<nlohmann::json> journal_read(const std::filesystem::path& file, size_t limit);
+
+}  // namespace sm::daemon

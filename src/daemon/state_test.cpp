@@ -1,0 +1,92 @@
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <fstream>
+
+#include "daemon/journal.h"
+#include "daemon/state.h"
+
+namespace fs = std::filesystem;
+using namespace sm::daemon;
+
+namespace {
+struct TmpDir {
+  fs::path path;
+  TmpDir() {
+    char tmpl[] = "/tmp/sm-state-XXXXXX";
+    path = mkdtemp(tmpl);
+  }
+  ~TmpDir() { fs::remove_all(path); }
+};
+const std::string kA(40, 'a'), kB(40, 'b');
+}  // namespace
+
+TEST_CASE("state: round trip, with live/prev symlinks") {
+  TmpDir d;
+  PersistedState s;
+  s.live = SlotRecord{'b', kB, 1234, "tok.1-2", 10001, 10002, "2026-11-22T00:00:00Z"};
+  s.previous = SlotRecord{'a', kA, 0, "", 0, 0, "2026-11-21T00:00:00Z"};
+  s.last_deploy_time = "2026-11-22T00:00:00Z";
+  save_state(d.path, s);
+  auto l = load_state(d.path);
+  REQUIRE(l.state);
+  CHECK(l.warning.empty());
+  CHECK(l.state->live->slot == 'b');
+  CHECK(l.state->live->commit == kB);
+  CHECK(l.state->live->pgid == 1234);
+  CHECK(l.state->live->token == "tok.1-2");
+  CHECK(l.state->live->port == 10001);
+  CHECK(l.state->previous->commit == kA);
+  CHECK(fs::read_symlink(d.path / "live") == "slot-b");
+  CHECK(fs::read_symlink(d.path / "prev") == "slot-a");
+  CHECK_FALSE(fs::exists(d.path / "state.json.tmp"));
+
+  s.previous.reset();
+  save_state(d.path, s);
+  CHECK_FALSE(fs::is_symlink(d.path / "prev"));
+  CHECK_FALSE(load_state(d.path).state->previous);
+}
+
+TEST_CASE("state: missing is fresh and quiet; truncated or corrupt is fresh with a warning") {
+  TmpDir d;
+  auto none = load_state(d.path);
+  CHECK_FALSE(none.state);
+  CHECK(none.warning.empty());
+
+  PersistedState s;
+  s.live = SlotRecord{'a', kA, 1, "t", 1, 1, ""};
+  save_state(d.path, s);
+  std::string text;
+  {
+    std::ifstream in(d.path / "state.json");
+    text.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  for (const std::string& bad : {text.substr(0, text.size() / 2), std::string("garbage"), std::string("[]"),
+                                 std::string(R"({"format":1,"live":{"slot":"c","commit":")") + kA + "\"}}",
+                                 std::string(R"({"format":1,"live":{"slot":"a","commit":"abc"}})"),
+                                 std::string(R"({"format":9})")}) {
+    std::ofstream(d.path / "state.json", std::ios::trunc) << bad;
+    auto l = load_state(d.path);
+    CHECK_FALSE(l.state);
+    CHECK(l.warning.find("state.json is unreadable") != std::string::npos);
+    CHECK(l.warning.find("kept") != std::string::npos);
+  }
+}
+
+TEST_CASE("journal: newest first, limited, torn lines skipped") {
+  TmpDir d;
+  const fs::path f = d.path / "journal.ndjson";
+  CHECK(journal_read(f, 10).empty());
+  for (int i = 0; i < 5; ++i) journal_append(f, {{"n", i}});
+  std::ofstream(f, std::ios::app) << "{\"n\": 5, \"torn";  // a crash mid-write
+  auto all = journal_read(f, 10);
+  REQUIRE(all.size() == 5);
+  CHECK(all.front()["n"] == 4);
+  CHECK(all.back()["n"] == 0);
+  journal_append(f, {{"n", 6}});  // lands on its own line after the torn one
+  CHECK(journal_read(f, 1)[0]["n"] == 6);
+  CHECK(journal_read(f, 10).size() == 6);
+  auto two = journal_read(f, 3);
+  REQUIRE(two.size() == 3);
+  CHECK(two[2]["n"] == 3);
+}
