@@ -6,7 +6,7 @@
 //           /unframed (a body delimited by closing the connection)
 //           POST /upload (counts the streamed body)  GET /ws (WebSocket echo)
 // Internal: GET /healthz  /env?key=K  /whoami
-//           POST /control/{crash,hang,unhealthy,healthy}
+//           POST /control/{crash,hang,unhealthy,healthy}  /control/log?line=L&times=N
 //
 // Flags: --start-unhealthy, --boot-delay SECONDS, --ignore-sigterm,
 //        --spawn-orphan (start a setsid'd grandchild that sleeps forever).
@@ -229,6 +229,12 @@ Outcome handle_internal(tcp::socket& s, beast::flat_buffer& b, Request& p, const
   } else if (post && t.path == "/control/unhealthy") {
     healthy = false;
     reply(s, p, http::status::ok, "unhealthy\n");
+  } else if (post && t.path == "/control/log") {  // prints ?line= (repeated ?times=) to stdout
+    auto it = t.query.find("line");
+    const std::string line = it == t.query.end() ? "log line" : it->second;
+    for (long long i = 0, n = t.num("times", 1); i < n; ++i) std::cout << line << "\n";
+    std::cout << std::flush;
+    reply(s, p, http::status::ok, "logged\n");
   } else if (post && t.path == "/control/healthy") {
     healthy = true;
     reply(s, p, http::status::ok, "healthy\n");

@@ -24,11 +24,12 @@ const char* kUsage =
     "  rollback   swap back to the previous slot\n"
     "  status     show what is running\n"
     "  history    list past deploys, rollbacks and restarts\n"
+    "  logs       show (-f: follow) a slot's app and setup output\n"
     "  version    print the version\n"
     "\n"
     "Run `slot-machine <command> --help` for a command's options.\n";
 
-const std::set<std::string> kCommands = {"init", "start", "deploy", "rollback", "status", "history", "version"};
+const std::set<std::string> kCommands = {"init", "start", "deploy", "rollback", "status", "history", "logs", "version"};
 
 }  // namespace
 
@@ -85,6 +86,15 @@ int main(int argc, char** argv) {
   int history_n = 20;
   history->add_option("-n", history_n, "how many entries (default 20)")->check(CLI::Range(1, 10000));
   add_client_flags(history);
+  auto* logs = app.add_subcommand("logs", "show a slot's app and setup output");
+  int logs_n = 100;
+  bool logs_follow = false;
+  std::string logs_slot = "live";
+  logs->add_option("-n", logs_n, "how many lines from the end (default 100)")->check(CLI::Range(0, 100000));
+  logs->add_flag("-f,--follow", logs_follow, "then print new lines as they are written, until ^C");
+  logs->add_option("--slot", logs_slot, "live (default), previous, a or b")
+      ->check(CLI::IsMember({"live", "previous", "a", "b"}));
+  logs->add_option("--api-port", api_port, "daemon API port (default: api_port from ./slot-machine.json, else 9100)");
   auto* version = app.add_subcommand("version", "print the version");
 
   try {
@@ -114,7 +124,7 @@ int main(int argc, char** argv) {
 
   try {
     if (deploy->count("--api-port") || rollback->count("--api-port") || status->count("--api-port") ||
-        history->count("--api-port")) {
+        history->count("--api-port") || logs->count("--api-port")) {
       sm::config::check_port("--api-port", api_port);
       client.port = api_port;
     } else {
@@ -128,6 +138,7 @@ int main(int argc, char** argv) {
     return sm::api::deploy_command(client, deploy->count("COMMIT") ? std::optional(commit) : std::nullopt,
                                    std::cout, std::cerr);
   if (*rollback) return sm::api::rollback_command(client, std::cout, std::cerr);
+  if (*logs) return sm::api::logs_command(client, logs_slot, logs_n, logs_follow, std::cout, std::cerr);
   if (*history) return sm::api::history_command(client, history_n, std::cout, std::cerr);
   return sm::api::status_command(client, std::cout, std::cerr);
 }

@@ -202,4 +202,41 @@ int history_command(const ClientOptions& o, int limit, std::ostream& out, std::o
   return 0;
 }
 
+int logs_command(const ClientOptions& o, const std::string& slot, int lines, bool follow,
+                 std::ostream& out, std::ostream& err) {
+  httplib::Client c(o.host, o.port);
+  c.set_connection_timeout(2, 0);
+  c.set_read_timeout(follow ? 365 * 86400 : 30, 0);  // a follower may wait for lines forever
+  std::string error_body;
+  int status = 0;
+  auto res = c.Get(
+      fmt::format("/logs?slot={}&tail={}&follow={}", slot, lines, follow ? 1 : 0),
+      [&](const httplib::Response& r) {
+        status = r.status;
+        return true;
+      },
+      [&](const char* data, size_t len) {
+        if (status == 200) {
+          out.write(data, static_cast<std::streamsize>(len));
+          out.flush();
+        } else {
+          error_body.append(data, len);
+        }
+        return static_cast<bool>(out);
+      });
+  if (!res) {
+    if (status == 200) return 0;  // the daemon stopped while following
+    err << unreachable(o, res.error() == httplib::Error::Connection ? "connection refused"
+                                                                    : httplib::to_string(res.error()));
+    return 1;
+  }
+  if (status != 200) {
+    json j = json::parse(error_body, nullptr, false);
+    err << fmt::format("slot-machine: logs failed (HTTP {}): {}\n", status,
+                       j.is_object() ? str(j, "error") : error_body);
+    return 1;
+  }
+  return 0;
+}
+
 }  // namespace sm::api

@@ -19,6 +19,10 @@ int deploy_command(const ClientOptions& opts, const std::optional<std::string>& 
                    std::ostream& out, std::ostream& err);
 int rollback_command(const ClientOptions& opts, std::ostream& out, std::ostream& err);
 int status_command(const ClientOptions& opts, std::ostream& out, std::ostream& err);
+/// `logs`: the last `lines` lines of a slot's log; with `follow`, then every new line
+/// until interrupted.
+int logs_command(const ClientOptions& opts, const std::string& slot, int lines, bool follow,
+                 std::ostream& out, std::ostream& err);
 /// `history`: the newest `limit` journal entries as a table (or JSON), newest first.
 int history_command(const ClientOptions& opts, int limit, std::ostream& out, std::ostream& err);
 

@@ -8,6 +8,10 @@
 #include <chrono>
 #include <cstring>
 #include <thread>
+#include <filesystem>
+#include <fstream>
+
+#include "daemon/logs.h"
 #include <nlohmann/json.hpp>
 
 namespace sm::api {
@@ -101,8 +105,9 @@ void method_not_allowed(httplib::Server& s, const std::string& path, const char*
 
 ApiServer::ApiServer(daemon::Daemon& d) : daemon_(d), server_(std::make_unique<httplib::Server>()) {
   auto& s = *server_;
-  // Few threads: a deploy holds one for its duration; status and 409s need the others.
-  s.new_task_queue = [] { return new httplib::ThreadPool(6); };  // owned by httplib
+  // Few threads: a deploy holds one for its duration, each log follower one; status and
+  // 409s need the others.
+  s.new_task_queue = [] { return new httplib::ThreadPool(6 + kMaxLogFollowers); };  // owned by httplib
   s.set_payload_max_length(kMaxBodyBytes);
   s.set_keep_alive_timeout(2);
   // httplib's default adds SO_REUSEPORT, which would let a second daemon share the port
@@ -148,6 +153,8 @@ ApiServer::ApiServer(daemon::Daemon& d) : daemon_(d), server_(std::make_unique<h
     reply(res, 200, {{"entries", daemon_.history(limit)}});
   });
   method_not_allowed(s, "/history", "GET");
+  s.Get("/logs", [this](const httplib::Request& req, httplib::Response& res) { logs(req, res); });
+  method_not_allowed(s, "/logs", "GET");
   method_not_allowed(s, "/deploy", "POST");
   method_not_allowed(s, "/rollback", "POST");
   method_not_allowed(s, "/status", "GET");
@@ -167,6 +174,73 @@ ApiServer::ApiServer(daemon::Daemon& d) : daemon_(d), server_(std::make_unique<h
 
 ApiServer::~ApiServer() = default;
 
+void ApiServer::logs(const httplib::Request& req, httplib::Response& res) {
+  std::string error;
+  const auto path = daemon_.log_file(req.has_param("slot") ? req.get_param_value("slot") : "live", error);
+  if (path.empty()) {
+    reply(res, error.rfind("unknown", 0) == 0 ? 400 : 404, {{"error", error}});
+    return;
+  }
+  size_t tail = 100;
+  if (req.has_param("tail")) {
+    const std::string v = req.get_param_value("tail");
+    char* end = nullptr;
+    const long n = std::strtol(v.c_str(), &end, 10);
+    if (v.empty() || *end != '\0' || n < 0 || n > 100000) {
+      reply(res, 400, {{"error", fmt::format("tail must be a whole number from 0 to 100000, got \"{}\"", v)}});
+      return;
+    }
+    tail = static_cast<size_t>(n);
+  }
+  const std::string follow = req.has_param("follow") ? req.get_param_value("follow") : "0";
+  if (follow != "0" && follow != "1") {
+    reply(res, 400, {{"error", fmt::format("follow must be 0 or 1, got \"{}\"", follow)}});
+    return;
+  }
+  std::uintmax_t offset = 0;
+  std::string text = daemon::tail_lines(path, tail, offset);
+  if (follow == "0") {
+    res.set_content(text, "text/plain; charset=utf-8");
+    return;
+  }
+  if (++followers_ > kMaxLogFollowers) {
+    --followers_;
+    reply(res, 503, {{"error", fmt::format("already {} log followers; stop one and try again", kMaxLogFollowers)}});
+    return;
+  }
+  // Streams what is there, then every new byte as it is written; the log being
+  // truncated by rotation restarts from its beginning. Ends when the client goes away
+  // (noticed at the next write) or the daemon stops.
+  auto pending = std::make_shared<std::string>(std::move(text));
+  auto at = std::make_shared<std::uintmax_t>(offset);
+  res.set_chunked_content_provider(
+      "text/plain; charset=utf-8",
+      [this, path, pending, at](size_t, httplib::DataSink& sink) {
+        while (pending->empty()) {
+          if (stopping_) {
+            sink.done();
+            return true;
+          }
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+          std::error_code ec;
+          const auto size = std::filesystem::file_size(path, ec);
+          if (ec) continue;
+          if (size < *at) *at = 0;
+          if (size == *at) continue;
+          std::ifstream in(path, std::ios::binary);
+          in.seekg(static_cast<std::streamoff>(*at));
+          pending->resize(static_cast<size_t>(std::min<std::uintmax_t>(size - *at, 1 << 20)));
+          in.read(pending->data(), static_cast<std::streamsize>(pending->size()));
+          pending->resize(static_cast<size_t>(in.gcount()));
+          *at += pending->size();
+        }
+        const bool ok = sink.write(pending->data(), pending->size());
+        pending->clear();
+        return ok;
+      },
+      [this](bool) { --followers_; });
+}
+
 void ApiServer::bind(const std::string& host, int port) {
   if (!server_->bind_to_port(host, port))
     throw std::runtime_error(fmt::format(
@@ -178,6 +252,7 @@ void ApiServer::bind(const std::string& host, int port) {
 void ApiServer::listen() { server_->listen_after_bind(); }
 
 void ApiServer::stop() {
+  stopping_ = true;  // ends log followers
   // A signal can arrive before listen() started; stopping then would be lost.
   for (int i = 0; i < 2000 && !server_->is_running(); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(1));

@@ -2,6 +2,7 @@
 // The daemon's HTTP API (cpp-httplib): parses requests, calls the Daemon, maps its
 // results to status codes and JSON bodies.
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -9,12 +10,16 @@
 
 namespace httplib {
 class Server;
+struct Request;
+struct Response;
 }
 
 namespace sm::api {
 
 /// Request bodies above this size are refused with 413.
 inline constexpr size_t kMaxBodyBytes = 1 << 20;
+/// `GET /logs?follow=1` streams at once; each holds one API thread.
+inline constexpr int kMaxLogFollowers = 4;
 
 /// ApiServer serves contract §5 for one Daemon. bind() then listen() (blocking) on one
 /// thread; stop() from another.
@@ -28,8 +33,12 @@ class ApiServer {
   void stop();
 
  private:
+  void logs(const httplib::Request& req, httplib::Response& res);
+
   daemon::Daemon& daemon_;
   std::unique_ptr<httplib::Server> server_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> followers_{0};
 };
 
 }  // namespace sm::api

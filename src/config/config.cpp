@@ -51,7 +51,7 @@ int get_port(const json& doc, const std::string& key, int fallback) {
 const std::set<std::string> kKnownKeys = {
     "start_command", "setup_command",    "port",      "internal_port", "health_endpoint",
     "health_timeout_ms", "drain_timeout_ms", "env_file", "api_port",      "api_bind",
-    "proxy_timeout_ms"};
+    "proxy_timeout_ms", "log_max_bytes", "log_keep"};
 
 json parse_json(const std::string& text) {
   try {
@@ -110,6 +110,14 @@ Loaded parse(const std::string& text, const std::filesystem::path& base_dir) {
   c.health_timeout_ms = get_ms(doc, "health_timeout_ms", c.health_timeout_ms, 1);
   c.drain_timeout_ms = get_ms(doc, "drain_timeout_ms", c.drain_timeout_ms, 0);
   c.proxy_timeout_ms = get_ms(doc, "proxy_timeout_ms", c.proxy_timeout_ms, 1);
+  c.log_max_bytes = get_int(doc, "log_max_bytes", c.log_max_bytes);
+  if (c.log_max_bytes < 4096 || c.log_max_bytes > (1ll << 40))
+    throw ConfigError(fmt::format("config: \"log_max_bytes\" must be 4096-1099511627776, got {}",
+                                  c.log_max_bytes));
+  const long long keep = get_int(doc, "log_keep", c.log_keep);
+  if (keep < 0 || keep > 100)
+    throw ConfigError(fmt::format("config: \"log_keep\" must be 0-100, got {}", keep));
+  c.log_keep = static_cast<int>(keep);
   c.api_port = get_port(doc, "api_port", c.api_port);
   c.api_bind = get_string(doc, "api_bind", c.api_bind);
   if (c.api_bind.empty()) throw ConfigError("config: \"api_bind\" must not be empty");

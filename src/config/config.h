@@ -28,6 +28,8 @@ struct Config {
   int api_port = 9100;
   std::string api_bind = "127.0.0.1";
   int proxy_timeout_ms = 30000;       // proxy mode: no response header by then → 504
+  long long log_max_bytes = 10 << 20;  // a slot log over this is rotated
+  int log_keep = 3;                    // rotated files kept per slot (slot-a.log.1 ...)
 };
 
 /// What loading produced besides the config: warnings the daemon logs (unknown keys).

@@ -59,6 +59,9 @@ TEST_CASE("config: errors name the field and the value") {
         std::string::npos);
   CHECK(error_of(R"({"start_command":"x","drain_timeout_ms":-1})").find("\"drain_timeout_ms\"") !=
         std::string::npos);
+  CHECK(error_of(R"({"start_command":"x","log_max_bytes":100})") ==
+        "config: \"log_max_bytes\" must be 4096-1099511627776, got 100");
+  CHECK(error_of(R"({"start_command":"x","log_keep":101})") == "config: \"log_keep\" must be 0-100, got 101");
 }
 
 TEST_CASE("config: unknown keys are warnings, not errors") {

@@ -8,6 +8,7 @@
 
 #include "config/env_file.h"
 #include "daemon/journal.h"
+#include "daemon/logs.h"
 #include "daemon/state.h"
 #include "health/health.h"
 #include "log/log.h"
@@ -82,6 +83,7 @@ void Daemon::append_log(const Slot& slot, const std::string& line) const {
 
 std::string Daemon::log_tail(const Slot& slot, std::uintmax_t from) const {
   std::ifstream in(log_path(slot), std::ios::binary);
+  if (from > file_size_or_zero(log_path(slot))) from = 0;  // rotated since
   in.seekg(static_cast<std::streamoff>(from));
   std::deque<std::string> lines;
   std::string line;
@@ -296,6 +298,21 @@ void Daemon::record(const char* action, const OpResult& r, Clock::time_point beg
   } catch (const std::exception& ex) {
     log::info("warning: {}", ex.what());
   }
+}
+
+fs::path Daemon::log_file(const std::string& which, std::string& error) const {
+  if (which == "a" || which == "b") return log_path(slots_[which == "a" ? 0 : 1]);
+  if (which != "live" && which != "previous") {
+    error = fmt::format("unknown slot \"{}\"; use live, previous, a or b", which);
+    return {};
+  }
+  std::lock_guard lock(mu_);
+  const Slot* s = which == "live" ? live_ : previous_;
+  if (!s) {
+    error = fmt::format("there is no {} slot yet", which);
+    return {};
+  }
+  return log_path(*s);
 }
 
 std::vector<nlohmann::json> Daemon::history(size_t limit) const {
@@ -606,7 +623,17 @@ void Daemon::monitor() {
         }
       }
     }
-    if (Clock::now() >= next_probe) next_probe = Clock::now() + milliseconds(1000);
+    if (Clock::now() >= next_probe) {
+      next_probe = Clock::now() + milliseconds(1000);
+      for (const Slot& s : slots_) {
+        try {
+          if (rotate_if_needed(log_path(s), static_cast<std::uintmax_t>(cfg_.log_max_bytes), cfg_.log_keep))
+            append_log(s, fmt::format("log rotated (over log_max_bytes={})", cfg_.log_max_bytes));
+        } catch (const std::exception& e) {
+          log::info("warning: {}", e.what());
+        }
+      }
+    }
     if (!probe_port) continue;
 
     auto p = health::probe_http(probe_port, cfg_.health_endpoint, milliseconds(1000));

@@ -80,6 +80,9 @@ class Daemon {
   OpResult deploy(const std::string& revision);
   OpResult rollback();
   Status status() const;
+  /// The log file of slot `which` ("live", "previous", "a" or "b"), or "" with `error`
+  /// set (unknown name, or no live/previous slot).
+  std::filesystem::path log_file(const std::string& which, std::string& error) const;
   /// The newest `limit` journal entries, newest first.
   std::vector<nlohmann::json> history(size_t limit) const;
 

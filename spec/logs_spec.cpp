@@ -1,0 +1,111 @@
+// Logs: per-slot app and setup output, tail and follow over the API and the CLI,
+// size-based rotation.
+
+#include <doctest/doctest.h>
+#include <httplib.h>
+
+#include <atomic>
+#include <thread>
+
+#include "harness.h"
+
+using namespace spec;
+
+TEST_CASE("logs: tail a slot's output (setup between markers) over the API and the CLI") {
+  AppRepo repo;
+  std::string a = repo.commit("vA");
+  std::string b = repo.commit("vB");
+  repo.write_config({{"setup_command", "echo installing deps for $(cat VERSION)"}});
+  Daemon d(repo);
+  CHECK(http_get(d.api_port(), "/logs").status == 404);  // nothing live yet
+  REQUIRE(d.deploy(a).status == 200);
+  REQUIRE(d.deploy(b).status == 200);
+
+  auto live = http_get(d.api_port(), "/logs?tail=1000");
+  REQUIRE(live.status == 200);
+  CHECK(live.body.find("==> setup for " + b) != std::string::npos);
+  CHECK(live.body.find("installing deps for vB") != std::string::npos);
+  CHECK(live.body.find("==> setup exited with status 0") != std::string::npos);
+  CHECK(live.body.find("testapp vB") != std::string::npos);
+  CHECK(http_get(d.api_port(), "/logs?slot=previous&tail=1000").body.find("testapp vA") != std::string::npos);
+  CHECK(http_get(d.api_port(), "/logs?slot=a&tail=1000").body.find("testapp vA") != std::string::npos);
+  http_post(d.internal_port(), "/control/log?line=marker-1", "");
+  http_post(d.internal_port(), "/control/log?line=marker-2", "");
+  CHECK(http_get(d.api_port(), "/logs?tail=2").body == "marker-1\nmarker-2\n");
+  CHECK(http_get(d.api_port(), "/logs?tail=0").body.empty());
+
+  CHECK(http_get(d.api_port(), "/logs?slot=c").status == 400);
+  CHECK(http_get(d.api_port(), "/logs?tail=-1").status == 400);
+  CHECK(http_get(d.api_port(), "/logs?tail=x").status == 400);
+  CHECK(http_get(d.api_port(), "/logs?follow=yes").status == 400);
+
+  auto cli = d.cli({"logs", "-n", "1"});
+  CHECK(cli.exit_code == 0);
+  CHECK(cli.out == "marker-2\n");
+  cli = d.cli({"logs", "--slot", "previous", "-n", "1000"});
+  CHECK(cli.out.find("testapp vA") != std::string::npos);
+  CHECK(d.cli({"logs", "--slot", "z"}).exit_code == 2);
+  check_clean_stop(d);
+}
+
+TEST_CASE("logs: follow streams new lines as they are written, over the API and the CLI") {
+  AppRepo repo;
+  std::string a = repo.commit("vA");
+  repo.write_config();
+  Daemon d(repo);
+  REQUIRE(d.deploy(a).status == 200);
+
+  // API: a follower sees the old tail at once, then a line written later.
+  std::string got;
+  std::atomic<bool> saw{false};
+  std::thread follower([&] {
+    httplib::Client c("127.0.0.1", d.api_port());
+    c.set_read_timeout(10, 0);
+    c.Get("/logs?tail=100&follow=1", [&](const char* data, size_t len) {
+      got.append(data, len);
+      saw = got.find("followed-line") != std::string::npos;
+      return !saw;  // hang up once seen
+    });
+  });
+  std::this_thread::sleep_for(300ms);
+  http_post(d.internal_port(), "/control/log?line=followed-line", "");
+  follower.join();
+  CHECK(saw);
+  CHECK(got.find("listening") != std::string::npos);  // the tail came first
+
+  // CLI: `logs -f` until interrupted (timeout sends SIGTERM after 2 s).
+  std::thread writer([&] {
+    std::this_thread::sleep_for(700ms);
+    http_post(d.internal_port(), "/control/log?line=cli-followed", "");
+  });
+  auto r = run({"/usr/bin/timeout", "2", slot_machine_bin(), "logs", "-f", "-n", "0", "--api-port",
+                std::to_string(d.api_port())},
+               repo.dir());
+  writer.join();
+  CHECK(r.exit_code == 124);  // still following when timeout stopped it
+  CHECK(r.out == "cli-followed\n");
+  check_clean_stop(d);  // a follower must not hold up the shutdown
+}
+
+TEST_CASE("logs: a slot log over log_max_bytes is rotated, keeping log_keep files") {
+  AppRepo repo;
+  std::string a = repo.commit("vA");
+  repo.write_config({{"log_max_bytes", 4096}, {"log_keep", 2}});
+  Daemon d(repo);
+  REQUIRE(d.deploy(a).status == 200);
+  const fs::path log = d.data_dir() / "slot-a.log";
+  for (int round = 0; round < 3; ++round) {
+    http_post(d.internal_port(), "/control/log?line=" + std::string(100, char('x' + round)) + "&times=60", "");
+    auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (fs::file_size(log) > 4096 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(50ms);
+    CHECK(fs::file_size(log) <= 4096);
+  }
+  CHECK(read_file(d.data_dir() / "slot-a.log.1").find(std::string(100, 'z')) != std::string::npos);
+  CHECK(read_file(d.data_dir() / "slot-a.log.2").find(std::string(100, 'y')) != std::string::npos);
+  CHECK_FALSE(fs::exists(d.data_dir() / "slot-a.log.3"));
+  // The app goes on writing into the current file.
+  http_post(d.internal_port(), "/control/log?line=after-rotation", "");
+  CHECK(http_get(d.api_port(), "/logs?tail=1").body == "after-rotation\n");
+  check_clean_stop(d);
+}
