@@ -2,6 +2,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include <unistd.h>
+
 #include <cstring>
 #include <filesystem>
 #include <iostream>
@@ -78,8 +80,10 @@ int main(int argc, char** argv) {
   std::string commit;
   deploy->add_option("COMMIT", commit, "full or short hash, branch, tag or HEAD");
   add_client_flags(deploy);
+  deploy->add_flag("-q,--quiet", client.quiet, "print only the final line, not each stage");
   auto* rollback = app.add_subcommand("rollback", "swap back to the previous slot");
   add_client_flags(rollback);
+  rollback->add_flag("-q,--quiet", client.quiet, "print only the final line, not each stage");
   auto* status = app.add_subcommand("status", "show what is running");
   add_client_flags(status);
   auto* history = app.add_subcommand("history", "list past deploys, rollbacks and restarts, newest first");
@@ -134,6 +138,7 @@ int main(int argc, char** argv) {
     std::cerr << "slot-machine: " << e.what() << "\n";
     return 2;
   }
+  client.tty = isatty(STDOUT_FILENO) == 1;
   if (*deploy)
     return sm::api::deploy_command(client, deploy->count("COMMIT") ? std::optional(commit) : std::nullopt,
                                    std::cout, std::cerr);

@@ -19,6 +19,7 @@ struct Reply {
   int status = 0;
   json body;
   std::string failure;  // non-empty when the daemon could not be reached
+  long long took_ms = -1;  // a streamed operation's duration
 };
 
 std::string base_url(const ClientOptions& o) { return fmt::format("http://{}:{}", o.host, o.port); }
@@ -78,10 +79,12 @@ int finish_op(const ClientOptions& o, const char* op, const char* done, const Re
   if (o.json) out << r.body.dump(2) << "\n";
   if (r.status == 200 && r.body.value("success", false)) {
     if (!o.json) {
-      out << fmt::format("{} {} in slot {}", done, str(r.body, "commit"), str(r.body, "slot"));
+      out << fmt::format("{}{} {} in slot {}", o.tty ? "\033[1;32m" : "", done, str(r.body, "commit"),
+                         str(r.body, "slot"));
       if (r.body.contains("previous_commit"))
         out << fmt::format(" (previous: {})", short_hash(str(r.body, "previous_commit")));
-      out << "\n";
+      if (r.took_ms >= 0) out << fmt::format(" in {} ms", r.took_ms);
+      out << (o.tty ? "\033[0m\n" : "\n");
     }
     return 0;
   }
@@ -89,6 +92,75 @@ int finish_op(const ClientOptions& o, const char* op, const char* done, const Re
   err << fmt::format("slot-machine: {} failed (HTTP {}): {}\n", op, r.status,
                      error.empty() ? r.body.dump() : error);
   return 1;
+}
+
+/// POSTs an operation asking for NDJSON progress and prints each stage as it ends
+/// (with its duration), setup output indented under it, slow health checks; returns
+/// the final answer as if the call had been plain.
+Reply call_streaming(const ClientOptions& o, const std::string& path, const std::string& body,
+                     const char* what, std::ostream& out) {
+  httplib::Client c(o.host, o.port);
+  c.set_connection_timeout(2, 0);
+  c.set_read_timeout(86400, 0);
+  Reply r;
+  std::string buffer, stage, plain_body;
+  long long stage_at = 0;
+  json done;
+  auto finish_stage = [&](long long now) {
+    if (!stage.empty() && !o.quiet) out << fmt::format("  {:<10} {:>6} ms\n", stage, now - stage_at);
+  };
+  auto on_line = [&](const std::string& line) {
+    json e = json::parse(line, nullptr, false);
+    if (!e.is_object()) return;
+    const std::string event = str(e, "event");
+    const long long at = e.value("at_ms", 0LL);
+    if (event.empty()) {  // the final object
+      r.body = e;
+      return;
+    }
+    if (event == "stage") {
+      finish_stage(at);
+      stage = str(e, "stage");
+      stage_at = at;
+    } else if (event == "output" && !o.quiet) {
+      out << "    | " << str(e, "line") << "\n";
+    } else if (event == "health" && !o.quiet && !e.value("healthy", false) && at - stage_at >= 500) {
+      out << fmt::format("    health check {}: {}\n", e.value("attempt", 0), str(e, "detail"));
+    } else if (event == "done") {
+      done = e;
+      finish_stage(e.value("duration_ms", 0LL));
+      stage.clear();
+    }
+    out.flush();
+  };
+  if (!o.quiet) out << fmt::format("{}\n", what) << std::flush;
+  httplib::Request req;
+  req.method = "POST";
+  req.path = path;
+  req.headers = {{"Accept", "application/x-ndjson"}, {"Content-Type", "application/json"}};
+  req.body = body;
+  req.content_receiver = [&](const char* data, size_t len, uint64_t, uint64_t) {
+    buffer.append(data, len);
+    for (size_t nl; (nl = buffer.find('\n')) != std::string::npos; buffer.erase(0, nl + 1))
+      on_line(buffer.substr(0, nl));
+    return true;
+  };
+  auto res = c.send(req);
+  if (!res) {
+    r.failure = res.error() == httplib::Error::Connection ? "connection refused"
+                                                          : httplib::to_string(res.error());
+    return r;
+  }
+  if (res->status != 200 || r.body.is_null()) {  // refused before streaming (a 400)
+    r.status = res->status;
+    if (r.body.is_null()) r.body = json::parse(buffer, nullptr, false);
+    if (!r.body.is_object())
+      r.body = json::object({{"error", fmt::format("daemon answered HTTP {}", res->status)}});
+    return r;
+  }
+  r.status = done.value("status", r.body.value("success", false) ? 200 : 500);
+  r.took_ms = done.value("duration_ms", -1LL);
+  return r;
 }
 
 }  // namespace
@@ -111,13 +183,18 @@ int deploy_command(const ClientOptions& o, const std::optional<std::string>& com
     }
   }
   // Deploys include the setup command, which may take long: wait up to a day.
-  return finish_op(o, "deploy", "deployed", call(o, "POST", "/deploy", json{{"commit", rev}}.dump(), 86400),
+  const std::string body = json{{"commit", rev}}.dump();
+  if (o.json) return finish_op(o, "deploy", "deployed", call(o, "POST", "/deploy", body, 86400), out, err);
+  return finish_op(o, "deploy", "deployed",
+                   call_streaming(o, "/deploy", body, fmt::format("deploying {}", rev).c_str(), out),
                    out, err);
 }
 
 int rollback_command(const ClientOptions& o, std::ostream& out, std::ostream& err) {
   if (!reachable(o, err)) return 1;
-  return finish_op(o, "rollback", "rolled back to", call(o, "POST", "/rollback", "{}", 86400), out, err);
+  if (o.json) return finish_op(o, "rollback", "rolled back to", call(o, "POST", "/rollback", "{}", 86400), out, err);
+  return finish_op(o, "rollback", "rolled back to",
+                   call_streaming(o, "/rollback", "{}", "rolling back", out), out, err);
 }
 
 static std::string human_duration(long long s) {

@@ -10,7 +10,9 @@ namespace sm::api {
 struct ClientOptions {
   std::string host = "127.0.0.1";
   int port = 9100;
-  bool json = false;  // print the daemon's JSON instead of text
+  bool json = false;   // print the daemon's JSON instead of text
+  bool quiet = false;  // deploy/rollback: only the final line
+  bool tty = false;    // stdout is a terminal: colour the final line
 };
 
 /// Each returns the process exit code: 0 on success, 1 when the daemon cannot be

@@ -84,6 +84,36 @@ std::pair<std::string, std::string> parse_deploy_body(const std::string& body) {
   return {j["commit"].get<std::string>(), ""};
 }
 
+bool wants_ndjson(const httplib::Request& req) {
+  return req.get_header_value("Accept").find("application/x-ndjson") != std::string::npos;
+}
+
+/// Answers 200 with `application/x-ndjson`: one progress event per line as `run` makes
+/// them, then {"event":"done","status":<the plain call's HTTP status>,"duration_ms"},
+/// then the operation's final object (the plain answer's body). A client that goes away
+/// does not stop the operation.
+void stream_op(httplib::Response& res, std::function<OpResult(const daemon::Daemon::Progress&)> run,
+               bool with_previous) {
+  res.set_chunked_content_provider(
+      "application/x-ndjson",
+      [run = std::move(run), with_previous](size_t, httplib::DataSink& sink) {
+        bool connected = true;
+        auto send = [&](const json& j) {
+          const std::string line = j.dump() + "\n";
+          if (connected) connected = sink.write(line.data(), line.size());
+        };
+        const auto began = std::chrono::steady_clock::now();
+        OpResult r = run([&](const json& event) { send(event); });
+        send({{"event", "done"},
+              {"status", http_status(r.status)},
+              {"duration_ms", std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  std::chrono::steady_clock::now() - began).count()}});
+        send(op_body(r, with_previous));
+        if (connected) sink.done();
+        return connected;
+      });
+}
+
 void method_not_allowed(httplib::Server& s, const std::string& path, const char* allow) {
   auto h = [allow](const httplib::Request& req, httplib::Response& res) {
     res.set_header("Allow", allow);
@@ -131,10 +161,20 @@ ApiServer::ApiServer(daemon::Daemon& d) : daemon_(d), server_(std::make_unique<h
       reply(res, 400, {{"success", false}, {"error", error}});
       return;
     }
+    if (wants_ndjson(req)) {
+      stream_op(res, [this, commit = commit](const daemon::Daemon::Progress& p) {
+        return daemon_.deploy(commit, p);
+      }, true);
+      return;
+    }
     OpResult r = daemon_.deploy(commit);
     reply(res, http_status(r.status), op_body(r, true));
   });
-  s.Post("/rollback", [this](const httplib::Request&, httplib::Response& res) {
+  s.Post("/rollback", [this](const httplib::Request& req, httplib::Response& res) {
+    if (wants_ndjson(req)) {
+      stream_op(res, [this](const daemon::Daemon::Progress& p) { return daemon_.rollback(p); }, false);
+      return;
+    }
     OpResult r = daemon_.rollback();
     reply(res, http_status(r.status), op_body(r, false));
   });

@@ -72,10 +72,33 @@ fs::path Daemon::log_path(const Slot& s) const {
 }
 
 void Daemon::set_stage(const std::string& op, const std::string& stage) {
-  std::lock_guard lock(mu_);
-  operation_ = op;
-  stage_ = stage;
+  {
+    std::lock_guard lock(mu_);
+    operation_ = op;
+    stage_ = stage;
+  }
+  if (!stage.empty()) emit({{"event", "stage"}, {"operation", op}, {"stage", stage}});
 }
+
+void Daemon::emit(nlohmann::json event) {
+  if (!progress_) return;
+  event["at_ms"] = std::chrono::duration_cast<milliseconds>(Clock::now() - op_began_).count();
+  try {
+    progress_(event);
+  } catch (const std::exception& e) {  // a listener's failure never fails the operation
+    log::info("warning: progress listener failed: {}", e.what());
+    progress_ = nullptr;
+  }
+}
+
+namespace {
+/// Installs an operation's progress listener for as long as the operation holds the lock.
+struct ProgressScope {
+  Daemon::Progress& slot;
+  ProgressScope(Daemon::Progress& s, Daemon::Progress p) : slot(s) { slot = std::move(p); }
+  ~ProgressScope() { slot = nullptr; }
+};
+}  // namespace
 
 void Daemon::append_log(const Slot& slot, const std::string& line) const {
   std::ofstream(log_path(slot), std::ios::app) << log::now_rfc3339() << " ==> " << line << "\n";
@@ -127,9 +150,31 @@ std::string Daemon::run_setup(Slot& slot, const std::string& commit, const Ports
   } catch (const std::exception& e) {
     return fmt::format("setup command could not start: {}", e.what());
   }
+  // Setup output goes to the slot log; progress listeners get it line by line as well.
+  std::uintmax_t sent = from;
+  std::string partial;
+  auto stream_output = [&](bool last) {
+    if (!progress_) return;
+    const auto size = file_size_or_zero(log_path(slot));
+    if (size > sent) {
+      std::ifstream in(log_path(slot), std::ios::binary);
+      in.seekg(static_cast<std::streamoff>(sent));
+      std::string chunk(static_cast<size_t>(size - sent), '\0');
+      in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+      chunk.resize(static_cast<size_t>(in.gcount()));
+      sent += chunk.size();
+      partial += chunk;
+      for (size_t nl; (nl = partial.find('\n')) != std::string::npos; partial.erase(0, nl + 1))
+        emit({{"event", "output"}, {"line", partial.substr(0, nl)}});
+    }
+    if (last && !partial.empty()) emit({{"event", "output"}, {"line", partial}});
+  };
   std::optional<int> status;
-  while (!(status = reaper_.exit_status(group.leader)) && !stopping_)
+  while (!(status = reaper_.exit_status(group.leader)) && !stopping_) {
     reaper_.wait_change(reaper_.generation(), Clock::now() + milliseconds(100));
+    stream_output(false);
+  }
+  stream_output(true);
   // Setup must not leave anything behind: whatever it started in the background goes.
   process::drain(reaper_, group, milliseconds(0));
   if (!status) return "setup abandoned: the daemon is shutting down";
@@ -157,16 +202,28 @@ std::string Daemon::start_app(Slot& slot, const std::string& commit, const Ports
     std::lock_guard lock(mu_);
     slot.app = std::move(app);
   }
+  std::string op;
   {
     std::lock_guard lock(mu_);
-    stage_ = "health";
+    op = operation_;
   }
+  set_stage(op, "health");
   const auto deadline = Clock::now() + milliseconds(cfg_.health_timeout_ms);
+  int attempt = 0;
+  std::string last_detail;
+  auto last_emit = Clock::now() - milliseconds(1000);
   health::Watch watch{
       [&] {
         auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
-        return health::probe_http(ports.internal_port, cfg_.health_endpoint,
-                                  std::clamp(left, milliseconds(50), milliseconds(1000)));
+        auto p = health::probe_http(ports.internal_port, cfg_.health_endpoint,
+                                    std::clamp(left, milliseconds(50), milliseconds(1000)));
+        ++attempt;
+        if (p.healthy || p.detail != last_detail || Clock::now() - last_emit >= milliseconds(500)) {
+          emit({{"event", "health"}, {"attempt", attempt}, {"healthy", p.healthy}, {"detail", p.detail}});
+          last_detail = p.detail;
+          last_emit = Clock::now();
+        }
+        return p;
       },
       [&] { return reaper_.exit_status(leader); },
       [&](Clock::time_point t) { return pause_until(t); }};
@@ -266,16 +323,16 @@ void Daemon::promote(Slot& target, Slot* previous) {
   stage_.clear();
 }
 
-OpResult Daemon::deploy(const std::string& revision) {
+OpResult Daemon::deploy(const std::string& revision, Progress progress) {
   const auto began = Clock::now();
-  OpResult r = run_deploy(revision);
+  OpResult r = run_deploy(revision, std::move(progress));
   record("deploy", r, began);
   return r;
 }
 
-OpResult Daemon::rollback() {
+OpResult Daemon::rollback(Progress progress) {
   const auto began = Clock::now();
-  OpResult r = run_rollback();
+  OpResult r = run_rollback(std::move(progress));
   record("rollback", r, began);
   return r;
 }
@@ -449,7 +506,7 @@ void Daemon::restore() {
   persist();
 }
 
-OpResult Daemon::run_deploy(const std::string& revision) {
+OpResult Daemon::run_deploy(const std::string& revision, Progress progress) {
   try {
     git::check_revision_syntax(revision);
   } catch (const git::GitError& e) {
@@ -459,6 +516,8 @@ OpResult Daemon::run_deploy(const std::string& revision) {
   if (!op.owns_lock())
     return refused(OpStatus::Busy, "another deploy or rollback is in progress; try again when it ends");
   if (stopping_) return refused(OpStatus::ShuttingDown, "the daemon is shutting down");
+  op_began_ = Clock::now();
+  ProgressScope listening(progress_, std::move(progress));
 
   set_stage("deploy", "resolve");
   std::string commit;
@@ -530,11 +589,13 @@ OpResult Daemon::run_deploy(const std::string& revision) {
   return r;
 }
 
-OpResult Daemon::run_rollback() {
+OpResult Daemon::run_rollback(Progress progress) {
   std::unique_lock op(op_mu_, std::try_to_lock);
   if (!op.owns_lock())
     return refused(OpStatus::Busy, "another deploy or rollback is in progress; try again when it ends");
   if (stopping_) return refused(OpStatus::ShuttingDown, "the daemon is shutting down");
+  op_began_ = Clock::now();
+  ProgressScope listening(progress_, std::move(progress));
 
   Slot* old_live;
   Slot* target;

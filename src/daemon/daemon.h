@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -77,8 +78,15 @@ class Daemon {
   /// dir started (a deploy it was killed in the middle of). Call once, before serving.
   void restore();
 
-  OpResult deploy(const std::string& revision);
-  OpResult rollback();
+  /// Receives an operation's progress events as they happen (on the operation's thread).
+  using Progress = std::function<void(const nlohmann::json&)>;
+
+  /// `progress`, when set, gets one event per stage ({"event":"stage","stage":...}),
+  /// each line of setup output ({"event":"output","line":...}) and health attempts
+  /// ({"event":"health","attempt":N,"detail":...}, at most every 500 ms); each has
+  /// "at_ms" since the operation began.
+  OpResult deploy(const std::string& revision, Progress progress = {});
+  OpResult rollback(Progress progress = {});
   Status status() const;
   /// The log file of slot `which` ("live", "previous", "a" or "b"), or "" with `error`
   /// set (unknown name, or no live/previous slot).
@@ -106,8 +114,10 @@ class Daemon {
     std::unique_ptr<App> app;
   };
 
-  OpResult run_deploy(const std::string& revision);
-  OpResult run_rollback();
+  OpResult run_deploy(const std::string& revision, Progress progress);
+  OpResult run_rollback(Progress progress);
+  /// Sends a progress event to the running operation's listener, if any.
+  void emit(nlohmann::json event);
   /// Writes state.json and the live/prev links from memory (a failure is logged).
   void persist();
   /// Appends one journal line; `r` is the operation's answer.
@@ -150,6 +160,9 @@ class Daemon {
   Router& router_;
 
   std::mutex op_mu_;  // held for a whole deploy/rollback
+  // The running operation's listener and start; only the thread holding op_mu_ uses them.
+  Progress progress_;
+  std::chrono::steady_clock::time_point op_began_;
 
   mutable std::mutex mu_;  // guards everything below; never held across slow work
   Slot slots_[2] = {{'a', "", nullptr}, {'b', "", nullptr}};
