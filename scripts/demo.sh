@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A scripted tour of slot-machine on a throwaway git repository: start the daemon,
-# deploy v1, request it, deploy v2, roll back, show status and logs, stop.
+# deploy v1, request it, deploy v2, roll back, a failed deploy, kill and restart the
+# daemon (it adopts the app), history, logs, stop.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=$(bash scripts/build.sh release | tail -n 1)
@@ -80,9 +81,23 @@ printf '$ %s\n' "$bin deploy"
 show curl -s "http://127.0.0.1:$port/"
 show "$bin" status
 
-step "Logs: the daemon's, and each slot's app + setup output"
-show tail -n 5 .slot-machine/slot-a.log
-show tail -n 5 .slot-machine/slot-b.log
+step "The daemon dies (SIGKILL); started again, it adopts the running app: same pid, no restart"
+pid_before=$("$bin" status --json | grep -o '"live_pid": [0-9]*')
+kill -KILL "$daemon_pid"; wait "$daemon_pid" 2>/dev/null || true
+show curl -s "http://127.0.0.1:$port/" || echo "(the public port belongs to the daemon: down for a moment)"
+"$bin" start >> "$work/daemon.log" 2>&1 &
+daemon_pid=$!
+for _ in $(seq 100); do "$bin" status >/dev/null 2>&1 && break; sleep 0.05; done
+show "$bin" status
+echo "before: $pid_before, after: $("$bin" status --json | grep -o '"live_pid": [0-9]*')"
+show curl -s "http://127.0.0.1:$port/"
+
+step "History: every deploy, rollback, failure and adoption"
+show "$bin" history
+
+step "Logs: each slot's app + setup output (logs -f follows), and the daemon's own"
+show "$bin" logs -n 6
+show "$bin" logs --slot b -n 4
 show tail -n 8 "$work/daemon.log"
 
 step "Stop: SIGTERM drains every slot; nothing is left running"
