@@ -74,6 +74,7 @@ CONF
 nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" 2>"$work/nginx/stderr" &
 pids+=($!)
 wait_port "$ngx"
+ngx_worker=$(pgrep -P "${pids[-1]}" | head -n 1)
 
 # --- slot-machine in proxy mode ---------------------------------------------------
 git -C "$work" init -q -b main repo
@@ -97,9 +98,17 @@ wait_port "$api"
 sm() { "$dir/slot-machine" "$@" --api-port "$api" >/dev/null; }
 sm deploy "$a"
 
-rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
-# Samples the daemon's RSS every 100 ms into $work/rss until killed.
-sample_rss() { while :; do rss_kb "$daemon" >> "$work/rss"; sleep 0.1; done; }
+# Samples the daemon's RSS every 100 ms into $work/rss until killed, without forking a
+# process per sample (that would take CPU from what is measured).
+sample_rss() {
+  local sfd k v _
+  exec {sfd}<> <(:)
+  while :; do
+    while read -r k v _; do [ "$k" = VmRSS: ] && echo "$v" >> "$work/rss"; done < "/proc/$daemon/status"
+    read -rt 0.1 -u "$sfd" || true
+  done
+}
+cpu_ticks() { local f; read -ra f < "/proc/$1/stat"; echo $(( f[13] + f[14] )); }
 peak_rss_mb() { sort -n "$work/rss" | tail -n 1 | awk '{printf "%.1f", $1 / 1024}'; }
 
 # Prints "req/s p99_ms errors" from a wrk --latency report.
@@ -112,8 +121,14 @@ parse_wrk() {
     /Non-2xx or 3xx responses:/ { err += $5 }
     END { printf "%.0f %.2f %d\n", rps, p99, err }' "$1"
 }
-load() {  # name port round: wrk run, report kept in $work/<name>.<round>.wrk
+load() {  # name port round [pid]: wrk run, report in $work/<name>.<round>.wrk; CPU of pid per request
+  local t0=0
+  [ -n "${4:-}" ] && t0=$(cpu_ticks "$4")
   wrk -t2 -c32 -d"${secs}s" --latency "http://127.0.0.1:$2/" > "$work/$1.$3.wrk"
+  if [ -n "${4:-}" ]; then
+    local n; n=$(awk '/requests in/ {print $1}' "$work/$1.$3.wrk")
+    echo $(( ($(cpu_ticks "$4") - t0) * 10000000 / n )) >> "$work/$1.cpu"  # ns per request
+  fi
 }
 # The median round of a target by req/s, as "req/s p99 errors".
 median() {
@@ -125,9 +140,9 @@ echo "wrk -t2 -c32 -d${secs}s --latency, GET / (testapp, ~50 bytes); $rounds rou
 : > "$work/rss"
 for r in $(seq "$rounds"); do
   load direct "$direct" "$r"
-  load nginx "$ngx" "$r"
+  load nginx "$ngx" "$r" "$ngx_worker"
   sample_rss & sampler=$!
-  load proxy "$port" "$r"
+  load proxy "$port" "$r" "$daemon"
   kill "$sampler"; wait "$sampler" 2>/dev/null || true
 done
 proxy_rss=$(peak_rss_mb)
@@ -158,6 +173,12 @@ read -r p_rps p_p99 p_err < <(median proxy)
 p_err=$(for f in "$work"/proxy.*.wrk; do parse_wrk "$f"; done | awk '{ e += $3 } END { print e }')
 read -r o_rps o_p99 o_err < <(parse_wrk "$work/ops.wrk")
 
+echo "every round (req/s p99_ms errors):"
+for t in direct nginx proxy; do
+  printf '  %-7s' "$t"; for f in "$work/$t".*.wrk; do printf '  %s' "$(parse_wrk "$f" | tr ' ' '/')"; done; echo
+done
+cpu_us() { sort -n "$work/$1.cpu" | awk '{ c[NR] = $1 } END { printf "%.1f", c[int((NR + 1) / 2)] / 1000 }'; }
+echo "CPU per request (median round, from /proc/<pid>/stat): nginx worker $(cpu_us nginx) us, slot-machine daemon $(cpu_us proxy) us"
 echo
 printf "%-34s %12s %12s %10s\n" "" "req/s" "p99" "errors"
 printf "%-34s %12s %9s ms %10s\n" "testapp directly" "$d_rps" "$d_p99" "$d_err"
