@@ -3,6 +3,7 @@
 # See bench/README.md. Usage: bench/deploy_latency.sh [N]   (default 20)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib.sh
 dir=$(bash scripts/build.sh release | tail -n 1)
 root=$PWD
 n=${1:-20}
@@ -15,13 +16,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {  # a port in 20000-32000 nothing listens on
-  local p
-  while :; do
-    p=$((20000 + RANDOM % 12000))
-    (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo "$p"; return; }
-  done
-}
 
 git -C "$work" init -q -b main repo
 git -C "$work/repo" -c user.email=b@b -c user.name=bench commit -q --allow-empty -m init
@@ -33,7 +27,7 @@ done
 a=$(git -C "$work/repo" rev-parse HEAD~1)
 b=$(git -C "$work/repo" rev-parse HEAD)
 
-api=$(free_port); port=$(free_port); internal=$(free_port)
+free_port api; free_port port; free_port internal
 cat > "$work/slot-machine.json" <<JSON
 {"start_command": "exec $root/$dir/testapp", "port": $port, "internal_port": $internal,
  "api_port": $api, "health_timeout_ms": 10000, "drain_timeout_ms": 5000}

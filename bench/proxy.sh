@@ -5,6 +5,7 @@
 # Usage: bench/proxy.sh [SECONDS per wrk run, default 5] [ROUNDS, default 3]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib.sh
 bash scripts/setup.sh bench
 dir=$(bash scripts/build.sh release | tail -n 1)
 root=$PWD
@@ -21,28 +22,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
-used=" "
-free_port() {  # a port in 20000-32000 nothing listens on, not handed out before
-  local p
-  while :; do
-    p=$((20000 + RANDOM % 12000))
-    case "$used" in *" $p "*) continue ;; esac
-    (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null && continue
-    used="$used$p "
-    echo "$p"
-    return
-  done
-}
-wait_port() { for _ in $(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
 
 # --- the app, directly -------------------------------------------------------------
-direct=$(free_port)
+free_port direct
 PORT=$direct VERSION=direct "$dir/testapp" >"$work/direct.log" 2>&1 &
 pids+=($!)
 wait_port "$direct"
 
 # --- nginx, 1 worker, keep-alive upstream to that same testapp ------------------------
-ngx=$(free_port)
+free_port ngx
 mkdir -p "$work/nginx"
 cat > "$work/nginx/nginx.conf" <<CONF
 worker_processes 1;
@@ -85,7 +73,7 @@ for v in A B; do
 done
 a=$(git -C "$work/repo" rev-parse HEAD~1)
 b=$(git -C "$work/repo" rev-parse HEAD)
-api=$(free_port); port=$(free_port); internal=$(free_port)
+free_port api; free_port port; free_port internal
 cat > "$work/slot-machine.json" <<JSON
 {"start_command": "exec $root/$dir/testapp", "port": $port, "internal_port": $internal,
  "api_port": $api, "health_timeout_ms": 10000, "drain_timeout_ms": 5000}

@@ -4,6 +4,7 @@
 # Usage: bench/restart.sh [N]   (default 10; both modes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib.sh
 dir=$(bash scripts/build.sh release | tail -n 1)
 root=$PWD
 n=${1:-10}
@@ -16,13 +17,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-  local p
-  while :; do
-    p=$((20000 + RANDOM % 12000))
-    (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo "$p"; return; }
-  done
-}
 
 git -C "$work" init -q -b main repo
 echo vA > "$work/repo/VERSION"
@@ -35,7 +29,7 @@ status() { curl -s -m 1 "http://127.0.0.1:$api/status" || true; }
 run_mode() {  # mode-name extra-start-args...
   local name=$1; shift
   rm -rf "$work/data"
-  api=$(free_port); port=$(free_port); internal=$(free_port)
+  free_port api; free_port port; free_port internal
   cat > "$work/slot-machine.json" <<JSON
 {"start_command": "exec $root/$dir/testapp", "port": $port, "internal_port": $internal, "api_port": $api}
 JSON

@@ -4,6 +4,7 @@
 # daemon (it adopts the app), history, logs, stop.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib.sh
 dir=$(bash scripts/build.sh release | tail -n 1)
 bin="$PWD/$dir/slot-machine"
 app="$PWD/$dir/testapp"
@@ -20,19 +21,12 @@ trap cleanup EXIT
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 show() { printf '$ %s\n' "$*"; "$@"; }
-free_port() {
-  local p
-  while :; do
-    p=$((20000 + RANDOM % 12000))
-    (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo "$p"; return; }
-  done
-}
 
 step "A throwaway app repository in $work/app"
 git init -q -b main "$work/app"
 cd "$work/app"
 git config user.email demo@example.com; git config user.name demo
-port=$(free_port); api=$(free_port)
+free_port port; free_port api
 # The example app is the project's testapp: it says which VERSION it runs.
 cat > slot-machine.json <<JSON
 {

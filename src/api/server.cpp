@@ -84,6 +84,23 @@ std::pair<std::string, std::string> parse_deploy_body(const std::string& body) {
   return {j["commit"].get<std::string>(), ""};
 }
 
+/// Reads the query parameter `name` as a whole number in [lo, hi] (`fallback` when
+/// absent) into `out`; otherwise answers 400 naming it and returns false.
+bool count_param(const httplib::Request& req, httplib::Response& res, const char* name,
+                 size_t fallback, long lo, long hi, size_t& out) {
+  out = fallback;
+  if (!req.has_param(name)) return true;
+  const std::string v = req.get_param_value(name);
+  char* end = nullptr;
+  const long n = std::strtol(v.c_str(), &end, 10);
+  if (v.empty() || *end != '\0' || n < lo || n > hi) {
+    reply(res, 400, {{"error", fmt::format("{} must be a whole number from {} to {}, got \"{}\"", name, lo, hi, v)}});
+    return false;
+  }
+  out = static_cast<size_t>(n);
+  return true;
+}
+
 bool wants_ndjson(const httplib::Request& req) {
   return req.get_header_value("Accept").find("application/x-ndjson") != std::string::npos;
 }
@@ -179,18 +196,9 @@ ApiServer::ApiServer(daemon::Daemon& d) : daemon_(d), server_(std::make_unique<h
     reply(res, http_status(r.status), op_body(r, false));
   });
   s.Get("/history", [this](const httplib::Request& req, httplib::Response& res) {
-    size_t limit = 20;
-    if (req.has_param("limit")) {
-      const std::string v = req.get_param_value("limit");
-      char* end = nullptr;
-      const long n = std::strtol(v.c_str(), &end, 10);
-      if (v.empty() || *end != '\0' || n < 1 || n > 10000) {
-        reply(res, 400, {{"error", fmt::format("limit must be a whole number from 1 to 10000, got \"{}\"", v)}});
-        return;
-      }
-      limit = static_cast<size_t>(n);
-    }
-    reply(res, 200, {{"entries", daemon_.history(limit)}});
+    size_t limit = 0;
+    if (count_param(req, res, "limit", 20, 1, 10000, limit))
+      reply(res, 200, {{"entries", daemon_.history(limit)}});
   });
   method_not_allowed(s, "/history", "GET");
   s.Get("/logs", [this](const httplib::Request& req, httplib::Response& res) { logs(req, res); });
@@ -221,17 +229,8 @@ void ApiServer::logs(const httplib::Request& req, httplib::Response& res) {
     reply(res, error.rfind("unknown", 0) == 0 ? 400 : 404, {{"error", error}});
     return;
   }
-  size_t tail = 100;
-  if (req.has_param("tail")) {
-    const std::string v = req.get_param_value("tail");
-    char* end = nullptr;
-    const long n = std::strtol(v.c_str(), &end, 10);
-    if (v.empty() || *end != '\0' || n < 0 || n > 100000) {
-      reply(res, 400, {{"error", fmt::format("tail must be a whole number from 0 to 100000, got \"{}\"", v)}});
-      return;
-    }
-    tail = static_cast<size_t>(n);
-  }
+  size_t tail = 0;
+  if (!count_param(req, res, "tail", 100, 0, 100000, tail)) return;
   const std::string follow = req.has_param("follow") ? req.get_param_value("follow") : "0";
   if (follow != "0" && follow != "1") {
     reply(res, 400, {{"error", fmt::format("follow must be 0 or 1, got \"{}\"", follow)}});

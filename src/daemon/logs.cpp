@@ -52,17 +52,12 @@ std::string tail_lines(const fs::path& file, size_t n, std::uintmax_t& end) {
     for (char c : block) newlines += c == '\n';
     data.insert(0, block);
   }
-  size_t start = data.size();
-  size_t seen = 0;
-  // Skip a final newline: it ends the last line, it does not start another.
-  size_t i = data.size();
+  // Walk back from the end; a final newline ends the last line, it does not start one.
+  size_t i = data.size(), seen = 0;
   if (i > 0 && data[i - 1] == '\n') --i;
-  while (i > 0) {
+  for (; i > 0; --i)
     if (data[i - 1] == '\n' && ++seen == n) break;
-    --i;
-  }
-  start = i;
-  return data.substr(start);
+  return data.substr(i);
 }
 
 }  // namespace sm::daemon

@@ -1,33 +1,17 @@
 #include <doctest/doctest.h>
 
-#include <cstdlib>
 #include <fstream>
-#include <sstream>
 
+#include "test_support.h"
 #include "daemon/logs.h"
 
 namespace fs = std::filesystem;
 using namespace sm::daemon;
-
-namespace {
-struct TmpDir {
-  fs::path path;
-  TmpDir() {
-    char tmpl[] = "/tmp/sm-logs-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TmpDir() { fs::remove_all(path); }
-};
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-}  // namespace
+using sm::test::TempDir;
+using sm::test::slurp;
 
 TEST_CASE("logs: tail_lines returns the last n lines, with or without a final newline") {
-  TmpDir d;
+  TempDir d;
   const fs::path f = d.path / "x.log";
   std::uintmax_t end = 99;
   CHECK(tail_lines(f, 5, end).empty());
@@ -46,7 +30,7 @@ TEST_CASE("logs: tail_lines returns the last n lines, with or without a final ne
 }
 
 TEST_CASE("logs: rotation keeps log_keep files and truncates in place") {
-  TmpDir d;
+  TempDir d;
   const fs::path f = d.path / "slot-a.log";
   std::ofstream(f) << std::string(100, 'a');
   CHECK_FALSE(rotate_if_needed(f, 1000, 2));

@@ -1,28 +1,22 @@
 #include <doctest/doctest.h>
 
-#include <cstdlib>
 #include <fstream>
 
+#include "test_support.h"
 #include "daemon/journal.h"
 #include "daemon/state.h"
 
 namespace fs = std::filesystem;
 using namespace sm::daemon;
+using sm::test::TempDir;
+using sm::test::slurp;
 
 namespace {
-struct TmpDir {
-  fs::path path;
-  TmpDir() {
-    char tmpl[] = "/tmp/sm-state-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TmpDir() { fs::remove_all(path); }
-};
 const std::string kA(40, 'a'), kB(40, 'b');
 }  // namespace
 
 TEST_CASE("state: round trip, with live/prev symlinks") {
-  TmpDir d;
+  TempDir d;
   PersistedState s;
   s.live = SlotRecord{'b', kB, 1234, "tok.1-2", 10001, 10002, "2026-11-22T00:00:00Z"};
   s.previous = SlotRecord{'a', kA, 0, "", 0, 0, "2026-11-21T00:00:00Z"};
@@ -48,7 +42,7 @@ TEST_CASE("state: round trip, with live/prev symlinks") {
 }
 
 TEST_CASE("state: missing is fresh and quiet; truncated or corrupt is fresh with a warning") {
-  TmpDir d;
+  TempDir d;
   auto none = load_state(d.path);
   CHECK_FALSE(none.state);
   CHECK(none.warning.empty());
@@ -56,11 +50,7 @@ TEST_CASE("state: missing is fresh and quiet; truncated or corrupt is fresh with
   PersistedState s;
   s.live = SlotRecord{'a', kA, 1, "t", 1, 1, ""};
   save_state(d.path, s);
-  std::string text;
-  {
-    std::ifstream in(d.path / "state.json");
-    text.assign(std::istreambuf_iterator<char>(in), {});
-  }
+  const std::string text = slurp(d.path / "state.json");
   for (const std::string& bad : {text.substr(0, text.size() / 2), std::string("garbage"), std::string("[]"),
                                  std::string(R"({"format":1,"live":{"slot":"c","commit":")") + kA + "\"}}",
                                  std::string(R"({"format":1,"live":{"slot":"a","commit":"abc"}})"),
@@ -74,7 +64,7 @@ TEST_CASE("state: missing is fresh and quiet; truncated or corrupt is fresh with
 }
 
 TEST_CASE("journal: newest first, limited, torn lines skipped") {
-  TmpDir d;
+  TempDir d;
   const fs::path f = d.path / "journal.ndjson";
   CHECK(journal_read(f, 10).empty());
   for (int i = 0; i < 5; ++i) journal_append(f, {{"n", i}});

@@ -270,6 +270,9 @@ struct Proxy::Impl {
   std::shared_ptr<Backend> public_backend, internal_backend;
   std::vector<std::weak_ptr<Backend>> known;  // every backend, for in_flight()/wait_idle()
 
+  /// Sums `what` over every backend on `port`.
+  int count(int port, std::atomic<int> Backend::*what) const;
+
   /// The backend new requests go to, with one in_flight count taken for the caller.
   std::shared_ptr<Backend> route(bool internal) {
     std::lock_guard lock(mu);
@@ -585,21 +588,17 @@ void Proxy::switch_to(int port, int internal_port) {
   bound.get_future().get();
 }
 
-int Proxy::in_flight(int port) const {
-  std::lock_guard lock(impl_->mu);
+int Proxy::Impl::count(int port, std::atomic<int> Backend::*what) const {
+  std::lock_guard lock(mu);
   int n = 0;
-  for (const auto& w : impl_->known)
-    if (auto b = w.lock(); b && b->port == port) n += b->in_flight;
+  for (const auto& w : known)
+    if (auto b = w.lock(); b && b->port == port) n += (*b).*what;
   return n;
 }
 
-int Proxy::tunnels(int port) const {
-  std::lock_guard lock(impl_->mu);
-  int n = 0;
-  for (const auto& w : impl_->known)
-    if (auto b = w.lock(); b && b->port == port) n += b->tunnels;
-  return n;
-}
+int Proxy::in_flight(int port) const { return impl_->count(port, &Backend::in_flight); }
+
+int Proxy::tunnels(int port) const { return impl_->count(port, &Backend::tunnels); }
 
 void Proxy::wait_idle(int port, Clock::time_point deadline) {
   while ((in_flight(port) > 0 || tunnels(port) > 0) && Clock::now() < deadline)
