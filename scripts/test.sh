@@ -35,7 +35,7 @@ if [ "${1:-}" != "--no-sanitize" ]; then
   echo "== sanitizer build: no reports"
 fi
 
-left=$(ps -C testapp -o pid=,stat= | awk '$2 !~ /^Z/ { print $1 }')  # zombies are not running
+left=$( (ps -C testapp -o pid=,stat= || true) | awk '$2 !~ /^Z/ { print $1 }')  # zombies are not running
 if [ -n "$left" ]; then
   echo "test.sh: testapp processes left running: $left" >&2
   exit 1
