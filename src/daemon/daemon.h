@@ -16,6 +16,7 @@
 
 #include "config/config.h"
 #include "daemon/router.h"
+#include "daemon/state.h"
 #include "git/git.h"
 #include "process/process_group.h"
 #include "process/reaper.h"
@@ -122,6 +123,12 @@ class Daemon {
   void persist();
   /// Appends one journal line; `r` is the operation's answer.
   void record(const char* action, const OpResult& r, std::chrono::steady_clock::time_point began);
+  using Leftovers = std::map<std::string, std::vector<pid_t>>;  // by SLOT_MACHINE_RUN token
+  /// Makes `live`'s recorded running group its app when it is alive and healthy and
+  /// traffic can be routed to it; takes it out of `leftovers`. False: not adopted.
+  bool adopt(Slot& live, const SlotRecord& rec, Leftovers& leftovers);
+  /// Starts the live slot again after a daemon restart; "" or why it failed.
+  std::string restart_live(Slot& live);
   /// Exit status of an app's leader, if it has exited (-1 when adopted: not our child).
   std::optional<int> exit_of(const App& app) const;
   Slot& slot_named(char name) { return slots_[name == 'a' ? 0 : 1]; }
