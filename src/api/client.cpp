@@ -103,7 +103,7 @@ Reply call_streaming(const ClientOptions& o, const std::string& path, const std:
   c.set_connection_timeout(2, 0);
   c.set_read_timeout(86400, 0);
   Reply r;
-  std::string buffer, stage, plain_body;
+  std::string buffer, stage;
   long long stage_at = 0;
   json done;
   auto finish_stage = [&](long long now) {
