@@ -16,26 +16,16 @@ cleanup() {
 }
 trap cleanup EXIT
 
-
-git -C "$work" init -q -b main repo
-git -C "$work/repo" -c user.email=b@b -c user.name=bench commit -q --allow-empty -m init
-for v in A B; do
-  echo "v$v" > "$work/repo/VERSION"
-  git -C "$work/repo" add VERSION
-  git -C "$work/repo" -c user.email=b@b -c user.name=bench commit -q -m "v$v"
-done
+make_app_repo "$work/repo" vA vB
 a=$(git -C "$work/repo" rev-parse HEAD~1)
 b=$(git -C "$work/repo" rev-parse HEAD)
 
 free_port api; free_port port; free_port internal
-cat > "$work/slot-machine.json" <<JSON
-{"start_command": "exec $root/$dir/testapp", "port": $port, "internal_port": $internal,
- "api_port": $api, "health_timeout_ms": 10000, "drain_timeout_ms": 5000}
-JSON
+write_testapp_config "$work/slot-machine.json" "$root/$dir/testapp"
 "$dir/slot-machine" start --no-proxy --config "$work/slot-machine.json" --repo "$work/repo" \
   --data "$work/data" 2>"$work/daemon.log" &
 daemon_pid=$!
-for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$api) 2>/dev/null && break; sleep 0.05; done
+wait_port "$api"
 
 echo "deploy_latency: $(nproc) cores, $(uname -r), build $dir, $(date -u +%FT%TZ)"
 "$dir/deploy_latency" "$api" "$daemon_pid" "$a" "$b" "$n"

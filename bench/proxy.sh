@@ -65,19 +65,11 @@ wait_port "$ngx"
 ngx_worker=$(pgrep -P "${pids[-1]}" | head -n 1)
 
 # --- slot-machine in proxy mode ---------------------------------------------------
-git -C "$work" init -q -b main repo
-for v in A B; do
-  echo "v$v" > "$work/repo/VERSION"
-  git -C "$work/repo" add VERSION
-  git -C "$work/repo" -c user.email=b@b -c user.name=bench commit -q -m "v$v"
-done
+make_app_repo "$work/repo" vA vB
 a=$(git -C "$work/repo" rev-parse HEAD~1)
 b=$(git -C "$work/repo" rev-parse HEAD)
 free_port api; free_port port; free_port internal
-cat > "$work/slot-machine.json" <<JSON
-{"start_command": "exec $root/$dir/testapp", "port": $port, "internal_port": $internal,
- "api_port": $api, "health_timeout_ms": 10000, "drain_timeout_ms": 5000}
-JSON
+write_testapp_config "$work/slot-machine.json" "$root/$dir/testapp"
 "$dir/slot-machine" start --config "$work/slot-machine.json" --repo "$work/repo" \
   --data "$work/data" 2>"$work/daemon.log" &
 daemon=$!

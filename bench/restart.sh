@@ -17,11 +17,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-
-git -C "$work" init -q -b main repo
-echo vA > "$work/repo/VERSION"
-git -C "$work/repo" add VERSION
-git -C "$work/repo" -c user.email=b@b -c user.name=bench commit -q -m vA
+make_app_repo "$work/repo" vA
 
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 status() { curl -s -m 1 "http://127.0.0.1:$api/status" || true; }
@@ -30,9 +26,7 @@ run_mode() {  # mode-name extra-start-args...
   local name=$1; shift
   rm -rf "$work/data"
   free_port api; free_port port; free_port internal
-  cat > "$work/slot-machine.json" <<JSON
-{"start_command": "exec $root/$dir/testapp", "port": $port, "internal_port": $internal, "api_port": $api}
-JSON
+  write_testapp_config "$work/slot-machine.json" "$root/$dir/testapp"
   start() {
     "$dir/slot-machine" start "$@" --config "$work/slot-machine.json" --repo "$work/repo" \
       --data "$work/data" 2>>"$work/daemon.log" &

@@ -25,3 +25,25 @@ wait_port() {
   echo "nothing listens on port $1 after 10 s" >&2
   exit 1
 }
+
+# Makes a git repository at $1 with one commit per further argument, each writing that
+# value to VERSION (which testapp reports).
+make_app_repo() {
+  local dir=$1 v
+  shift
+  git init -q -b main "$dir"
+  for v in "$@"; do
+    echo "$v" > "$dir/VERSION"
+    git -C "$dir" add VERSION
+    git -C "$dir" -c user.email=bench@example.com -c user.name=bench commit -q -m "$v"
+  done
+}
+
+# Writes slot-machine.json to $1: start_command runs the testapp at $2, on the ports in
+# $port, $internal and $api (see free_port).
+write_testapp_config() {
+  cat > "$1" <<JSON
+{"start_command": "exec $2", "port": $port, "internal_port": $internal,
+ "api_port": $api, "health_timeout_ms": 10000, "drain_timeout_ms": 5000}
+JSON
+}

@@ -68,6 +68,20 @@ std::string str(const json& j, const char* key) {
 
 std::string short_hash(const std::string& h) { return h.empty() ? "(none)" : h.substr(0, 12); }
 
+/// True when `r` is a 200; otherwise prints why (unreachable, or the daemon's error for
+/// `what`) and returns false.
+bool answered_ok(const ClientOptions& o, const Reply& r, const char* what, std::ostream& err) {
+  if (!r.failure.empty()) {
+    err << unreachable(o, r.failure);
+    return false;
+  }
+  if (r.status != 200) {
+    err << fmt::format("slot-machine: {} failed (HTTP {}): {}\n", what, r.status, str(r.body, "error"));
+    return false;
+  }
+  return true;
+}
+
 /// Prints an operation's outcome. `op` names it in errors ("deploy"), `done` in the
 /// success line ("deployed").
 int finish_op(const ClientOptions& o, const char* op, const char* done, const Reply& r,
@@ -206,14 +220,7 @@ static std::string human_duration(long long s) {
 
 int status_command(const ClientOptions& o, std::ostream& out, std::ostream& err) {
   Reply r = call(o, "GET", "/status", "", 10);
-  if (!r.failure.empty()) {
-    err << unreachable(o, r.failure);
-    return 1;
-  }
-  if (r.status != 200) {
-    err << fmt::format("slot-machine: status failed (HTTP {}): {}\n", r.status, str(r.body, "error"));
-    return 1;
-  }
+  if (!answered_ok(o, r, "status", err)) return 1;
   const json& s = r.body;
   if (o.json) {
     out << s.dump(2) << "\n";
@@ -250,14 +257,7 @@ int status_command(const ClientOptions& o, std::ostream& out, std::ostream& err)
 
 int history_command(const ClientOptions& o, int limit, std::ostream& out, std::ostream& err) {
   Reply r = call(o, "GET", fmt::format("/history?limit={}", limit), "", 10);
-  if (!r.failure.empty()) {
-    err << unreachable(o, r.failure);
-    return 1;
-  }
-  if (r.status != 200) {
-    err << fmt::format("slot-machine: history failed (HTTP {}): {}\n", r.status, str(r.body, "error"));
-    return 1;
-  }
+  if (!answered_ok(o, r, "history", err)) return 1;
   const json entries = r.body.value("entries", json::array());
   if (o.json) {
     out << entries.dump(2) << "\n";
