@@ -11,14 +11,14 @@ using namespace spec;
 TEST_CASE("12: init in a bun project writes bun commands, env_file and defaults") {
   TempDir d;
   std::ofstream(d.path / "bun.lock") << "";
-  std::ofstream(d.path / "package.json") << R"({"name":"x","scripts":{"start":"bun server.ts"}})";
+  std::ofstream(d.path / "package.json") << R"({"name":"x","scripts":{"start":"bun server/index.ts"}})";
   std::ofstream(d.path / ".env") << "A=1\n";
   auto r = run({slot_machine_bin(), "init"}, d.path);
   CHECK_MESSAGE(r.exit_code == 0, r.err);
   CHECK(r.out.find("slot-machine.json") != std::string::npos);
   auto c = json::parse(read_file(d.path / "slot-machine.json"));
   CHECK(c["setup_command"] == "bun install --frozen-lockfile");
-  CHECK(c["start_command"].get<std::string>().find("bun") != std::string::npos);
+  CHECK(c["start_command"] == "bun server/index.ts");  // scripts.start itself (contract §2)
   CHECK(c["env_file"] == ".env");
   CHECK(c["health_endpoint"] == "/healthz");
   CHECK(c["port"] == 3000);
@@ -26,6 +26,15 @@ TEST_CASE("12: init in a bun project writes bun commands, env_file and defaults"
   CHECK(c["health_timeout_ms"] == 10000);
   CHECK(c["drain_timeout_ms"] == 5000);
   CHECK(c["api_port"] == 9100);
+}
+
+TEST_CASE("init --runner writes the package manager's runner for scripts.start") {
+  TempDir d;
+  std::ofstream(d.path / "package-lock.json") << "{}";
+  std::ofstream(d.path / "package.json") << R"({"scripts":{"start":"node server.js"}})";
+  auto r = run({slot_machine_bin(), "init", "--runner"}, d.path);
+  CHECK_MESSAGE(r.exit_code == 0, r.err);
+  CHECK(json::parse(read_file(d.path / "slot-machine.json"))["start_command"] == "npm start");
 }
 
 TEST_CASE("13: init twice puts .slot-machine in .gitignore exactly once") {

@@ -60,6 +60,10 @@ int main(int argc, char** argv) {
   auto* init = app.add_subcommand("init", "detect the project here and write slot-machine.json");
   bool force = false;
   init->add_flag("--force", force, "overwrite an existing slot-machine.json");
+  bool runner = false;
+  init->add_flag("--runner", runner,
+                 "start a package.json start script through the package manager (npm start, "
+                 "bun run start) instead of writing the script's own text");
 
   auto* start = app.add_subcommand("start", "run the daemon in the foreground");
   sm::api::StartOptions start_opts;
@@ -114,7 +118,7 @@ int main(int argc, char** argv) {
   }
   if (*init) {
     try {
-      std::cout << sm::init::run(std::filesystem::current_path(), force).message << "\n";
+      std::cout << sm::init::run(std::filesystem::current_path(), force, runner).message << "\n";
       return 0;
     } catch (const std::exception& e) {
       std::cerr << "slot-machine: " << e.what() << "\n";

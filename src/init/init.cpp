@@ -25,16 +25,19 @@ std::optional<std::string> read(const fs::path& p) {
   return ss.str();
 }
 
-/// The start command for a JS runtime: `scripts.start` via the runtime's runner,
-/// else `<runtime> <main>`, else `<runtime> index.js`.
-std::string js_start(const fs::path& dir, const std::string& runtime, const std::string& runner) {
+/// The start command for a JS runtime (contract §2): package.json's `scripts.start` text
+/// itself (or, with `use_runner`, the runner that runs it), else `<runtime> <main>`, else
+/// `<runtime> index.js`.
+std::string js_start(const fs::path& dir, const std::string& runtime, const std::string& runner,
+                     bool use_runner) {
   if (auto text = read(dir / "package.json")) {
     try {
       auto pkg = nlohmann::json::parse(*text);
       if (pkg.is_object()) {
         if (pkg.contains("scripts") && pkg["scripts"].is_object() &&
-            pkg["scripts"].contains("start") && pkg["scripts"]["start"].is_string())
-          return runner;
+            pkg["scripts"].contains("start") && pkg["scripts"]["start"].is_string() &&
+            !pkg["scripts"]["start"].get<std::string>().empty())
+          return use_runner ? runner : pkg["scripts"]["start"].get<std::string>();
         if (pkg.contains("main") && pkg["main"].is_string() &&
             !pkg["main"].get<std::string>().empty())
           return runtime + " " + pkg["main"].get<std::string>();
@@ -61,15 +64,15 @@ std::optional<std::string> procfile_web(const fs::path& dir) {
   return std::nullopt;
 }
 
-std::optional<Detection> detect_lockfile(const fs::path& dir) {
+std::optional<Detection> detect_lockfile(const fs::path& dir, bool use_runner) {
   if (present(dir / "bun.lock") || present(dir / "bun.lockb"))
-    return Detection{"bun", "bun install --frozen-lockfile", js_start(dir, "bun", "bun run start")};
+    return Detection{"bun", "bun install --frozen-lockfile", js_start(dir, "bun", "bun run start", use_runner)};
   if (present(dir / "package-lock.json"))
-    return Detection{"npm", "npm ci", js_start(dir, "node", "npm start")};
+    return Detection{"npm", "npm ci", js_start(dir, "node", "npm start", use_runner)};
   if (present(dir / "yarn.lock"))
-    return Detection{"yarn", "yarn install --frozen-lockfile", js_start(dir, "node", "yarn start")};
+    return Detection{"yarn", "yarn install --frozen-lockfile", js_start(dir, "node", "yarn start", use_runner)};
   if (present(dir / "pnpm-lock.yaml"))
-    return Detection{"pnpm", "pnpm install --frozen-lockfile", js_start(dir, "node", "pnpm start")};
+    return Detection{"pnpm", "pnpm install --frozen-lockfile", js_start(dir, "node", "pnpm start", use_runner)};
   if (present(dir / "uv.lock")) return Detection{"uv", "uv sync --frozen", "uv run app.py"};
   if (present(dir / "requirements.txt"))
     return Detection{"pip", "pip install -r requirements.txt", "python app.py"};
@@ -81,8 +84,8 @@ std::optional<Detection> detect_lockfile(const fs::path& dir) {
 
 }  // namespace
 
-std::optional<Detection> detect(const fs::path& dir) {
-  auto found = detect_lockfile(dir);
+std::optional<Detection> detect(const fs::path& dir, bool use_runner) {
+  auto found = detect_lockfile(dir, use_runner);
   auto web = procfile_web(dir);
   if (!found && !web) return std::nullopt;
   if (!found) found = Detection{"Procfile", "", ""};
@@ -123,7 +126,7 @@ bool ensure_gitignored(const fs::path& dir) {
   return true;
 }
 
-Outcome run(const fs::path& dir, bool force) {
+Outcome run(const fs::path& dir, bool force, bool use_runner) {
   const fs::path config = dir / "slot-machine.json";
   Outcome out;
   if (present(config) && !force) {
@@ -133,7 +136,7 @@ Outcome run(const fs::path& dir, bool force) {
         changed ? "\nadded .slot-machine to .gitignore" : "");
     return out;
   }
-  auto d = detect(dir);
+  auto d = detect(dir, use_runner);
   if (!d)
     throw InitError(fmt::format(
         "init: could not detect the project in {} (looked for bun.lock, package-lock.json, "

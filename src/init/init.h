@@ -17,8 +17,10 @@ struct Detection {
 
 /// Inspects `dir` (lock files, package.json, Procfile) and picks setup/start commands;
 /// first match of contract §2's table wins, a Procfile `web:` line beats the start guess.
-/// nullopt when nothing is recognised.
-std::optional<Detection> detect(const std::filesystem::path& dir);
+/// A package.json `scripts.start` is written as its own text; with `use_runner`, as the
+/// package manager's runner (`npm start`, `bun run start`). nullopt when nothing is
+/// recognised.
+std::optional<Detection> detect(const std::filesystem::path& dir, bool use_runner = false);
 
 /// The slot-machine.json text for a detection; env_file is written when `.env` exists.
 std::string render_config(const Detection& d, bool has_env_file);
@@ -40,6 +42,6 @@ struct Outcome {
 
 /// The whole command: detect, write slot-machine.json (unless it exists and !force),
 /// update .gitignore. Throws InitError.
-Outcome run(const std::filesystem::path& dir, bool force);
+Outcome run(const std::filesystem::path& dir, bool force, bool use_runner = false);
 
 }  // namespace sm::init

@@ -41,12 +41,14 @@ TEST_CASE("init: detection table, first match wins") {
   d.write("package.json", R"({"main":"server.js"})");
   CHECK(sm::init::detect(d.path)->start_command == "node server.js");
   d.write("package.json", R"({"main":"server.js","scripts":{"start":"node s.js"}})");
-  CHECK(sm::init::detect(d.path)->start_command == "npm start");
+  CHECK(sm::init::detect(d.path)->start_command == "node s.js");
+  CHECK(sm::init::detect(d.path, /*use_runner=*/true)->start_command == "npm start");
 
   d.write("bun.lockb", "");
   auto bun = sm::init::detect(d.path);
   CHECK(bun->setup_command == "bun install --frozen-lockfile");
-  CHECK(bun->start_command == "bun run start");
+  CHECK(bun->start_command == "node s.js");
+  CHECK(sm::init::detect(d.path, /*use_runner=*/true)->start_command == "bun run start");
 
   d.write("Procfile", "worker: x\nweb:  ./serve --port $PORT \n");
   CHECK(sm::init::detect(d.path)->start_command == "./serve --port $PORT");
