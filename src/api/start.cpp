@@ -85,8 +85,13 @@ int start_daemon(const StartOptions& opts) {
         return fail(1, fmt::format("port {} is already in use; the proxy needs it (\"port\"/"
                                    "\"internal_port\" in {}), or start with --no-proxy",
                                    p, opts.config.string()));
-    proxy.emplace(proxy::Options{"0.0.0.0", cfg.port, cfg.internal_port,
-                                 std::chrono::milliseconds(cfg.proxy_timeout_ms)});
+    proxy::Options popts;
+    popts.public_port = cfg.port;
+    popts.internal_port = cfg.internal_port;
+    popts.backend_timeout = std::chrono::milliseconds(cfg.proxy_timeout_ms);
+    popts.header_timeout = std::chrono::milliseconds(cfg.proxy_header_timeout_ms);
+    popts.max_conns_per_ip = static_cast<size_t>(cfg.proxy_max_conns_per_ip);
+    proxy.emplace(std::move(popts));
     router = std::make_unique<daemon::ProxyRouter>(
         *proxy, std::set<int>{cfg.port, cfg.internal_port, cfg.api_port},
         cfg.internal_port == cfg.port);

@@ -51,7 +51,8 @@ int get_port(const json& doc, const std::string& key, int fallback) {
 const std::set<std::string> kKnownKeys = {
     "start_command", "setup_command",    "port",      "internal_port", "health_endpoint",
     "health_timeout_ms", "drain_timeout_ms", "env_file", "api_port",      "api_bind",
-    "proxy_timeout_ms", "log_max_bytes", "log_keep"};
+    "proxy_timeout_ms", "proxy_header_timeout_ms", "proxy_max_conns_per_ip", "log_max_bytes",
+    "log_keep"};
 
 json parse_json(const std::string& text) {
   try {
@@ -110,6 +111,12 @@ Loaded parse(const std::string& text, const std::filesystem::path& base_dir) {
   c.health_timeout_ms = get_ms(doc, "health_timeout_ms", c.health_timeout_ms, 1);
   c.drain_timeout_ms = get_ms(doc, "drain_timeout_ms", c.drain_timeout_ms, 0);
   c.proxy_timeout_ms = get_ms(doc, "proxy_timeout_ms", c.proxy_timeout_ms, 1);
+  c.proxy_header_timeout_ms = get_ms(doc, "proxy_header_timeout_ms", c.proxy_header_timeout_ms, 1);
+  const long long per_ip = get_int(doc, "proxy_max_conns_per_ip", c.proxy_max_conns_per_ip);
+  if (per_ip < 0 || per_ip > 10000)
+    throw ConfigError(fmt::format(
+        "config: \"proxy_max_conns_per_ip\" must be 0-10000 (0 = no limit), got {}", per_ip));
+  c.proxy_max_conns_per_ip = static_cast<int>(per_ip);
   c.log_max_bytes = get_int(doc, "log_max_bytes", c.log_max_bytes);
   if (c.log_max_bytes < 4096 || c.log_max_bytes > (1ll << 40))
     throw ConfigError(fmt::format("config: \"log_max_bytes\" must be 4096-1099511627776, got {}",

@@ -28,6 +28,8 @@ struct Config {
   int api_port = 9100;
   std::string api_bind = "127.0.0.1";
   int proxy_timeout_ms = 30000;       // proxy mode: no response header by then → 504
+  int proxy_header_timeout_ms = 10000;  // a request header not complete by then → 408
+  int proxy_max_conns_per_ip = 256;     // open connections one client address may hold; 0 = any
   long long log_max_bytes = 10 << 20;  // a slot log over this is rotated
   int log_keep = 3;                    // rotated files kept per slot (slot-a.log.1 ...)
 };

@@ -1,9 +1,5 @@
 #include "proxy/proxy.h"
 
-#include <utility>  // before Asio: its awaitable.hpp needs std::exchange
-
-#include <boost/asio.hpp>
-#include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <fmt/format.h>
@@ -16,100 +12,28 @@
 #include <thread>
 #include <vector>
 
+#include "proxy/relay.h"
+#include "proxy/request_checks.h"
+
 namespace sm::proxy {
-
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-using asio::ip::tcp;
-using boost::system::error_code;
-
-// One concrete executor type throughout, instead of Asio's type-erased default: the
-// erasure costs a few percent of the proxy's CPU per request.
-using Executor = asio::io_context::executor_type;
-using Socket = asio::basic_stream_socket<tcp, Executor>;
-using Acceptor = asio::basic_socket_acceptor<tcp, Executor>;
-using Timer = asio::basic_waitable_timer<std::chrono::steady_clock,
-                                         asio::wait_traits<std::chrono::steady_clock>, Executor>;
-
-/// A socket with a deadline for its pending operation, like beast::basic_stream's, but
-/// enforced by one watchdog per client connection that looks every tick (see Watched),
-/// not by a timer per operation: those timers were ~13% of the proxy's CPU per request.
-class TimedSocket {
- public:
-  using executor_type = Executor;
-  explicit TimedSocket(Socket s) : sock_(std::move(s)) {}
-  explicit TimedSocket(Executor ex) : sock_(ex) {}
-  executor_type get_executor() { return sock_.get_executor(); }
-  Socket& socket() { return sock_; }
-  Socket release_socket() { return std::move(sock_); }
-
-  void expires_after(std::chrono::steady_clock::duration d) { deadline_ = Clock::now() + d; }
-  void expires_never() { deadline_ = Clock::time_point::max(); }
-  /// Called by the watchdog: cancels the pending operation once the deadline passed.
-  void check(Clock::time_point now) {
-    if (now < deadline_) return;
-    deadline_ = Clock::time_point::max();
-    timed_out_ = true;
-    error_code ignore;
-    sock_.cancel(ignore);
-  }
-  /// `ec`, or beast::error::timeout when the operation was cancelled by its deadline.
-  error_code why(error_code ec) {
-    if (ec == asio::error::operation_aborted && timed_out_) ec = beast::error::timeout;
-    timed_out_ = false;
-    return ec;
-  }
-
-  template <class Buffers, class Token>
-  auto async_read_some(const Buffers& b, Token&& t) {
-    return sock_.async_read_some(b, std::forward<Token>(t));
-  }
-  template <class Buffers, class Token>
-  auto async_write_some(const Buffers& b, Token&& t) {
-    return sock_.async_write_some(b, std::forward<Token>(t));
-  }
-
- private:
-  Socket sock_;
-  Clock::time_point deadline_ = Clock::time_point::max();
-  bool timed_out_ = false;
-};
-using Stream = TimedSocket;
-
-/// What a connection's watchdog watches: the client socket and, while a request is
-/// forwarded, the backend connection it uses. Shared between the session and the
-/// watchdog, which stops once `done` (the session has ended).
-struct Watched {
-  explicit Watched(Executor ex) : timer(ex) {}
-  Timer timer;
-  Stream* client = nullptr;
-  Stream* backend = nullptr;
-  bool done = false;
-};
-
-/// Points `w.backend` at a backend stream for as long as it lives.
-struct WatchBackend {
-  Watched& w;
-  WatchBackend(Watched& watched, Stream& s) : w(watched) { w.backend = &s; }
-  ~WatchBackend() { w.backend = nullptr; }
-};
-template <class T>
-using awaitable = asio::awaitable<T, Executor>;
-constexpr asio::use_awaitable_t<Executor> use_awaitable;
 
 namespace {
 
-constexpr auto kClientIdle = std::chrono::seconds(75);
 constexpr auto kConnectTimeout = std::chrono::seconds(5);
 constexpr size_t kHeaderLimit = 16 * 1024;
 constexpr size_t kPoolLimit = 64;
-constexpr size_t kBodyChunk = 32 * 1024;
 // Bodies stream, so they need no limit. Not boost::none: Boost 1.74 compares the
 // Content-Length against the empty optional and rejects every body.
 constexpr std::uint64_t kNoBodyLimit = std::numeric_limits<std::uint64_t>::max();
+// What 405 answers name: the methods the proxy forwards (the app may allow fewer).
+constexpr const char* kAllow = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
 
-auto redirect(error_code& ec) { return asio::redirect_error(use_awaitable, ec); }
+/// Whether `ec` says the bytes a client sent broke the HTTP grammar (a bad chunk size or
+/// extension), as opposed to the client leaving or stalling.
+bool is_malformed(const error_code& ec) {
+  return ec.category() == http::make_error_code(http::error::bad_chunk).category() &&
+         ec != http::error::end_of_stream && ec != http::error::partial_message;
+}
 
 /// One idle-able connection to an app, with the bytes read past the last response.
 struct BackendConn {
@@ -145,105 +69,6 @@ class InFlight {
   std::shared_ptr<Backend> b_;
 };
 
-/// Streams one message (header, then body as it arrives) from `in` to `out`.
-/// The parser has already read the header.
-/// `read_timeout` bounds each read from `in` (none: wait as long as the sender likes, as
-/// Server-Sent Events need); each write to `out` is bounded by kClientIdle.
-template <bool isRequest>
-awaitable<error_code> relay(Stream& out, Stream& in, beast::flat_buffer& in_buf,
-                            http::parser<isRequest, http::buffer_body>& p,
-                            std::optional<std::chrono::milliseconds> read_timeout) {
-  error_code ec;
-  http::serializer<isRequest, http::buffer_body> sr{p.get()};
-  // The header goes out with the first piece of body when that has already arrived (one
-  // write, not two); on its own when the body is still to come, so the peer sees it now.
-  if (!p.is_done() && in_buf.size() == 0) {
-    out.expires_after(kClientIdle);
-    co_await http::async_write_header(out, sr, redirect(ec));
-    ec = out.why(ec);
-    if (ec) co_return ec;
-  }
-  // Beast reads only as much as the buffer's free capacity (512 bytes for a fresh
-  // buffer), so give it room while a body streams and take it back afterwards.
-  // The body buffer is allocated only when there is a body (not in the coroutine frame,
-  // which every request pays for).
-  // A small body that has fully arrived with the header (the common case) needs neither.
-  size_t chunk = kBodyChunk;
-  bool grown = false;
-  if (const auto left = p.content_length_remaining(); left && *left < chunk)
-    chunk = static_cast<size_t>(*left);
-  if (!p.is_done() && chunk > in_buf.size()) {
-    in_buf.reserve(kBodyChunk);
-    grown = true;
-  }
-  struct Shrink {
-    beast::flat_buffer& b;
-    bool grown;
-    ~Shrink() {
-      if (grown) b.shrink_to_fit();
-    }
-  } shrink{in_buf, grown};
-  std::unique_ptr<char[]> body_buf(p.is_done() ? nullptr : new char[chunk]);
-  char* const buf = body_buf.get();
-  do {
-    if (!p.is_done()) {
-      p.get().body().data = buf;
-      p.get().body().size = chunk;
-      if (read_timeout)
-        in.expires_after(*read_timeout);
-      else
-        in.expires_never();
-      co_await http::async_read_some(in, in_buf, p, redirect(ec));
-      ec = in.why(ec);
-      if (ec == http::error::need_buffer) ec = {};
-      if (ec) co_return ec;
-      const size_t got = chunk - p.get().body().size;
-      if (got == 0 && !p.is_done()) continue;  // only framing was parsed
-      p.get().body().size = got;
-      p.get().body().data = buf;
-      p.get().body().more = !p.is_done();
-    } else {
-      p.get().body().data = nullptr;
-      p.get().body().size = 0;
-      p.get().body().more = false;
-    }
-    out.expires_after(kClientIdle);
-    co_await http::async_write(out, sr, redirect(ec));
-    ec = out.why(ec);
-    if (ec == http::error::need_buffer) ec = {};
-    if (ec) co_return ec;
-  } while (!p.is_done() && !sr.is_done());
-  co_return ec;
-}
-
-awaitable<void> write_error(Stream& s, http::status status, const std::string& why) {
-  http::response<http::string_body> res{status, 11};
-  res.set(http::field::content_type, "application/json");
-  res.set(http::field::connection, "close");
-  res.body() = fmt::format("{{\"error\":\"{}\"}}\n", why);
-  res.prepare_payload();
-  error_code ec;
-  s.expires_after(std::chrono::seconds(5));
-  co_await http::async_write(s, res, redirect(ec));
-  s.expires_never();
-  s.socket().shutdown(Socket::shutdown_send, ec);
-}
-
-/// Copies bytes from `from` to `to` until either side closes; then closes both.
-awaitable<void> pipe(std::shared_ptr<Socket> from, std::shared_ptr<Socket> to) {
-  char buf[kBodyChunk];
-  for (;;) {
-    error_code ec;
-    size_t n = co_await from->async_read_some(asio::buffer(buf), redirect(ec));
-    if (ec) break;
-    co_await asio::async_write(*to, asio::buffer(buf, n), redirect(ec));
-    if (ec) break;
-  }
-  error_code ignore;
-  from->close(ignore);
-  to->close(ignore);
-}
-
 }  // namespace
 
 struct Proxy::Impl {
@@ -261,6 +86,7 @@ struct Proxy::Impl {
 
   Options opts;
   size_t connections = 0;  // loop thread only; declared before io, which outlives sessions
+  std::map<asio::ip::address, size_t> per_ip;  // open connections per client address (loop thread)
   asio::io_context io{1};
   asio::executor_work_guard<asio::io_context::executor_type> work;
   std::thread thread;
@@ -309,21 +135,34 @@ struct Proxy::Impl {
         continue;
       }
       if (connections >= opts.max_connections) continue;  // closes `sock`
+      const auto peer = sock.remote_endpoint(ec).address();
+      if (ec) continue;  // already gone
+      auto& from_peer = per_ip[peer];
+      if (opts.max_conns_per_ip && from_peer >= opts.max_conns_per_ip) {
+        if (from_peer == 0) per_ip.erase(peer);
+        continue;  // refused: closes `sock`; other addresses are not affected
+      }
+      ++from_peer;
       sock.set_option(tcp::no_delay(true), ec);
-      asio::co_spawn(io, session(std::move(sock), internal), asio::detached);
+      asio::co_spawn(io, session(std::move(sock), peer, internal), asio::detached);
     }
   }
 
   /// One client connection: read a request header, route it, forward it; repeat while
   /// both sides keep the connection alive.
-  awaitable<void> session(Socket sock, bool internal) {
+  awaitable<void> session(Socket sock, asio::ip::address peer_addr, bool internal) {
     ++connections;
     struct Count {
-      size_t& n;
-      ~Count() { --n; }
-    } count{connections};
+      Impl& self;
+      asio::ip::address peer;
+      ~Count() {
+        --self.connections;
+        if (auto it = self.per_ip.find(peer); it != self.per_ip.end() && --it->second == 0)
+          self.per_ip.erase(it);
+      }
+    } count{*this, peer_addr};
     error_code ec;
-    const std::string peer = sock.remote_endpoint(ec).address().to_string();
+    const std::string peer = peer_addr.to_string();
     Stream client(std::move(sock));
     auto watched = std::make_shared<Watched>(io.get_executor());
     watched->client = &client;
@@ -340,20 +179,10 @@ struct Proxy::Impl {
       http::request_parser<http::buffer_body> req;
       req.header_limit(kHeaderLimit);
       req.body_limit(kNoBodyLimit);
-      client.expires_after(kClientIdle);
-      co_await http::async_read_header(client, cbuf, req, redirect(ec));
-      ec = client.why(ec);
-      if (ec == http::error::header_limit) {
-        co_await write_error(client, http::status::request_header_fields_too_large,
-                             "request header too large");
-        co_return;
-      }
-      if (ec == http::error::end_of_stream || ec == asio::error::eof ||
-          ec == beast::error::timeout || ec == asio::error::connection_reset ||
-          ec == asio::error::operation_aborted)
-        co_return;
-      if (ec) {
-        co_await write_error(client, http::status::bad_request, "malformed request");
+      if (auto refused = co_await read_request_header(client, cbuf, req)) {
+        if (refused->status)
+          co_await write_error(client, static_cast<http::status>(refused->status),
+                               refused->reason, refused->status == 405 ? kAllow : nullptr);
         co_return;
       }
       auto backend = route(internal);
@@ -374,9 +203,51 @@ struct Proxy::Impl {
     }
   }
 
+  /// Reads the next request header into `req`: waits up to kClientIdle for its first
+  /// byte, then up to the header timeout for the rest, and checks it (request_checks.h).
+  /// nullopt: forward it. A Refusal with status 0: close without an answer (the client
+  /// left, or was idle); otherwise answer it and close.
+  awaitable<std::optional<Refusal>> read_request_header(Stream& client, beast::flat_buffer& cbuf,
+                                                        http::request_parser<http::buffer_body>& req) {
+    error_code ec;
+    HeaderScan scan;
+    size_t scanned = 0;
+    bool started = cbuf.size() > 0;
+    if (started) client.expires_after(opts.header_timeout);
+    for (;;) {
+      const auto* data = static_cast<const char*>(cbuf.data().data());
+      scan = scan_header(std::string_view(data, cbuf.size()), scanned);
+      scanned = cbuf.size();
+      if (scan.obs_fold) co_return Refusal{400, "obs-fold (a header line continued) is not accepted"};
+      if (scan.end) break;
+      if (cbuf.size() >= kHeaderLimit) co_return Refusal{431, "request header too large"};
+      if (!started) client.expires_after(kClientIdle);
+      const size_t n = co_await client.async_read_some(cbuf.prepare(kHeaderLimit - cbuf.size()),
+                                                       redirect(ec));
+      ec = client.why(ec);
+      if (ec == beast::error::timeout && started)
+        co_return Refusal{408, "the request header took too long"};
+      if (ec) co_return Refusal{0, ""};
+      cbuf.commit(n);
+      if (!started) {
+        started = true;
+        client.expires_after(opts.header_timeout);
+      }
+    }
+    cbuf.consume(scan.skip);
+    // The whole header is buffered: this parses it without reading.
+    co_await http::async_read_header(client, cbuf, req, redirect(ec));
+    ec = client.why(ec);
+    if (ec == http::error::header_limit) co_return Refusal{431, "request header too large"};
+    if (ec) co_return Refusal{400, "malformed request"};
+    co_return check_request(req.get().base(), req.is_done());
+  }
+
   /// Every tick, times out whatever the session is waiting for past its deadline.
   awaitable<void> watchdog(std::shared_ptr<Watched> w) {
-    const auto tick = std::clamp<std::chrono::steady_clock::duration>(opts.backend_timeout / 4,
+    const auto shortest = std::min<std::chrono::steady_clock::duration>(opts.backend_timeout,
+                                                                        opts.header_timeout);
+    const auto tick = std::clamp<std::chrono::steady_clock::duration>(shortest / 4,
                                                                       std::chrono::milliseconds(10),
                                                                       std::chrono::seconds(1));
     for (;;) {
@@ -448,11 +319,17 @@ struct Proxy::Impl {
         co_return false;
       }
       WatchBackend watching(watched, conn->stream);
-      ec = co_await relay<true>(conn->stream, client, cbuf, req,
-                                std::chrono::duration_cast<std::chrono::milliseconds>(kClientIdle));
+      const Relayed sent = co_await relay<true>(
+          conn->stream, client, cbuf, req,
+          std::chrono::duration_cast<std::chrono::milliseconds>(kClientIdle));
+      if (sent.ec && sent.reading) {  // the client's side: the app's connection is spoilt
+        if (is_malformed(sent.ec))
+          co_await write_error(client, http::status::bad_request, "malformed request body");
+        co_return false;  // a client that left or stalled gets no answer
+      }
       // An idle connection the app closed: retry on a fresh one while nothing was consumed.
-      if (ec && reused && no_body && attempt == 0) continue;
-      if (ec) {
+      if (sent.ec && reused && no_body && attempt == 0) continue;
+      if (sent.ec) {
         co_await write_error(client, http::status::bad_gateway, "sending the request to the app failed");
         co_return false;
       }
@@ -492,8 +369,8 @@ struct Proxy::Impl {
           keep = false;
       }
       res.get().keep_alive(keep);
-      ec = co_await relay<false>(client, conn->stream, conn->buffer, res, std::nullopt);
-      if (ec) co_return false;  // header already sent: all we can do is close
+      if ((co_await relay<false>(client, conn->stream, conn->buffer, res, std::nullopt)).ec)
+        co_return false;  // header already sent: all we can do is close
       if (backend_keep_alive && backend.idle.size() < kPoolLimit) {
         conn->stream.expires_never();
         backend.idle.push_back(std::move(conn));

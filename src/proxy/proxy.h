@@ -15,7 +15,9 @@ struct Options {
   int public_port = 0;
   int internal_port = 0;  // when != public_port, also 127.0.0.1:internal_port → app's internal port
   std::chrono::milliseconds backend_timeout{30000};  // no response header by then → 504
+  std::chrono::milliseconds header_timeout{10000};   // request header incomplete → 408
   size_t max_connections = 10000;
+  size_t max_conns_per_ip = 256;  // beyond this a client address's new connections are closed; 0 = any
 };
 
 /// Proxy runs one event loop on its own thread. Until the first switch_to() nothing
