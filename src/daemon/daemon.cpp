@@ -1,5 +1,7 @@
 #include "daemon/daemon.h"
 
+#include <malloc.h>
+
 #include <fmt/format.h>
 #include <sys/wait.h>
 
@@ -21,6 +23,8 @@ using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
 namespace {
+
+constexpr const char* kBusy = "another deploy or rollback is in progress; try again when it ends";
 
 OpResult refused(OpStatus status, std::string error) {
   OpResult r;
@@ -324,17 +328,30 @@ void Daemon::promote(Slot& target, Slot* previous) {
 }
 
 OpResult Daemon::deploy(const std::string& revision, Progress progress) {
-  const auto began = Clock::now();
-  OpResult r = run_deploy(revision, std::move(progress));
-  record("deploy", r, began);
-  return r;
+  try {
+    git::check_revision_syntax(revision);
+  } catch (const git::GitError& e) {
+    return refused(OpStatus::Invalid, e.what());
+  }
+  return on_op_thread("deploy", [&] { return run_deploy(revision, std::move(progress)); });
 }
 
 OpResult Daemon::rollback(Progress progress) {
+  return on_op_thread("rollback", [&] { return run_rollback(std::move(progress)); });
+}
+
+OpResult Daemon::on_op_thread(const char* action, const std::function<OpResult()>& run) {
   const auto began = Clock::now();
-  OpResult r = run_rollback(std::move(progress));
-  record("rollback", r, began);
-  return r;
+  auto r = ops_.try_run([&] {
+    OpResult out = run();
+    record(action, out, began);
+    // The operation freed what libgit2 and the checkout allocated (megabytes for a
+    // large repository); glibc keeps freed pages mapped unless asked.
+    malloc_trim(0);
+    return out;
+  });
+  if (!r) return refused(OpStatus::Busy, kBusy);
+  return *r;
 }
 
 void Daemon::record(const char* action, const OpResult& r, Clock::time_point began) {
@@ -506,14 +523,8 @@ void Daemon::restore() {
 }
 
 OpResult Daemon::run_deploy(const std::string& revision, Progress progress) {
-  try {
-    git::check_revision_syntax(revision);
-  } catch (const git::GitError& e) {
-    return refused(OpStatus::Invalid, e.what());
-  }
   std::unique_lock op(op_mu_, std::try_to_lock);
-  if (!op.owns_lock())
-    return refused(OpStatus::Busy, "another deploy or rollback is in progress; try again when it ends");
+  if (!op.owns_lock()) return refused(OpStatus::Busy, kBusy);
   if (stopping_) return refused(OpStatus::ShuttingDown, "the daemon is shutting down");
   op_began_ = Clock::now();
   ProgressScope listening(progress_, std::move(progress));
@@ -590,8 +601,7 @@ OpResult Daemon::run_deploy(const std::string& revision, Progress progress) {
 
 OpResult Daemon::run_rollback(Progress progress) {
   std::unique_lock op(op_mu_, std::try_to_lock);
-  if (!op.owns_lock())
-    return refused(OpStatus::Busy, "another deploy or rollback is in progress; try again when it ends");
+  if (!op.owns_lock()) return refused(OpStatus::Busy, kBusy);
   if (stopping_) return refused(OpStatus::ShuttingDown, "the daemon is shutting down");
   op_began_ = Clock::now();
   ProgressScope listening(progress_, std::move(progress));

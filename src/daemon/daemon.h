@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "daemon/op_thread.h"
 #include "daemon/router.h"
 #include "daemon/state.h"
 #include "git/git.h"
@@ -63,8 +64,8 @@ struct Paths {
   std::filesystem::path data_dir;  // <data>; slots at <data>/slot-a, logs at <data>/slot-a.log
 };
 
-/// The daemon's state machine. deploy() and rollback() run on the caller's thread and
-/// hold the operation lock; status() never waits for them.
+/// The daemon's state machine. deploy() and rollback() run on the operation thread
+/// (the caller waits) and hold the operation lock; status() never waits for them.
 class Daemon {
  public:
   Daemon(config::Config cfg, Paths paths, git::Repository repo, process::Reaper& reaper,
@@ -121,6 +122,9 @@ class Daemon {
   void emit(nlohmann::json event);
   /// Writes state.json and the live/prev links from memory (a failure is logged).
   void persist();
+  /// Runs `run` on the operation thread (Busy at once when an operation runs), then
+  /// journals it as `action` and hands the memory it freed back to the system.
+  OpResult on_op_thread(const char* action, const std::function<OpResult()>& run);
   /// Appends one journal line; `r` is the operation's answer.
   void record(const char* action, const OpResult& r, std::chrono::steady_clock::time_point began);
   using Leftovers = std::map<std::string, std::vector<pid_t>>;  // by SLOT_MACHINE_RUN token
@@ -188,6 +192,7 @@ class Daemon {
   std::atomic<bool> stopping_{false};
   std::atomic<bool> monitor_stop_{false};
   std::thread monitor_;
+  OpThread ops_;  // last: joined first, while everything an operation uses still exists
 };
 
 }  // namespace sm::daemon

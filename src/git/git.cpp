@@ -51,7 +51,22 @@ std::string read_line(const fs::path& p) {
 Library::Library() { git_libgit2_init(); }
 Library::~Library() { git_libgit2_shutdown(); }
 
-void Repository::Free::operator()(git_repository* r) const { git_repository_free(r); }
+struct Repository::Handle : Repo {};
+
+Repository::Handle Repository::handle() const {
+  Handle h;
+  if (git_repository_open_ext(&h.p, gitdir_.c_str(), GIT_REPOSITORY_OPEN_NO_SEARCH, nullptr) != 0)
+    throw GitError(ErrorKind::NotARepository,
+                   fmt::format("cannot open the repository at {}: {}", gitdir_.string(), last_error()));
+  return h;
+}
+
+Repository Repository::at(git_repository* r) {
+  const Repo owned{r};
+  const char* w = git_repository_workdir(r);
+  fs::path gitdir = git_repository_path(r);
+  return Repository(gitdir, w ? fs::path(w) : gitdir);
+}
 
 void check_revision_syntax(const std::string& rev) {
   if (rev.empty()) throw GitError(ErrorKind::InvalidRevision, "commit must not be empty");
@@ -71,7 +86,7 @@ Repository Repository::open(const fs::path& dir) {
   if (git_repository_open_ext(&r, dir.c_str(), GIT_REPOSITORY_OPEN_NO_SEARCH, nullptr) != 0)
     throw GitError(ErrorKind::NotARepository,
                    fmt::format("{} is not a git repository: {}", dir.string(), last_error()));
-  return Repository(r);
+  return at(r);
 }
 
 Repository Repository::discover(const fs::path& dir) {
@@ -79,18 +94,14 @@ Repository Repository::discover(const fs::path& dir) {
   if (git_repository_open_ext(&r, dir.c_str(), 0, nullptr) != 0)
     throw GitError(ErrorKind::NotARepository,
                    fmt::format("{} is not inside a git repository", dir.string()));
-  return Repository(r);
-}
-
-fs::path Repository::workdir() const {
-  const char* w = git_repository_workdir(repo_.get());
-  return w ? fs::path(w) : fs::path(git_repository_path(repo_.get()));
+  return at(r);
 }
 
 std::string Repository::resolve(const std::string& rev) const {
   check_revision_syntax(rev);
+  const Handle repo = handle();
   Object obj;
-  int rc = git_revparse_single(&obj.p, repo_.get(), rev.c_str());
+  int rc = git_revparse_single(&obj.p, repo.p, rev.c_str());
   if (rc == GIT_ENOTFOUND)
     throw GitError(ErrorKind::UnknownRevision,
                    fmt::format("unknown commit \"{}\": no such revision in the repository", rev));
@@ -116,7 +127,10 @@ void Repository::checkout_worktree(const fs::path& path, const std::string& name
     throw GitError(ErrorKind::InvalidRevision, fmt::format("\"{}\" is not a full hash", commit));
 
   // Register the worktree the way `git worktree add --detach` does, without any ref.
-  const fs::path admin = fs::path(git_repository_commondir(repo_.get())) / "worktrees" / name;
+  const fs::path admin = [&] {
+    const Handle repo = handle();
+    return fs::path(git_repository_commondir(repo.p)) / "worktrees" / name;
+  }();
   const fs::path abs = fs::absolute(path).lexically_normal();
   const fs::path dotgit = abs / ".git";
   const bool fresh = !fs::exists(dotgit) || !fs::exists(admin / "gitdir") ||

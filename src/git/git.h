@@ -3,7 +3,6 @@
 // No `git` subprocess, and nothing here creates a branch or any other ref.
 
 #include <filesystem>
-#include <memory>
 #include <stdexcept>
 #include <string>
 
@@ -37,7 +36,10 @@ class Library {
 /// characters, over 256 bytes. Throws GitError(InvalidRevision).
 void check_revision_syntax(const std::string& rev);
 
-/// A repository handle. Not thread-safe: one caller at a time (the daemon's op lock).
+/// A repository. libgit2 handles are opened per operation and freed after it: a handle
+/// kept open holds its caches (objects, pack delta bases, mapped pack windows: ~10 MB
+/// for a packed repository of a few thousand files) for as long as it lives.
+/// Not thread-safe: one caller at a time (the daemon's op lock).
 class Repository {
  public:
   /// Opens the repository whose work tree or .git is exactly `dir`.
@@ -55,14 +57,18 @@ class Repository {
   void checkout_worktree(const std::filesystem::path& path, const std::string& name,
                          const std::string& commit) const;
 
-  std::filesystem::path workdir() const;
+  std::filesystem::path workdir() const { return workdir_; }
 
  private:
-  struct Free {
-    void operator()(git_repository* r) const;
-  };
-  explicit Repository(git_repository* r) : repo_(r) {}
-  std::unique_ptr<git_repository, Free> repo_;
+  struct Handle;
+  /// The Repository that the handle `r` opened; frees `r`.
+  static Repository at(git_repository* r);
+  /// A fresh libgit2 handle on this repository, freed by the caller's Handle.
+  Handle handle() const;
+  Repository(std::filesystem::path gitdir, std::filesystem::path workdir)
+      : gitdir_(std::move(gitdir)), workdir_(std::move(workdir)) {}
+  std::filesystem::path gitdir_;   // the .git directory (what handle() opens)
+  std::filesystem::path workdir_;  // the work tree, or gitdir_ for a bare repository
 };
 
 }  // namespace sm::git
