@@ -9,6 +9,7 @@ packages=(
   libcli11-dev libcpp-httplib-dev nlohmann-json3-dev libgit2-dev libfmt-dev doctest-dev
   libboost-dev
   util-linux
+  clang libfuzzer-14-dev
 )
 [ "${1:-}" = bench ] && packages+=(wrk nginx)
 

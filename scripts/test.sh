@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: unit tests and the black-box spec suite on a normal build, then the
 # same again on an AddressSanitizer + UndefinedBehaviorSanitizer build. Any sanitizer
-# report fails the run. Usage: scripts/test.sh [--no-sanitize]
+# report fails the run; then every fuzz target briefly (scripts/fuzz.sh, FUZZ_SECONDS
+# each, default 20). Usage: scripts/test.sh [--no-sanitize]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -33,6 +34,13 @@ if [ "${1:-}" != "--no-sanitize" ]; then
     exit 1
   fi
   echo "== sanitizer build: no reports"
+fi
+
+if [ "${1:-}" != "--no-sanitize" ]; then
+  # Each libFuzzer target for a short run from its corpus: regressions in the parsers
+  # of outside input (config, env file, revisions, state, journal, API, proxy).
+  echo "== fuzz smoke (${FUZZ_SECONDS:-20} s per target)"
+  bash scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
 fi
 
 left=$( (ps -C testapp -o pid=,stat= || true) | awk '$2 !~ /^Z/ { print $1 }')  # zombies are not running

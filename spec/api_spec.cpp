@@ -58,6 +58,9 @@ TEST_CASE("bad deploy requests are 4xx JSON errors and change nothing") {
       {R"({"commit": "a\nb"})", 400, "control characters"},
       {R"x({"commit": "$(touch pwned)"})x", 400, "cannot resolve"},
       {R"({"commit": "`touch pwned`; touch pwned"})", 400, "cannot resolve"},
+      {R"({"commit": 1e999})", 400, "not valid JSON"},  // a number too large (found by fuzzing)
+      {"{\"commit\": \"\xff\xfe\"}", 400, "not valid JSON"},  // invalid UTF-8 in JSON
+      {R"({"commit": ":/fix"})", 400, "searching commit messages"},
   };
   for (const auto& c : cases) {
     auto r = http_post(d.api_port(), "/deploy", c.body);
@@ -71,6 +74,22 @@ TEST_CASE("bad deploy requests are 4xx JSON errors and change nothing") {
   CHECK_FALSE(fs::exists(repo.home() / "pwned"));
   CHECK_FALSE(fs::exists(repo.data_dir() / "slot-a" / "pwned"));
   CHECK_FALSE(fs::exists(repo.data_dir() / "slot-b" / "pwned"));
+  check_clean_stop(d);
+}
+
+TEST_CASE("invalid UTF-8 in a query parameter gets 400, and the daemon keeps serving") {
+  AppRepo repo;
+  repo.commit("vA");
+  repo.write_config();
+  Daemon d(repo);
+  // Found by fuzz/api_fuzz.cpp: the error message quoted the value, and turning it into
+  // JSON threw, which ended the daemon.
+  auto r = raw_exchange(d.api_port(), "GET /history?limit=%C2%FF HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  CHECK_MESSAGE(r.rfind("HTTP/1.1 400", 0) == 0, r);
+  CHECK(r.find("limit must be a whole number") != std::string::npos);
+  r = raw_exchange(d.api_port(), "GET /logs?slot=\xff HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  CHECK(r.rfind("HTTP/1.1 4", 0) == 0);
+  CHECK(http_get(d.api_port(), "/status").status == 200);
   check_clean_stop(d);
 }
 

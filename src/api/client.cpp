@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "git/git.h"
+#include "log/json_text.h"
 
 namespace sm::api {
 using nlohmann::json;
@@ -40,7 +41,7 @@ Reply call(const ClientOptions& o, const std::string& method, const std::string&
   r.status = res->status;
   try {
     r.body = json::parse(res->body);
-  } catch (const json::parse_error&) {
+  } catch (const json::exception&) {
     r.body = json{{"error", fmt::format("daemon answered HTTP {} with a non-JSON body", res->status)}};
   }
   return r;
@@ -90,7 +91,7 @@ int finish_op(const ClientOptions& o, const char* op, const char* done, const Re
     err << unreachable(o, r.failure);
     return 1;
   }
-  if (o.json) out << r.body.dump(2) << "\n";
+  if (o.json) out << log::json_text(r.body, 2) << "\n";
   if (r.status == 200 && r.body.value("success", false)) {
     if (!o.json) {
       out << fmt::format("{}{} {} in slot {}", o.tty ? "\033[1;32m" : "", done, str(r.body, "commit"),
@@ -104,7 +105,7 @@ int finish_op(const ClientOptions& o, const char* op, const char* done, const Re
   }
   std::string error = str(r.body, "error");
   err << fmt::format("slot-machine: {} failed (HTTP {}): {}\n", op, r.status,
-                     error.empty() ? r.body.dump() : error);
+                     error.empty() ? log::json_text(r.body) : error);
   return 1;
 }
 
@@ -197,7 +198,7 @@ int deploy_command(const ClientOptions& o, const std::optional<std::string>& com
     }
   }
   // Deploys include the setup command, which may take long: wait up to a day.
-  const std::string body = json{{"commit", rev}}.dump();
+  const std::string body = log::json_text(json{{"commit", rev}});
   if (o.json) return finish_op(o, "deploy", "deployed", call(o, "POST", "/deploy", body, 86400), out, err);
   return finish_op(o, "deploy", "deployed",
                    call_streaming(o, "/deploy", body, fmt::format("deploying {}", rev).c_str(), out),
@@ -223,7 +224,7 @@ int status_command(const ClientOptions& o, std::ostream& out, std::ostream& err)
   if (!answered_ok(o, r, "status", err)) return 1;
   const json& s = r.body;
   if (o.json) {
-    out << s.dump(2) << "\n";
+    out << log::json_text(s, 2) << "\n";
     return 0;
   }
   if (str(s, "live_slot").empty()) {
@@ -260,7 +261,7 @@ int history_command(const ClientOptions& o, int limit, std::ostream& out, std::o
   if (!answered_ok(o, r, "history", err)) return 1;
   const json entries = r.body.value("entries", json::array());
   if (o.json) {
-    out << entries.dump(2) << "\n";
+    out << log::json_text(entries, 2) << "\n";
     return 0;
   }
   if (entries.empty()) {

@@ -12,6 +12,7 @@
 #include <fstream>
 
 #include "daemon/logs.h"
+#include "log/json_text.h"
 #include <nlohmann/json.hpp>
 
 namespace sm::api {
@@ -23,7 +24,7 @@ namespace {
 
 void reply(httplib::Response& res, int status, const json& body) {
   res.status = status;
-  res.set_content(body.dump() + "\n", "application/json");
+  res.set_content(log::json_text(body) + "\n", "application/json");
 }
 
 int http_status(OpStatus s) {
@@ -73,7 +74,7 @@ std::pair<std::string, std::string> parse_deploy_body(const std::string& body) {
   json j;
   try {
     j = json::parse(body);
-  } catch (const json::parse_error&) {
+  } catch (const json::exception&) {  // parse_error, or out_of_range (1e999)
     return {"", body.empty() ? fmt::format("missing request body; {}", shape)
                              : fmt::format("request body is not valid JSON; {}", shape)};
   }
@@ -116,7 +117,7 @@ void stream_op(httplib::Response& res, std::function<OpResult(const daemon::Daem
       [run = std::move(run), with_previous](size_t, httplib::DataSink& sink) {
         bool connected = true;
         auto send = [&](const json& j) {
-          const std::string line = j.dump() + "\n";
+          const std::string line = log::json_text(j) + "\n";
           if (connected) connected = sink.write(line.data(), line.size());
         };
         const auto began = std::chrono::steady_clock::now();

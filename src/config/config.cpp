@@ -1,4 +1,5 @@
 #include "config/config.h"
+#include "log/json_text.h"
 
 #include <fmt/format.h>
 
@@ -21,7 +22,7 @@ std::string get_string(const json& doc, const std::string& key, std::string fall
   const json& v = doc.at(key);
   if (!v.is_string())
     throw ConfigError(fmt::format("config: \"{}\" must be a string, got {} ({})", key,
-                                  type_name(v), v.dump()));
+                                  type_name(v), log::json_text(v)));
   return v.get<std::string>();
 }
 
@@ -30,7 +31,7 @@ long long get_int(const json& doc, const std::string& key, long long fallback) {
   const json& v = doc.at(key);
   if (!v.is_number_integer())
     throw ConfigError(fmt::format("config: \"{}\" must be an integer, got {} ({})", key,
-                                  type_name(v), v.dump()));
+                                  type_name(v), log::json_text(v)));
   return v.get<long long>();
 }
 
@@ -57,7 +58,7 @@ const std::set<std::string> kKnownKeys = {
 json parse_json(const std::string& text) {
   try {
     return json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number too large
     throw ConfigError(fmt::format("config: not valid JSON: {}", e.what()));
   }
 }
@@ -150,7 +151,7 @@ int client_api_port(const std::filesystem::path& path) {
   json doc;
   try {
     doc = json::parse(read_file(path));
-  } catch (const json::parse_error&) {
+  } catch (const json::exception&) {
     return 9100;  // clients validate nothing but api_port; the daemon reports bad JSON
   }
   if (!doc.is_object() || !doc.contains("api_port")) return 9100;

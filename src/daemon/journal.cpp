@@ -1,4 +1,5 @@
 #include "daemon/journal.h"
+#include "log/json_text.h"
 
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -13,7 +14,7 @@ namespace sm::daemon {
 using nlohmann::json;
 
 void journal_append(const std::filesystem::path& file, const json& entry) {
-  std::string line = entry.dump() + "\n";
+  std::string line = log::json_text(entry) + "\n";
   int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0) throw std::runtime_error(fmt::format("cannot open {}: {}", file.string(), std::strerror(errno)));
   // After a crash mid-write the last line is torn: start on a fresh line, so only the

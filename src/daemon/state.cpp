@@ -1,4 +1,5 @@
 #include "daemon/state.h"
+#include "log/json_text.h"
 
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -85,7 +86,7 @@ void save_state(const fs::path& dir, const PersistedState& s) {
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw std::runtime_error(fmt::format("cannot write {}: {}", tmp.string(), std::strerror(errno)));
   try {
-    write_all(fd, j.dump(2) + "\n", tmp);
+    write_all(fd, log::json_text(j, 2) + "\n", tmp);
     if (::fsync(fd) != 0) throw std::runtime_error(fmt::format("cannot fsync {}: {}", tmp.string(), std::strerror(errno)));
   } catch (...) {
     ::close(fd);

@@ -25,6 +25,8 @@ TEST_CASE("git: revision strings that must never reach git are refused") {
   CHECK(refusal("a\nb") == "commit contains control characters");
   CHECK(refusal(std::string("a\0b", 3)) == "commit contains control characters");
   CHECK(refusal(std::string(257, 'a')) == "commit is 257 bytes long; at most 256 allowed");
+  CHECK(refusal(":/fix").find("searching commit messages") != std::string::npos);
+  CHECK(refusal("main^{/fix}").find("searching commit messages") != std::string::npos);
 }
 
 TEST_CASE("git: ordinary revisions pass the syntax check") {

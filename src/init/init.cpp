@@ -1,4 +1,5 @@
 #include "init/init.h"
+#include "log/json_text.h"
 
 #include <fmt/format.h>
 
@@ -42,7 +43,7 @@ std::string js_start(const fs::path& dir, const std::string& runtime, const std:
             !pkg["main"].get<std::string>().empty())
           return runtime + " " + pkg["main"].get<std::string>();
       }
-    } catch (const nlohmann::json::parse_error&) {
+    } catch (const nlohmann::json::exception&) {
       // An unreadable package.json leaves the plain default.
     }
   }
@@ -104,7 +105,7 @@ std::string render_config(const Detection& d, bool has_env_file) {
   j["drain_timeout_ms"] = 5000;
   j["api_port"] = 9100;
   if (has_env_file) j["env_file"] = ".env";
-  return j.dump(2) + "\n";
+  return log::json_text(j, 2) + "\n";
 }
 
 bool ensure_gitignored(const fs::path& dir) {

@@ -161,7 +161,6 @@ struct Proxy::Impl {
           self.per_ip.erase(it);
       }
     } count{*this, peer_addr};
-    error_code ec;
     const std::string peer = peer_addr.to_string();
     Stream client(std::move(sock));
     auto watched = std::make_shared<Watched>(io.get_executor());
@@ -371,7 +370,12 @@ struct Proxy::Impl {
       res.get().keep_alive(keep);
       if ((co_await relay<false>(client, conn->stream, conn->buffer, res, std::nullopt)).ec)
         co_return false;  // header already sent: all we can do is close
-      if (backend_keep_alive && backend.idle.size() < kPoolLimit) {
+      // Bytes past the response (a body sent for HEAD, say) would be read as the next
+      // response on this connection: such a connection is not reused.
+      const bool clean = conn->buffer.size() == 0 &&
+                         !(head && (res.get().has_content_length() || res.get().chunked()) &&
+                           res.content_length().value_or(1) != 0);
+      if (backend_keep_alive && clean && backend.idle.size() < kPoolLimit) {
         conn->stream.expires_never();
         backend.idle.push_back(std::move(conn));
       }
