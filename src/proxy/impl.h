@@ -1,0 +1,153 @@
+#pragma once
+// The proxy's inside, shared by its two halves: proxy.cpp accepts clients, reads and
+// checks their requests and routes them; upstream.cpp talks to the apps (connect,
+// forward a request and its response, tunnel an Upgrade).
+
+#include <boost/beast/http.hpp>
+
+#include <limits>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "proxy/proxy.h"
+#include "proxy/relay.h"
+#include "proxy/request_checks.h"
+
+namespace sm::proxy {
+
+
+inline constexpr auto kConnectTimeout = std::chrono::seconds(5);
+inline constexpr size_t kHeaderLimit = 16 * 1024;
+inline constexpr size_t kPoolLimit = 64;
+// Bodies stream, so they need no limit. Not boost::none: Boost 1.74 compares the
+// Content-Length against the empty optional and rejects every body.
+inline constexpr std::uint64_t kNoBodyLimit = std::numeric_limits<std::uint64_t>::max();
+// What 405 answers name: the methods the proxy forwards (the app may allow fewer).
+inline constexpr const char* kAllow = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
+
+/// Whether `ec` says the bytes a client sent broke the HTTP grammar (a bad chunk size or
+/// extension), as opposed to the client leaving or stalling.
+inline bool is_malformed(const error_code& ec) {
+  return ec.category() == http::make_error_code(http::error::bad_chunk).category() &&
+         ec != http::error::end_of_stream && ec != http::error::partial_message;
+}
+
+/// One idle-able connection to an app, with the bytes read past the last response.
+struct BackendConn {
+  explicit BackendConn(Executor ex) : stream(ex) {}
+  Stream stream;
+  beast::flat_buffer buffer;
+};
+
+/// An app the proxy forwards to: its port, requests in flight, idle keep-alive connections.
+struct Backend {
+  explicit Backend(int p) : port(p) {}
+  const int port;
+  std::atomic<int> in_flight{0};
+  std::atomic<int> tunnels{0};                      // open Upgrade tunnels
+  std::vector<std::unique_ptr<BackendConn>> idle;  // event loop thread only
+  std::vector<std::weak_ptr<Socket>> tunnel_sockets;  // event loop thread only
+};
+
+/// Owns one count of a backend's in_flight (taken under the routing lock, so a drain
+/// that starts after a switch sees every request routed before it); gives it back once.
+class InFlight {
+ public:
+  explicit InFlight(std::shared_ptr<Backend> b) : b_(std::move(b)) {}
+  ~InFlight() { release(); }
+  InFlight(const InFlight&) = delete;
+  InFlight& operator=(const InFlight&) = delete;
+  void release() {
+    if (b_) --b_->in_flight;
+    b_.reset();
+  }
+
+ private:
+  std::shared_ptr<Backend> b_;
+};
+
+struct Proxy::Impl {
+  explicit Impl(Options o) : opts(std::move(o)), work(asio::make_work_guard(io)) {
+    thread = std::thread([this] { io.run(); });
+  }
+  ~Impl() {
+    asio::post(io, [this] {
+      error_code ec;
+      for (auto& a : acceptors) a->close(ec);
+      io.stop();
+    });
+    thread.join();
+  }
+
+  Options opts;
+  size_t connections = 0;  // loop thread only; declared before io, which outlives sessions
+  std::map<asio::ip::address, size_t> per_ip;  // open connections per client address (loop thread)
+  asio::io_context io{1};
+  asio::executor_work_guard<asio::io_context::executor_type> work;
+  std::thread thread;
+  std::vector<std::unique_ptr<Acceptor>> acceptors;  // loop thread after start
+
+  mutable std::mutex mu;  // guards the routing table below
+  std::shared_ptr<Backend> public_backend, internal_backend;
+  std::vector<std::weak_ptr<Backend>> known;  // every backend, for in_flight()/wait_idle()
+
+  /// Sums `what` over every backend on `port`.
+  int count(int port, std::atomic<int> Backend::*what) const;
+
+  /// The backend new requests go to, with one in_flight count taken for the caller.
+  std::shared_ptr<Backend> route(bool internal) {
+    std::lock_guard lock(mu);
+    auto b = internal ? internal_backend : public_backend;
+    if (b) ++b->in_flight;
+    return b;
+  }
+
+  /// Binds `host:port` and starts accepting on it; throws naming the config field.
+  void listen(const std::string& host, int port, bool internal);
+
+  /// Accepts clients, closing at once those over the total or per-address cap.
+  awaitable<void> accept_loop(Acceptor& acc, bool internal);
+
+  /// One client connection: read a request header, route it, forward it; repeat while
+  /// both sides keep the connection alive.
+  awaitable<void> session(Socket sock, asio::ip::address peer_addr, bool internal);
+
+  /// Reads the next request header into `req`: waits up to kClientIdle for its first
+  /// byte, then up to the header timeout for the rest, and checks it (request_checks.h).
+  /// nullopt: forward it. A Refusal with status 0: close without an answer (the client
+  /// left, or was idle); otherwise answer it and close.
+  awaitable<std::optional<Refusal>> read_request_header(Stream& client, beast::flat_buffer& cbuf,
+                                                        http::request_parser<http::buffer_body>& req);
+
+  /// Every tick, times out whatever the session is waiting for past its deadline.
+  awaitable<void> watchdog(std::shared_ptr<Watched> w);
+
+  /// Adds X-Forwarded-For/-Proto/-Host for the app.
+  static void add_forwarded(http::request<http::buffer_body>& m, const std::string& peer);
+
+  // upstream.cpp
+
+  /// A new connection to the app on `port` (nullptr when it cannot be reached in time).
+  awaitable<std::unique_ptr<BackendConn>> connect(int port, Watched& w);
+
+  /// Sends the request to the backend and streams the response back. Returns whether
+  /// the client connection stays open for another request.
+  awaitable<bool> forward(Stream& client, beast::flat_buffer& cbuf,
+                          http::request_parser<http::buffer_body>& req, Backend& backend,
+                          bool client_keep_alive, Watched& watched);
+
+  /// Upgrade (WebSocket): send the request header, then copy bytes both ways.
+  awaitable<void> tunnel(Stream& client, beast::flat_buffer& cbuf,
+                         http::request_parser<http::buffer_body>& req,
+                         std::shared_ptr<Backend> backend, Watched& watched);
+
+  /// Closes every tunnel to an app on `port` (loop thread).
+  void close_tunnels(int port);
+};
+
+}  // namespace sm::proxy
