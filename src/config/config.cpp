@@ -51,7 +51,7 @@ int get_port(const json& doc, const std::string& key, int fallback) {
 
 const std::set<std::string> kKnownKeys = {
     "start_command", "setup_command",    "port",      "internal_port", "health_endpoint",
-    "health_timeout_ms", "drain_timeout_ms", "env_file", "api_port",      "api_bind",
+    "health_timeout_ms", "drain_timeout_ms", "setup_timeout_ms", "env_file", "api_port",      "api_bind",
     "proxy_timeout_ms", "proxy_header_timeout_ms", "proxy_max_conns_per_ip", "log_max_bytes",
     "log_keep"};
 
@@ -111,6 +111,7 @@ Loaded parse(const std::string& text, const std::filesystem::path& base_dir) {
         c.health_endpoint));
   c.health_timeout_ms = get_ms(doc, "health_timeout_ms", c.health_timeout_ms, 1);
   c.drain_timeout_ms = get_ms(doc, "drain_timeout_ms", c.drain_timeout_ms, 0);
+  c.setup_timeout_ms = get_ms(doc, "setup_timeout_ms", c.setup_timeout_ms, 0);
   c.proxy_timeout_ms = get_ms(doc, "proxy_timeout_ms", c.proxy_timeout_ms, 1);
   c.proxy_header_timeout_ms = get_ms(doc, "proxy_header_timeout_ms", c.proxy_header_timeout_ms, 1);
   const long long per_ip = get_int(doc, "proxy_max_conns_per_ip", c.proxy_max_conns_per_ip);

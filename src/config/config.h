@@ -24,6 +24,7 @@ struct Config {
   std::string health_endpoint = "/healthz";
   int health_timeout_ms = 10000;
   int drain_timeout_ms = 5000;
+  int setup_timeout_ms = 600000;      // setup still running then is killed; 0 = no limit
   std::filesystem::path env_file;     // absolute, or empty when not configured
   int api_port = 9100;
   std::string api_bind = "127.0.0.1";

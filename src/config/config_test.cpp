@@ -64,6 +64,8 @@ TEST_CASE("config: errors name the field and the value") {
   CHECK(error_of(R"({"start_command":"x","log_keep":101})") == "config: \"log_keep\" must be 0-100, got 101");
   CHECK(error_of(R"({"start_command":"x","port":12E1211})").find("not valid JSON") !=
         std::string::npos);  // a number too large threw out_of_range (found by fuzzing)
+  CHECK(error_of(R"({"start_command":"x","setup_timeout_ms":-5})") ==
+        "config: \"setup_timeout_ms\" must be 0-86400000 milliseconds, got -5");
   CHECK(error_of(R"({"start_command":"x","proxy_header_timeout_ms":0})") ==
         "config: \"proxy_header_timeout_ms\" must be 1-86400000 milliseconds, got 0");
   CHECK(error_of(R"({"start_command":"x","proxy_max_conns_per_ip":-1})") ==

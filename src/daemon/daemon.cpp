@@ -173,15 +173,26 @@ std::string Daemon::run_setup(Slot& slot, const std::string& commit, const Ports
     }
     if (last && !partial.empty()) emit({{"event", "output"}, {"line", partial}});
   };
+  const auto began = Clock::now();
+  const auto deadline = cfg_.setup_timeout_ms ? began + milliseconds(cfg_.setup_timeout_ms)
+                                              : Clock::time_point::max();
   std::optional<int> status;
-  while (!(status = reaper_.exit_status(group.leader)) && !stopping_) {
-    reaper_.wait_change(reaper_.generation(), Clock::now() + milliseconds(100));
+  while (!(status = reaper_.exit_status(group.leader)) && !stopping_ && Clock::now() < deadline) {
+    reaper_.wait_change(reaper_.generation(), std::min(deadline, Clock::now() + milliseconds(100)));
     stream_output(false);
   }
   stream_output(true);
-  // Setup must not leave anything behind: whatever it started in the background goes.
+  // Setup must not leave anything behind: whatever it started in the background goes
+  // (and, at the deadline, the setup itself: its whole process group).
   process::drain(reaper_, group, milliseconds(0));
-  if (!status) return "setup abandoned: the daemon is shutting down";
+  if (!status && stopping_) return "setup abandoned: the daemon is shutting down";
+  if (!status) {
+    const auto took = std::chrono::duration_cast<milliseconds>(Clock::now() - began).count();
+    append_log(slot, fmt::format("setup timed out after {} ms; killed", took));
+    return fmt::format("setup command `{}` timed out after {} ms (setup_timeout_ms is {}) and was "
+                       "killed; raise setup_timeout_ms if it needs longer; its last output:\n{}",
+                       cfg_.setup_command, took, cfg_.setup_timeout_ms, log_tail(slot, from));
+  }
   append_log(slot, fmt::format("setup {}", process::describe_exit(*status)));
   if (WIFEXITED(*status) && WEXITSTATUS(*status) == 0) return "";
   return fmt::format("setup command `{}` {}; its last output:\n{}", cfg_.setup_command,
