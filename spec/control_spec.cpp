@@ -2,6 +2,9 @@
 
 #include <doctest/doctest.h>
 
+#include <fstream>
+#include <thread>
+
 #include "harness.h"
 
 using namespace spec;
@@ -64,5 +67,180 @@ TEST_CASE("setup_timeout_ms: out of range is a config error naming the field; 0 
   repo.write_config({{"setup_timeout_ms", 0}, {"setup_command", "sleep 1"}});
   Daemon d(repo);
   CHECK(d.deploy(a).status == 200);
+  check_clean_stop(d);
+}
+
+// ---- cancel -------------------------------------------------------------------------
+
+namespace {
+/// Waits until the daemon reports `operation` at `stage`.
+bool wait_stage(Daemon& d, const std::string& operation, const std::string& stage) {
+  auto s = d.wait_status([&](const json& j) { return j["operation"] == operation && j["stage"] == stage; },
+                         10s);
+  return s["operation"] == operation && s["stage"] == stage;
+}
+
+json last_journal_entry(Daemon& d) {
+  return http_get(d.api_port(), "/history?limit=1").json_body()["entries"][0];
+}
+}  // namespace
+
+TEST_CASE("cancel with nothing running is 409; the CLI says so and exits 1") {
+  AppRepo repo;
+  repo.commit("vA");
+  repo.write_config();
+  Daemon d(repo);
+  auto r = http_post(d.api_port(), "/cancel", "");
+  CHECK(r.status == 409);
+  CHECK(r.json_body()["error"].get<std::string>().find("nothing to cancel") != std::string::npos);
+  auto cli = d.cli({"cancel"});
+  CHECK(cli.exit_code == 1);
+  CHECK(cli.err.find("nothing to cancel") != std::string::npos);
+  CHECK(http_get(d.api_port(), "/cancel").status == 405);
+  check_clean_stop(d);
+}
+
+TEST_CASE("cancel during setup: stops within a second, kills the setup, journals cancelled; "
+          "the next deploy works") {
+  AppRepo repo;
+  std::string good = repo.commit("vA");
+  std::string hangs = repo.commit("vB", "", {{"hang", "1"}});
+  repo.write_config({{"setup_command", kHangingSetup}});
+  Daemon d(repo);
+  REQUIRE(d.deploy(good).status == 200);
+  const int live_pid = d.status()["live_pid"];
+
+  RunResult streamed;  // the CLI streams progress (NDJSON) and must end with the cancellation
+  std::thread deploying([&] { streamed = d.cli({"deploy", hangs}); });
+  REQUIRE(wait_stage(d, "deploy", "setup"));
+  // Two cancels at once are harmless: at least one answers 200, none breaks anything.
+  Http c1, c2;
+  std::thread other([&] { c2 = http_post(d.api_port(), "/cancel", ""); });
+  const auto asked = std::chrono::steady_clock::now();
+  c1 = http_post(d.api_port(), "/cancel", "");
+  other.join();
+  deploying.join();
+  CHECK(std::chrono::steady_clock::now() - asked < 1500ms);
+  CHECK((c1.status == 200 || c2.status == 200));
+  for (const Http* c : {&c1, &c2}) {
+    CHECK((c->status == 200 || c->status == 409));
+    if (c->status == 200) {
+      CHECK(c->json_body()["cancelled"] == "deploy");
+      CHECK(c->json_body()["stage"] == "setup");
+    }
+  }
+  CHECK(streamed.exit_code == 1);
+  CHECK_MESSAGE(streamed.err.find("cancelled") != std::string::npos, streamed.err);
+
+  auto e = last_journal_entry(d);
+  CHECK(e["action"] == "deploy");
+  CHECK(e["result"] == "cancelled");
+  CHECK(e["stage"] == "setup");
+  auto s = d.status();
+  CHECK(s["live_commit"] == good);
+  CHECK(s["live_pid"] == live_pid);
+  CHECK(s["operation"] == "");
+  CHECK(tagged_processes(d.tag()).size() == 2);  // the daemon and the live app
+  fs::remove(repo.dir() / "hang");
+  CHECK(d.deploy(repo.commit("vC")).status == 200);
+  check_clean_stop(d);
+}
+
+TEST_CASE("cancel during the health wait (proxy): the live app is untouched, the new one is gone") {
+  AppRepo repo;
+  std::string a = repo.commit("vA");
+  std::string never = repo.commit("vB", "--start-unhealthy");
+  repo.write_config({{"health_timeout_ms", 30000}});
+  Daemon d(repo, {});
+  REQUIRE(d.deploy(a).status == 200);
+  const int live_pid = d.status()["live_pid"];
+  Http r;
+  std::thread deploying([&] { r = d.deploy(never); });
+  REQUIRE(wait_stage(d, "deploy", "health"));
+  auto c = d.cli({"cancel"});
+  const auto asked = std::chrono::steady_clock::now();
+  deploying.join();
+  CHECK(std::chrono::steady_clock::now() - asked < 1500ms);
+  CHECK(c.exit_code == 0);
+  CHECK(c.out.find("cancelled the deploy at stage health") != std::string::npos);
+  CHECK(r.status == 500);
+  CHECK(r.json_body()["stage"] == "health");
+  CHECK(r.json_body()["error"].get<std::string>().find("cancelled") != std::string::npos);
+  auto s = d.status();
+  CHECK(s["live_commit"] == a);
+  CHECK(s["live_pid"] == live_pid);
+  CHECK(http_get(d.public_port(), "/").status == 200);
+  CHECK(tagged_processes(d.tag()).size() == 2);
+  check_clean_stop(d);
+}
+
+TEST_CASE("cancel while waiting for in-flight requests (proxy): traffic goes back to the old app") {
+  AppRepo repo;
+  std::string a = repo.commit("vA");
+  std::string b = repo.commit("vB");
+  repo.write_config({{"drain_timeout_ms", 20000}});
+  Daemon d(repo, {});
+  REQUIRE(d.deploy(a).status == 200);
+  const int live_pid = d.status()["live_pid"];
+  Http slow;
+  std::thread in_flight([&] { slow = http_get(d.public_port(), "/slow?ms=3000", 10s); });
+  std::this_thread::sleep_for(200ms);
+  Http r;
+  std::thread deploying([&] { r = d.deploy(b); });
+  REQUIRE(wait_stage(d, "deploy", "drain"));
+  auto c = http_post(d.api_port(), "/cancel", "");
+  const auto asked = std::chrono::steady_clock::now();
+  deploying.join();
+  CHECK(std::chrono::steady_clock::now() - asked < 1500ms);
+  CHECK(c.status == 200);
+  CHECK(c.json_body()["stage"] == "drain");
+  CHECK(r.status == 500);
+  CHECK(r.json_body()["stage"] == "drain");
+  auto s = d.status();
+  CHECK(s["live_commit"] == a);
+  CHECK(s["live_pid"] == live_pid);
+  CHECK(http_get(d.public_port(), "/").body.find("hello from vA") != std::string::npos);
+  in_flight.join();
+  CHECK(slow.status == 200);  // the old app was never stopped
+  CHECK(tagged_processes(d.tag()).size() == 2);
+  CHECK(last_journal_entry(d)["result"] == "cancelled");
+  check_clean_stop(d);
+}
+
+TEST_CASE("cancel a rollback whose app is slow to boot (direct): the live version is started again") {
+  AppRepo repo;
+  std::string a = repo.commit("vA");
+  std::string b = repo.commit("vB");
+  // The boot delay comes from a file outside the repository, so the same commit boots
+  // fast when deployed and slowly when rolled back to.
+  const fs::path delay = repo.home() / "boot-delay";
+  std::ofstream(delay) << "0";
+  repo.write_config({{"health_timeout_ms", 60000},
+                     {"start_command", "exec \"$TESTAPP\" $(cat flags) --boot-delay $(cat '" +
+                                           delay.string() + "')"}});
+  Daemon d(repo);
+  REQUIRE(d.deploy(a).status == 200);
+  REQUIRE(d.deploy(b).status == 200);
+  std::ofstream(delay) << "30";
+  Http r;
+  std::thread rolling([&] { r = d.rollback(); });
+  REQUIRE(wait_stage(d, "rollback", "health"));
+  std::ofstream(delay) << "0";  // vB, started again after the cancel, boots at once
+  auto c = http_post(d.api_port(), "/cancel", "");
+  const auto asked = std::chrono::steady_clock::now();
+  rolling.join();
+  CHECK(std::chrono::steady_clock::now() - asked < 1500ms);
+  CHECK(c.json_body()["cancelled"] == "rollback");
+  CHECK(r.status == 500);
+  CHECK(r.json_body()["stage"] == "health");
+  const std::string error = r.json_body()["error"];
+  CHECK(error.find("cancelled") != std::string::npos);
+  CHECK(error.find("was started again") != std::string::npos);
+  auto s = d.wait_status([](const json& j) { return j["healthy"] == true; }, 10s);
+  CHECK(s["live_commit"] == b);
+  CHECK(s["previous_commit"] == a);  // still there to roll back to
+  CHECK(http_get(d.public_port(), "/").status == 200);
+  CHECK(last_journal_entry(d)["action"] == "rollback");
+  CHECK(last_journal_entry(d)["result"] == "cancelled");
   check_clean_stop(d);
 }

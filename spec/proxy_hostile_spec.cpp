@@ -68,8 +68,9 @@ class RawConn {
   int fd_ = -1;
 };
 
-long long answered(const Daemon& d) {
-  auto r = http_get(d.internal_port(), "/answered");
+/// How many requests the app has read in full on its public port.
+long long received(const Daemon& d) {
+  auto r = http_get(d.internal_port(), "/received");
   REQUIRE(r.status == 200);
   return std::stoll(r.body);
 }
@@ -153,7 +154,7 @@ TEST_CASE("proxy: smuggling and framing attacks get 4xx and a close, never the a
   for (const auto& h : smuggling_table()) {
     const std::string name = h.name;
     CAPTURE(name);
-    const long long before = answered(d);
+    const long long before = received(d);
     RawConn c(d.public_port());
     REQUIRE(c.send_all(h.bytes));
     bool closed = false;
@@ -161,7 +162,7 @@ TEST_CASE("proxy: smuggling and framing attacks get 4xx and a close, never the a
     CHECK_MESSAGE(out.rfind(std::string("HTTP/1.1 ") + h.status, 0) == 0, out);
     CHECK(out.find("\"error\"") != std::string::npos);  // the proxy's answer, not the app's
     CHECK(closed);
-    CHECK(answered(d) == before);  // the app answered nothing
+    CHECK(received(d) == before);  // no request reached the app in full
     CHECK(http_get(d.public_port(), "/").status == 200);  // everyone else is still served
   }
   // 405 names what is allowed.

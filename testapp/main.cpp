@@ -5,7 +5,7 @@
 // Public:   GET /  /headers  /slow?ms=N  /events?n=N&ms=M (SSE)  /download?bytes=N
 //           /unframed (a body delimited by closing the connection)
 //           POST /upload (counts the streamed body)  GET /ws (WebSocket echo)
-// Internal: GET /healthz  /env?key=K  /whoami  /answered (requests answered on PORT)
+// Internal: GET /healthz  /env?key=K  /whoami  /received (requests read in full on PORT)
 //           POST /control/{crash,hang,unhealthy,healthy}  /control/log?line=L&times=N
 //
 // Flags: --start-unhealthy, --boot-delay SECONDS, --ignore-sigterm,
@@ -42,7 +42,7 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
 std::atomic<bool> healthy{true};
-std::atomic<long long> public_answered{0};  // requests answered on PORT (GET /answered)
+std::atomic<long long> public_received{0};  // requests read in full on PORT (GET /received)
 
 std::string env_or(const char* key, const std::string& fallback) {
   const char* v = std::getenv(key);
@@ -173,11 +173,13 @@ Outcome handle_public(tcp::socket& s, beast::flat_buffer& b, Request& p, const T
   const auto method = p.get().method();
   if (method == http::verb::post && t.path == "/upload") {
     auto [n, sum] = consume_body(s, b, p);
+    ++public_received;
     reply(s, p, http::status::ok, nlohmann::json{{"bytes", n}, {"fnv1a", std::to_string(sum)}}.dump(),
           "application/json");
     return Outcome::handled;
   }
   consume_body(s, b, p);
+  ++public_received;  // before any answer, so a client that has one sees it counted
   if (method != http::verb::get) return Outcome::unhandled;
   if (t.path == "/") {
     reply(s, p, http::status::ok,
@@ -246,8 +248,8 @@ Outcome handle_internal(tcp::socket& s, beast::flat_buffer& b, Request& p, const
       reply(s, p, http::status::ok, v);
     else
       reply(s, p, http::status::not_found, "unset\n");
-  } else if (!post && t.path == "/answered") {
-    reply(s, p, http::status::ok, std::to_string(public_answered.load()));
+  } else if (!post && t.path == "/received") {
+    reply(s, p, http::status::ok, std::to_string(public_received.load()));
   } else if (!post && t.path == "/whoami") {
     nlohmann::json j{{"pid", getpid()},
                      {"pgid", getpgrp()},
@@ -277,7 +279,6 @@ void serve(tcp::socket s, bool is_public, bool is_internal) {
       if (is_public) o = handle_public(s, b, p, t);
       if (o == Outcome::unhandled && is_internal) o = handle_internal(s, b, p, t);
       if (o == Outcome::unhandled) reply(s, p, http::status::not_found, "not found\n");
-      if (is_public) ++public_answered;
       if (o == Outcome::close || !p.get().keep_alive()) {
         beast::error_code ec;
         s.shutdown(tcp::socket::shutdown_send, ec);

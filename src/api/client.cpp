@@ -212,6 +212,16 @@ int rollback_command(const ClientOptions& o, std::ostream& out, std::ostream& er
                    call_streaming(o, "/rollback", "{}", "rolling back", out), out, err);
 }
 
+int cancel_command(const ClientOptions& o, std::ostream& out, std::ostream& err) {
+  Reply r = call(o, "POST", "/cancel", "{}", 10);
+  if (!answered_ok(o, r, "cancel", err)) return 1;
+  if (o.json)
+    out << log::json_text(r.body, 2) << "\n";
+  else
+    out << fmt::format("cancelled the {} at stage {}\n", str(r.body, "cancelled"), str(r.body, "stage"));
+  return 0;
+}
+
 static std::string human_duration(long long s) {
   if (s < 60) return fmt::format("{}s", s);
   if (s < 3600) return fmt::format("{}m{}s", s / 60, s % 60);

@@ -196,6 +196,14 @@ ApiServer::ApiServer(daemon::Daemon& d) : daemon_(d), server_(std::make_unique<h
     OpResult r = daemon_.rollback();
     reply(res, http_status(r.status), op_body(r, false));
   });
+  s.Post("/cancel", [this](const httplib::Request&, httplib::Response& res) {
+    if (auto c = daemon_.cancel())
+      reply(res, 200, {{"cancelled", c->operation}, {"stage", c->stage}});
+    else
+      reply(res, 409, {{"error", "nothing to cancel: no deploy or rollback is running (or it is "
+                                 "already finishing)"}});
+  });
+  method_not_allowed(s, "/cancel", "POST");
   s.Get("/history", [this](const httplib::Request& req, httplib::Response& res) {
     size_t limit = 0;
     if (count_param(req, res, "limit", 20, 1, 10000, limit))

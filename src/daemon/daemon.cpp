@@ -24,6 +24,9 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+/// What a cancelled operation's error says (after "<operation> failed at <stage>: ").
+const std::string kCancelledError = "cancelled (slot-machine cancel / POST /cancel)";
+
 constexpr const char* kBusy = "another deploy or rollback is in progress; try again when it ends";
 
 OpResult refused(OpStatus status, std::string error) {
@@ -126,7 +129,7 @@ std::string Daemon::log_tail(const Slot& slot, std::uintmax_t from) const {
 }
 
 bool Daemon::pause_until(Clock::time_point t) const {
-  if (stopping_) return false;
+  if (interrupted()) return false;
   reaper_.wait_change(reaper_.generation(), t);
   return !stopping_;
 }
@@ -177,7 +180,7 @@ std::string Daemon::run_setup(Slot& slot, const std::string& commit, const Ports
   const auto deadline = cfg_.setup_timeout_ms ? began + milliseconds(cfg_.setup_timeout_ms)
                                               : Clock::time_point::max();
   std::optional<int> status;
-  while (!(status = reaper_.exit_status(group.leader)) && !stopping_ && Clock::now() < deadline) {
+  while (!(status = reaper_.exit_status(group.leader)) && !interrupted() && Clock::now() < deadline) {
     reaper_.wait_change(reaper_.generation(), std::min(deadline, Clock::now() + milliseconds(100)));
     stream_output(false);
   }
@@ -185,6 +188,7 @@ std::string Daemon::run_setup(Slot& slot, const std::string& commit, const Ports
   // Setup must not leave anything behind: whatever it started in the background goes
   // (and, at the deadline, the setup itself: its whole process group).
   process::drain(reaper_, group, milliseconds(0));
+  if (!status && cancelled_) return kCancelledError;
   if (!status && stopping_) return "setup abandoned: the daemon is shutting down";
   if (!status) {
     const auto took = std::chrono::duration_cast<milliseconds>(Clock::now() - began).count();
@@ -243,6 +247,10 @@ std::string Daemon::start_app(Slot& slot, const std::string& commit, const Ports
       [&] { return reaper_.exit_status(leader); },
       [&](Clock::time_point t) { return pause_until(t); }};
   auto result = health::wait_healthy(watch, milliseconds(cfg_.health_timeout_ms));
+  if (result.outcome == health::Outcome::Cancelled && cancelled_) {
+    append_log(slot, "health check cancelled");
+    return kCancelledError;
+  }
   append_log(slot, health::describe(result));
   if (result.outcome == health::Outcome::Healthy) return "";
   return fmt::format("{} ({}{}); its last output:\n{}", health::describe(result),
@@ -277,6 +285,12 @@ bool Daemon::drain_first_if_needed(Slot* live, const char* op) {
 }
 
 std::string Daemon::undo_failed_start(Slot& target, Slot* live, bool live_was_drained) {
+  // Bringing the old live version back is what a cancel asks for: it must not stop it.
+  restoring_ = true;
+  struct Restored {
+    std::atomic<bool>& flag;
+    ~Restored() { flag = false; }
+  } restored{restoring_};
   stop_app(target, "it failed to come up");
   if (!live_was_drained || !live) return "";
   const Ports ports = router_.ports_for_new_process();
@@ -303,22 +317,56 @@ std::string Daemon::undo_failed_start(Slot& target, Slot* live, bool live_was_dr
 
 std::string Daemon::switch_and_retire(const Ports& ports, Slot* old_live, bool already_drained,
                                       const char* op) {
+  const bool old_running = !already_drained && old_live && old_live->app;
+  if (!old_running && !past_cancel_point()) return kCancelledError;
   set_stage(op, "switch");
   try {
     router_.switch_to(ports);
   } catch (const std::exception& e) {
     return fmt::format("cannot route traffic to the new app: {}", e.what());
   }
-  if (already_drained || !old_live || !old_live->app) return "";
+  if (!old_running) return "";
   set_stage(op, "drain");
-  router_.wait_in_flight(old_live->app->ports, Clock::now() + milliseconds(cfg_.drain_timeout_ms));
+  router_.wait_in_flight(old_live->app->ports, Clock::now() + milliseconds(cfg_.drain_timeout_ms),
+                         [this] { return interrupted(); });
+  if (!past_cancel_point()) {
+    router_.switch_to(old_live->app->ports);  // back to the old app, which never stopped
+    return kCancelledError;
+  }
   stop_app(*old_live, "replaced");
   return "";
+}
+
+void Daemon::begin_cancellable() {
+  std::lock_guard lock(mu_);
+  cancelled_ = false;
+  cancellable_ = true;
+}
+
+bool Daemon::past_cancel_point() {
+  std::lock_guard lock(mu_);
+  if (cancelled_) return false;
+  cancellable_ = false;
+  return true;
+}
+
+std::string Daemon::stage_now() const {
+  std::lock_guard lock(mu_);
+  return stage_;
+}
+
+std::optional<Daemon::Cancelled> Daemon::cancel() {
+  std::lock_guard lock(mu_);
+  if (operation_.empty() || !cancellable_) return std::nullopt;
+  cancelled_ = true;
+  log::info("cancel: stopping the {} at stage {}", operation_, stage_);
+  return Cancelled{operation_, stage_};
 }
 
 OpResult Daemon::failed(OpResult r, const std::string& what, const std::string& stage,
                         const std::string& error) {
   r.status = OpStatus::Failed;
+  r.cancelled = cancelled_;
   r.stage = stage;
   r.error = fmt::format("{} failed at {}: {}", what, stage, error);
   log::info("{}", r.error);
@@ -336,6 +384,7 @@ void Daemon::promote(Slot& target, Slot* previous) {
   live_since_ = last_deploy_time_;
   operation_.clear();
   stage_.clear();
+  cancellable_ = false;
 }
 
 OpResult Daemon::deploy(const std::string& revision, Progress progress) {
@@ -373,7 +422,7 @@ void Daemon::record(const char* action, const OpResult& r, Clock::time_point beg
                    {"slot", r.slot},
                    {"previous_commit", r.previous_commit},
                    {"duration_ms", std::chrono::duration_cast<milliseconds>(Clock::now() - began).count()},
-                   {"result", r.status == OpStatus::Ok ? "ok" : "failed"}};
+                   {"result", r.status == OpStatus::Ok ? "ok" : r.cancelled ? "cancelled" : "failed"}};
   if (r.status == OpStatus::Failed) {
     e["stage"] = r.stage;
     e["error"] = r.error;
@@ -539,6 +588,7 @@ OpResult Daemon::run_deploy(const std::string& revision, Progress progress) {
   if (stopping_) return refused(OpStatus::ShuttingDown, "the daemon is shutting down");
   op_began_ = Clock::now();
   ProgressScope listening(progress_, std::move(progress));
+  begin_cancellable();
 
   set_stage("deploy", "resolve");
   std::string commit;
@@ -578,10 +628,11 @@ OpResult Daemon::run_deploy(const std::string& revision, Progress progress) {
   try {
     repo_.checkout_worktree(slot_dir(*target),
                             fmt::format("slot-{}-{}", target->name, data_dir_id(paths_.data_dir)),
-                            commit);
+                            commit, [this] { return interrupted(); });
   } catch (const std::exception& e) {
-    return fail("checkout", e.what());
+    return fail("checkout", cancelled_ ? kCancelledError : e.what());
   }
+  if (cancelled_) return fail("checkout", kCancelledError);
 
   const Ports ports = router_.ports_for_new_process();
   if (!cfg_.setup_command.empty()) {
@@ -590,6 +641,7 @@ OpResult Daemon::run_deploy(const std::string& revision, Progress progress) {
   }
 
   const bool drained_first = drain_first_if_needed(old_live, "deploy");
+  if (cancelled_) return fail("drain", kCancelledError + undo_failed_start(*target, old_live, drained_first));
 
   set_stage("deploy", "start");
   if (auto err = start_app(*target, commit, ports); !err.empty()) {
@@ -598,7 +650,8 @@ OpResult Daemon::run_deploy(const std::string& revision, Progress progress) {
   }
 
   if (auto err = switch_and_retire(ports, old_live, drained_first, "deploy"); !err.empty())
-    return fail("switch", err + undo_failed_start(*target, old_live, drained_first));
+    return fail(cancelled_ ? stage_now() : "switch",
+                err + undo_failed_start(*target, old_live, drained_first));
   {
     std::lock_guard lock(mu_);
     target->commit = commit;
@@ -616,6 +669,7 @@ OpResult Daemon::run_rollback(Progress progress) {
   if (stopping_) return refused(OpStatus::ShuttingDown, "the daemon is shutting down");
   op_began_ = Clock::now();
   ProgressScope listening(progress_, std::move(progress));
+  begin_cancellable();
 
   Slot* old_live;
   Slot* target;
@@ -636,18 +690,20 @@ OpResult Daemon::run_rollback(Progress progress) {
   r.previous_commit = old_live ? old_live->commit : "";
 
   const Ports ports = router_.ports_for_new_process();
-  const bool drained_first = drain_first_if_needed(old_live, "rollback");
-
-  set_stage("rollback", "start");
   auto fail = [&](const std::string& stage, const std::string& error) {
     return failed(r, fmt::format("rollback to {}", target->commit.substr(0, 12)), stage, error);
   };
+  const bool drained_first = drain_first_if_needed(old_live, "rollback");
+  if (cancelled_) return fail("drain", kCancelledError + undo_failed_start(*target, old_live, drained_first));
+
+  set_stage("rollback", "start");
   if (auto err = start_app(*target, target->commit, ports); !err.empty()) {
     const std::string stage = target->app ? "health" : "start";
     return fail(stage, err + undo_failed_start(*target, old_live, drained_first));
   }
   if (auto err = switch_and_retire(ports, old_live, drained_first, "rollback"); !err.empty())
-    return fail("switch", err + undo_failed_start(*target, old_live, drained_first));
+    return fail(cancelled_ ? stage_now() : "switch",
+                err + undo_failed_start(*target, old_live, drained_first));
   promote(*target, old_live);
   persist();
   log::info("rolled back to {} in slot {} in {} ms", target->commit, target->name,

@@ -40,6 +40,7 @@ struct OpResult {
   OpStatus status = OpStatus::Ok;
   std::string error;  // what failed, with the last lines of app/setup output
   std::string stage;  // checkout, setup, start or health, for Failed
+  bool cancelled = false;  // Failed because `cancel` asked it to stop
   std::string slot;
   std::string commit;
   std::string previous_commit;
@@ -95,6 +96,15 @@ class Daemon {
   std::filesystem::path log_file(const std::string& which, std::string& error) const;
   /// The newest `limit` journal entries, newest first.
   std::vector<nlohmann::json> history(size_t limit) const;
+
+  /// What cancel() stopped: "deploy" or "rollback", and the stage it was in.
+  struct Cancelled {
+    std::string operation, stage;
+  };
+  /// Asks the running deploy or rollback to stop at its current stage (it then fails as
+  /// a failed deploy would, with `cancelled` set); nullopt when none runs, or when it has
+  /// passed the point where it can be undone (its old app is being drained).
+  std::optional<Cancelled> cancel();
 
   /// Makes running and future operations give up quickly (setup killed, health waits
   /// abandoned). Safe to call from any thread.
@@ -190,6 +200,18 @@ class Daemon {
   const std::map<std::string, std::string> base_env_;  // the daemon's environment
 
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> cancelled_{false};  // the running operation was asked to stop
+  std::atomic<bool> restoring_{false};  // undoing a failed or cancelled start: not cancellable
+  bool cancellable_ = false;            // guarded by mu_: an operation runs and can be undone
+  /// Whether the running operation must stop: cancelled, or the daemon is stopping.
+  bool interrupted() const { return stopping_ || (cancelled_ && !restoring_); }
+  /// Called where an operation commits (its old app is about to be drained): false when
+  /// it was cancelled before; from then on cancel() finds nothing to cancel.
+  bool past_cancel_point();
+  /// At the start of an operation: it can be cancelled, and has not been.
+  void begin_cancellable();
+  /// The running operation's stage.
+  std::string stage_now() const;
   std::atomic<bool> monitor_stop_{false};
   std::thread monitor_;
   OpThread ops_;  // last: joined first, while everything an operation uses still exists

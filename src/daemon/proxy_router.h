@@ -30,9 +30,10 @@ class ProxyRouter : public Router {
   Ports ports_for_new_process() override;
   bool must_drain_before_start() const override { return false; }
   void switch_to(const Ports& ports) override { proxy_.switch_to(ports.port, ports.internal_port); }
-  void wait_in_flight(const Ports& ports, std::chrono::steady_clock::time_point deadline) override {
-    proxy_.wait_idle(ports.port, deadline);
-    proxy_.wait_idle(ports.internal_port, deadline);
+  void wait_in_flight(const Ports& ports, std::chrono::steady_clock::time_point deadline,
+                      const std::function<bool()>& stop) override {
+    proxy_.wait_idle(ports.port, deadline, stop);
+    proxy_.wait_idle(ports.internal_port, deadline, stop);
   }
 
  private:

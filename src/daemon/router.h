@@ -2,6 +2,7 @@
 // The one seam between the deploy state machine and how traffic reaches a slot.
 
 #include <chrono>
+#include <functional>
 
 namespace sm::daemon {
 
@@ -25,8 +26,10 @@ class Router {
   virtual bool must_drain_before_start() const = 0;
   /// Routes new requests to the app listening on `ports` from now on.
   virtual void switch_to(const Ports& ports) = 0;
-  /// Waits, until `deadline` at most, for requests in flight to the app on `ports`.
-  virtual void wait_in_flight(const Ports& ports, std::chrono::steady_clock::time_point deadline) = 0;
+  /// Waits, until `deadline` at most or until `stop()` says so, for requests in flight
+  /// to the app on `ports`.
+  virtual void wait_in_flight(const Ports& ports, std::chrono::steady_clock::time_point deadline,
+                              const std::function<bool()>& stop) = 0;
 };
 
 /// Direct mode (--no-proxy): the app binds the configured ports itself.
@@ -37,7 +40,8 @@ class DirectRouter : public Router {
   Ports ports_for_new_process() override { return fixed_; }
   bool must_drain_before_start() const override { return true; }
   void switch_to(const Ports&) override {}
-  void wait_in_flight(const Ports&, std::chrono::steady_clock::time_point) override {}
+  void wait_in_flight(const Ports&, std::chrono::steady_clock::time_point,
+                      const std::function<bool()>&) override {}
 
  private:
   Ports fixed_;

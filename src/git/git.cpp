@@ -127,7 +127,8 @@ std::string Repository::resolve(const std::string& rev) const {
 }
 
 void Repository::checkout_worktree(const fs::path& path, const std::string& name,
-                                   const std::string& commit) const {
+                                   const std::string& commit,
+                                   const std::function<bool()>& stop) const {
   git_oid oid;
   if (git_oid_fromstr(&oid, commit.c_str()) != 0)
     throw GitError(ErrorKind::InvalidRevision, fmt::format("\"{}\" is not a full hash", commit));
@@ -164,6 +165,14 @@ void Repository::checkout_worktree(const fs::path& path, const std::string& name
   git_checkout_options opts;
   git_checkout_options_init(&opts, GIT_CHECKOUT_OPTIONS_VERSION);
   opts.checkout_strategy = GIT_CHECKOUT_FORCE;  // untracked and ignored files are kept
+  if (stop) {
+    opts.notify_flags = GIT_CHECKOUT_NOTIFY_UPDATED;
+    opts.notify_cb = [](git_checkout_notify_t, const char*, const git_diff_file*,
+                        const git_diff_file*, const git_diff_file*, void* payload) {
+      return (*static_cast<const std::function<bool()>*>(payload))() ? GIT_EUSER : 0;
+    };
+    opts.notify_payload = const_cast<std::function<bool()>*>(&stop);
+  }
   Index empty;
   if (fresh) {
     // Nothing is checked out yet: compare against an empty baseline so every file is written.
@@ -171,7 +180,9 @@ void Repository::checkout_worktree(const fs::path& path, const std::string& name
       throw GitError(ErrorKind::Other, fmt::format("checkout: {}", last_error()));
     opts.baseline_index = empty.p;
   }
-  if (git_checkout_tree(wt.p, reinterpret_cast<git_object*>(c.p), &opts) != 0)
+  const int rc = git_checkout_tree(wt.p, reinterpret_cast<git_object*>(c.p), &opts);
+  if (rc == GIT_EUSER) throw GitError(ErrorKind::Other, "cancelled");
+  if (rc != 0)
     throw GitError(ErrorKind::Other, fmt::format("checkout of {} into {} failed: {}", commit,
                                                  abs.string(), last_error()));
   if (git_repository_set_head_detached(wt.p, &oid) != 0)

@@ -3,6 +3,7 @@
 // No `git` subprocess, and nothing here creates a branch or any other ref.
 
 #include <filesystem>
+#include <functional>
 #include <stdexcept>
 #include <string>
 
@@ -53,9 +54,12 @@ class Repository {
   /// Makes `path` a worktree of this repository named `name` (created on first use,
   /// registered under .git/worktrees/<name> like `git worktree add --detach`) and checks
   /// `commit` out there, detached. Incremental: only changed files are written; untracked
-  /// and ignored files are kept; tracked local edits are overwritten.
+  /// and ignored files are kept; tracked local edits are overwritten. `stop`, when given,
+  /// is asked for each file while libgit2 plans the checkout (it offers no way to stop
+  /// once it writes); true abandons it with GitError "cancelled".
   void checkout_worktree(const std::filesystem::path& path, const std::string& name,
-                         const std::string& commit) const;
+                         const std::string& commit,
+                         const std::function<bool()>& stop = {}) const;
 
   std::filesystem::path workdir() const { return workdir_; }
 

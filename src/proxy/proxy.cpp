@@ -209,9 +209,11 @@ int Proxy::in_flight(int port) const { return impl_->count(port, &Backend::in_fl
 
 int Proxy::tunnels(int port) const { return impl_->count(port, &Backend::tunnels); }
 
-void Proxy::wait_idle(int port, Clock::time_point deadline) {
-  while ((in_flight(port) > 0 || tunnels(port) > 0) && Clock::now() < deadline)
+void Proxy::wait_idle(int port, Clock::time_point deadline, const std::function<bool()>& stop) {
+  while ((in_flight(port) > 0 || tunnels(port) > 0) && Clock::now() < deadline) {
+    if (stop && stop()) return;
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
   if (tunnels(port) == 0) return;
   std::promise<void> closed;
   asio::post(impl_->io, [&] {

@@ -3,6 +3,7 @@
 // forwards to whichever app is live, so a deploy never leaves the port unbound.
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -37,9 +38,9 @@ class Proxy {
   void switch_to(int port, int internal_port);
 
   /// Blocks until no request to the app on `port` is in flight and no Upgrade
-  /// (WebSocket) tunnel to it is open, or until `deadline`; then closes the tunnels
-  /// still open.
-  void wait_idle(int port, Clock::time_point deadline);
+  /// (WebSocket) tunnel to it is open, or until `deadline`, or until `stop()` (when
+  /// given) says so; then closes the tunnels still open, unless stopped.
+  void wait_idle(int port, Clock::time_point deadline, const std::function<bool()>& stop = {});
 
   /// Number of requests in flight to the app on `port`.
   int in_flight(int port) const;
