@@ -1,0 +1,63 @@
+#include "daemon/daemon.h"
+
+#include "daemon/logs.h"
+#include "health/health.h"
+#include "log/log.h"
+#include "process/spawn.h"
+
+#include "daemon/daemon_internal.h"
+
+namespace sm::daemon {
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+using Clock = std::chrono::steady_clock;
+
+void Daemon::monitor() {
+  auto next_probe = Clock::now() + milliseconds(1000);
+  for (;;) {
+    reaper_.wait_change(reaper_.generation(), std::min(next_probe, Clock::now() + milliseconds(1000)));
+    if (monitor_stop_) return;
+
+    int probe_port = 0;
+    uint64_t generation = 0;
+    {
+      std::lock_guard lock(mu_);
+      App* app = live_ ? live_->app.get() : nullptr;
+      if (app && !app->exit_reported) {
+        if (auto st = exit_of(*app)) {
+          app->exit_reported = true;
+          healthy_ = false;
+          log::info("live app in slot {} {}; status is now unhealthy", live_->name,
+                    app->group.adopted ? "exited" : process::describe_exit(*st));
+        } else if (Clock::now() >= next_probe && operation_.empty()) {
+          probe_port = app->ports.internal_port;
+          generation = live_generation_;
+        }
+      }
+    }
+    if (Clock::now() >= next_probe) {
+      next_probe = Clock::now() + milliseconds(1000);
+      for (const Slot& s : slots_) {
+        try {
+          if (rotate_if_needed(log_path(s), static_cast<std::uintmax_t>(cfg_.log_max_bytes), cfg_.log_keep))
+            append_log(s, fmt::format("log rotated (over log_max_bytes={})", cfg_.log_max_bytes));
+        } catch (const std::exception& e) {
+          log::info("warning: {}", e.what());
+        }
+      }
+    }
+    if (!probe_port) continue;
+
+    auto p = health::probe_http(probe_port, cfg_.health_endpoint, milliseconds(1000));
+    std::lock_guard lock(mu_);
+    if (generation != live_generation_ || !live_ || !live_->app || live_->app->exit_reported)
+      continue;
+    if (healthy_ != p.healthy)
+      log::info("live app in slot {} is now {} ({})", live_->name,
+                p.healthy ? "healthy" : "unhealthy", p.detail);
+    healthy_ = p.healthy;
+  }
+}
+
+
+}  // namespace sm::daemon
