@@ -24,6 +24,7 @@ const char* kUsage =
     "  start      run the daemon in the foreground\n"
     "  deploy     deploy COMMIT (default: HEAD of the repository in cwd)\n"
     "  rollback   swap back to the previous slot\n"
+    "  restart    start the live version afresh and switch to it (no downtime)\n"
     "  cancel     stop the running deploy or rollback\n"
     "  status     show what is running\n"
     "  history    list past deploys, rollbacks and restarts\n"
@@ -32,7 +33,7 @@ const char* kUsage =
     "\n"
     "Run `slot-machine <command> --help` for a command's options.\n";
 
-const std::set<std::string> kCommands = {"init", "start", "deploy", "rollback", "cancel", "status", "history", "logs", "version"};
+const std::set<std::string> kCommands = {"init", "start", "deploy", "rollback", "restart", "cancel", "status", "history", "logs", "version"};
 
 }  // namespace
 
@@ -91,6 +92,10 @@ int main(int argc, char** argv) {
   rollback->add_flag("-q,--quiet", client.quiet, "print only the final line, not each stage");
   auto* status = app.add_subcommand("status", "show what is running");
   add_client_flags(status);
+  auto* restart = app.add_subcommand("restart", "start the live version afresh and switch to it");
+  add_client_flags(restart);
+  restart->add_flag("-q,--quiet", client.quiet, "print only the final line, not each stage");
+
   auto* cancel = app.add_subcommand("cancel", "stop the running deploy or rollback at its current stage");
   add_client_flags(cancel);
 
@@ -135,7 +140,7 @@ int main(int argc, char** argv) {
   }
 
   try {
-    if (deploy->count("--api-port") || rollback->count("--api-port") || status->count("--api-port") || cancel->count("--api-port") ||
+    if (deploy->count("--api-port") || rollback->count("--api-port") || status->count("--api-port") || cancel->count("--api-port") || restart->count("--api-port") ||
         history->count("--api-port") || logs->count("--api-port")) {
       sm::config::check_port("--api-port", api_port);
       client.port = api_port;
@@ -151,6 +156,7 @@ int main(int argc, char** argv) {
     return sm::api::deploy_command(client, deploy->count("COMMIT") ? std::optional(commit) : std::nullopt,
                                    std::cout, std::cerr);
   if (*rollback) return sm::api::rollback_command(client, std::cout, std::cerr);
+  if (*restart) return sm::api::restart_command(client, std::cout, std::cerr);
   if (*cancel) return sm::api::cancel_command(client, std::cout, std::cerr);
   if (*logs) return sm::api::logs_command(client, logs_slot, logs_n, logs_follow, std::cout, std::cerr);
   if (*history) return sm::api::history_command(client, history_n, std::cout, std::cerr);

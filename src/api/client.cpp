@@ -212,6 +212,13 @@ int rollback_command(const ClientOptions& o, std::ostream& out, std::ostream& er
                    call_streaming(o, "/rollback", "{}", "rolling back", out), out, err);
 }
 
+int restart_command(const ClientOptions& o, std::ostream& out, std::ostream& err) {
+  if (!reachable(o, err)) return 1;
+  if (o.json) return finish_op(o, "restart", "restarted", call(o, "POST", "/restart", "{}", 86400), out, err);
+  return finish_op(o, "restart", "restarted",
+                   call_streaming(o, "/restart", "{}", "restarting", out), out, err);
+}
+
 int cancel_command(const ClientOptions& o, std::ostream& out, std::ostream& err) {
   Reply r = call(o, "POST", "/cancel", "{}", 10);
   if (!answered_ok(o, r, "cancel", err)) return 1;

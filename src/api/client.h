@@ -20,6 +20,8 @@ struct ClientOptions {
 int deploy_command(const ClientOptions& opts, const std::optional<std::string>& commit,
                    std::ostream& out, std::ostream& err);
 int rollback_command(const ClientOptions& opts, std::ostream& out, std::ostream& err);
+/// `restart`: a fresh process of the live version, switched to without downtime.
+int restart_command(const ClientOptions& opts, std::ostream& out, std::ostream& err);
 /// `cancel`: stops the running deploy or rollback. 0 when one was cancelled.
 int cancel_command(const ClientOptions& opts, std::ostream& out, std::ostream& err);
 int status_command(const ClientOptions& opts, std::ostream& out, std::ostream& err);

@@ -196,6 +196,15 @@ ApiServer::ApiServer(daemon::Daemon& d) : daemon_(d), server_(std::make_unique<h
     OpResult r = daemon_.rollback();
     reply(res, http_status(r.status), op_body(r, false));
   });
+  s.Post("/restart", [this](const httplib::Request& req, httplib::Response& res) {
+    if (wants_ndjson(req)) {
+      stream_op(res, [this](const daemon::Daemon::Progress& p) { return daemon_.restart(p); }, true);
+      return;
+    }
+    OpResult r = daemon_.restart();
+    reply(res, http_status(r.status), op_body(r, true));
+  });
+  method_not_allowed(s, "/restart", "POST");
   s.Post("/cancel", [this](const httplib::Request&, httplib::Response& res) {
     if (auto c = daemon_.cancel())
       reply(res, 200, {{"cancelled", c->operation}, {"stage", c->stage}});

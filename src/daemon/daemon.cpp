@@ -69,15 +69,6 @@ void Daemon::emit(nlohmann::json event) {
   }
 }
 
-namespace {
-/// Installs an operation's progress listener for as long as the operation holds the lock.
-struct ProgressScope {
-  Daemon::Progress& slot;
-  ProgressScope(Daemon::Progress& s, Daemon::Progress p) : slot(s) { slot = std::move(p); }
-  ~ProgressScope() { slot = nullptr; }
-};
-}  // namespace
-
 
 void Daemon::begin_cancellable() {
   std::lock_guard lock(mu_);
@@ -142,11 +133,16 @@ OpResult Daemon::rollback(Progress progress) {
   return on_op_thread("rollback", [&] { return run_rollback(std::move(progress)); });
 }
 
-OpResult Daemon::on_op_thread(const char* action, const std::function<OpResult()>& run) {
+OpResult Daemon::restart(Progress progress) {
+  return on_op_thread("restart", [&] { return run_restart(std::move(progress)); }, "requested");
+}
+
+OpResult Daemon::on_op_thread(const char* action, const std::function<OpResult()>& run,
+                              const char* reason) {
   const auto began = Clock::now();
   auto r = ops_.try_run([&] {
     OpResult out = run();
-    record(action, out, began);
+    record(action, out, began, reason);
     // The operation freed what libgit2 and the checkout allocated (megabytes for a
     // large repository); glibc keeps freed pages mapped unless asked.
     malloc_trim(0);
@@ -156,7 +152,8 @@ OpResult Daemon::on_op_thread(const char* action, const std::function<OpResult()
   return *r;
 }
 
-void Daemon::record(const char* action, const OpResult& r, Clock::time_point began) {
+void Daemon::record(const char* action, const OpResult& r, Clock::time_point began,
+                    const char* reason) {
   if (r.status != OpStatus::Ok && r.status != OpStatus::Failed) return;  // refused: nothing ran
   nlohmann::json e{{"time", log::now_rfc3339()},
                    {"action", action},
@@ -165,6 +162,7 @@ void Daemon::record(const char* action, const OpResult& r, Clock::time_point beg
                    {"previous_commit", r.previous_commit},
                    {"duration_ms", std::chrono::duration_cast<milliseconds>(Clock::now() - began).count()},
                    {"result", r.status == OpStatus::Ok ? "ok" : r.cancelled ? "cancelled" : "failed"}};
+  if (reason) e["reason"] = reason;
   if (r.status == OpStatus::Failed) {
     e["stage"] = r.stage;
     e["error"] = r.error;

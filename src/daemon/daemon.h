@@ -90,6 +90,11 @@ class Daemon {
   /// "at_ms" since the operation began.
   OpResult deploy(const std::string& revision, Progress progress = {});
   OpResult rollback(Progress progress = {});
+  /// Starts a fresh process of the live slot's commit (no checkout, no setup; env_file
+  /// re-read), health-checks it and switches to it: in proxy mode while the old one
+  /// serves, in direct mode after draining it (started again when the new one fails).
+  /// Invalid ("nothing is live") when nothing is.
+  OpResult restart(Progress progress = {});
   Status status() const;
   /// The log file of slot `which` ("live", "previous", "a" or "b"), or "" with `error`
   /// set (unknown name, or no live/previous slot).
@@ -128,15 +133,19 @@ class Daemon {
 
   OpResult run_deploy(const std::string& revision, Progress progress);
   OpResult run_rollback(Progress progress);
+  OpResult run_restart(Progress progress);
   /// Sends a progress event to the running operation's listener, if any.
   void emit(nlohmann::json event);
   /// Writes state.json and the live/prev links from memory (a failure is logged).
   void persist();
   /// Runs `run` on the operation thread (Busy at once when an operation runs), then
   /// journals it as `action` and hands the memory it freed back to the system.
-  OpResult on_op_thread(const char* action, const std::function<OpResult()>& run);
+  OpResult on_op_thread(const char* action, const std::function<OpResult()>& run,
+                        const char* reason = nullptr);
   /// Appends one journal line; `r` is the operation's answer.
-  void record(const char* action, const OpResult& r, std::chrono::steady_clock::time_point began);
+  /// `reason`, when given, is journalled too ("requested", "daemon-start").
+  void record(const char* action, const OpResult& r, std::chrono::steady_clock::time_point began,
+              const char* reason = nullptr);
   using Leftovers = std::map<std::string, std::vector<pid_t>>;  // by SLOT_MACHINE_RUN token
   /// Makes `live`'s recorded running group its app when it is alive and healthy and
   /// traffic can be routed to it; takes it out of `leftovers`. False: not adopted.

@@ -113,7 +113,7 @@ void Daemon::restore() {
         r = failed(r, fmt::format("restart of {}", live->commit.substr(0, 12)), "start", err);
       set_stage("", "");
     }
-    record(adopted ? "adopt" : "restart", r, began);
+    record(adopted ? "adopt" : "restart", r, began, adopted ? nullptr : "daemon-start");
   }
   // Without usable state there is nothing to write yet; a corrupt file stays for a
   // human to look at until the next operation replaces it.
