@@ -2,6 +2,10 @@
 
 #include <doctest/doctest.h>
 
+#include <cstdlib>
+
+#include "test_support.h"
+
 using sm::git::check_revision_syntax;
 using sm::git::ErrorKind;
 using sm::git::GitError;
@@ -32,4 +36,38 @@ TEST_CASE("git: revision strings that must never reach git are refused") {
 TEST_CASE("git: ordinary revisions pass the syntax check") {
   for (const char* rev : {"HEAD", "main", "v1.2.0", "feature/x", "abc1234", "HEAD~2", "a-b"})
     CHECK_MESSAGE(refusal(rev).empty(), rev);
+}
+
+TEST_CASE("git: resolve finds refs, hashes and describe strings without libgit2's describe parsing") {
+  sm::test::TempDir d;
+  const std::string g = "git -C '" + d.path.string() + "' ";
+  const std::string commit = g + "-c user.email=t@example.com -c user.name=t commit -q --allow-empty -m ";
+  REQUIRE(std::system((std::string("git init -q -b main '") + d.path.string() + "' && " + commit +
+                       "one && " + g + "tag -a v1 -m v1 && " + commit + "two && " + g +
+                       "branch fix-gzip && " + g + "tag light").c_str()) == 0);
+  sm::git::Library lib;
+  auto repo = sm::git::Repository::open(d.path);
+  const std::string head = repo.resolve("HEAD");
+  CHECK(head.size() == 40);
+  CHECK(repo.resolve("main") == head);
+  CHECK(repo.resolve("fix-gzip") == head);  // a branch with "-g" in its name
+  CHECK(repo.resolve("light") == head);
+  CHECK(repo.resolve(head.substr(0, 7)) == head);
+  CHECK(repo.resolve("v1-1-g" + head.substr(0, 7)) == head);  // git describe's form
+  const std::string first = repo.resolve("v1");  // an annotated tag, peeled to its commit
+  CHECK(first != head);
+  CHECK(repo.resolve("HEAD~1") == first);
+  CHECK(repo.resolve("main^") == first);
+  auto kind = [&](const std::string& rev) {
+    try {
+      repo.resolve(rev);
+    } catch (const GitError& e) {
+      return e.kind();
+    }
+    return ErrorKind::Other;
+  };
+  CHECK(kind("no-such-branch") == ErrorKind::UnknownRevision);
+  CHECK(kind("fix-gzip~1") == ErrorKind::InvalidRevision);  // refused: would reach the regex
+  CHECK(kind("$(touch x)") == ErrorKind::InvalidRevision);
+  CHECK(kind("deadbeef") == ErrorKind::UnknownRevision);
 }
