@@ -87,13 +87,24 @@ int main(int argc, char** argv) {
   deploy->add_option("COMMIT", commit, "full or short hash, branch, tag or HEAD");
   add_client_flags(deploy);
   deploy->add_flag("-q,--quiet", client.quiet, "print only the final line, not each stage");
+  // --wait alone waits 600 s, --wait=N waits N seconds. A flag, so `deploy --wait v1.2`
+  // still deploys v1.2.
+  auto add_wait = [&](CLI::App* sub) {
+    sub->add_flag("--wait{600}", client.wait_s,
+                  "if another operation runs, wait for it (first come, first served), 600 s or "
+                  "--wait=SECONDS, instead of failing at once")
+        ->check(CLI::Range(1, 86400));
+  };
+  add_wait(deploy);
   auto* rollback = app.add_subcommand("rollback", "swap back to the previous slot");
   add_client_flags(rollback);
+  add_wait(rollback);
   rollback->add_flag("-q,--quiet", client.quiet, "print only the final line, not each stage");
   auto* status = app.add_subcommand("status", "show what is running");
   add_client_flags(status);
   auto* restart = app.add_subcommand("restart", "start the live version afresh and switch to it");
   add_client_flags(restart);
+  add_wait(restart);
   restart->add_flag("-q,--quiet", client.quiet, "print only the final line, not each stage");
 
   auto* cancel = app.add_subcommand("cancel", "stop the running deploy or rollback at its current stage");

@@ -30,8 +30,10 @@ Reply call(const ClientOptions& o, const std::string& method, const std::string&
   httplib::Client c(o.host, o.port);
   c.set_connection_timeout(2, 0);
   c.set_read_timeout(read_timeout_s, 0);
+  httplib::Headers headers;
+  if (o.wait_s > 0) headers.emplace("Prefer", fmt::format("wait={}", o.wait_s));
   httplib::Result res = method == "GET" ? c.Get(path)
-                                        : c.Post(path, body, "application/json");
+                                        : c.Post(path, headers, body, "application/json");
   Reply r;
   if (!res) {
     r.failure = res.error() == httplib::Error::Connection ? "connection refused"
@@ -153,6 +155,7 @@ Reply call_streaming(const ClientOptions& o, const std::string& path, const std:
   req.method = "POST";
   req.path = path;
   req.headers = {{"Accept", "application/x-ndjson"}, {"Content-Type", "application/json"}};
+  if (o.wait_s > 0) req.headers.emplace("Prefer", fmt::format("wait={}", o.wait_s));
   req.body = body;
   req.content_receiver = [&](const char* data, size_t len, uint64_t, uint64_t) {
     buffer.append(data, len);

@@ -13,6 +13,7 @@ struct ClientOptions {
   bool json = false;   // print the daemon's JSON instead of text
   bool quiet = false;  // deploy/rollback: only the final line
   bool tty = false;    // stdout is a terminal: colour the final line
+  int wait_s = 0;      // deploy/rollback/restart: wait this long for a running operation
 };
 
 /// Each returns the process exit code: 0 on success, 1 when the daemon cannot be

@@ -5,12 +5,15 @@
 
 #include <fcntl.h>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstring>
 #include <thread>
 #include <filesystem>
 #include <fstream>
 
+#include "api/peer.h"
 #include "daemon/logs.h"
 #include "log/json_text.h"
 #include <nlohmann/json.hpp>
@@ -179,29 +182,35 @@ ApiServer::ApiServer(daemon::Daemon& d) : daemon_(d), server_(std::make_unique<h
       reply(res, 400, {{"success", false}, {"error", error}});
       return;
     }
+    daemon::OpWait wait;
+    if (!wait_of(req, res, wait)) return;
     if (wants_ndjson(req)) {
-      stream_op(res, [this, commit = commit](const daemon::Daemon::Progress& p) {
-        return daemon_.deploy(commit, p);
+      stream_op(res, [this, commit = commit, wait](const daemon::Daemon::Progress& p) {
+        return daemon_.deploy(commit, p, wait);
       }, true);
       return;
     }
-    OpResult r = daemon_.deploy(commit);
+    OpResult r = daemon_.deploy(commit, {}, wait);
     reply(res, http_status(r.status), op_body(r, true));
   });
   s.Post("/rollback", [this](const httplib::Request& req, httplib::Response& res) {
+    daemon::OpWait wait;
+    if (!wait_of(req, res, wait)) return;
     if (wants_ndjson(req)) {
-      stream_op(res, [this](const daemon::Daemon::Progress& p) { return daemon_.rollback(p); }, false);
+      stream_op(res, [this, wait](const daemon::Daemon::Progress& p) { return daemon_.rollback(p, wait); }, false);
       return;
     }
-    OpResult r = daemon_.rollback();
+    OpResult r = daemon_.rollback({}, wait);
     reply(res, http_status(r.status), op_body(r, false));
   });
   s.Post("/restart", [this](const httplib::Request& req, httplib::Response& res) {
+    daemon::OpWait wait;
+    if (!wait_of(req, res, wait)) return;
     if (wants_ndjson(req)) {
-      stream_op(res, [this](const daemon::Daemon::Progress& p) { return daemon_.restart(p); }, true);
+      stream_op(res, [this, wait](const daemon::Daemon::Progress& p) { return daemon_.restart(p, wait); }, true);
       return;
     }
-    OpResult r = daemon_.restart();
+    OpResult r = daemon_.restart({}, wait);
     reply(res, http_status(r.status), op_body(r, true));
   });
   method_not_allowed(s, "/restart", "POST");
@@ -239,6 +248,42 @@ ApiServer::ApiServer(daemon::Daemon& d) : daemon_(d), server_(std::make_unique<h
 }
 
 ApiServer::~ApiServer() = default;
+
+bool ApiServer::wait_of(const httplib::Request& req, httplib::Response& res,
+                        daemon::OpWait& wait) const {
+  // Prefer: a comma-separated list of preferences (RFC 7240); only wait=N matters here.
+  const std::string prefer = req.get_header_value("Prefer");
+  for (size_t from = 0; from <= prefer.size();) {
+    size_t comma = prefer.find(',', from);
+    if (comma == std::string::npos) comma = prefer.size();
+    std::string item = prefer.substr(from, comma - from);
+    from = comma + 1;
+    item.erase(0, item.find_first_not_of(" \t"));
+    item.erase(item.find_last_not_of(" \t") + 1);
+    const size_t eq = item.find('=');
+    std::string name = item.substr(0, eq);
+    name.erase(name.find_last_not_of(" \t") + 1);
+    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (eq == std::string::npos || name != "wait") continue;
+    std::string value = item.substr(eq + 1);
+    value.erase(0, value.find_first_not_of(" \t"));
+    if (!value.empty() && value.front() == '"' && value.back() == '"' && value.size() >= 2)
+      value = value.substr(1, value.size() - 2);
+    const bool digits = !value.empty() && value.size() <= 6 &&
+                        value.find_first_not_of("0123456789") == std::string::npos;
+    const long n = digits ? std::stol(value) : -1;
+    if (n < 0 || n > 86400) {
+      reply(res, 400, {{"success", false},
+                       {"error", fmt::format("Prefer: wait must be a whole number of seconds from "
+                                             "0 to 86400, got \"{}\"", value)}});
+      return false;
+    }
+    wait.up_to = std::chrono::seconds(n);
+    if (n > 0) wait.gave_up = peer_gone(req, port_);
+    return true;
+  }
+  return true;
+}
 
 void ApiServer::logs(const httplib::Request& req, httplib::Response& res) {
   std::string error;
@@ -299,6 +344,7 @@ void ApiServer::logs(const httplib::Request& req, httplib::Response& res) {
 }
 
 void ApiServer::bind(const std::string& host, int port) {
+  port_ = port;
   if (!server_->bind_to_port(host, port))
     throw std::runtime_error(fmt::format(
         "cannot listen on {}:{} for the API: {}; is another slot-machine daemon running? "

@@ -35,7 +35,12 @@ class ApiServer {
  private:
   void logs(const httplib::Request& req, httplib::Response& res);
 
+  /// The caller's `Prefer: wait=N` as a Wait (none when absent); false after answering
+  /// 400 when it is malformed.
+  bool wait_of(const httplib::Request& req, httplib::Response& res, daemon::OpWait& wait) const;
+
   daemon::Daemon& daemon_;
+  int port_ = 0;
   std::unique_ptr<httplib::Server> server_;
   std::atomic<bool> stopping_{false};
   std::atomic<int> followers_{0};

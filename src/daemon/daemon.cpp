@@ -120,35 +120,41 @@ void Daemon::promote(Slot& target, Slot* previous) {
   cancellable_ = false;
 }
 
-OpResult Daemon::deploy(const std::string& revision, Progress progress) {
+OpResult Daemon::deploy(const std::string& revision, Progress progress, const Wait& wait) {
   try {
     git::check_revision_syntax(revision);
   } catch (const git::GitError& e) {
     return refused(OpStatus::Invalid, e.what());
   }
-  return on_op_thread("deploy", [&] { return run_deploy(revision, std::move(progress)); });
+  return on_op_thread("deploy", [&] { return run_deploy(revision, std::move(progress)); }, wait);
 }
 
-OpResult Daemon::rollback(Progress progress) {
-  return on_op_thread("rollback", [&] { return run_rollback(std::move(progress)); });
+OpResult Daemon::rollback(Progress progress, const Wait& wait) {
+  return on_op_thread("rollback", [&] { return run_rollback(std::move(progress)); }, wait);
 }
 
-OpResult Daemon::restart(Progress progress) {
-  return on_op_thread("restart", [&] { return run_restart(std::move(progress)); }, "requested");
+OpResult Daemon::restart(Progress progress, const Wait& wait) {
+  return on_op_thread("restart", [&] { return run_restart(std::move(progress)); }, wait,
+                      "requested");
 }
 
 OpResult Daemon::on_op_thread(const char* action, const std::function<OpResult()>& run,
-                              const char* reason) {
-  const auto began = Clock::now();
-  auto r = ops_.try_run([&] {
+                              const Wait& wait, const char* reason) {
+  std::optional<OpResult> r;
+  const auto turn = ops_.run([&] {
+    const auto began = Clock::now();
     OpResult out = run();
     record(action, out, began, reason);
     // The operation freed what libgit2 and the checkout allocated (megabytes for a
     // large repository); glibc keeps freed pages mapped unless asked.
     malloc_trim(0);
     return out;
-  });
-  if (!r) return refused(OpStatus::Busy, kBusy);
+  }, r, Clock::now() + wait.up_to, wait.gave_up);
+  if (turn == OpThread::Turn::Closed)
+    return refused(OpStatus::ShuttingDown, "the daemon is shutting down");
+  if (turn == OpThread::Turn::Busy)
+    return refused(OpStatus::Busy, wait.up_to.count() ? fmt::format("{} (waited {} s)", kBusy, wait.up_to.count())
+                                                      : std::string(kBusy));
   return *r;
 }
 
@@ -375,6 +381,7 @@ Status Daemon::status() const {
 
 void Daemon::begin_shutdown() {
   stopping_ = true;
+  ops_.close();  // callers waiting for their turn get 503
   reaper_.wake();
 }
 

@@ -60,6 +60,14 @@ struct Status {
   long long live_uptime_s = 0, daemon_uptime_s = 0;
 };
 
+/// How long a caller waits for a running operation before it is refused as busy (0: not
+/// at all), and how the daemon can tell it has gone away meanwhile (then it gives up its
+/// place in the queue).
+struct OpWait {
+  std::chrono::seconds up_to{0};
+  std::function<bool()> gave_up;
+};
+
 /// Where the daemon keeps things.
 struct Paths {
   std::filesystem::path data_dir;  // <data>; slots at <data>/slot-a, logs at <data>/slot-a.log
@@ -84,17 +92,19 @@ class Daemon {
   /// Receives an operation's progress events as they happen (on the operation's thread).
   using Progress = std::function<void(const nlohmann::json&)>;
 
+  using Wait = OpWait;
+
   /// `progress`, when set, gets one event per stage ({"event":"stage","stage":...}),
   /// each line of setup output ({"event":"output","line":...}) and health attempts
   /// ({"event":"health","attempt":N,"detail":...}, at most every 500 ms); each has
   /// "at_ms" since the operation began.
-  OpResult deploy(const std::string& revision, Progress progress = {});
-  OpResult rollback(Progress progress = {});
+  OpResult deploy(const std::string& revision, Progress progress = {}, const Wait& wait = {});
+  OpResult rollback(Progress progress = {}, const Wait& wait = {});
   /// Starts a fresh process of the live slot's commit (no checkout, no setup; env_file
   /// re-read), health-checks it and switches to it: in proxy mode while the old one
   /// serves, in direct mode after draining it (started again when the new one fails).
   /// Invalid ("nothing is live") when nothing is.
-  OpResult restart(Progress progress = {});
+  OpResult restart(Progress progress = {}, const Wait& wait = {});
   Status status() const;
   /// The log file of slot `which` ("live", "previous", "a" or "b"), or "" with `error`
   /// set (unknown name, or no live/previous slot).
@@ -141,7 +151,7 @@ class Daemon {
   /// Runs `run` on the operation thread (Busy at once when an operation runs), then
   /// journals it as `action` and hands the memory it freed back to the system.
   OpResult on_op_thread(const char* action, const std::function<OpResult()>& run,
-                        const char* reason = nullptr);
+                        const Wait& wait, const char* reason = nullptr);
   /// Appends one journal line; `r` is the operation's answer.
   /// `reason`, when given, is journalled too ("requested", "daemon-start").
   void record(const char* action, const OpResult& r, std::chrono::steady_clock::time_point began,

@@ -1,5 +1,6 @@
 #include "daemon/op_thread.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace sm::daemon {
@@ -9,23 +10,47 @@ OpThread::OpThread() : thread_([this] { loop(); }) {}
 OpThread::~OpThread() {
   {
     std::lock_guard lock(mu_);
-    stop_ = true;
+    stop_ = closed_ = true;
   }
   cv_.notify_all();
   thread_.join();
 }
 
-bool OpThread::try_run_task(std::function<void()> task) {
+void OpThread::close() {
+  {
+    std::lock_guard lock(mu_);
+    closed_ = true;
+  }
+  cv_.notify_all();
+}
+
+OpThread::Turn OpThread::run_task(std::function<void()> task, Clock::time_point wait_until,
+                                  const std::function<bool()>& gave_up) {
   std::unique_lock lock(mu_);
-  if (busy_ || stop_) return false;
+  const uint64_t me = next_ticket_++;
+  waiting_.push_back(me);
+  auto leave = [&](Turn why) {
+    waiting_.erase(std::find(waiting_.begin(), waiting_.end(), me));
+    cv_.notify_all();  // the caller behind may be first now
+    return why;
+  };
+  for (;;) {
+    if (closed_) return leave(Turn::Closed);
+    if (!busy_ && waiting_.front() == me) break;
+    const auto now = Clock::now();
+    if (now >= wait_until || (gave_up && gave_up())) return leave(Turn::Busy);
+    cv_.wait_until(lock, std::min(wait_until, now + std::chrono::milliseconds(100)));
+  }
+  waiting_.pop_front();
   busy_ = true;
   task_ = std::move(task);
   error_ = nullptr;
   cv_.notify_all();
   cv_.wait(lock, [&] { return !task_; });
   busy_ = false;
+  cv_.notify_all();  // the next waiting caller's turn
   if (auto e = std::exchange(error_, nullptr)) std::rethrow_exception(e);
-  return true;
+  return Turn::Ran;
 }
 
 void OpThread::loop() {
