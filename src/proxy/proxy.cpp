@@ -130,9 +130,9 @@ awaitable<std::optional<Refusal>> Proxy::Impl::read_request_header(Stream& clien
     }
   }
   cbuf.consume(scan.skip);
-  // The whole header is buffered: this parses it without reading.
-  co_await http::async_read_header(client, cbuf, req, redirect(ec));
-  ec = client.why(ec);
+  // The whole header is buffered: parse it in place (the parser stops after the header).
+  cbuf.consume(req.put(asio::buffer(cbuf.data().data(), scan.end - scan.skip), ec));
+  if (!ec && !req.is_header_done()) ec = http::error::partial_message;
   if (ec == http::error::header_limit) co_return Refusal{431, "request header too large"};
   if (ec) co_return Refusal{400, "malformed request"};
   co_return check_request(req.get().base(), req.is_done());
