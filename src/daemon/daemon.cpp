@@ -126,24 +126,25 @@ OpResult Daemon::deploy(const std::string& revision, Progress progress, const Wa
   } catch (const git::GitError& e) {
     return refused(OpStatus::Invalid, e.what());
   }
-  return on_op_thread("deploy", [&] { return run_deploy(revision, std::move(progress)); }, wait);
+  return on_op_thread("deploy", std::move(progress), [&] { return run_deploy(revision); }, wait);
 }
 
 OpResult Daemon::rollback(Progress progress, const Wait& wait) {
-  return on_op_thread("rollback", [&] { return run_rollback(std::move(progress)); }, wait);
+  return on_op_thread("rollback", std::move(progress), [&] { return run_rollback(); }, wait);
 }
 
 OpResult Daemon::restart(Progress progress, const Wait& wait) {
-  return on_op_thread("restart", [&] { return run_restart(std::move(progress)); }, wait,
+  return on_op_thread("restart", std::move(progress), [&] { return run_restart(); }, wait,
                       "requested");
 }
 
-OpResult Daemon::on_op_thread(const char* action, const std::function<OpResult()>& run,
-                              const Wait& wait, const char* reason) {
+OpResult Daemon::on_op_thread(const char* action, Progress progress,
+                              const std::function<OpResult()>& run, const Wait& wait,
+                              const char* reason) {
   std::optional<OpResult> r;
   const auto turn = ops_.run([&] {
     const auto began = Clock::now();
-    OpResult out = run();
+    OpResult out = run_locked(std::move(progress), run);
     record(action, out, began, reason);
     // The operation freed what libgit2 and the checkout allocated (megabytes for a
     // large repository); glibc keeps freed pages mapped unless asked.
@@ -156,6 +157,26 @@ OpResult Daemon::on_op_thread(const char* action, const std::function<OpResult()
     return refused(OpStatus::Busy, wait.up_to.count() ? fmt::format("{} (waited {} s)", kBusy, wait.up_to.count())
                                                       : std::string(kBusy));
   return *r;
+}
+
+namespace {
+/// Installs an operation's progress listener for as long as the operation holds the lock.
+struct ProgressScope {
+  Daemon::Progress& slot;
+  ProgressScope(Daemon::Progress& s, Daemon::Progress p) : slot(s) { slot = std::move(p); }
+  ~ProgressScope() { slot = nullptr; }
+};
+
+}  // namespace
+
+OpResult Daemon::run_locked(Progress progress, const std::function<OpResult()>& run) {
+  std::unique_lock op(op_mu_, std::try_to_lock);  // restore() or shutdown() may hold it
+  if (!op.owns_lock()) return refused(OpStatus::Busy, kBusy);
+  if (stopping_) return refused(OpStatus::ShuttingDown, "the daemon is shutting down");
+  op_began_ = Clock::now();
+  ProgressScope listening(progress_, std::move(progress));
+  begin_cancellable();
+  return run();
 }
 
 void Daemon::record(const char* action, const OpResult& r, Clock::time_point began,
@@ -224,14 +245,7 @@ void Daemon::persist() {
   }
 }
 
-OpResult Daemon::run_deploy(const std::string& revision, Progress progress) {
-  std::unique_lock op(op_mu_, std::try_to_lock);
-  if (!op.owns_lock()) return refused(OpStatus::Busy, kBusy);
-  if (stopping_) return refused(OpStatus::ShuttingDown, "the daemon is shutting down");
-  op_began_ = Clock::now();
-  ProgressScope listening(progress_, std::move(progress));
-  begin_cancellable();
-
+OpResult Daemon::run_deploy(const std::string& revision) {
   set_stage("deploy", "resolve");
   std::string commit;
   try {
@@ -305,14 +319,7 @@ OpResult Daemon::run_deploy(const std::string& revision, Progress progress) {
   return r;
 }
 
-OpResult Daemon::run_rollback(Progress progress) {
-  std::unique_lock op(op_mu_, std::try_to_lock);
-  if (!op.owns_lock()) return refused(OpStatus::Busy, kBusy);
-  if (stopping_) return refused(OpStatus::ShuttingDown, "the daemon is shutting down");
-  op_began_ = Clock::now();
-  ProgressScope listening(progress_, std::move(progress));
-  begin_cancellable();
-
+OpResult Daemon::run_rollback() {
   Slot* old_live;
   Slot* target;
   {

@@ -141,17 +141,22 @@ class Daemon {
     std::unique_ptr<App> app;
   };
 
-  OpResult run_deploy(const std::string& revision, Progress progress);
-  OpResult run_rollback(Progress progress);
-  OpResult run_restart(Progress progress);
+  // The operations themselves, run by run_locked().
+  OpResult run_deploy(const std::string& revision);
+  OpResult run_rollback();
+  OpResult run_restart();
+  /// Takes the operation lock (Busy when restore() or shutdown() holds it), installs
+  /// `progress` and makes the operation cancellable, then runs it.
+  OpResult run_locked(Progress progress, const std::function<OpResult()>& run);
   /// Sends a progress event to the running operation's listener, if any.
   void emit(nlohmann::json event);
   /// Writes state.json and the live/prev links from memory (a failure is logged).
   void persist();
   /// Runs `run` on the operation thread (Busy at once when an operation runs), then
   /// journals it as `action` and hands the memory it freed back to the system.
-  OpResult on_op_thread(const char* action, const std::function<OpResult()>& run,
-                        const Wait& wait, const char* reason = nullptr);
+  OpResult on_op_thread(const char* action, Progress progress,
+                        const std::function<OpResult()>& run, const Wait& wait,
+                        const char* reason = nullptr);
   /// Appends one journal line; `r` is the operation's answer.
   /// `reason`, when given, is journalled too ("requested", "daemon-start").
   void record(const char* action, const OpResult& r, std::chrono::steady_clock::time_point began,

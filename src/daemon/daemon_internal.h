@@ -36,11 +36,4 @@ inline std::string data_dir_id(const std::filesystem::path& dir) {
   return fmt::format("{:08x}", h);
 }
 
-/// Installs an operation's progress listener for as long as the operation holds the lock.
-struct ProgressScope {
-  Daemon::Progress& slot;
-  ProgressScope(Daemon::Progress& s, Daemon::Progress p) : slot(s) { slot = std::move(p); }
-  ~ProgressScope() { slot = nullptr; }
-};
-
 }  // namespace sm::daemon

@@ -9,14 +9,7 @@ namespace sm::daemon {
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
-OpResult Daemon::run_restart(Progress progress) {
-  std::unique_lock op(op_mu_, std::try_to_lock);
-  if (!op.owns_lock()) return refused(OpStatus::Busy, kBusy);
-  if (stopping_) return refused(OpStatus::ShuttingDown, "the daemon is shutting down");
-  op_began_ = Clock::now();
-  ProgressScope listening(progress_, std::move(progress));
-  begin_cancellable();
-
+OpResult Daemon::run_restart() {
   Slot* live;
   {
     std::lock_guard lock(mu_);
