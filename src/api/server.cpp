@@ -193,26 +193,23 @@ ApiServer::ApiServer(daemon::Daemon& d) : daemon_(d), server_(std::make_unique<h
     OpResult r = daemon_.deploy(commit, {}, wait);
     reply(res, http_status(r.status), op_body(r, true));
   });
-  s.Post("/rollback", [this](const httplib::Request& req, httplib::Response& res) {
-    daemon::OpWait wait;
-    if (!wait_of(req, res, wait)) return;
-    if (wants_ndjson(req)) {
-      stream_op(res, [this, wait](const daemon::Daemon::Progress& p) { return daemon_.rollback(p, wait); }, false);
-      return;
-    }
-    OpResult r = daemon_.rollback({}, wait);
-    reply(res, http_status(r.status), op_body(r, false));
-  });
-  s.Post("/restart", [this](const httplib::Request& req, httplib::Response& res) {
-    daemon::OpWait wait;
-    if (!wait_of(req, res, wait)) return;
-    if (wants_ndjson(req)) {
-      stream_op(res, [this, wait](const daemon::Daemon::Progress& p) { return daemon_.restart(p, wait); }, true);
-      return;
-    }
-    OpResult r = daemon_.restart({}, wait);
-    reply(res, http_status(r.status), op_body(r, true));
-  });
+  // Rollback and restart take no body: the same route, another operation.
+  using Op = OpResult (daemon::Daemon::*)(daemon::Daemon::Progress, const daemon::OpWait&);
+  auto bodiless_op = [this, &s](const char* path, Op op, bool with_previous) {
+    s.Post(path, [this, op, with_previous](const httplib::Request& req, httplib::Response& res) {
+      daemon::OpWait wait;
+      if (!wait_of(req, res, wait)) return;
+      if (wants_ndjson(req)) {
+        stream_op(res, [this, op, wait](const daemon::Daemon::Progress& p) { return (daemon_.*op)(p, wait); },
+                  with_previous);
+        return;
+      }
+      OpResult r = (daemon_.*op)({}, wait);
+      reply(res, http_status(r.status), op_body(r, with_previous));
+    });
+  };
+  bodiless_op("/rollback", &daemon::Daemon::rollback, false);
+  bodiless_op("/restart", &daemon::Daemon::restart, true);
   method_not_allowed(s, "/restart", "POST");
   s.Post("/cancel", [this](const httplib::Request&, httplib::Response& res) {
     if (auto c = daemon_.cancel())
