@@ -7,8 +7,8 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config git curl ca-certificates procps
   libcli11-dev libcpp-httplib-dev nlohmann-json3-dev libgit2-dev libfmt-dev doctest-dev
-  libboost-dev
-  util-linux
+  libboost-dev libsystemd-dev
+  util-linux systemd
   clang libfuzzer-14-dev
 )
 [ "${1:-}" = bench ] && packages+=(wrk nginx)

@@ -158,7 +158,7 @@ TEST_CASE("cancel during the health wait (proxy): the live app is untouched, the
   std::string a = repo.commit("vA");
   std::string never = repo.commit("vB", "--start-unhealthy");
   repo.write_config({{"health_timeout_ms", 30000}});
-  Daemon d(repo, {});
+  Daemon d(repo, kProxyMode);
   REQUIRE(d.deploy(a).status == 200);
   const int live_pid = d.status()["live_pid"];
   Http r;
@@ -186,7 +186,7 @@ TEST_CASE("cancel while waiting for in-flight requests (proxy): traffic goes bac
   std::string a = repo.commit("vA");
   std::string b = repo.commit("vB");
   repo.write_config({{"drain_timeout_ms", 20000}});
-  Daemon d(repo, {});
+  Daemon d(repo, kProxyMode);
   REQUIRE(d.deploy(a).status == 200);
   const int live_pid = d.status()["live_pid"];
   Http slow;
@@ -276,7 +276,7 @@ TEST_CASE("restart in proxy mode under load: no failed request, a new pid, the s
   const fs::path env = repo.home() / "app.env";
   std::ofstream(env) << "GREETING=before\n";
   repo.write_config({{"env_file", env.string()}});
-  Daemon d(repo, {});
+  Daemon d(repo, kProxyMode);
   REQUIRE(d.deploy(a).status == 200);
   REQUIRE(d.deploy(b).status == 200);
   const json before = d.status();

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <cstring>
 #include <fmt/format.h>
 #include <httplib.h>
 #include <netinet/in.h>
@@ -78,7 +79,7 @@ bool can_bind(int port) {
 /// Spawns argv with extra env, stdout/stderr to files; returns the pid.
 pid_t spawn_with(const std::vector<std::string>& argv, const fs::path& cwd,
                  const std::map<std::string, std::string>& extra, const fs::path& out,
-                 const fs::path& err) {
+                 const fs::path& err, const std::vector<int>& pass_fds = {}) {
   std::map<std::string, std::string> env;
   for (char** e = environ; *e; ++e) {
     std::string s = *e;
@@ -101,6 +102,8 @@ pid_t spawn_with(const std::vector<std::string>& argv, const fs::path& cwd,
   posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
   posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
   posix_spawn_file_actions_addchdir_np(&fa, cwd.c_str());
+  for (size_t i = 0; i < pass_fds.size(); ++i)  // as 3, 4, ... (the sockets sit above those)
+    posix_spawn_file_actions_adddup2(&fa, pass_fds[i], static_cast<int>(3 + i));
   pid_t pid = -1;
   int rc = posix_spawn(&pid, args[0], &fa, nullptr, args.data(), envp.data());
   posix_spawn_file_actions_destroy(&fa);
@@ -229,20 +232,47 @@ Http http_post(int port, const std::string& path, const std::string& body,
   return to_http(c.Post(path, body, "application/json"));
 }
 
+namespace {
+Launch with_args(std::vector<std::string> extra_args) {
+  Launch how;
+  how.extra_args = std::move(extra_args);
+  return how;
+}
+}  // namespace
+
 Daemon::Daemon(AppRepo& repo, std::vector<std::string> extra_args)
-    : repo_(repo), tag_(unique_tag()), api_port_(repo.config()["api_port"]) {
-  argv_ = {slot_machine_bin(), "start",
-           "--config", repo.config_path().string(),
-           "--repo", repo.dir().string(),
-           "--data", repo.data_dir().string()};
-  argv_.insert(argv_.end(), extra_args.begin(), extra_args.end());
+    : Daemon(repo, with_args(std::move(extra_args))) {}
+
+Daemon::Daemon(AppRepo& repo, Launch how)
+    : repo_(repo), tag_(unique_tag()), api_port_(repo.config()["api_port"]), how_(std::move(how)) {
+  argv_ = how_.wrapper;
+  if (!how_.sockets.empty()) {
+    // A holder passes sockets as systemd does: LISTEN_PID must be the daemon's own pid,
+    // which a shell knows before it execs the daemon.
+    std::string names;
+    for (const auto& [name, fd] : how_.sockets) names += (names.empty() ? "" : ":") + name;
+    argv_ = {"/bin/sh", "-c", "LISTEN_PID=$$ exec \"$0\" \"$@\""};
+    how_.env["LISTEN_FDS"] = std::to_string(how_.sockets.size());
+    how_.env["LISTEN_FDNAMES"] = names;
+  }
+  argv_.insert(argv_.end(), {how_.binary.empty() ? slot_machine_bin() : how_.binary, "start",
+                             "--config", repo.config_path().string(),
+                             "--repo", repo.dir().string(),
+                             "--data", repo.data_dir().string()});
+  argv_.insert(argv_.end(), how_.extra_args.begin(), how_.extra_args.end());
   launch();
 }
 
 void Daemon::launch() {
   exit_code_ = -1;
-  pid_ = spawn_with(argv_, repo_.home(), {{"SPEC_TAG", tag_}, {"TESTAPP", testapp_bin()}},
-                    repo_.home() / "daemon.out", repo_.home() / "daemon.err");
+  foreign_ = false;
+  auto env = how_.env;
+  env["SPEC_TAG"] = tag_;
+  env["TESTAPP"] = testapp_bin();
+  std::vector<int> fds;
+  for (const auto& [name, fd] : how_.sockets) fds.push_back(fd);
+  pid_ = spawn_with(argv_, repo_.home(), env, repo_.home() / "daemon.out",
+                    repo_.home() / "daemon.err", fds);
   auto deadline = std::chrono::steady_clock::now() + 15s;
   while (http_get(api_port_, "/", 1s).status != 200) {
     int st = 0;
@@ -263,10 +293,35 @@ void Daemon::restart() {
 Daemon::~Daemon() {
   if (pid_ > 0 && exit_code_ == -1) {
     kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
+    if (!foreign_) waitpid(pid_, nullptr, 0);
   }
   kill_tagged(tag_);
 }
+
+namespace {
+/// Whether a process that is not our child has gone (or is a zombie nobody reaped yet).
+bool gone(pid_t pid) {
+  std::string stat = read_file(fmt::format("/proc/{}/stat", pid));
+  auto close = stat.rfind(')');
+  return close == std::string::npos || close + 2 >= stat.size() || stat[close + 2] == 'Z';
+}
+}  // namespace
+
+int Daemon::follow_upgrade(pid_t new_pid) {
+  int old_exit = -1;
+  if (!foreign_) {
+    old_exit = wait_exit(pid_, 20s);
+  } else {  // not our child: gone in time counts as 0
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (!gone(pid_) && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
+    if (gone(pid_)) old_exit = 0;
+  }
+  pid_ = new_pid;
+  foreign_ = true;
+  return old_exit;
+}
+
+
 
 Http Daemon::deploy(const std::string& commit) {
   return http_post(api_port_, "/deploy", json{{"commit", commit}}.dump());
@@ -283,7 +338,18 @@ json Daemon::status() {
 int Daemon::stop(int sig, std::chrono::milliseconds timeout) {
   if (exit_code_ != -1) return exit_code_;
   kill(pid_, sig);
-  exit_code_ = wait_exit(pid_, timeout);
+  if (!foreign_) {
+    exit_code_ = wait_exit(pid_, timeout);
+    return exit_code_;
+  }
+  // Not our child: its exit code is not ours to read. Gone in time and its own last
+  // words saying it stopped count as 0.
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!gone(pid_) && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
+  if (!gone(pid_)) return -1;
+  const std::string l = log();
+  exit_code_ = sig == SIGKILL ? 128 + SIGKILL
+               : l.rfind("slot-machine: stopped\n") == l.size() - std::strlen("slot-machine: stopped\n") ? 0 : 1;
   return exit_code_;
 }
 

@@ -88,11 +88,26 @@ Http http_get(int port, const std::string& path, std::chrono::milliseconds timeo
 Http http_post(int port, const std::string& path, const std::string& body,
                std::chrono::milliseconds timeout = 60s);
 
+/// No extra arguments: the daemon in proxy mode.
+inline const std::vector<std::string> kProxyMode{};
+
+/// How to start a daemon, beyond the defaults.
+struct Launch {
+  std::vector<std::string> extra_args = {"--no-proxy"};
+  std::map<std::string, std::string> env;  // added to the test's environment
+  std::vector<std::string> wrapper;        // argv before the binary (systemd-socket-activate ...)
+  /// Listening sockets passed as LISTEN_FDS with these names (a test-owned holder: the
+  /// descriptors stay the test's, so a restarted daemon gets the same sockets).
+  std::vector<std::pair<std::string, int>> sockets;
+  std::string binary;  // another path for slot-machine (default: the one built)
+};
+
 /// One `slot-machine start` process for an AppRepo, tagged so that every process it
 /// starts can be found by its environment.
 class Daemon {
  public:
   explicit Daemon(AppRepo& repo, std::vector<std::string> extra_args = {"--no-proxy"});
+  Daemon(AppRepo& repo, Launch how);
   ~Daemon();
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
@@ -121,6 +136,10 @@ class Daemon {
   std::string log() const;
   /// Runs the CLI (`slot-machine <args>`) from the repo dir against this daemon.
   RunResult cli(const std::vector<std::string>& args) const;
+  /// After an upgrade: waits for the old daemon to exit and returns its exit code (0
+  /// for one that is not this process's child and has gone); from then on this object
+  /// stands for `new_pid`.
+  int follow_upgrade(pid_t new_pid);
 
  private:
   void launch();
@@ -129,7 +148,9 @@ class Daemon {
   std::vector<std::string> argv_;
   std::string tag_;
   int api_port_;
+  Launch how_;
   pid_t pid_ = -1;
+  bool foreign_ = false;  // pid_ is not our child (it came from an upgrade)
   int exit_code_ = -1;
 };
 

@@ -38,7 +38,7 @@ TEST_CASE("progress: a streamed deploy shows every stage and setup line, then th
   std::string a = repo.commit("vA");
   std::string b = repo.commit("vB");
   repo.write_config({{"setup_command", "echo step one; sleep 0.2; echo step two"}});
-  Daemon d(repo, {});
+  Daemon d(repo, kProxyMode);
   REQUIRE(d.deploy(a).status == 200);
   auto events = stream(d.api_port(), "/deploy", json{{"commit", b}}.dump());
   REQUIRE(events.size() >= 10);
@@ -82,7 +82,7 @@ TEST_CASE("progress: the CLI prints each stage with its duration, setup output i
   std::string a = repo.commit("vA");
   std::string bad = repo.commit("bad", "--start-unhealthy");
   repo.write_config({{"setup_command", "echo installing $(cat VERSION)"}, {"health_timeout_ms", 700}});
-  Daemon d(repo, {});
+  Daemon d(repo, kProxyMode);
   auto r = d.cli({"deploy", a});
   CHECK_MESSAGE(r.exit_code == 0, r.err);
   CHECK(r.out.find("deploying " + a + "\n") == 0);

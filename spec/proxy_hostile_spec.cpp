@@ -149,7 +149,7 @@ TEST_CASE("proxy: smuggling and framing attacks get 4xx and a close, never the a
   AppRepo repo;
   std::string a = repo.commit("vA");
   repo.write_config();
-  Daemon d(repo, {});
+  Daemon d(repo, kProxyMode);
   REQUIRE(d.deploy(a).status == 200);
   for (const auto& h : smuggling_table()) {
     const std::string name = h.name;
@@ -185,7 +185,7 @@ TEST_CASE("proxy: a header trickled in slowly gets 408; an idle keep-alive conne
   AppRepo repo;
   std::string a = repo.commit("vA");
   repo.write_config({{"proxy_header_timeout_ms", 600}});
-  Daemon d(repo, {});
+  Daemon d(repo, kProxyMode);
   REQUIRE(d.deploy(a).status == 200);
 
   RawConn slow(d.public_port());
@@ -216,7 +216,7 @@ TEST_CASE("proxy: one address over proxy_max_conns_per_ip is refused, others are
   AppRepo repo;
   std::string a = repo.commit("vA");
   repo.write_config({{"proxy_max_conns_per_ip", 4}});
-  Daemon d(repo, {});
+  Daemon d(repo, kProxyMode);
   REQUIRE(d.deploy(a).status == 200);
   std::vector<std::unique_ptr<RawConn>> held;
   for (int i = 0; i < 4; ++i) held.push_back(std::make_unique<RawConn>(d.public_port()));

@@ -23,7 +23,7 @@ TEST_CASE("proxy: the public port refuses before the first deploy, then serves t
   AppRepo repo;
   std::string a = repo.commit("vA");
   repo.write_config();
-  Daemon d(repo, {});
+  Daemon d(repo, kProxyMode);
   CHECK(d.status()["mode"] == "proxy");
   CHECK_FALSE(port_open(d.public_port()));
   REQUIRE(d.deploy(a).status == 200);
@@ -40,7 +40,7 @@ TEST_CASE("proxy: the old version answers every request while a slow one deploys
   std::string a = repo.commit("vA");
   std::string b = repo.commit("vB", "--boot-delay 1");
   repo.write_config();
-  Daemon d(repo, {});
+  Daemon d(repo, kProxyMode);
   REQUIRE(d.deploy(a).status == 200);
   std::atomic<bool> done{false};
   std::vector<std::string> seen;
@@ -69,7 +69,7 @@ TEST_CASE("proxy: a request in flight on the old app completes across a deploy")
   std::string a = repo.commit("vA");
   std::string b = repo.commit("vB");
   repo.write_config({{"drain_timeout_ms", 5000}});
-  Daemon d(repo, {});
+  Daemon d(repo, kProxyMode);
   REQUIRE(d.deploy(a).status == 200);
   Http slow;
   std::thread t([&] { slow = http_get(d.public_port(), "/slow?ms=1200", 10s); });
@@ -89,7 +89,7 @@ TEST_CASE("proxy: an idle keep-alive connection reaches the new version after a 
   std::string a = repo.commit("vA");
   std::string b = repo.commit("vB");
   repo.write_config();
-  Daemon d(repo, {});
+  Daemon d(repo, kProxyMode);
   REQUIRE(d.deploy(a).status == 200);
   httplib::Client c("127.0.0.1", d.public_port());
   c.set_keep_alive(true);
@@ -113,7 +113,7 @@ TEST_CASE("proxy: Server-Sent Events arrive as they are sent") {
   AppRepo repo;
   std::string a = repo.commit("vA");
   repo.write_config();
-  Daemon d(repo, {});
+  Daemon d(repo, kProxyMode);
   REQUIRE(d.deploy(a).status == 200);
   httplib::Client c("127.0.0.1", d.public_port());
   std::vector<std::chrono::steady_clock::time_point> arrivals;
@@ -134,7 +134,7 @@ TEST_CASE("proxy: bad requests get 400/431, X-Forwarded-* reach the app, Host is
   AppRepo repo;
   std::string a = repo.commit("vA");
   repo.write_config();
-  Daemon d(repo, {});
+  Daemon d(repo, kProxyMode);
   REQUIRE(d.deploy(a).status == 200);
   CHECK(raw_exchange(d.public_port(), "GARBAGE\r\n\r\n").rfind("HTTP/1.1 400", 0) == 0);
   CHECK(raw_exchange(d.public_port(), "GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n")
@@ -157,7 +157,7 @@ TEST_CASE("proxy: a failed deploy never touches the live app; crashes answer 502
   std::string a = repo.commit("vA");
   std::string bad = repo.commit("bad", "--start-unhealthy");
   repo.write_config({{"health_timeout_ms", 500}});
-  Daemon d(repo, {});
+  Daemon d(repo, kProxyMode);
   REQUIRE(d.deploy(a).status == 200);
   int pid = d.status()["live_pid"];
   auto r = d.deploy(bad);
@@ -179,7 +179,7 @@ TEST_CASE("proxy: rollback starts the previous slot on fresh ports and drains th
   std::string a = repo.commit("vA");
   std::string b = repo.commit("vB");
   repo.write_config();
-  Daemon d(repo, {});
+  Daemon d(repo, kProxyMode);
   REQUIRE(d.deploy(a).status == 200);
   REQUIRE(d.deploy(b).status == 200);
   int b_port = d.status()["live_port"];

@@ -100,7 +100,7 @@ TEST_CASE("proxy: a WebSocket echoes through the proxy and stays up until the dr
   std::string a = repo.commit("vA");
   std::string b = repo.commit("vB");
   repo.write_config({{"drain_timeout_ms", 1500}});
-  Daemon d(repo, {});
+  Daemon d(repo, kProxyMode);
   REQUIRE(d.deploy(a).status == 200);
   WsClient old_ws(d.public_port());
   CHECK(old_ws.greeting == "testapp vA");
@@ -131,7 +131,7 @@ TEST_CASE("proxy: a 512 MiB upload and download stream through with the proxy's 
   AppRepo repo;
   std::string a = repo.commit("vA");
   repo.write_config();
-  Daemon d(repo, {});
+  Daemon d(repo, kProxyMode);
   REQUIRE(d.deploy(a).status == 200);
   http_get(d.public_port(), "/");
   const long before = rss_bytes(d.pid());
@@ -192,7 +192,7 @@ TEST_CASE("proxy: an app that stalls past proxy_timeout_ms gets 504, and the pro
   AppRepo repo;
   std::string a = repo.commit("vA");
   repo.write_config({{"proxy_timeout_ms", 300}});
-  Daemon d(repo, {});
+  Daemon d(repo, kProxyMode);
   REQUIRE(d.deploy(a).status == 200);
   auto start = std::chrono::steady_clock::now();
   auto r = http_get(d.public_port(), "/slow?ms=3000");
@@ -207,7 +207,7 @@ TEST_CASE("proxy: a body that ends when the app closes is re-framed for keep-ali
   AppRepo repo;
   std::string a = repo.commit("vA");
   repo.write_config();
-  Daemon d(repo, {});
+  Daemon d(repo, kProxyMode);
   REQUIRE(d.deploy(a).status == 200);
   // HTTP/1.1, two pipelined requests: the first answer is chunked, the connection survives.
   auto out = raw_exchange(d.public_port(),

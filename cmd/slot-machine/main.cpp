@@ -26,6 +26,7 @@ const char* kUsage =
     "  rollback   swap back to the previous slot\n"
     "  restart    start the live version afresh and switch to it (no downtime)\n"
     "  cancel     stop the running deploy or rollback\n"
+    "  upgrade    hand over to the slot-machine binary now installed (no downtime)\n"
     "  status     show what is running\n"
     "  history    list past deploys, rollbacks and restarts\n"
     "  logs       show (-f: follow) a slot's app and setup output\n"
@@ -33,7 +34,7 @@ const char* kUsage =
     "\n"
     "Run `slot-machine <command> --help` for a command's options.\n";
 
-const std::set<std::string> kCommands = {"init", "start", "deploy", "rollback", "restart", "cancel", "status", "history", "logs", "version"};
+const std::set<std::string> kCommands = {"init", "start", "deploy", "rollback", "restart", "cancel", "upgrade", "status", "history", "logs", "version"};
 
 }  // namespace
 
@@ -110,6 +111,10 @@ int main(int argc, char** argv) {
   auto* cancel = app.add_subcommand("cancel", "stop the running deploy or rollback at its current stage");
   add_client_flags(cancel);
 
+  auto* upgrade = app.add_subcommand(
+      "upgrade", "replace the daemon by the binary now at its path, keeping the apps and every connection");
+  add_client_flags(upgrade);
+
   auto* history = app.add_subcommand("history", "list past deploys, rollbacks and restarts, newest first");
   int history_n = 20;
   history->add_option("-n", history_n, "how many entries (default 20)")->check(CLI::Range(1, 10000));
@@ -151,7 +156,7 @@ int main(int argc, char** argv) {
   }
 
   try {
-    if (deploy->count("--api-port") || rollback->count("--api-port") || status->count("--api-port") || cancel->count("--api-port") || restart->count("--api-port") ||
+    if (deploy->count("--api-port") || rollback->count("--api-port") || status->count("--api-port") || cancel->count("--api-port") || restart->count("--api-port") || upgrade->count("--api-port") ||
         history->count("--api-port") || logs->count("--api-port")) {
       sm::config::check_port("--api-port", api_port);
       client.port = api_port;
@@ -169,6 +174,7 @@ int main(int argc, char** argv) {
   if (*rollback) return sm::api::rollback_command(client, std::cout, std::cerr);
   if (*restart) return sm::api::restart_command(client, std::cout, std::cerr);
   if (*cancel) return sm::api::cancel_command(client, std::cout, std::cerr);
+  if (*upgrade) return sm::api::upgrade_command(client, std::cout, std::cerr);
   if (*logs) return sm::api::logs_command(client, logs_slot, logs_n, logs_follow, std::cout, std::cerr);
   if (*history) return sm::api::history_command(client, history_n, std::cout, std::cerr);
   return sm::api::status_command(client, std::cout, std::cerr);

@@ -232,6 +232,17 @@ int cancel_command(const ClientOptions& o, std::ostream& out, std::ostream& err)
   return 0;
 }
 
+int upgrade_command(const ClientOptions& o, std::ostream& out, std::ostream& err) {
+  Reply r = call(o, "POST", "/upgrade", "{}", 120);  // the new daemon gets 60 s to be ready
+  if (!answered_ok(o, r, "upgrade", err)) return 1;
+  if (o.json)
+    out << log::json_text(r.body, 2) << "\n";
+  else
+    out << fmt::format("upgraded: the daemon is now pid {} ({})\n", r.body.value("pid", 0),
+                       str(r.body, "version"));
+  return 0;
+}
+
 static std::string human_duration(long long s) {
   if (s < 60) return fmt::format("{}s", s);
   if (s < 3600) return fmt::format("{}m{}s", s / 60, s % 60);

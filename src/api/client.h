@@ -25,6 +25,9 @@ int rollback_command(const ClientOptions& opts, std::ostream& out, std::ostream&
 int restart_command(const ClientOptions& opts, std::ostream& out, std::ostream& err);
 /// `cancel`: stops the running deploy or rollback. 0 when one was cancelled.
 int cancel_command(const ClientOptions& opts, std::ostream& out, std::ostream& err);
+/// `upgrade`: the daemon hands over to the binary now installed at its path. 0 when the
+/// new daemon serves.
+int upgrade_command(const ClientOptions& opts, std::ostream& out, std::ostream& err);
 int status_command(const ClientOptions& opts, std::ostream& out, std::ostream& err);
 /// `logs`: the last `lines` lines of a slot's log; with `follow`, then every new line
 /// until interrupted.

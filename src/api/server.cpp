@@ -4,6 +4,9 @@
 #include <httplib.h>
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
@@ -16,6 +19,7 @@
 #include "api/peer.h"
 #include "daemon/logs.h"
 #include "log/json_text.h"
+#include "process/reaper.h"
 #include <nlohmann/json.hpp>
 
 namespace sm::api {
@@ -23,7 +27,32 @@ using nlohmann::json;
 using daemon::OpResult;
 using daemon::OpStatus;
 
+/// httplib's server with the listening socket in our hands: adopted from outside, and
+/// released without httplib's stop(), which would shut the socket down for every
+/// process that holds it (systemd, a newer daemon).
+class HttpServer : public httplib::Server {
+ public:
+  void adopt(int fd) { svr_sock_ = fd; }
+  int fd() const { return svr_sock_; }
+  /// The accept loop sees this at its next turn (or when its accept() is interrupted).
+  void release() { svr_sock_ = INVALID_SOCKET; }
+};
+
 namespace {
+
+/// httplib's thread pool, telling when the accept loop has ended (it shuts the pool
+/// down right after; the workers are still finishing their requests).
+class Pool : public httplib::ThreadPool {
+ public:
+  Pool(size_t n, std::atomic<bool>& ended) : ThreadPool(n), ended_(ended) {}
+  void shutdown() override {
+    ended_ = true;
+    ThreadPool::shutdown();
+  }
+
+ private:
+  std::atomic<bool>& ended_;
+};
 
 void reply(httplib::Response& res, int status, const json& body) {
   res.status = status;
@@ -68,7 +97,9 @@ json status_body(const daemon::Status& s) {
               {"live_internal_port", s.live_ports.internal_port},
               {"live_since", s.live_since},
               {"live_uptime_s", s.live_uptime_s},
-              {"daemon_uptime_s", s.daemon_uptime_s}};
+              {"daemon_uptime_s", s.daemon_uptime_s},
+              {"daemon_pid", getpid()},
+              {"daemon_version", SLOT_MACHINE_VERSION}};
 }
 
 /// The commit from a deploy body, or an error message for a 400.
@@ -154,11 +185,11 @@ void method_not_allowed(httplib::Server& s, const std::string& path, const char*
 
 }  // namespace
 
-ApiServer::ApiServer(daemon::Daemon& d) : daemon_(d), server_(std::make_unique<httplib::Server>()) {
+ApiServer::ApiServer(daemon::Daemon& d) : daemon_(d), server_(std::make_unique<HttpServer>()) {
   auto& s = *server_;
   // Few threads: a deploy holds one for its duration, each log follower one; status and
   // 409s need the others.
-  s.new_task_queue = [] { return new httplib::ThreadPool(6 + kMaxLogFollowers); };  // owned by httplib
+  s.new_task_queue = [this] { return new Pool(6 + kMaxLogFollowers, accept_loop_ended_); };  // owned by httplib
   s.set_payload_max_length(kMaxBodyBytes);
   s.set_keep_alive_timeout(2);
   // httplib's default adds SO_REUSEPORT, which would let a second daemon share the port
@@ -219,6 +250,18 @@ ApiServer::ApiServer(daemon::Daemon& d) : daemon_(d), server_(std::make_unique<h
                                  "already finishing)"}});
   });
   method_not_allowed(s, "/cancel", "POST");
+  s.Post("/upgrade", [this](const httplib::Request&, httplib::Response& res) {
+    if (!upgrade_) {
+      reply(res, 501, {{"success", false}, {"error", "this daemon cannot upgrade itself"}});
+      return;
+    }
+    const UpgradeAnswer a = upgrade_();
+    if (a.status == 200)
+      reply(res, 200, {{"success", true}, {"pid", a.pid}, {"version", a.version}});
+    else
+      reply(res, a.status, {{"success", false}, {"error", a.error}});
+  });
+  method_not_allowed(s, "/upgrade", "POST");
   s.Get("/history", [this](const httplib::Request& req, httplib::Response& res) {
     size_t limit = 0;
     if (count_param(req, res, "limit", 20, 1, 10000, limit))
@@ -244,7 +287,7 @@ ApiServer::ApiServer(daemon::Daemon& d) : daemon_(d), server_(std::make_unique<h
   });
 }
 
-ApiServer::~ApiServer() = default;
+ApiServer::~ApiServer() { stop(); }
 
 bool ApiServer::wait_of(const httplib::Request& req, httplib::Response& res,
                         daemon::OpWait& wait) const {
@@ -347,16 +390,48 @@ void ApiServer::bind(const std::string& host, int port) {
         "cannot listen on {}:{} for the API: {}; is another slot-machine daemon running? "
         "choose another port with --port or \"api_port\"",
         host, port, errno ? std::strerror(errno) : "bind failed"));
+  fd_ = server_->fd();
 }
 
-void ApiServer::listen() { server_->listen_after_bind(); }
+void ApiServer::adopt(int fd, int port) {
+  port_ = port;
+  fd_ = fd;
+  fcntl(fd, F_SETFD, FD_CLOEXEC);
+  server_->adopt(fd);
+}
+
+void ApiServer::serve() {
+  static const bool handler_installed = [] {
+    struct sigaction sa {};
+    sa.sa_handler = [](int) {};  // only to interrupt accept(); no SA_RESTART
+    sigemptyset(&sa.sa_mask);
+    return sigaction(process::interrupt_signal(), &sa, nullptr) == 0;
+  }();
+  (void)handler_installed;
+  thread_ = std::thread([this] {
+    sigset_t only;
+    sigemptyset(&only);
+    sigaddset(&only, process::interrupt_signal());
+    pthread_sigmask(SIG_UNBLOCK, &only, nullptr);
+    server_->listen_after_bind();
+  });
+}
+
+void ApiServer::stop_accepting() {
+  server_->release();
+  // accept() may be blocked: interrupt it until the loop has noticed.
+  while (thread_.joinable() && !accept_loop_ended_) {
+    pthread_kill(thread_.native_handle(), process::interrupt_signal());
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
 
 void ApiServer::stop() {
   stopping_ = true;  // ends log followers
-  // A signal can arrive before listen() started; stopping then would be lost.
-  for (int i = 0; i < 2000 && !server_->is_running(); ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  server_->stop();
+  stop_accepting();
+  if (thread_.joinable()) thread_.join();  // after the requests in progress
+  if (fd_ >= 0) close(fd_);
+  fd_ = -1;
 }
 
 }  // namespace sm::api

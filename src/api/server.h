@@ -3,6 +3,8 @@
 // results to status codes and JSON bodies.
 
 #include <atomic>
+#include <functional>
+#include <thread>
 #include <memory>
 #include <string>
 
@@ -21,15 +23,39 @@ inline constexpr size_t kMaxBodyBytes = 1 << 20;
 /// `GET /logs?follow=1` streams at once; each holds one API thread.
 inline constexpr int kMaxLogFollowers = 4;
 
-/// ApiServer serves contract §5 for one Daemon. bind() then listen() (blocking) on one
-/// thread; stop() from another.
+class HttpServer;
+
+/// What POST /upgrade answered: 200 with the new daemon's pid and version, or 409/500
+/// with the reason.
+struct UpgradeAnswer {
+  int status = 500;
+  std::string error;
+  int pid = 0;
+  std::string version;
+};
+
+/// ApiServer serves contract §5 (and §7's /upgrade) for one Daemon: bind() or adopt()
+/// a listening socket, then serve() on its own thread; stop() from another.
 class ApiServer {
  public:
   explicit ApiServer(daemon::Daemon& daemon);
   ~ApiServer();
   /// Throws std::runtime_error naming the address when the port cannot be bound.
   void bind(const std::string& host, int port);
-  void listen();
+  /// Serves on a listening socket the daemon was given (socket activation, upgrade).
+  void adopt(int fd, int port);
+  /// The listening socket (to hand to a newer daemon).
+  int listening_fd() const { return fd_; }
+  /// What POST /upgrade runs (not set: 501).
+  void on_upgrade(std::function<UpgradeAnswer()> upgrade) { upgrade_ = std::move(upgrade); }
+  /// Starts accepting on a thread of its own.
+  void serve();
+  /// Stops accepting new connections; the listening socket itself stays open and
+  /// untouched (a newer daemon or systemd holds it too), so connections that arrive now
+  /// wait in its queue. Requests already accepted go on.
+  void stop_accepting();
+  /// Stops accepting, ends log followers, waits for requests in progress, and closes
+  /// this process's descriptor of the socket.
   void stop();
 
  private:
@@ -41,7 +67,11 @@ class ApiServer {
 
   daemon::Daemon& daemon_;
   int port_ = 0;
-  std::unique_ptr<httplib::Server> server_;
+  int fd_ = -1;
+  std::unique_ptr<HttpServer> server_;
+  std::thread thread_;
+  std::atomic<bool> accept_loop_ended_{false};
+  std::function<UpgradeAnswer()> upgrade_;
   std::atomic<bool> stopping_{false};
   std::atomic<int> followers_{0};
 };

@@ -4,7 +4,9 @@
 
 #include <csignal>
 #include <iostream>
+#include <atomic>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -19,15 +21,82 @@
 #include "process/drain.h"
 #include "process/reaper.h"
 #include "proxy/proxy.h"
+#include "service/listen_fds.h"
+#include "service/notify.h"
+#include "service/upgrade.h"
 
 namespace sm::api {
 namespace fs = std::filesystem;
 
 namespace {
 
-int fail(int code, const std::string& message) {
-  std::cerr << "slot-machine: " << message << "\n";
-  return code;
+using Clock = std::chrono::steady_clock;
+
+/// The old daemon's half of `upgrade` (contract §7): start the binary at our executable
+/// path on our listening sockets, and once it serves, hand it the apps.
+class Upgrader {
+ public:
+  Upgrader(daemon::Daemon& daemon, ApiServer& server, proxy::Proxy* proxy,
+           process::Reaper& reaper, std::vector<std::string> args)
+      : daemon_(daemon), server_(server), proxy_(proxy), reaper_(reaper), args_(std::move(args)) {}
+
+  UpgradeAnswer run() {
+    std::unique_lock one(mu_, std::try_to_lock);
+    if (!one || handed_over_) return {409, "an upgrade is already running", 0, ""};
+    auto ops = daemon_.hold_operations();
+    if (!ops)
+      return {409, "a deploy, rollback or restart is running (or waiting); upgrade when it has finished", 0, ""};
+    const std::string exe = service::own_executable();
+    log::info("upgrade: starting {} on this daemon's sockets", exe);
+    service::notify_reloading();
+    std::vector<service::HandedSocket> sockets;
+    if (proxy_)
+      for (auto& [name, fd] : proxy_->listening_sockets()) sockets.push_back({name, fd});
+    sockets.push_back({"api", server_.listening_fd()});
+    const auto began = Clock::now();
+    try {
+      auto next = service::Successor::start(exe, args_, sockets, reaper_, kReadyTimeout);
+      server_.stop_accepting();
+      next.go();
+      daemon_.hand_over();
+      held_ = std::move(ops);  // no operation starts here again
+      handed_over_ = true;
+      successor_pid_ = next.pid();
+      service::notify_new_main(next.pid(), daemon_.status_line());
+      log::info("upgrade: the new daemon (pid {}, {}) serves after {} ms", next.pid(), next.version(),
+                std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - began).count());
+      return {200, "", next.pid(), next.version()};
+    } catch (const service::UpgradeError& e) {
+      log::info("upgrade failed: {}", e.what());
+      service::notify_upgrade_failed(daemon_.status_line());
+      return {500, e.what(), 0, ""};
+    }
+  }
+
+  bool handed_over() const { return handed_over_; }
+  pid_t successor() const { return successor_pid_; }
+
+ private:
+  static constexpr std::chrono::seconds kReadyTimeout{60};
+  daemon::Daemon& daemon_;
+  ApiServer& server_;
+  proxy::Proxy* proxy_;
+  process::Reaper& reaper_;
+  const std::vector<std::string> args_;
+  std::mutex mu_;
+  std::unique_lock<std::mutex> held_;  // the operation lock, once handed over
+  std::atomic<bool> handed_over_{false};
+  std::atomic<pid_t> successor_pid_{0};
+};
+
+/// The arguments that start this same daemon again (absolute paths: same meaning).
+std::vector<std::string> start_args(const StartOptions& o, const fs::path& data_dir) {
+  std::vector<std::string> a{"start", "--config", fs::absolute(o.config).lexically_normal().string(),
+                             "--repo", fs::absolute(o.repo).lexically_normal().string(),
+                             "--data", data_dir.string()};
+  if (o.api_port) a.insert(a.end(), {"--port", std::to_string(*o.api_port)});
+  if (o.no_proxy) a.push_back("--no-proxy");
+  return a;
 }
 
 }  // namespace
@@ -35,6 +104,14 @@ int fail(int code, const std::string& message) {
 int start_daemon(const StartOptions& opts) {
   // Before any thread exists, so every thread inherits the mask.
   process::block_daemon_signals();
+  service::own_executable();  // now, before an upgrade of the package replaces the file
+  // Started by an upgrade: the old daemon waits to hear that this one serves, or why not.
+  auto predecessor = service::Predecessor::from_environment();
+  auto fail = [&](int code, const std::string& message) {
+    std::cerr << "slot-machine: " << message << "\n";
+    if (predecessor) predecessor->failed(message);
+    return code;
+  };
 
   if (opts.api_port) {
     try {
@@ -59,6 +136,15 @@ int start_daemon(const StartOptions& opts) {
     return fail(2, fmt::format("{} (in {})", e.what(), opts.config.string()));
   }
 
+  // Sockets passed by systemd, or by the daemon this one replaces.
+  service::Listeners given;
+  try {
+    given = service::assign(service::passed_sockets(),
+                            {cfg.port, cfg.api_port, cfg.internal_port, !opts.no_proxy});
+  } catch (const service::ActivationError& e) {
+    return fail(2, e.what());
+  }
+
   git::Library git_library;
   std::optional<git::Repository> repo;
   try {
@@ -81,7 +167,7 @@ int start_daemon(const StartOptions& opts) {
     router = std::make_unique<daemon::DirectRouter>(daemon::Ports{cfg.port, cfg.internal_port});
   } else {
     for (int p : {cfg.port, cfg.internal_port})
-      if (!daemon::port_is_free(p))
+      if (!(p == cfg.port ? given.public_fd >= 0 : given.internal_fd >= 0) && !daemon::port_is_free(p))
         return fail(1, fmt::format("port {} is already in use; the proxy needs it (\"port\"/"
                                    "\"internal_port\" in {}), or start with --no-proxy",
                                    p, opts.config.string()));
@@ -91,6 +177,8 @@ int start_daemon(const StartOptions& opts) {
     popts.backend_timeout = std::chrono::milliseconds(cfg.proxy_timeout_ms);
     popts.header_timeout = std::chrono::milliseconds(cfg.proxy_header_timeout_ms);
     popts.max_conns_per_ip = static_cast<size_t>(cfg.proxy_max_conns_per_ip);
+    popts.public_fd = given.public_fd;
+    popts.internal_fd = given.internal_fd;
     proxy.emplace(std::move(popts));
     router = std::make_unique<daemon::ProxyRouter>(
         *proxy, std::set<int>{cfg.port, cfg.internal_port, cfg.api_port},
@@ -100,31 +188,75 @@ int start_daemon(const StartOptions& opts) {
   process::Reaper reaper;
   daemon::Daemon daemon(cfg, paths, std::move(*repo), reaper, *router);
   ApiServer server(daemon);
-  try {
-    server.bind(cfg.api_bind, cfg.api_port);
-  } catch (const std::exception& e) {
-    return fail(1, e.what());
+  if (given.api_fd >= 0) {
+    server.adopt(given.api_fd, cfg.api_port);
+  } else {
+    try {
+      server.bind(cfg.api_bind, cfg.api_port);
+    } catch (const std::exception& e) {
+      return fail(1, e.what());
+    }
   }
   // After the bind (a second daemon must fail before it touches anything), before
   // serving: clients connecting meanwhile wait in the listen backlog.
   daemon.restore();
-  std::thread api([&] { server.listen(); });
-  log::info("listening on http://{}:{} (mode {}, repo {}, data {})", cfg.api_bind, cfg.api_port,
-            router->mode(), fs::absolute(opts.repo).lexically_normal().string(),
-            paths.data_dir.string());
+  // A given public socket queues clients whether we accept or not: accept, and answer
+  // 503 until something is live.
+  if (proxy && given.public_fd >= 0) proxy->listen_now();
+  if (predecessor) {
+    predecessor->ready(SLOT_MACHINE_VERSION);
+    predecessor->wait_go(std::chrono::seconds(10));  // the old daemon stops taking API calls
+  }
+  Upgrader upgrader(daemon, server, proxy ? &*proxy : nullptr, reaper, start_args(opts, paths.data_dir));
+  server.on_upgrade([&] {
+    UpgradeAnswer a = upgrader.run();
+    if (upgrader.handed_over()) kill(getpid(), SIGTERM);  // main finishes up, after this answer
+    return a;
+  });
+  server.serve();
+  log::info("listening on http://{}:{} (mode {}, repo {}, data {}, pid {}){}", cfg.api_bind,
+            cfg.api_port, router->mode(), fs::absolute(opts.repo).lexically_normal().string(),
+            paths.data_dir.string(), getpid(),
+            given.api_fd >= 0 || given.public_fd >= 0 ? " on passed sockets" : "");
+  // After an upgrade the old daemon tells systemd this one is the main process.
+  if (!predecessor) service::notify_ready(daemon.status_line());
+  predecessor.reset();
 
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGHUP);  // a closed terminal must not orphan the apps
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);  // a closed terminal must not orphan the apps
+  sigaddset(&signals, SIGUSR2);  // upgrade
   int sig = 0;
-  sigwait(&stop_signals, &sig);
-  log::info("received {}: stopping the API and draining every slot", strsignal(sig));
+  for (;;) {
+    timespec second{1, 0};
+    sig = sigtimedwait(&signals, nullptr, &second);
+    if (sig < 0) {  // a second passed: keep systemd's STATUS= current
+      service::notify_status(daemon.status_line());
+      continue;
+    }
+    if (sig == SIGUSR2 && !upgrader.handed_over()) {
+      const UpgradeAnswer a = upgrader.run();
+      if (a.status != 200) log::info("SIGUSR2: upgrade not done: {}", a.error);
+    }
+    if (sig != SIGUSR2 || upgrader.handed_over()) break;
+  }
 
+  if (upgrader.handed_over()) {
+    log::info("handed over to the new daemon (pid {}); finishing the connections this one "
+              "still serves", upgrader.successor());
+    daemon.begin_shutdown();  // callers waiting for a turn here: 503
+    std::thread api([&] { server.stop(); });
+    if (proxy) proxy->hand_over(Clock::now() + std::chrono::milliseconds(cfg.drain_timeout_ms));
+    api.join();
+    log::info("stopped; the apps run on under pid {}", upgrader.successor());
+    return 0;
+  }
+  log::info("received {}: stopping the API and draining every slot", strsignal(sig));
+  service::notify_stopping();
   daemon.begin_shutdown();
   server.stop();
-  api.join();
   daemon.shutdown();
   if (size_t left = process::kill_all_descendants(reaper))
     log::info("killed {} leftover process(es) at shutdown", left);

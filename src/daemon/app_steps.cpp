@@ -49,6 +49,7 @@ bool Daemon::pause_until(Clock::time_point t) const {
 std::map<std::string, std::string> Daemon::app_env(const Slot& slot, const std::string& commit,
                                                    const Ports& ports) const {
   auto env = base_env_;
+  env.erase("NOTIFY_SOCKET");  // systemd's channel is the daemon's, not the app's
   if (!cfg_.env_file.empty())
     for (auto& [k, v] : config::load_env_file(cfg_.env_file)) env[k] = v;
   env["PORT"] = std::to_string(ports.port);

@@ -393,13 +393,39 @@ void Daemon::begin_shutdown() {
 }
 
 void Daemon::shutdown() {
-  std::lock_guard op(op_mu_);  // the running operation gives up quickly once stopping_
+  std::unique_lock op(op_mu_, std::defer_lock);
+  if (!handed_over_) op.lock();  // the running operation gives up quickly once stopping_
   if (monitor_.joinable()) {
     monitor_stop_ = true;
     reaper_.wake();
     monitor_.join();
   }
+  if (handed_over_) return;
   for (Slot& s : slots_) stop_app(s, "daemon shutting down");
+}
+
+std::unique_lock<std::mutex> Daemon::hold_operations() {
+  std::unique_lock op(op_mu_, std::try_to_lock);
+  if (op && (stopping_ || ops_.busy())) op.unlock();
+  return op;
+}
+
+void Daemon::hand_over() {
+  handed_over_ = true;
+  if (monitor_.joinable()) {
+    monitor_stop_ = true;
+    reaper_.wake();
+    monitor_.join();
+  }
+  log::info("the apps now belong to the new daemon; this one leaves them running");
+}
+
+std::string Daemon::status_line() const {
+  const Status s = status();
+  if (s.live_slot.empty()) return "nothing deployed yet";
+  return fmt::format("live: slot {} {} {}{}", s.live_slot, s.live_commit.substr(0, 12),
+                     s.healthy ? "healthy" : "NOT HEALTHY",
+                     s.operation.empty() ? "" : fmt::format(" ({} at {})", s.operation, s.stage));
 }
 
 }  // namespace sm::daemon

@@ -121,6 +121,16 @@ class Daemon {
   /// passed the point where it can be undone (its old app is being drained).
   std::optional<Cancelled> cancel();
 
+  /// For an upgrade: the operation lock, so that no deploy, rollback or restart starts
+  /// while a newer daemon takes over; an unlocked lock when one runs (or queued callers
+  /// wait) or the daemon is stopping.
+  std::unique_lock<std::mutex> hold_operations();
+  /// The apps now belong to a newer daemon: stop watching them and never stop them
+  /// (shutdown() leaves them running). Call while holding hold_operations()'s lock.
+  void hand_over();
+  /// One line for systemd's STATUS=: what is live and whether it is healthy.
+  std::string status_line() const;
+
   /// Makes running and future operations give up quickly (setup killed, health waits
   /// abandoned). Safe to call from any thread.
   void begin_shutdown();
@@ -224,6 +234,7 @@ class Daemon {
   const std::map<std::string, std::string> base_env_;  // the daemon's environment
 
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> handed_over_{false};  // the apps belong to a newer daemon
   std::atomic<bool> cancelled_{false};  // the running operation was asked to stop
   std::atomic<bool> restoring_{false};  // undoing a failed or cancelled start: not cancellable
   bool cancellable_ = false;            // guarded by mu_: an operation runs and can be undone

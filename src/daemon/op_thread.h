@@ -42,6 +42,12 @@ class OpThread {
     return run_task([&] { out.emplace(fn()); }, wait_until, gave_up);
   }
 
+  /// Whether an operation runs or a caller waits for its turn.
+  bool busy() {
+    std::lock_guard lock(mu_);
+    return busy_ || !waiting_.empty();
+  }
+
   /// From now on every caller waiting, and every new one, gets Turn::Closed (the
   /// running operation finishes).
   void close();

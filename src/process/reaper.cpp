@@ -23,6 +23,8 @@ void block_daemon_signals() {
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGHUP);
   sigaddset(&set, SIGPIPE);
+  sigaddset(&set, SIGUSR2);           // upgrade, waited for by main
+  sigaddset(&set, interrupt_signal());  // only the thread it is meant for unblocks it
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 }
 

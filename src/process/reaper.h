@@ -1,6 +1,7 @@
 #pragma once
 // The daemon's only waitpid caller.
 
+#include <signal.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -16,7 +17,12 @@ namespace sm::process {
 
 using Clock = std::chrono::steady_clock;
 
-/// Blocks SIGCHLD, SIGTERM, SIGINT, SIGHUP and SIGPIPE in the calling thread; call it in main
+/// Interrupts one thread's blocking system call (pthread_kill; its handler does
+/// nothing and does not restart the call). Blocked in every thread but the one that
+/// expects it.
+inline int interrupt_signal() { return SIGRTMIN + 2; }
+
+/// Blocks SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR2, SIGPIPE and interrupt_signal() in the calling thread; call it in main
 /// before any thread exists so every thread inherits the mask (the reaper and the
 /// signal wait in main then receive them synchronously).
 void block_daemon_signals();

@@ -24,6 +24,8 @@ namespace sm::proxy {
 inline constexpr auto kConnectTimeout = std::chrono::seconds(5);
 inline constexpr size_t kHeaderLimit = 16 * 1024;
 inline constexpr size_t kPoolLimit = 64;
+/// Handing over, a connection idle between requests is closed after this long.
+inline constexpr auto kDrainIdleGrace = std::chrono::seconds(1);
 // Bodies stream, so they need no limit. Not boost::none: Boost 1.74 compares the
 // Content-Length against the empty optional and rejects every body.
 inline constexpr std::uint64_t kNoBodyLimit = std::numeric_limits<std::uint64_t>::max();
@@ -78,19 +80,26 @@ struct Proxy::Impl {
   ~Impl() {
     asio::post(io, [this] {
       error_code ec;
-      for (auto& a : acceptors) a->close(ec);
+      for (auto& a : acceptors) a.acceptor->close(ec);
       io.stop();
     });
     thread.join();
   }
 
   Options opts;
-  size_t connections = 0;  // loop thread only; declared before io, which outlives sessions
+  std::atomic<size_t> connections{0};  // declared before io, which outlives sessions
   std::map<asio::ip::address, size_t> per_ip;  // open connections per client address (loop thread)
   asio::io_context io{1};
   asio::executor_work_guard<asio::io_context::executor_type> work;
   std::thread thread;
-  std::vector<std::unique_ptr<Acceptor>> acceptors;  // loop thread after start
+  struct Listening {
+    std::string name;  // "public" or "internal"
+    std::unique_ptr<Acceptor> acceptor;
+  };
+  std::vector<Listening> acceptors;  // loop thread after start
+  bool listening = false;            // loop thread
+  std::atomic<bool> draining{false};  // hand_over() began: close connections as they finish
+  Clock::time_point drain_began;      // loop thread, once draining
 
   mutable std::mutex mu;  // guards the routing table below
   std::shared_ptr<Backend> public_backend, internal_backend;
@@ -107,8 +116,11 @@ struct Proxy::Impl {
     return b;
   }
 
-  /// Binds `host:port` and starts accepting on it; throws naming the config field.
-  void listen(const std::string& host, int port, bool internal);
+  /// Binds `host:port` (or takes `fd`, when given) and starts accepting on it; throws
+  /// naming the config field.
+  void listen(const std::string& host, int port, int fd, bool internal);
+  /// Listens on the public (and internal) port unless it already does (loop thread).
+  void listen_once();
 
   /// Accepts clients, closing at once those over the total or per-address cap.
   awaitable<void> accept_loop(Acceptor& acc, bool internal);
@@ -122,7 +134,8 @@ struct Proxy::Impl {
   /// nullopt: forward it. A Refusal with status 0: close without an answer (the client
   /// left, or was idle); otherwise answer it and close.
   awaitable<std::optional<Refusal>> read_request_header(Stream& client, beast::flat_buffer& cbuf,
-                                                        http::request_parser<http::buffer_body>& req);
+                                                        http::request_parser<http::buffer_body>& req,
+                                                        Watched& watched);
 
   /// Every tick, times out whatever the session is waiting for past its deadline.
   awaitable<void> watchdog(std::shared_ptr<Watched> w);

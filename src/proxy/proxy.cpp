@@ -9,21 +9,36 @@
 
 namespace sm::proxy {
 
-void Proxy::Impl::listen(const std::string& host, int port, bool internal) {
+void Proxy::Impl::listen(const std::string& host, int port, int fd, bool internal) {
   auto acc = std::make_unique<Acceptor>(io.get_executor());
-  tcp::endpoint ep(asio::ip::make_address(host), static_cast<unsigned short>(port));
   error_code ec;
-  acc->open(ep.protocol(), ec);
-  if (!ec) acc->set_option(Acceptor::reuse_address(true), ec);
-  if (!ec) acc->bind(ep, ec);
-  if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
+  if (fd >= 0) {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof addr;
+    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    acc->assign(addr.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), fd, ec);
+  } else {
+    tcp::endpoint ep(asio::ip::make_address(host), static_cast<unsigned short>(port));
+    acc->open(ep.protocol(), ec);
+    if (!ec) acc->set_option(Acceptor::reuse_address(true), ec);
+    if (!ec) acc->bind(ep, ec);
+    if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
+  }
   if (ec)
     throw std::runtime_error(fmt::format("proxy cannot listen on {}:{}: {}; is another server "
                                          "using \"{}\"?",
                                          host, port, ec.message(),
                                          internal ? "internal_port" : "port"));
   asio::co_spawn(io, accept_loop(*acc, internal), asio::detached);
-  acceptors.push_back(std::move(acc));
+  acceptors.push_back({internal ? "internal" : "public", std::move(acc)});
+}
+
+void Proxy::Impl::listen_once() {
+  if (listening) return;
+  listen(opts.public_bind, opts.public_port, opts.public_fd, false);
+  if (opts.internal_port != opts.public_port)
+    listen("127.0.0.1", opts.internal_port, opts.internal_fd, true);
+  listening = true;
 }
 
 awaitable<void> Proxy::Impl::accept_loop(Acceptor& acc, bool internal) {
@@ -78,7 +93,7 @@ awaitable<void> Proxy::Impl::session(Socket sock, asio::ip::address peer_addr, b
     http::request_parser<http::buffer_body> req;
     req.header_limit(kHeaderLimit);
     req.body_limit(kNoBodyLimit);
-    if (auto refused = co_await read_request_header(client, cbuf, req)) {
+    if (auto refused = co_await read_request_header(client, cbuf, req, *watched)) {
       if (refused->status)
         co_await write_error(client, static_cast<http::status>(refused->status),
                              refused->reason, refused->status == 405 ? kAllow : nullptr);
@@ -90,6 +105,7 @@ awaitable<void> Proxy::Impl::session(Socket sock, asio::ip::address peer_addr, b
       co_await write_error(client, http::status::service_unavailable, "no app is live");
       co_return;
     }
+    if (draining) req.get().keep_alive(false);  // this daemon is handing over: the last one
     add_forwarded(req.get(), peer);
     if (beast::websocket::is_upgrade(req.get())) {
       counted.release();  // a tunnel is counted in Backend::tunnels instead
@@ -103,7 +119,8 @@ awaitable<void> Proxy::Impl::session(Socket sock, asio::ip::address peer_addr, b
 }
 
 awaitable<std::optional<Refusal>> Proxy::Impl::read_request_header(Stream& client, beast::flat_buffer& cbuf,
-                                                                   http::request_parser<http::buffer_body>& req) {
+                                                                   http::request_parser<http::buffer_body>& req,
+                                                                   Watched& watched) {
   error_code ec;
   HeaderScan scan;
   size_t scanned = 0;
@@ -117,8 +134,10 @@ awaitable<std::optional<Refusal>> Proxy::Impl::read_request_header(Stream& clien
     if (scan.end) break;
     if (cbuf.size() >= kHeaderLimit) co_return Refusal{431, "request header too large"};
     if (!started) client.expires_after(kClientIdle);
+    watched.awaiting_request = !started;
     const size_t n = co_await client.async_read_some(cbuf.prepare(kHeaderLimit - cbuf.size()),
                                                      redirect(ec));
+    watched.awaiting_request = false;
     ec = client.why(ec);
     if (ec == beast::error::timeout && started)
       co_return Refusal{408, "the request header took too long"};
@@ -150,6 +169,9 @@ awaitable<void> Proxy::Impl::watchdog(std::shared_ptr<Watched> w) {
     co_await w->timer.async_wait(redirect(ec));
     if (w->done) co_return;
     const auto now = Clock::now();
+    // Handing over: a connection idle between requests gets a second for its next one.
+    if (draining && w->awaiting_request && w->client && now - drain_began >= kDrainIdleGrace)
+      w->client->time_out_now();
     if (w->client) w->client->check(now);
     if (w->backend) w->backend->check(now);
   }
@@ -182,19 +204,58 @@ void Proxy::switch_to(int port, int internal_port) {
     impl_->known.push_back(internal);
     std::erase_if(impl_->known, [](const auto& w) { return w.expired(); });
   }
-  if (!first) return;
+  if (first) listen_now();
+}
+
+void Proxy::listen_now() {
   std::promise<void> bound;
   asio::post(impl_->io, [&] {
     try {
-      impl_->listen(impl_->opts.public_bind, impl_->opts.public_port, false);
-      if (impl_->opts.internal_port != impl_->opts.public_port)
-        impl_->listen("127.0.0.1", impl_->opts.internal_port, true);
+      impl_->listen_once();
       bound.set_value();
     } catch (...) {
       bound.set_exception(std::current_exception());
     }
   });
   bound.get_future().get();
+}
+
+std::vector<std::pair<std::string, int>> Proxy::listening_sockets() {
+  std::promise<std::vector<std::pair<std::string, int>>> fds;
+  asio::post(impl_->io, [&] {
+    std::vector<std::pair<std::string, int>> out;
+    for (auto& a : impl_->acceptors)
+      if (a.acceptor->is_open()) out.emplace_back(a.name, a.acceptor->native_handle());
+    fds.set_value(std::move(out));
+  });
+  return fds.get_future().get();
+}
+
+void Proxy::hand_over(Clock::time_point deadline) {
+  std::promise<void> stopped;
+  asio::post(impl_->io, [&] {
+    impl_->drain_began = Clock::now();
+    impl_->draining = true;
+    error_code ignore;
+    for (auto& a : impl_->acceptors) a.acceptor->close(ignore);  // close(), never shutdown()
+    stopped.set_value();
+  });
+  stopped.get_future().get();
+  while (impl_->connections > 0 && Clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  if (impl_->connections == 0) return;
+  std::promise<void> closed;
+  asio::post(impl_->io, [&] {
+    std::vector<int> ports;
+    {
+      std::lock_guard lock(impl_->mu);
+      for (const auto& w : impl_->known)
+        if (auto b = w.lock()) ports.push_back(b->port);
+    }
+    for (int p : ports) impl_->close_tunnels(p);
+    closed.set_value();
+  });
+  closed.get_future().get();
 }
 
 int Proxy::Impl::count(int port, std::atomic<int> Backend::*what) const {

@@ -6,6 +6,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace sm::proxy {
 
@@ -19,6 +21,10 @@ struct Options {
   std::chrono::milliseconds header_timeout{10000};   // request header incomplete → 408
   size_t max_connections = 10000;
   size_t max_conns_per_ip = 256;  // beyond this a client address's new connections are closed; 0 = any
+  // Listening sockets given to the daemon (socket activation, upgrade), used instead of
+  // binding public_port / internal_port; -1: bind it.
+  int public_fd = -1;
+  int internal_fd = -1;
 };
 
 /// Proxy runs one event loop on its own thread. Until the first switch_to() nothing
@@ -36,6 +42,21 @@ class Proxy {
   /// Routes new requests to the app on `port` / `internal_port`. Starts listening on the
   /// first call; throws std::runtime_error naming the address when it cannot bind.
   void switch_to(int port, int internal_port);
+
+  /// Starts listening now, before any switch_to (requests get 503 until then): for
+  /// sockets the daemon was given, which queue connections whether it accepts or not.
+  void listen_now();
+
+  /// The listening sockets, by LISTEN_FDNAMES name ("public", "internal"): none before
+  /// it listens.
+  std::vector<std::pair<std::string, int>> listening_sockets();
+
+  /// Stops accepting (the sockets stay open for whoever else holds them) and lets the
+  /// open connections finish: each gets `Connection: close` on its next response, one
+  /// waiting idle for a next request is closed after a second, Upgrade tunnels stay
+  /// until `deadline` and are then closed. Returns when no connection is left or at
+  /// `deadline`.
+  void hand_over(Clock::time_point deadline);
 
   /// Blocks until no request to the app on `port` is in flight and no Upgrade
   /// (WebSocket) tunnel to it is open, or until `deadline`, or until `stop()` (when

@@ -48,6 +48,11 @@ class TimedSocket {
     error_code ignore;
     sock_.cancel(ignore);
   }
+  /// Cancels the pending operation as if its deadline had passed.
+  void time_out_now() {
+    deadline_ = Clock::time_point::min();
+    check(Clock::now());
+  }
   /// `ec`, or beast::error::timeout when the operation was cancelled by its deadline.
   error_code why(error_code ec) {
     if (ec == asio::error::operation_aborted && timed_out_) ec = beast::error::timeout;
@@ -80,6 +85,7 @@ struct Watched {
   Stream* client = nullptr;
   Stream* backend = nullptr;
   bool done = false;
+  bool awaiting_request = false;  // waiting for the first byte of a next request
 };
 
 /// Points `w.backend` at a backend stream for as long as it lives.
