@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A scripted tour of slot-machine on a throwaway git repository: start the daemon,
-# deploy v1, request it, deploy v2, roll back, a failed deploy, kill and restart the
-# daemon (it adopts the app), history, logs, stop.
+# deploy v1, request it, deploy v2, roll back, a failed deploy, upgrade the daemon in
+# place, kill and restart it (it adopts the app), history, logs, stop.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -75,10 +75,18 @@ printf '$ %s\n' "$bin deploy"
 show curl -s "http://127.0.0.1:$port/"
 show "$bin" status
 
+step "Upgrade the daemon in place: the binary now installed takes over its sockets and the app"
+pid_before=$("$bin" status --json | grep -o '"live_pid": [0-9]*')
+show "$bin" upgrade
+# The new daemon is not this script's child; it is the one to stop from now on.
+daemon_pid=$("$bin" status --json | grep -o '"daemon_pid": [0-9]*' | grep -o '[0-9]*$')
+echo "app before: $pid_before, after: $("$bin" status --json | grep -o '"live_pid": [0-9]*')"
+show curl -s "http://127.0.0.1:$port/"
+
 step "The daemon dies (SIGKILL); started again, it adopts the running app: same pid, no restart"
 pid_before=$("$bin" status --json | grep -o '"live_pid": [0-9]*')
 kill -KILL "$daemon_pid"; wait "$daemon_pid" 2>/dev/null || true
-show curl -s "http://127.0.0.1:$port/" || echo "(the public port belongs to the daemon: down for a moment)"
+show curl -s "http://127.0.0.1:$port/" || echo "(the public port belongs to the daemon: down for a moment; under systemd its socket unit holds it and nothing is refused)"
 "$bin" start >> "$work/daemon.log" 2>&1 &
 daemon_pid=$!
 for _ in $(seq 100); do "$bin" status >/dev/null 2>&1 && break; sleep 0.05; done

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test: unit tests and the black-box spec suite on a normal build, then the
+# Runs every test: unit tests and the black-box spec suite on a normal build, the Debian
+# package's checks (scripts/check_package.sh), then the
 # same again on an AddressSanitizer + UndefinedBehaviorSanitizer build. Any sanitizer
 # report fails the run; then every fuzz target briefly (scripts/fuzz.sh, FUZZ_SECONDS
 # each, default 20). Usage: scripts/test.sh [--no-sanitize]
@@ -18,6 +19,8 @@ run_suite() {  # $1 = build dir
 
 dir=$(bash scripts/build.sh release | tail -n 1)
 run_suite "$dir"
+echo "== Debian package"
+bash scripts/check_package.sh
 
 if [ "${1:-}" != "--no-sanitize" ]; then
   sdir=$(bash scripts/build.sh sanitize | tail -n 1)

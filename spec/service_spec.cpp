@@ -399,3 +399,53 @@ TEST_CASE("socket activation: SIGKILL and start again on held sockets refuses no
   CHECK(s["healthy"] == true);
   check_clean_stop(d);
 }
+
+TEST_CASE("systemd: writes NAME.service and NAME.socket that systemd-analyze verify accepts; never overwrites") {
+  AppRepo repo;
+  json cfg = repo.write_config({{"internal_port", free_port()}});
+  const fs::path out = repo.home() / "units";
+  fs::create_directories(out);
+  auto r = run({slot_machine_bin(), "systemd", "--config", repo.config_path().string(), "--repo",
+                repo.dir().string(), "--out", out.string(), "--name", "slot-machine-shop"},
+               repo.home());
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  const fs::path service = out / "slot-machine-shop.service", socket = out / "slot-machine-shop.socket";
+  CHECK(r.out == service.string() + "\n" + socket.string() + "\n");
+  const std::string s = read_file(service), k = read_file(socket);
+  CHECK(s.find("Type=notify") != std::string::npos);
+  CHECK(s.find("ExecStart=" + slot_machine_bin() + " start --config " + repo.config_path().string()) != std::string::npos);
+  CHECK(s.find(fmt::format("ExecReload={} upgrade --api-port {}", slot_machine_bin(), cfg["api_port"].get<int>())) !=
+        std::string::npos);
+  CHECK(s.find("KillMode=mixed") != std::string::npos);
+  CHECK(k.find(fmt::format("ListenStream=127.0.0.1:{}", cfg["api_port"].get<int>())) != std::string::npos);
+  CHECK(k.find(fmt::format("ListenStream=0.0.0.0:{}", cfg["port"].get<int>())) != std::string::npos);
+  CHECK(k.find(fmt::format("ListenStream=127.0.0.1:{}", cfg["internal_port"].get<int>())) != std::string::npos);
+  auto v = run({"/usr/bin/systemd-analyze", "verify", service.string(), socket.string()}, repo.home());
+  CHECK_MESSAGE(v.exit_code == 0, v.out << v.err);
+
+  // Never overwrites without --force; the file is untouched.
+  std::ofstream(service) << "mine";
+  r = run({slot_machine_bin(), "systemd", "--config", repo.config_path().string(), "--out", out.string(),
+           "--name", "slot-machine-shop"}, repo.home());
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find(service.string() + " exists; pass --force") != std::string::npos);
+  CHECK(read_file(service) == "mine");
+  r = run({slot_machine_bin(), "systemd", "--config", repo.config_path().string(), "--out", out.string(),
+           "--name", "slot-machine-shop", "--force"}, repo.home());
+  CHECK(r.exit_code == 0);
+  CHECK(read_file(service).find("Type=notify") != std::string::npos);
+
+  // Bad input: an invalid config, a bad name, a directory that cannot be written.
+  std::ofstream(repo.home() / "bad.json") << "{\"port\": 70000, \"start_command\": \"x\"}";
+  r = run({slot_machine_bin(), "systemd", "--config", (repo.home() / "bad.json").string(), "--out", out.string()},
+          repo.home());
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("\"port\" must be 1-65535") != std::string::npos);
+  r = run({slot_machine_bin(), "systemd", "--config", repo.config_path().string(), "--out", out.string(),
+           "--name", "a/b"}, repo.home());
+  CHECK(r.exit_code == 2);
+  r = run({slot_machine_bin(), "systemd", "--config", repo.config_path().string(), "--out",
+           (repo.home() / "missing" / "dir").string()}, repo.home());
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("cannot write") != std::string::npos);
+}

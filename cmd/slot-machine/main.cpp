@@ -13,6 +13,7 @@
 #include "api/start.h"
 #include "config/config.h"
 #include "init/init.h"
+#include "service/units.h"
 
 namespace {
 
@@ -27,6 +28,7 @@ const char* kUsage =
     "  restart    start the live version afresh and switch to it (no downtime)\n"
     "  cancel     stop the running deploy or rollback\n"
     "  upgrade    hand over to the slot-machine binary now installed (no downtime)\n"
+    "  systemd    write the .service and .socket units for this app\n"
     "  status     show what is running\n"
     "  history    list past deploys, rollbacks and restarts\n"
     "  logs       show (-f: follow) a slot's app and setup output\n"
@@ -34,7 +36,7 @@ const char* kUsage =
     "\n"
     "Run `slot-machine <command> --help` for a command's options.\n";
 
-const std::set<std::string> kCommands = {"init", "start", "deploy", "rollback", "restart", "cancel", "upgrade", "status", "history", "logs", "version"};
+const std::set<std::string> kCommands = {"init", "start", "deploy", "rollback", "restart", "cancel", "upgrade", "systemd", "status", "history", "logs", "version"};
 
 }  // namespace
 
@@ -115,6 +117,17 @@ int main(int argc, char** argv) {
       "upgrade", "replace the daemon by the binary now at its path, keeping the apps and every connection");
   add_client_flags(upgrade);
 
+  auto* systemd = app.add_subcommand("systemd", "write NAME.service and NAME.socket for the app whose config this is");
+  sm::service::UnitOptions units;
+  systemd->add_option("--config", units.config, "config file (default ./slot-machine.json)");
+  systemd->add_option("--name", units.name, "unit name (default slot-machine-<the config's directory name>)");
+  systemd->add_option("--out", units.out, "directory to write to (default /etc/systemd/system)");
+  systemd->add_option("--repo", units.repo, "the app's git repository (default: the config's directory)");
+  systemd->add_option("--data", units.data, "data directory (default <repo>/.slot-machine)");
+  systemd->add_option("--user", units.user, "User= for the daemon and the apps (default: the config file's owner; root: none)");
+  systemd->add_flag("--no-proxy", units.no_proxy, "direct mode: the socket unit holds only the API port");
+  systemd->add_flag("--force", units.force, "overwrite units that exist");
+
   auto* history = app.add_subcommand("history", "list past deploys, rollbacks and restarts, newest first");
   int history_n = 20;
   history->add_option("-n", history_n, "how many entries (default 20)")->check(CLI::Range(1, 10000));
@@ -150,6 +163,7 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
+  if (*systemd) return sm::service::write_units(units, std::cout, std::cerr);
   if (*start) {
     if (start->count("--port")) start_opts.api_port = start_port;
     return sm::api::start_daemon(start_opts);
