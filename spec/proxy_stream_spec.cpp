@@ -126,6 +126,33 @@ TEST_CASE("proxy: a WebSocket echoes through the proxy and stays up until the dr
   check_clean_stop(d);
 }
 
+TEST_CASE("upgrade: a WebSocket on the old daemon stays up until drain_timeout_ms; new ones reach the new daemon") {
+  AppRepo repo;
+  std::string a = repo.commit("vA");
+  repo.write_config({{"drain_timeout_ms", 1500}});
+  Daemon d(repo, kProxyMode);
+  REQUIRE(d.deploy(a).status == 200);
+  WsClient old_ws(d.public_port());
+  CHECK(old_ws.echo("before") == "before");
+
+  const pid_t old_daemon = d.pid();
+  const auto start = std::chrono::steady_clock::now();
+  Http h = http_post(d.api_port(), "/upgrade", "{}", 60s);
+  REQUIRE_MESSAGE(h.status == 200, h.body);
+  CHECK(old_ws.echo("still there") == "still there");  // through the old daemon
+  WsClient new_ws(d.public_port());
+  CHECK(new_ws.greeting == "testapp vA");
+  beast::error_code ec;
+  beast::flat_buffer buf;
+  old_ws.ws.read(buf, ec);  // the old daemon closes it at its drain deadline, then exits
+  CHECK(ec);
+  CHECK(std::chrono::steady_clock::now() - start >= 1400ms);
+  CHECK(d.follow_upgrade(h.json_body()["pid"]) == 0);
+  CHECK(d.status()["daemon_pid"] != old_daemon);
+  CHECK(new_ws.echo("after") == "after");
+  check_clean_stop(d);
+}
+
 TEST_CASE("proxy: a 512 MiB upload and download stream through with the proxy's memory flat") {
   constexpr unsigned long long kSize = 512ull << 20;
   AppRepo repo;

@@ -371,11 +371,11 @@ TEST_CASE("socket activation: systemd-socket-activate passes public and api; bad
 TEST_CASE("socket activation: SIGKILL and start again on held sockets refuses no connection; the app is adopted") {
   AppRepo repo;
   std::string v1 = repo.commit("v1");
-  json cfg = repo.write_config();
-  HeldSocket pub(cfg["port"]), api(cfg["api_port"]);
+  json cfg = repo.write_config({{"internal_port", free_port()}});
+  HeldSocket pub(cfg["port"]), api(cfg["api_port"]), internal(cfg["internal_port"]);
   Launch how;
   how.extra_args = {};
-  how.sockets = {{"public", pub.fd}, {"api", api.fd}};
+  how.sockets = {{"public", pub.fd}, {"api", api.fd}, {"internal", internal.fd}};
   Daemon d(repo, how);
   REQUIRE(d.deploy(v1).status == 200);
   const int app = d.status()["live_pid"];
@@ -397,6 +397,7 @@ TEST_CASE("socket activation: SIGKILL and start again on held sockets refuses no
   const json s = d.status();
   CHECK(s["live_pid"] == app);
   CHECK(s["healthy"] == true);
+  CHECK(http_get(d.internal_port(), "/healthz").status == 200);  // through the held internal socket
   check_clean_stop(d);
 }
 

@@ -28,14 +28,12 @@ using daemon::OpResult;
 using daemon::OpStatus;
 
 /// httplib's server with the listening socket in our hands: adopted from outside, and
-/// released without httplib's stop(), which would shut the socket down for every
-/// process that holds it (systemd, a newer daemon).
+/// never shut down (httplib's stop() would shut it down for every process that holds
+/// it: systemd, a newer daemon).
 class HttpServer : public httplib::Server {
  public:
   void adopt(int fd) { svr_sock_ = fd; }
   int fd() const { return svr_sock_; }
-  /// The accept loop sees this at its next turn (or when its accept() is interrupted).
-  void release() { svr_sock_ = INVALID_SOCKET; }
 };
 
 namespace {
@@ -391,12 +389,14 @@ void ApiServer::bind(const std::string& host, int port) {
         "choose another port with --port or \"api_port\"",
         host, port, errno ? std::strerror(errno) : "bind failed"));
   fd_ = server_->fd();
+  keep_ = fcntl(fd_, F_DUPFD_CLOEXEC, 3);
 }
 
 void ApiServer::adopt(int fd, int port) {
   port_ = port;
   fd_ = fd;
   fcntl(fd, F_SETFD, FD_CLOEXEC);
+  keep_ = fcntl(fd_, F_DUPFD_CLOEXEC, 3);
   server_->adopt(fd);
 }
 
@@ -408,6 +408,7 @@ void ApiServer::serve() {
     return sigaction(process::interrupt_signal(), &sa, nullptr) == 0;
   }();
   (void)handler_installed;
+  serving_ = true;
   thread_ = std::thread([this] {
     sigset_t only;
     sigemptyset(&only);
@@ -418,9 +419,16 @@ void ApiServer::serve() {
 }
 
 void ApiServer::stop_accepting() {
-  server_->release();
-  // accept() may be blocked: interrupt it until the loop has noticed.
-  while (thread_.joinable() && !accept_loop_ended_) {
+  if (!serving_ || accept_loop_ended_) return;
+  // httplib's accept loop ends when accept() fails, and then closes its descriptor.
+  // Make its descriptor /dev/null (the socket lives on in keep_), and interrupt an
+  // accept() already blocked on the socket. Its workers keep seeing the server as
+  // open, so every connection it accepted before is answered.
+  if (int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC); devnull >= 0) {
+    dup3(devnull, fd_, O_CLOEXEC);
+    close(devnull);
+  }
+  while (!accept_loop_ended_) {
     pthread_kill(thread_.native_handle(), process::interrupt_signal());
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
@@ -430,8 +438,9 @@ void ApiServer::stop() {
   stopping_ = true;  // ends log followers
   stop_accepting();
   if (thread_.joinable()) thread_.join();  // after the requests in progress
-  if (fd_ >= 0) close(fd_);
-  fd_ = -1;
+  if (!serving_ && fd_ >= 0) close(fd_);  // else httplib's loop closed it
+  if (keep_ >= 0) close(keep_);
+  fd_ = keep_ = -1;
 }
 
 }  // namespace sm::api

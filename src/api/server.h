@@ -45,14 +45,15 @@ class ApiServer {
   /// Serves on a listening socket the daemon was given (socket activation, upgrade).
   void adopt(int fd, int port);
   /// The listening socket (to hand to a newer daemon).
-  int listening_fd() const { return fd_; }
+  int listening_fd() const { return keep_; }
   /// What POST /upgrade runs (not set: 501).
   void on_upgrade(std::function<UpgradeAnswer()> upgrade) { upgrade_ = std::move(upgrade); }
   /// Starts accepting on a thread of its own.
   void serve();
   /// Stops accepting new connections; the listening socket itself stays open and
   /// untouched (a newer daemon or systemd holds it too), so connections that arrive now
-  /// wait in its queue. Requests already accepted go on.
+  /// wait in its queue. Connections already accepted are served (keep-alive ones until
+  /// they idle for the keep-alive timeout, 2 s).
   void stop_accepting();
   /// Stops accepting, ends log followers, waits for requests in progress, and closes
   /// this process's descriptor of the socket.
@@ -67,7 +68,9 @@ class ApiServer {
 
   daemon::Daemon& daemon_;
   int port_ = 0;
-  int fd_ = -1;
+  int fd_ = -1;    // the descriptor httplib accepts on
+  int keep_ = -1;  // ours, of the same socket: outlives httplib's
+  bool serving_ = false;
   std::unique_ptr<HttpServer> server_;
   std::thread thread_;
   std::atomic<bool> accept_loop_ended_{false};

@@ -58,6 +58,9 @@ class Upgrader {
       auto next = service::Successor::start(exe, args_, sockets, reaper_, kReadyTimeout);
       server_.stop_accepting();
       next.go();
+      // New connections are the new daemon's from now on (one accepted here would
+      // be closed with this daemon, a WebSocket at the drain deadline).
+      if (proxy_) proxy_->stop_accepting();
       daemon_.hand_over();
       held_ = std::move(ops);  // no operation starts here again
       handed_over_ = true;

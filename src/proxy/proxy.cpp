@@ -231,16 +231,22 @@ std::vector<std::pair<std::string, int>> Proxy::listening_sockets() {
   return fds.get_future().get();
 }
 
-void Proxy::hand_over(Clock::time_point deadline) {
+void Proxy::stop_accepting() {
   std::promise<void> stopped;
   asio::post(impl_->io, [&] {
-    impl_->drain_began = Clock::now();
-    impl_->draining = true;
+    if (!impl_->draining) {
+      impl_->drain_began = Clock::now();
+      impl_->draining = true;
+    }
     error_code ignore;
     for (auto& a : impl_->acceptors) a.acceptor->close(ignore);  // close(), never shutdown()
     stopped.set_value();
   });
   stopped.get_future().get();
+}
+
+void Proxy::hand_over(Clock::time_point deadline) {
+  stop_accepting();
   while (impl_->connections > 0 && Clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   if (impl_->connections == 0) return;

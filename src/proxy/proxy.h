@@ -51,8 +51,11 @@ class Proxy {
   /// it listens.
   std::vector<std::pair<std::string, int>> listening_sockets();
 
-  /// Stops accepting (the sockets stay open for whoever else holds them) and lets the
-  /// open connections finish: each gets `Connection: close` on its next response, one
+  /// Stops accepting (the sockets stay open for whoever else holds them); the open
+  /// connections close as their requests finish (see hand_over).
+  void stop_accepting();
+
+  /// stop_accepting(), then lets the open connections finish: each gets `Connection: close` on its next response, one
   /// waiting idle for a next request is closed after a second, Upgrade tunnels stay
   /// until `deadline` and are then closed. Returns when no connection is left or at
   /// `deadline`.
