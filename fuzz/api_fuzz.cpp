@@ -26,7 +26,6 @@ struct World {
   sm::daemon::DirectRouter router{sm::daemon::Ports{fuzz::free_port(), fuzz::free_port()}};
   std::optional<sm::daemon::Daemon> daemon;
   std::optional<sm::api::ApiServer> server;
-  std::thread listener;
   int port = fuzz::free_port();
 
   World() {
@@ -39,7 +38,7 @@ struct World {
     daemon->restore();
     server.emplace(*daemon);
     server->bind("127.0.0.1", port);
-    listener = std::thread([this] { server->listen(); });
+    server->serve();  // POST /upgrade answers 501: no upgrade is wired here
   }
 };
 World* world = nullptr;

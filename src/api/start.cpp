@@ -61,8 +61,7 @@ class Upgrader {
       // New connections are the new daemon's from now on (one accepted here would
       // be closed with this daemon, a WebSocket at the drain deadline).
       if (proxy_) proxy_->stop_accepting();
-      daemon_.hand_over();
-      held_ = std::move(ops);  // no operation starts here again
+      daemon_.hand_over();  // no operation starts here again
       handed_over_ = true;
       successor_pid_ = next.pid();
       service::notify_new_main(next.pid(), daemon_.status_line());
@@ -87,7 +86,6 @@ class Upgrader {
   process::Reaper& reaper_;
   const std::vector<std::string> args_;
   std::mutex mu_;
-  std::unique_lock<std::mutex> held_;  // the operation lock, once handed over
   std::atomic<bool> handed_over_{false};
   std::atomic<pid_t> successor_pid_{0};
 };

@@ -393,8 +393,7 @@ void Daemon::begin_shutdown() {
 }
 
 void Daemon::shutdown() {
-  std::unique_lock op(op_mu_, std::defer_lock);
-  if (!handed_over_) op.lock();  // the running operation gives up quickly once stopping_
+  std::lock_guard op(op_mu_);  // the running operation gives up quickly once stopping_
   if (monitor_.joinable()) {
     monitor_stop_ = true;
     reaper_.wake();
@@ -412,6 +411,7 @@ std::unique_lock<std::mutex> Daemon::hold_operations() {
 
 void Daemon::hand_over() {
   handed_over_ = true;
+  begin_shutdown();  // from now on every operation is refused (503)
   if (monitor_.joinable()) {
     monitor_stop_ = true;
     reaper_.wake();

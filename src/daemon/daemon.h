@@ -126,7 +126,8 @@ class Daemon {
   /// wait) or the daemon is stopping.
   std::unique_lock<std::mutex> hold_operations();
   /// The apps now belong to a newer daemon: stop watching them and never stop them
-  /// (shutdown() leaves them running). Call while holding hold_operations()'s lock.
+  /// (shutdown() leaves them running); operations are refused from now on, as when
+  /// stopping. Call while holding hold_operations()'s lock.
   void hand_over();
   /// One line for systemd's STATUS=: what is live and whether it is healthy.
   std::string status_line() const;
