@@ -1,5 +1,6 @@
-// Contract §7: running it as a service — upgrade without downtime, sd_notify, socket
-// activation (systemd-socket-activate and a test-owned holder of the sockets).
+// Contract §7: running it as a service — sd_notify, socket activation
+// (systemd-socket-activate and a test-owned holder of the sockets), the units
+// `slot-machine systemd` writes. Upgrades: upgrade_spec.cpp.
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -20,58 +21,11 @@
 #include <thread>
 
 #include "harness.h"
+#include "service_support.h"
 
 using namespace spec;
 
 namespace {
-
-/// Requests to the public port from `threads` threads until stopped: with keep-alive
-/// (the daemon's hand-over closes connections as their requests finish) or a new
-/// connection each time. Counts answers, failures, and refused connections apart.
-class Load {
- public:
-  Load(int port, int threads, bool keep_alive) {
-    for (int i = 0; i < threads; ++i)
-      workers_.emplace_back([this, port, keep_alive] {
-        httplib::Client c("127.0.0.1", port);
-        c.set_keep_alive(keep_alive);
-        c.set_connection_timeout(5, 0);
-        c.set_read_timeout(10, 0);
-        while (!stop_) {
-          auto r = c.Get("/");
-          if (r && r->status == 200) {
-            ++ok_;
-          } else {
-            ++failed_;
-            if (!r && r.error() == httplib::Error::Connection) ++refused_;
-            std::lock_guard lock(mu_);
-            if (first_failure_.empty())
-              first_failure_ = r ? "HTTP " + std::to_string(r->status) : httplib::to_string(r.error());
-          }
-        }
-      });
-  }
-  ~Load() { finish(); }
-  void finish() {
-    stop_ = true;
-    for (auto& t : workers_)
-      if (t.joinable()) t.join();
-  }
-  int ok() const { return ok_; }
-  int failed() const { return failed_; }
-  int refused() const { return refused_; }
-  std::string first_failure() {
-    std::lock_guard lock(mu_);
-    return first_failure_;
-  }
-
- private:
-  std::atomic<bool> stop_{false};
-  std::atomic<int> ok_{0}, failed_{0}, refused_{0};
-  std::mutex mu_;
-  std::string first_failure_;
-  std::vector<std::thread> workers_;
-};
 
 /// A listening socket on 127.0.0.1:port, owned by the test (the "holder"), well above
 /// the descriptors it is passed as.
@@ -92,16 +46,6 @@ struct HeldSocket {
   }
   ~HeldSocket() { close(fd); }
 };
-
-/// POST /upgrade; on success the harness follows the new daemon. Returns the answer.
-Http upgrade(Daemon& d) {
-  Http h = http_post(d.api_port(), "/upgrade", "{}", 90s);
-  if (h.status == 200) {
-    const int old_exit = d.follow_upgrade(h.json_body()["pid"].get<pid_t>());
-    CHECK_MESSAGE(old_exit == 0, "old daemon exit " << old_exit << "\n" << d.log());
-  }
-  return h;
-}
 
 /// A datagram socket standing in for systemd's NOTIFY_SOCKET; collects what it gets.
 class NotifySocket {
@@ -154,137 +98,6 @@ class NotifySocket {
 };
 
 }  // namespace
-
-TEST_CASE("upgrade: a new daemon takes the sockets and adopts the app (same pid), under load") {
-  AppRepo repo;
-  std::string v1 = repo.commit("v1");
-  repo.write_config();
-  Daemon d(repo, kProxyMode);  // proxy mode
-  REQUIRE(d.deploy(v1).status == 200);
-  const json before = d.status();
-  const int app_pid = before["live_pid"];
-  CHECK(before["daemon_pid"] == d.pid());
-  CHECK(before["daemon_version"].get<std::string>().size() > 0);
-
-  Load keep_alive(d.public_port(), 3, true), fresh(d.public_port(), 2, false);
-  std::this_thread::sleep_for(200ms);
-  pid_t last = d.pid();
-  for (int i = 0; i < 3; ++i) {
-    Http h = upgrade(d);
-    REQUIRE_MESSAGE(h.status == 200, h.body);
-    const json body = h.json_body();
-    CHECK(body["success"] == true);
-    CHECK(body["pid"] != last);
-    CHECK(body["version"] == before["daemon_version"]);
-    last = body["pid"];
-    std::this_thread::sleep_for(150ms);
-  }
-  keep_alive.finish();
-  fresh.finish();
-  CHECK_MESSAGE(keep_alive.failed() + fresh.failed() == 0,
-                keep_alive.failed() << "+" << fresh.failed() << " failed of "
-                                    << keep_alive.ok() + fresh.ok() << "; first: "
-                                    << keep_alive.first_failure() << fresh.first_failure());
-  CHECK(keep_alive.ok() > 50);
-  CHECK(fresh.ok() > 50);
-
-  const json after = d.status();
-  CHECK(after["daemon_pid"] == last);
-  CHECK(after["live_pid"] == app_pid);  // adopted, not restarted
-  CHECK(after["healthy"] == true);
-  CHECK(after["live_commit"] == v1);
-  // The new daemon runs operations as the old one did.
-  std::string v2 = repo.commit("v2");
-  CHECK(d.deploy(v2).status == 200);
-  CHECK(http_get(d.public_port(), "/").body.find("v2") != std::string::npos);
-  CHECK(d.log().find("handed over to the new daemon") != std::string::npos);
-  check_clean_stop(d);
-}
-
-TEST_CASE("upgrade: the binary now at the path is what runs; a broken one leaves the old daemon serving") {
-  AppRepo repo;
-  std::string v1 = repo.commit("v1");
-  repo.write_config();
-  const fs::path bin = repo.home() / "bin" / "slot-machine";
-  fs::create_directories(bin.parent_path());
-  fs::copy_file(slot_machine_bin(), bin);
-  Launch how;
-  how.binary = bin.string();
-  Daemon d(repo, how);
-  REQUIRE(d.deploy(v1).status == 200);
-  const pid_t first = d.pid();
-  // Replaced as a package upgrade does: a new file renamed over the old one.
-  auto install = [&](const std::string& text) {
-    const fs::path tmp = bin.string() + ".new";
-    std::ofstream(tmp) << text;
-    fs::permissions(tmp, fs::perms::owner_all);
-    fs::rename(tmp, bin);
-  };
-
-  install("#!/bin/sh\necho 'this build is broken' >&2\nexit 3\n");
-  Http h = http_post(d.api_port(), "/upgrade", "{}", 60s);
-  CHECK(h.status == 500);
-  CHECK_MESSAGE(h.json_body()["error"].get<std::string>().find("exited with status 3") != std::string::npos, h.body);
-  CHECK(d.status()["daemon_pid"] == first);
-
-  fs::remove(bin);
-  h = http_post(d.api_port(), "/upgrade", "{}", 60s);
-  CHECK(h.status == 500);
-  CHECK_MESSAGE(h.json_body()["error"].get<std::string>().find(bin.string()) != std::string::npos, h.body);
-  std::ofstream(bin) << "not executable";
-  h = http_post(d.api_port(), "/upgrade", "{}", 60s);
-  CHECK(h.status == 500);
-  CHECK(h.json_body()["error"].get<std::string>().find("Permission denied") != std::string::npos);
-
-  // An invalid config: the new daemon says why, the old one keeps serving.
-  install(fmt::format("#!/bin/sh\nexec {} \"$@\"\n", slot_machine_bin()));
-  const std::string good_config = read_file(repo.config_path());
-  std::ofstream(repo.config_path()) << "{\"start_command\": 42}";
-  h = http_post(d.api_port(), "/upgrade", "{}", 60s);
-  CHECK(h.status == 500);
-  CHECK_MESSAGE(h.json_body()["error"].get<std::string>().find("start_command") != std::string::npos, h.body);
-  CHECK(d.status()["daemon_pid"] == first);
-  CHECK(d.deploy(v1).status == 200);  // operations still run here
-  std::ofstream(repo.config_path()) << good_config;
-
-  // The new file, marked so we can tell it ran.
-  install(fmt::format("#!/bin/sh\nexport UPGRADED_FROM_FILE=yes\nexec {} \"$@\"\n", slot_machine_bin()));
-  h = upgrade(d);
-  REQUIRE_MESSAGE(h.status == 200, h.body);
-  CHECK(read_file(fmt::format("/proc/{}/environ", d.pid())).find("UPGRADED_FROM_FILE=yes") != std::string::npos);
-  CHECK(d.status()["healthy"] == true);
-  check_clean_stop(d);
-}
-
-TEST_CASE("upgrade: 409 while a deploy runs; SIGUSR2 upgrades too") {
-  AppRepo repo;
-  std::string v1 = repo.commit("v1");
-  std::string v2 = repo.commit("v2");
-  repo.write_config({{"setup_command", "sleep 1"}});
-  Daemon d(repo, kProxyMode);
-  REQUIRE(d.deploy(v1).status == 200);
-  std::thread deploying([&] { CHECK(d.deploy(v2).status == 200); });
-  d.wait_status([](const json& s) { return s["operation"] == "deploy"; }, 5s);
-  Http h = http_post(d.api_port(), "/upgrade", "{}", 10s);
-  CHECK(h.status == 409);
-  CHECK(h.json_body()["error"].get<std::string>().find("running") != std::string::npos);
-  deploying.join();
-  CHECK(http_get(d.api_port(), "/upgrade").status == 405);
-
-  const pid_t old = d.pid();
-  kill(old, SIGUSR2);
-  json s = d.wait_status([&](const json& st) { return st["daemon_pid"] != old; }, 20s);
-  REQUIRE(s["daemon_pid"] != old);
-  CHECK(d.follow_upgrade(s["daemon_pid"]) == 0);
-  CHECK(d.status()["live_commit"] == v2);
-  // The CLI says who serves now.
-  auto r = d.cli({"upgrade"});
-  CHECK(r.exit_code == 0);
-  CHECK_MESSAGE(r.out.find("upgraded: the daemon is now pid") != std::string::npos, r.out << r.err);
-  CHECK(d.follow_upgrade(d.status()["daemon_pid"]) == 0);
-  CHECK(d.status()["healthy"] == true);
-  check_clean_stop(d);
-}
 
 TEST_CASE("sd_notify: READY=1 once it serves, STATUS=, RELOADING/MAINPID/READY around an upgrade, STOPPING=1") {
   AppRepo repo;

@@ -4,8 +4,6 @@
 #include <httplib.h>
 
 #include <fcntl.h>
-#include <pthread.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,10 +14,10 @@
 #include <filesystem>
 #include <fstream>
 
+#include "api/http_server.h"
 #include "api/peer.h"
 #include "daemon/logs.h"
 #include "log/json_text.h"
-#include "process/reaper.h"
 #include <nlohmann/json.hpp>
 
 namespace sm::api {
@@ -27,30 +25,7 @@ using nlohmann::json;
 using daemon::OpResult;
 using daemon::OpStatus;
 
-/// httplib's server with the listening socket in our hands: adopted from outside, and
-/// never shut down (httplib's stop() would shut it down for every process that holds
-/// it: systemd, a newer daemon).
-class HttpServer : public httplib::Server {
- public:
-  void adopt(int fd) { svr_sock_ = fd; }
-  int fd() const { return svr_sock_; }
-};
-
 namespace {
-
-/// httplib's thread pool, telling when the accept loop has ended (it shuts the pool
-/// down right after; the workers are still finishing their requests).
-class Pool : public httplib::ThreadPool {
- public:
-  Pool(size_t n, std::atomic<bool>& ended) : ThreadPool(n), ended_(ended) {}
-  void shutdown() override {
-    ended_ = true;
-    ThreadPool::shutdown();
-  }
-
- private:
-  std::atomic<bool>& ended_;
-};
 
 void reply(httplib::Response& res, int status, const json& body) {
   res.status = status;
@@ -187,7 +162,7 @@ ApiServer::ApiServer(daemon::Daemon& d) : daemon_(d), server_(std::make_unique<H
   auto& s = *server_;
   // Few threads: a deploy holds one for its duration, each log follower one; status and
   // 409s need the others.
-  s.new_task_queue = [this] { return new Pool(6 + kMaxLogFollowers, accept_loop_ended_); };  // owned by httplib
+  s.new_task_queue = [this] { return new detail::Pool(6 + kMaxLogFollowers, accept_loop_ended_); };  // owned by httplib
   s.set_payload_max_length(kMaxBodyBytes);
   s.set_keep_alive_timeout(2);
   // httplib's default adds SO_REUSEPORT, which would let a second daemon share the port
@@ -379,68 +354,6 @@ void ApiServer::logs(const httplib::Request& req, httplib::Response& res) {
         return ok;
       },
       [this](bool) { --followers_; });
-}
-
-void ApiServer::bind(const std::string& host, int port) {
-  port_ = port;
-  if (!server_->bind_to_port(host, port))
-    throw std::runtime_error(fmt::format(
-        "cannot listen on {}:{} for the API: {}; is another slot-machine daemon running? "
-        "choose another port with --port or \"api_port\"",
-        host, port, errno ? std::strerror(errno) : "bind failed"));
-  fd_ = server_->fd();
-  keep_ = fcntl(fd_, F_DUPFD_CLOEXEC, 3);
-}
-
-void ApiServer::adopt(int fd, int port) {
-  port_ = port;
-  fd_ = fd;
-  fcntl(fd, F_SETFD, FD_CLOEXEC);
-  keep_ = fcntl(fd_, F_DUPFD_CLOEXEC, 3);
-  server_->adopt(fd);
-}
-
-void ApiServer::serve() {
-  static const bool handler_installed = [] {
-    struct sigaction sa {};
-    sa.sa_handler = [](int) {};  // only to interrupt accept(); no SA_RESTART
-    sigemptyset(&sa.sa_mask);
-    return sigaction(process::interrupt_signal(), &sa, nullptr) == 0;
-  }();
-  (void)handler_installed;
-  serving_ = true;
-  thread_ = std::thread([this] {
-    sigset_t only;
-    sigemptyset(&only);
-    sigaddset(&only, process::interrupt_signal());
-    pthread_sigmask(SIG_UNBLOCK, &only, nullptr);
-    server_->listen_after_bind();
-  });
-}
-
-void ApiServer::stop_accepting() {
-  if (!serving_ || accept_loop_ended_) return;
-  // httplib's accept loop ends when accept() fails, and then closes its descriptor.
-  // Make its descriptor /dev/null (the socket lives on in keep_), and interrupt an
-  // accept() already blocked on the socket. Its workers keep seeing the server as
-  // open, so every connection it accepted before is answered.
-  if (int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC); devnull >= 0) {
-    dup3(devnull, fd_, O_CLOEXEC);
-    close(devnull);
-  }
-  while (!accept_loop_ended_) {
-    pthread_kill(thread_.native_handle(), process::interrupt_signal());
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-}
-
-void ApiServer::stop() {
-  stopping_ = true;  // ends log followers
-  stop_accepting();
-  if (thread_.joinable()) thread_.join();  // after the requests in progress
-  if (!serving_ && fd_ >= 0) close(fd_);  // else httplib's loop closed it
-  if (keep_ >= 0) close(keep_);
-  fd_ = keep_ = -1;
 }
 
 }  // namespace sm::api

@@ -403,29 +403,4 @@ void Daemon::shutdown() {
   for (Slot& s : slots_) stop_app(s, "daemon shutting down");
 }
 
-std::unique_lock<std::mutex> Daemon::hold_operations() {
-  std::unique_lock op(op_mu_, std::try_to_lock);
-  if (op && (stopping_ || ops_.busy())) op.unlock();
-  return op;
-}
-
-void Daemon::hand_over() {
-  handed_over_ = true;
-  begin_shutdown();  // from now on every operation is refused (503)
-  if (monitor_.joinable()) {
-    monitor_stop_ = true;
-    reaper_.wake();
-    monitor_.join();
-  }
-  log::info("the apps now belong to the new daemon; this one leaves them running");
-}
-
-std::string Daemon::status_line() const {
-  const Status s = status();
-  if (s.live_slot.empty()) return "nothing deployed yet";
-  return fmt::format("live: slot {} {} {}{}", s.live_slot, s.live_commit.substr(0, 12),
-                     s.healthy ? "healthy" : "NOT HEALTHY",
-                     s.operation.empty() ? "" : fmt::format(" ({} at {})", s.operation, s.stage));
-}
-
 }  // namespace sm::daemon

@@ -105,14 +105,15 @@ awaitable<void> Proxy::Impl::session(Socket sock, asio::ip::address peer_addr, b
       co_await write_error(client, http::status::service_unavailable, "no app is live");
       co_return;
     }
-    if (draining) req.get().keep_alive(false);  // this daemon is handing over: the last one
     add_forwarded(req.get(), peer);
     if (beast::websocket::is_upgrade(req.get())) {
       counted.release();  // a tunnel is counted in Backend::tunnels instead
       co_await tunnel(client, cbuf, req, backend, *watched);
       co_return;
     }
-    const bool again = co_await forward(client, cbuf, req, *backend, req.get().keep_alive(), *watched);
+    // Handing over to a newer daemon: this response is the connection's last.
+    const bool keep_alive = req.get().keep_alive() && !draining;
+    const bool again = co_await forward(client, cbuf, req, *backend, keep_alive, *watched);
     counted.release();
     if (!again) co_return;
   }
