@@ -4,7 +4,8 @@
 #   2. through 10 upgrades (`slot-machine upgrade`, one every ~0.9 s): failed requests,
 #      p99, and the time from `upgrade` to the new daemon serving (the old daemon's
 #      log; and the client's whole round trip);
-#   3. through 3 SIGKILLs of a daemon on held sockets (bench/socket_holder.py stands in
+#   3. through 10 `slot-machine restart` (the app restarted in place), for comparison;
+#   4. through 3 SIGKILLs of a daemon on held sockets (bench/socket_holder.py stands in
 #      for systemd's .socket unit and starts it again): connect errors.
 # See bench/README.md. Usage: bench/upgrade.sh [SECONDS per wrk run, default 10]
 set -euo pipefail
@@ -72,6 +73,17 @@ echo "  upgrade→ready (old daemon's log, ms): $ready  (target <= 100)"
 echo "  \`slot-machine upgrade\` round trip (ms): $(printf '%s\n' "${times[@]}" | sort -n | tr '\n' ' ')"
 curl -s "http://127.0.0.1:$api/status" | grep -q "$app" || { echo "the app was restarted: not adopted" >&2; exit 1; }
 echo "  app adopted every time: $app"
+
+# The app restarted in place (contract §12, `slot-machine restart`), for comparison.
+load "$work/restart.txt" &
+wrk_pid=$!
+sleep 0.5
+for _ in $(seq 10); do
+  sm restart --api-port "$api" -q >/dev/null
+  sleep 0.5
+done
+wait "$wrk_pid"
+echo "10 app restarts $(summarize "$work/restart.txt")"
 kill -TERM "$(daemon_now)"
 sleep 1.5
 

@@ -4,9 +4,11 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <string>
 #include <string_view>
 
@@ -41,8 +43,25 @@ inline std::string exchange(int port, std::string_view bytes, bool* hung = nullp
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   std::string out;
   if (hung) *hung = false;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
-    (void)!send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+  // libFuzzer's timer signal (SIGALRM) interrupts these calls now and then: a socket
+  // call with a timeout is never restarted by the kernel, so retry EINTR here.
+  int rc = connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  if (rc != 0 && errno == EINTR) {  // the connection goes on: wait for it
+    pollfd p{fd, POLLOUT, 0};
+    while (poll(&p, 1, 5000) < 0 && errno == EINTR) {
+    }
+    int err = 0;
+    socklen_t len = sizeof err;
+    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    rc = err == 0 ? 0 : -1;
+  }
+  if (rc == 0) {
+    for (size_t sent = 0; sent < bytes.size();) {
+      ssize_t n = send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      sent += static_cast<size_t>(n);
+    }
     if (half_close) shutdown(fd, SHUT_WR);
     char buf[8192];
     for (;;) {
@@ -51,6 +70,7 @@ inline std::string exchange(int port, std::string_view bytes, bool* hung = nullp
         out.append(buf, static_cast<size_t>(n));
         continue;
       }
+      if (n < 0 && errno == EINTR) continue;
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && hung) *hung = true;
       break;
     }
