@@ -84,11 +84,18 @@ Daemon::~Daemon() {
 }
 
 namespace {
-/// Whether a process that is not our child has gone (or is a zombie nobody reaped yet).
+/// Whether a process has gone (or is a zombie nobody reaped yet).
 bool gone(pid_t pid) {
   std::string stat = read_file(fmt::format("/proc/{}/stat", pid));
   auto close = stat.rfind(')');
   return close == std::string::npos || close + 2 >= stat.size() || stat[close + 2] == 'Z';
+}
+
+/// Waits up to `timeout` for a process that is not our child to go; whether it went.
+bool wait_gone(pid_t pid, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!gone(pid) && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
+  return gone(pid);
 }
 }  // namespace
 
@@ -96,17 +103,13 @@ int Daemon::follow_upgrade(pid_t new_pid) {
   int old_exit = -1;
   if (!foreign_) {
     old_exit = wait_exit(pid_, 20s);
-  } else {  // not our child: gone in time counts as 0
-    const auto deadline = std::chrono::steady_clock::now() + 20s;
-    while (!gone(pid_) && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
-    if (gone(pid_)) old_exit = 0;
+  } else if (wait_gone(pid_, 20s)) {  // not our child: gone in time counts as 0
+    old_exit = 0;
   }
   pid_ = new_pid;
   foreign_ = true;
   return old_exit;
 }
-
-
 
 Http Daemon::deploy(const std::string& commit) {
   return http_post(api_port_, "/deploy", json{{"commit", commit}}.dump());
@@ -129,9 +132,7 @@ int Daemon::stop(int sig, std::chrono::milliseconds timeout) {
   }
   // Not our child: its exit code is not ours to read. Gone in time and its own last
   // words saying it stopped count as 0.
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!gone(pid_) && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
-  if (!gone(pid_)) return -1;
+  if (!wait_gone(pid_, timeout)) return -1;
   const std::string l = log();
   exit_code_ = sig == SIGKILL ? 128 + SIGKILL
                : l.rfind("slot-machine: stopped\n") == l.size() - std::strlen("slot-machine: stopped\n") ? 0 : 1;
@@ -155,9 +156,7 @@ std::vector<pid_t> tagged_processes(const std::string& tag) {
   while (dirent* e = readdir(d)) {
     pid_t pid = std::atoi(e->d_name);
     if (pid <= 0) continue;
-    std::string stat = read_file(fmt::format("/proc/{}/stat", pid));
-    auto close = stat.rfind(')');
-    if (close == std::string::npos || close + 2 >= stat.size() || stat[close + 2] == 'Z') continue;
+    if (gone(pid)) continue;
     std::string env = read_file(fmt::format("/proc/{}/environ", pid));
     for (size_t pos = 0; pos < env.size();) {
       size_t end = env.find('\0', pos);

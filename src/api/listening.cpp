@@ -32,8 +32,7 @@ void ApiServer::bind(const std::string& host, int port) {
 
 void ApiServer::adopt(int fd, int port) {
   port_ = port;
-  fd_ = fd;
-  fcntl(fd, F_SETFD, FD_CLOEXEC);
+  fd_ = fd;  // close-on-exec already (service::passed_sockets)
   keep_ = fcntl(fd_, F_DUPFD_CLOEXEC, 3);
   server_->adopt(fd);
 }

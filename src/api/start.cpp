@@ -70,7 +70,7 @@ class Upgrader {
       return {200, "", next.pid(), next.version()};
     } catch (const service::UpgradeError& e) {
       log::info("upgrade failed: {}", e.what());
-      service::notify_upgrade_failed(daemon_.status_line());
+      service::notify_ready(daemon_.status_line());  // the old daemon serves on
       return {500, e.what(), 0, ""};
     }
   }
@@ -247,7 +247,6 @@ int start_daemon(const StartOptions& opts) {
   if (upgrader.handed_over()) {
     log::info("handed over to the new daemon (pid {}); finishing the connections this one "
               "still serves", upgrader.successor());
-    daemon.begin_shutdown();  // callers waiting for a turn here: 503
     std::thread api([&] { server.stop(); });
     if (proxy) proxy->hand_over(Clock::now() + std::chrono::milliseconds(cfg.drain_timeout_ms));
     api.join();

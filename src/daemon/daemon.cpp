@@ -394,11 +394,7 @@ void Daemon::begin_shutdown() {
 
 void Daemon::shutdown() {
   std::lock_guard op(op_mu_);  // the running operation gives up quickly once stopping_
-  if (monitor_.joinable()) {
-    monitor_stop_ = true;
-    reaper_.wake();
-    monitor_.join();
-  }
+  stop_monitor();
   if (handed_over_) return;
   for (Slot& s : slots_) stop_app(s, "daemon shutting down");
 }

@@ -208,6 +208,8 @@ class Daemon {
   std::filesystem::path log_path(const Slot& s) const;
   bool pause_until(std::chrono::steady_clock::time_point t) const;
   void monitor();
+  /// Ends the monitor thread (idempotent).
+  void stop_monitor();
 
   const config::Config cfg_;
   const Paths paths_;

@@ -17,11 +17,7 @@ std::unique_lock<std::mutex> Daemon::hold_operations() {
 void Daemon::hand_over() {
   handed_over_ = true;
   begin_shutdown();  // from now on every operation is refused (503)
-  if (monitor_.joinable()) {
-    monitor_stop_ = true;
-    reaper_.wake();
-    monitor_.join();
-  }
+  stop_monitor();
   log::info("the apps now belong to the new daemon; this one leaves them running");
 }
 

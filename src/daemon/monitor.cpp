@@ -60,4 +60,11 @@ void Daemon::monitor() {
 }
 
 
+void Daemon::stop_monitor() {
+  if (!monitor_.joinable()) return;
+  monitor_stop_ = true;
+  reaper_.wake();
+  monitor_.join();
+}
+
 }  // namespace sm::daemon

@@ -159,8 +159,8 @@ struct Proxy::Impl {
                          http::request_parser<http::buffer_body>& req,
                          std::shared_ptr<Backend> backend, Watched& watched);
 
-  /// Closes every tunnel to an app on `port` (loop thread).
-  void close_tunnels(int port);
+  /// Closes every tunnel to an app on `port`, or to any app (loop thread).
+  void close_tunnels(std::optional<int> port);
 };
 
 }  // namespace sm::proxy

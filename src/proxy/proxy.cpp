@@ -253,13 +253,7 @@ void Proxy::hand_over(Clock::time_point deadline) {
   if (impl_->connections == 0) return;
   std::promise<void> closed;
   asio::post(impl_->io, [&] {
-    std::vector<int> ports;
-    {
-      std::lock_guard lock(impl_->mu);
-      for (const auto& w : impl_->known)
-        if (auto b = w.lock()) ports.push_back(b->port);
-    }
-    for (int p : ports) impl_->close_tunnels(p);
+    impl_->close_tunnels(std::nullopt);
     closed.set_value();
   });
   closed.get_future().get();

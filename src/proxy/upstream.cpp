@@ -149,12 +149,12 @@ awaitable<void> Proxy::Impl::tunnel(Stream& client, beast::flat_buffer& cbuf,
   co_await pipe(a, b);
 }
 
-void Proxy::Impl::close_tunnels(int port) {
+void Proxy::Impl::close_tunnels(std::optional<int> port) {
   std::vector<std::shared_ptr<Backend>> backends;
   {
     std::lock_guard lock(mu);
     for (const auto& w : known)
-      if (auto b = w.lock(); b && b->port == port) backends.push_back(std::move(b));
+      if (auto b = w.lock(); b && (!port || b->port == *port)) backends.push_back(std::move(b));
   }
   for (auto& b : backends)
     for (auto& w : b->tunnel_sockets)

@@ -49,12 +49,6 @@ void notify_new_main(pid_t pid, const std::string& status) {
   send(fmt::format("MAINPID={}\nREADY=1\nSTATUS={}", pid, last_status));
 }
 
-void notify_upgrade_failed(const std::string& status) {
-  std::lock_guard lock(mu);
-  last_status = one_line(status);
-  send(fmt::format("READY=1\nSTATUS={}", last_status));
-}
-
 void notify_stopping() {
   std::lock_guard lock(mu);
   send("STOPPING=1\nSTATUS=stopping");

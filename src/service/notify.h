@@ -7,7 +7,8 @@
 
 namespace sm::service {
 
-/// READY=1 with STATUS=<status>: the daemon serves (state restored, listeners bound).
+/// READY=1 with STATUS=<status>: the daemon serves (state restored, listeners bound),
+/// at start and again after an upgrade that failed (RELOADING=1 is over).
 void notify_ready(const std::string& status);
 /// STATUS=<line>, sent only when it differs from the last one sent.
 void notify_status(const std::string& line);
@@ -15,8 +16,6 @@ void notify_status(const std::string& line);
 void notify_reloading();
 /// MAINPID=<pid>, READY=1: the upgrade is done and `pid` is the daemon now.
 void notify_new_main(pid_t pid, const std::string& status);
-/// READY=1 again after an upgrade that failed (the old daemon keeps serving).
-void notify_upgrade_failed(const std::string& status);
 /// STOPPING=1: the daemon begins to shut down.
 void notify_stopping();
 

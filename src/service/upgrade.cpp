@@ -167,40 +167,37 @@ Successor Successor::start(const std::string& exe, const std::vector<std::string
   high.clear();
 
   std::string buffered;
-  const auto deadline = Clock::now() + timeout;
-  for (;;) {
-    auto line = read_line(pair[0], deadline, buffered);
-    if (!line) {
-      kill(pid, SIGKILL);  // not SIGTERM: that would make it stop the apps it adopted
-      throw UpgradeError(fmt::format("the new daemon (pid {}) was not ready within {} ms; it "
-                                     "was killed and this daemon keeps serving",
-                                     pid, timeout.count()));
-    }
-    if (line->rfind("ready ", 0) == 0) {
-      // "ready <pid> <version>"
-      const std::string rest = line->substr(6);
-      const auto sp = rest.find(' ');
-      Successor s(pid, sp == std::string::npos ? "" : rest.substr(sp + 1), pair[0]);
-      pair[0] = -1;
-      return s;
-    }
-    std::string why;
-    if (line->rfind("error ", 0) == 0) why = line->substr(6);
-    if (const auto at = why.find("errno "); why.rfind("cannot execute", 0) == 0 && at != std::string::npos)
-      why = fmt::format("cannot execute the new binary {}: {}", exe,
-                        std::strerror(std::atoi(why.c_str() + at + 6)));
-    // Its exit status, once the reaper has it.
-    std::optional<int> status;
-    for (int i = 0; i < 200 && !(status = reaper.exit_status(pid)); ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    reaper.forget(pid);
-    const std::string how = status ? process::describe_exit(*status) : "closed the upgrade channel";
-    throw UpgradeError(why.empty()
-                           ? fmt::format("the new daemon (pid {}) {} before it was ready; see its "
-                                         "log; this daemon keeps serving", pid, how)
-                           : fmt::format("the new daemon (pid {}) {}: {}; this daemon keeps serving",
-                                         pid, how, why));
+  const auto line = read_line(pair[0], Clock::now() + timeout, buffered);
+  if (!line) {
+    kill(pid, SIGKILL);  // not SIGTERM: that would make it stop the apps it adopted
+    throw UpgradeError(fmt::format("the new daemon (pid {}) was not ready within {} ms; it "
+                                   "was killed and this daemon keeps serving",
+                                   pid, timeout.count()));
   }
+  if (line->rfind("ready ", 0) == 0) {
+    // "ready <pid> <version>"
+    const std::string rest = line->substr(6);
+    const auto sp = rest.find(' ');
+    Successor s(pid, sp == std::string::npos ? "" : rest.substr(sp + 1), pair[0]);
+    pair[0] = -1;
+    return s;
+  }
+  std::string why;
+  if (line->rfind("error ", 0) == 0) why = line->substr(6);
+  if (const auto at = why.find("errno "); why.rfind("cannot execute", 0) == 0 && at != std::string::npos)
+    why = fmt::format("cannot execute the new binary {}: {}", exe,
+                      std::strerror(std::atoi(why.c_str() + at + 6)));
+  // Its exit status, once the reaper has it.
+  std::optional<int> status;
+  for (int i = 0; i < 200 && !(status = reaper.exit_status(pid)); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  reaper.forget(pid);
+  const std::string how = status ? process::describe_exit(*status) : "closed the upgrade channel";
+  throw UpgradeError(why.empty()
+                         ? fmt::format("the new daemon (pid {}) {} before it was ready; see its "
+                                       "log; this daemon keeps serving", pid, how)
+                         : fmt::format("the new daemon (pid {}) {}: {}; this daemon keeps serving",
+                                       pid, how, why));
 }
 
 Successor::Successor(Successor&& o) noexcept
