@@ -117,6 +117,16 @@ TEST_CASE("sd_notify: READY=1 once it serves, STATUS=, RELOADING/MAINPID/READY a
   // The app does not get systemd's socket.
   const int app = d.status()["live_pid"];
   CHECK(read_file(fmt::format("/proc/{}/environ", app)).find("NOTIFY_SOCKET") == std::string::npos);
+  // A running operation's stages and an exit of the live app reach STATUS= as they happen.
+  const std::string v2 = repo.commit("v2");
+  REQUIRE(d.deploy(v2).status == 200);
+  CHECK(!systemd.wait_for("(deploy at checkout)").empty());
+  CHECK(!systemd.wait_for("(deploy at health)").empty());
+  CHECK(!systemd.wait_for("STATUS=live: slot b " + v2.substr(0, 12) + " healthy").empty());
+  const int app2 = d.status()["live_pid"];
+  ::kill(app2, SIGKILL);
+  CHECK(!systemd.wait_for("STATUS=live: slot b " + v2.substr(0, 12) + " NOT HEALTHY").empty());
+  REQUIRE(d.deploy(v1).status == 200);
 
   Http h = upgrade(d);
   REQUIRE(h.status == 200);

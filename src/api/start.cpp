@@ -222,6 +222,9 @@ int start_daemon(const StartOptions& opts) {
   // After an upgrade the old daemon tells systemd this one is the main process.
   if (!predecessor) service::notify_ready(daemon.status_line());
   predecessor.reset();
+  // systemd's STATUS= is a listener: whatever changes the line is an event.
+  auto status_to_systemd = daemon.events().subscribe(
+      [&daemon](const daemon::Event&) { service::notify_status(daemon.status_line()); });
 
   sigset_t signals;
   sigemptyset(&signals);
@@ -231,12 +234,7 @@ int start_daemon(const StartOptions& opts) {
   sigaddset(&signals, SIGUSR2);  // upgrade
   int sig = 0;
   for (;;) {
-    timespec second{1, 0};
-    sig = sigtimedwait(&signals, nullptr, &second);
-    if (sig < 0) {  // a second passed: keep systemd's STATUS= current
-      service::notify_status(daemon.status_line());
-      continue;
-    }
+    if (sigwait(&signals, &sig) != 0) continue;
     if (sig == SIGUSR2 && !upgrader.handed_over()) {
       const UpgradeAnswer a = upgrader.run();
       if (a.status != 200) log::info("SIGUSR2: upgrade not done: {}", a.error);

@@ -70,11 +70,10 @@ std::string Daemon::run_setup(Slot& slot, const std::string& commit, const Ports
   } catch (const std::exception& e) {
     return fmt::format("setup command could not start: {}", e.what());
   }
-  // Setup output goes to the slot log; progress listeners get it line by line as well.
+  // Setup output goes to the slot log, and line by line to the event stream as well.
   std::uintmax_t sent = from;
   std::string partial;
   auto stream_output = [&](bool last) {
-    if (!progress_) return;
     const auto size = file_size_or_zero(log_path(slot));
     if (size > sent) {
       std::ifstream in(log_path(slot), std::ios::binary);
@@ -85,9 +84,9 @@ std::string Daemon::run_setup(Slot& slot, const std::string& commit, const Ports
       sent += chunk.size();
       partial += chunk;
       for (size_t nl; (nl = partial.find('\n')) != std::string::npos; partial.erase(0, nl + 1))
-        emit({{"event", "output"}, {"line", partial.substr(0, nl)}});
+        emit(EventKind::Output, {{"line", partial.substr(0, nl)}});
     }
-    if (last && !partial.empty()) emit({{"event", "output"}, {"line", partial}});
+    if (last && !partial.empty()) emit(EventKind::Output, {{"line", partial}});
   };
   const auto began = Clock::now();
   const auto deadline = cfg_.setup_timeout_ms ? began + milliseconds(cfg_.setup_timeout_ms)
@@ -151,7 +150,7 @@ std::string Daemon::start_app(Slot& slot, const std::string& commit, const Ports
                                     std::clamp(left, milliseconds(50), milliseconds(1000)));
         ++attempt;
         if (p.healthy || p.detail != last_detail || Clock::now() - last_emit >= milliseconds(500)) {
-          emit({{"event", "health"}, {"attempt", attempt}, {"healthy", p.healthy}, {"detail", p.detail}});
+          emit(EventKind::Health, {{"attempt", attempt}, {"healthy", p.healthy}, {"detail", p.detail}});
           last_detail = p.detail;
           last_emit = Clock::now();
         }

@@ -33,6 +33,7 @@ Daemon::Daemon(config::Config cfg, Paths paths, git::Repository repo, process::R
       token_prefix_(data_dir_id(paths_.data_dir) + "."),
       base_env_(process::current_environment()) {
   fs::create_directories(paths_.data_dir);
+  journal_ = journal_to(events_, paths_.data_dir / "journal.ndjson");
   monitor_ = std::thread([this] { monitor(); });
 }
 
@@ -55,18 +56,11 @@ void Daemon::set_stage(const std::string& op, const std::string& stage) {
     operation_ = op;
     stage_ = stage;
   }
-  if (!stage.empty()) emit({{"event", "stage"}, {"operation", op}, {"stage", stage}});
+  emit(EventKind::Stage, {{"operation", op}, {"stage", stage}});
 }
 
-void Daemon::emit(nlohmann::json event) {
-  if (!progress_) return;
-  event["at_ms"] = std::chrono::duration_cast<milliseconds>(Clock::now() - op_began_).count();
-  try {
-    progress_(event);
-  } catch (const std::exception& e) {  // a listener's failure never fails the operation
-    log::info("warning: progress listener failed: {}", e.what());
-    progress_ = nullptr;
-  }
+void Daemon::emit(EventKind kind, nlohmann::json fields) {
+  events_.publish({kind, op_id_, std::move(fields)});
 }
 
 
@@ -160,12 +154,20 @@ OpResult Daemon::on_op_thread(const char* action, Progress progress,
 }
 
 namespace {
-/// Installs an operation's progress listener for as long as the operation holds the lock.
-struct ProgressScope {
-  Daemon::Progress& slot;
-  ProgressScope(Daemon::Progress& s, Daemon::Progress p) : slot(s) { slot = std::move(p); }
-  ~ProgressScope() { slot = nullptr; }
-};
+/// The progress stream's view of operation `op`'s events: its stages, setup output and
+/// health attempts as {"event":<kind>, ..., "at_ms":<since it began>}.
+Events::Listener progress_of(uint64_t op, Daemon::Progress progress) {
+  return [op, began = Clock::now(), progress = std::move(progress)](const Event& e) {
+    if (e.op != op) return;
+    if (e.kind != EventKind::Stage && e.kind != EventKind::Output && e.kind != EventKind::Health)
+      return;
+    if (e.kind == EventKind::Stage && e.fields.value("stage", "").empty()) return;
+    nlohmann::json line{{"event", name_of(e.kind)}};
+    line.update(e.fields);
+    line["at_ms"] = std::chrono::duration_cast<milliseconds>(e.at - began).count();
+    progress(line);
+  };
+}
 
 }  // namespace
 
@@ -173,8 +175,9 @@ OpResult Daemon::run_locked(Progress progress, const std::function<OpResult()>& 
   std::unique_lock op(op_mu_, std::try_to_lock);  // restore() or shutdown() may hold it
   if (!op.owns_lock()) return refused(OpStatus::Busy, kBusy);
   if (stopping_) return refused(OpStatus::ShuttingDown, "the daemon is shutting down");
-  op_began_ = Clock::now();
-  ProgressScope listening(progress_, std::move(progress));
+  ++op_id_;
+  Events::Subscription listening;
+  if (progress) listening = events_.subscribe(progress_of(op_id_, std::move(progress)));
   begin_cancellable();
   return run();
 }
@@ -194,11 +197,7 @@ void Daemon::record(const char* action, const OpResult& r, Clock::time_point beg
     e["stage"] = r.stage;
     e["error"] = r.error;
   }
-  try {
-    journal_append(paths_.data_dir / "journal.ndjson", e);
-  } catch (const std::exception& ex) {
-    log::info("warning: {}", ex.what());
-  }
+  emit(EventKind::Finished, std::move(e));
 }
 
 fs::path Daemon::log_file(const std::string& which, std::string& error) const {

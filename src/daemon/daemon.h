@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "daemon/events.h"
 #include "daemon/op_thread.h"
 #include "daemon/router.h"
 #include "daemon/state.h"
@@ -92,9 +93,14 @@ class Daemon {
   /// Receives an operation's progress events as they happen (on the operation's thread).
   using Progress = std::function<void(const nlohmann::json&)>;
 
+  /// Everything the daemon tells: stages, output, health probes, finished operations,
+  /// the live app's exits and health flips. Subscribe before restore() to see it all.
+  Events& events() { return events_; }
+
   using Wait = OpWait;
 
-  /// `progress`, when set, gets one event per stage ({"event":"stage","stage":...}),
+  /// `progress`, when set, follows this operation's events (a listener of events()
+  /// for as long as it runs): one per stage ({"event":"stage","stage":...}),
   /// each line of setup output ({"event":"output","line":...}) and health attempts
   /// ({"event":"health","attempt":N,"detail":...}, at most every 500 ms); each has
   /// "at_ms" since the operation began.
@@ -156,11 +162,11 @@ class Daemon {
   OpResult run_deploy(const std::string& revision);
   OpResult run_rollback();
   OpResult run_restart();
-  /// Takes the operation lock (Busy when restore() or shutdown() holds it), installs
-  /// `progress` and makes the operation cancellable, then runs it.
+  /// Takes the operation lock (Busy when restore() or shutdown() holds it), numbers the
+  /// operation, subscribes `progress` to its events and makes it cancellable, then runs it.
   OpResult run_locked(Progress progress, const std::function<OpResult()>& run);
-  /// Sends a progress event to the running operation's listener, if any.
-  void emit(nlohmann::json event);
+  /// Publishes an event of the running operation (never while holding mu_).
+  void emit(EventKind kind, nlohmann::json fields);
   /// Writes state.json and the live/prev links from memory (a failure is logged).
   void persist();
   /// Runs `run` on the operation thread (Busy at once when an operation runs), then
@@ -168,7 +174,7 @@ class Daemon {
   OpResult on_op_thread(const char* action, Progress progress,
                         const std::function<OpResult()>& run, const Wait& wait,
                         const char* reason = nullptr);
-  /// Appends one journal line; `r` is the operation's answer.
+  /// Publishes the operation's end (the journal listener appends it); `r` is its answer.
   /// `reason`, when given, is journalled too ("requested", "daemon-start").
   void record(const char* action, const OpResult& r, std::chrono::steady_clock::time_point began,
               const char* reason = nullptr);
@@ -217,10 +223,12 @@ class Daemon {
   process::Reaper& reaper_;
   Router& router_;
 
+  Events events_;  // before everything that publishes or subscribes
+  Events::Subscription journal_;  // appends finished operations to journal.ndjson
+
   std::mutex op_mu_;  // held for a whole deploy/rollback
-  // The running operation's listener and start; only the thread holding op_mu_ uses them.
-  Progress progress_;
-  std::chrono::steady_clock::time_point op_began_;
+  // The running operation's number; only the thread holding op_mu_ changes it.
+  std::atomic<uint64_t> op_id_{0};
 
   mutable std::mutex mu_;  // guards everything below; never held across slow work
   Slot slots_[2] = {{'a', "", nullptr}, {'b', "", nullptr}};

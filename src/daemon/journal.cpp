@@ -1,5 +1,6 @@
 #include "daemon/journal.h"
 #include "log/json_text.h"
+#include "log/log.h"
 
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -32,6 +33,17 @@ void journal_append(const std::filesystem::path& file, const json& entry) {
   if (n != static_cast<ssize_t>(line.size()))
     throw std::runtime_error(fmt::format("cannot append to {}: {}", file.string(),
                                          n < 0 ? std::strerror(err) : "short write"));
+}
+
+Events::Subscription journal_to(Events& events, const std::filesystem::path& file) {
+  return events.subscribe([file](const Event& e) {
+    if (e.kind != EventKind::Finished) return;
+    try {
+      journal_append(file, e.fields);
+    } catch (const std::exception& ex) {
+      log::info("warning: {}", ex.what());
+    }
+  });
 }
 
 std::vector<json> journal_read(const std::filesystem::path& file, size_t limit) {

@@ -6,11 +6,17 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "daemon/events.h"
+
 namespace sm::daemon {
 
 /// Appends `entry` as one line (a single write(2) with O_APPEND, then fsync).
 /// Throws std::runtime_error naming the file when it cannot.
 void journal_append(const std::filesystem::path& file, const nlohmann::json& entry);
+
+/// The journal as a listener: appends every Finished event's fields to `file` (a
+/// failure to write is logged; the operation's answer stands).
+[[nodiscard]] Events::Subscription journal_to(Events& events, const std::filesystem::path& file);
 
 /// The newest `limit` entries, newest first. Lines that are not JSON objects (a torn
 /// last line after a crash, say) are skipped. A missing file is an empty history.

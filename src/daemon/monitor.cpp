@@ -20,6 +20,7 @@ void Daemon::monitor() {
 
     int probe_port = 0;
     uint64_t generation = 0;
+    std::optional<Event> exited;
     {
       std::lock_guard lock(mu_);
       App* app = live_ ? live_->app.get() : nullptr;
@@ -27,14 +28,17 @@ void Daemon::monitor() {
         if (auto st = exit_of(*app)) {
           app->exit_reported = true;
           healthy_ = false;
-          log::info("live app in slot {} {}; status is now unhealthy", live_->name,
-                    app->group.adopted ? "exited" : process::describe_exit(*st));
+          const std::string how = app->group.adopted ? "exited" : process::describe_exit(*st);
+          log::info("live app in slot {} {}; status is now unhealthy", live_->name, how);
+          exited = Event{EventKind::AppExited, 0,
+                         {{"slot", std::string(1, live_->name)}, {"commit", live_->commit}, {"detail", how}}};
         } else if (Clock::now() >= next_probe && operation_.empty()) {
           probe_port = app->ports.internal_port;
           generation = live_generation_;
         }
       }
     }
+    if (exited) events_.publish(*exited);
     if (Clock::now() >= next_probe) {
       next_probe = Clock::now() + milliseconds(1000);
       for (const Slot& s : slots_) {
@@ -49,13 +53,20 @@ void Daemon::monitor() {
     if (!probe_port) continue;
 
     auto p = health::probe_http(probe_port, cfg_.health_endpoint, milliseconds(1000));
-    std::lock_guard lock(mu_);
-    if (generation != live_generation_ || !live_ || !live_->app || live_->app->exit_reported)
-      continue;
-    if (healthy_ != p.healthy)
-      log::info("live app in slot {} is now {} ({})", live_->name,
-                p.healthy ? "healthy" : "unhealthy", p.detail);
-    healthy_ = p.healthy;
+    std::optional<Event> flipped;
+    {
+      std::lock_guard lock(mu_);
+      if (generation != live_generation_ || !live_ || !live_->app || live_->app->exit_reported)
+        continue;
+      if (healthy_ != p.healthy) {
+        log::info("live app in slot {} is now {} ({})", live_->name,
+                  p.healthy ? "healthy" : "unhealthy", p.detail);
+        flipped = Event{EventKind::HealthChanged, 0,
+                        {{"slot", std::string(1, live_->name)}, {"healthy", p.healthy}, {"detail", p.detail}}};
+      }
+      healthy_ = p.healthy;
+    }
+    if (flipped) events_.publish(*flipped);
   }
 }
 

@@ -78,6 +78,7 @@ std::string Daemon::restart_live(Slot& live) {
 
 void Daemon::restore() {
   std::lock_guard op(op_mu_);
+  ++op_id_;
   const auto began = Clock::now();
   auto loaded = load_state(paths_.data_dir);
   if (!loaded.warning.empty()) log::info("warning: {}", loaded.warning);
