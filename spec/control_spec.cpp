@@ -90,6 +90,22 @@ bool wait_stage(Daemon& d, const std::string& operation, const std::string& stag
 json last_journal_entry(Daemon& d) {
   return http_get(d.api_port(), "/history?limit=1").json_body()["entries"][0];
 }
+
+/// Commits `n` one-line files under big/ (with git fast-import: seconds saved) on top of
+/// HEAD; returns the hash. Checking 30,000 files out takes libgit2 about two seconds here.
+std::string commit_many_files(AppRepo& repo, int n) {
+  const fs::path stream = repo.home() / "big.fast-import";
+  {
+    std::ofstream out(stream);
+    out << "blob\nmark :1\ndata 2\nx\n"
+        << "commit refs/heads/main\ncommitter spec <spec@example.com> 0 +0000\ndata 4\nbig\n"
+        << "from " << sh("git rev-parse HEAD", repo.dir()).substr(0, 40) << "\n";
+    for (int i = 0; i < n; ++i) out << "M 100644 :1 big/d" << i / 1000 << "/f" << i << "\n";
+  }
+  sh("git fast-import --quiet < " + stream.string() + " && git reset -q --hard main", repo.dir());
+  std::string hash = sh("git rev-parse HEAD", repo.dir());
+  return hash.substr(0, 40);
+}
 }  // namespace
 
 TEST_CASE("cancel with nothing running is 409; the CLI says so and exits 1") {
@@ -150,6 +166,52 @@ TEST_CASE("cancel during setup: stops within a second, kills the setup, journals
   CHECK(tagged_processes(d.tag()).size() == 2);  // the daemon and the live app
   fs::remove(repo.dir() / "hang");
   CHECK(d.deploy(repo.commit("vC")).status == 200);
+  check_clean_stop(d);
+}
+
+TEST_CASE("cancel while a large checkout writes its files: stops within a second, nothing "
+          "left running, the next deploy into that slot has none of its files") {
+  AppRepo repo;
+  std::string good = repo.commit("vA");
+  std::string big = commit_many_files(repo, 30000);
+  repo.write_config();
+  Daemon d(repo);
+  REQUIRE(d.deploy(good).status == 200);
+  const int live_pid = d.status()["live_pid"];
+
+  RunResult streamed;
+  std::thread deploying([&] { streamed = d.cli({"deploy", big}); });
+  REQUIRE(wait_stage(d, "deploy", "checkout"));
+  // libgit2 is writing: files of the new commit are appearing in slot b.
+  const fs::path written = repo.data_dir() / "slot-b" / "big";
+  for (int i = 0; i < 500 && !fs::exists(written); ++i) std::this_thread::sleep_for(10ms);
+  REQUIRE_MESSAGE(fs::exists(written), "the checkout wrote nothing in 5 s");
+  std::this_thread::sleep_for(100ms);
+  const auto asked = std::chrono::steady_clock::now();
+  Http c = http_post(d.api_port(), "/cancel", "");
+  deploying.join();
+  const auto took = std::chrono::steady_clock::now() - asked;
+  CHECK_MESSAGE(took < 1000ms, "the deploy ended "
+                                   << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+                                   << " ms after the cancel");
+  CHECK(c.status == 200);
+  CHECK(c.json_body()["stage"] == "checkout");
+  CHECK(streamed.exit_code == 1);
+  CHECK_MESSAGE(streamed.err.find("cancelled") != std::string::npos, streamed.err);
+  auto e = last_journal_entry(d);
+  CHECK(e["result"] == "cancelled");
+  CHECK(e["stage"] == "checkout");
+  CHECK(d.status()["live_pid"] == live_pid);
+  CHECK(tagged_processes(d.tag()).size() == 2);  // the daemon and the live app: no checkout left
+
+  // The next deploy goes to slot b again; nothing of the cut-short checkout remains there.
+  sh("git rm -rq big && git commit -qm small", repo.dir());
+  const std::string small = sh("git rev-parse HEAD", repo.dir()).substr(0, 40);
+  auto r = d.deploy(small);
+  CHECK(r.status == 200);
+  CHECK(r.json_body()["slot"] == "b");
+  CHECK_FALSE(fs::exists(written));
+  CHECK(fs::exists(repo.data_dir() / "slot-b" / "VERSION"));
   check_clean_stop(d);
 }
 

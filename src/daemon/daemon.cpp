@@ -16,6 +16,7 @@
 #include "health/health.h"
 #include "log/log.h"
 #include "process/drain.h"
+#include "process/forked.h"
 #include "process/spawn.h"
 
 namespace sm::daemon {
@@ -280,14 +281,21 @@ OpResult Daemon::run_deploy(const std::string& revision) {
   };
 
   set_stage("deploy", "checkout");
+  // In a child process, so that a cancel stops it at once even while libgit2 writes
+  // (it has no way to stop then); the libgit2 memory stays in the child, too.
+  process::ForkedResult checkout;
   try {
-    repo_.checkout_worktree(slot_dir(*target),
-                            fmt::format("slot-{}-{}", target->name, data_dir_id(paths_.data_dir)),
-                            commit, [this] { return interrupted(); });
+    checkout = process::run_forked(reaper_, [&] {
+      repo_.checkout_worktree(slot_dir(*target),
+                              fmt::format("slot-{}-{}", target->name, data_dir_id(paths_.data_dir)),
+                              commit);
+    }, [this] { return interrupted(); });
   } catch (const std::exception& e) {
-    return fail("checkout", cancelled_ ? kCancelledError : e.what());
+    return fail("checkout", e.what());
   }
-  if (cancelled_) return fail("checkout", kCancelledError);
+  if (checkout.stopped || cancelled_)
+    return fail("checkout", cancelled_ ? kCancelledError : "abandoned: the daemon is shutting down");
+  if (!checkout.error.empty()) return fail("checkout", checkout.error);
 
   const Ports ports = router_.ports_for_new_process();
   if (!cfg_.setup_command.empty()) {

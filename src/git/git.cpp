@@ -175,8 +175,7 @@ std::string Repository::resolve(const std::string& rev) const {
 }
 
 void Repository::checkout_worktree(const fs::path& path, const std::string& name,
-                                   const std::string& commit,
-                                   const std::function<bool()>& stop) const {
+                                   const std::string& commit) const {
   git_oid oid;
   if (git_oid_fromstr(&oid, commit.c_str()) != 0)
     throw GitError(ErrorKind::InvalidRevision, fmt::format("\"{}\" is not a full hash", commit));
@@ -188,6 +187,17 @@ void Repository::checkout_worktree(const fs::path& path, const std::string& name
   }();
   const fs::path abs = fs::absolute(path).lexically_normal();
   const fs::path dotgit = abs / ".git";
+  const fs::path unfinished = admin / "slot-machine-checkout";
+  if (fs::exists(unfinished)) {
+    // The last checkout here was cut short: which of the files are its own is unknown.
+    std::error_code ec;
+    fs::remove_all(abs, ec);
+    if (ec)
+      throw GitError(ErrorKind::Other, fmt::format("cannot empty {} after an unfinished checkout: {}",
+                                                   abs.string(), ec.message()));
+    fs::remove(admin / "index.lock", ec);
+    fs::remove(admin / "HEAD.lock", ec);
+  }
   const bool fresh = !fs::exists(dotgit) || !fs::exists(admin / "gitdir") ||
                      read_line(admin / "gitdir") != dotgit.string() ||
                      read_line(dotgit) != "gitdir: " + admin.string();
@@ -201,6 +211,8 @@ void Repository::checkout_worktree(const fs::path& path, const std::string& name
     write_file(dotgit, "gitdir: " + admin.string() + "\n");
   }
 
+  write_file(unfinished, commit + "\n");
+
   Repo wt;
   if (git_repository_open_ext(&wt.p, abs.c_str(), GIT_REPOSITORY_OPEN_NO_SEARCH, nullptr) != 0)
     throw GitError(ErrorKind::Other,
@@ -213,14 +225,6 @@ void Repository::checkout_worktree(const fs::path& path, const std::string& name
   git_checkout_options opts;
   git_checkout_options_init(&opts, GIT_CHECKOUT_OPTIONS_VERSION);
   opts.checkout_strategy = GIT_CHECKOUT_FORCE;  // untracked and ignored files are kept
-  if (stop) {
-    opts.notify_flags = GIT_CHECKOUT_NOTIFY_UPDATED;
-    opts.notify_cb = [](git_checkout_notify_t, const char*, const git_diff_file*,
-                        const git_diff_file*, const git_diff_file*, void* payload) {
-      return (*static_cast<const std::function<bool()>*>(payload))() ? GIT_EUSER : 0;
-    };
-    opts.notify_payload = const_cast<std::function<bool()>*>(&stop);
-  }
   Index empty;
   if (fresh) {
     // Nothing is checked out yet: compare against an empty baseline so every file is written.
@@ -229,7 +233,6 @@ void Repository::checkout_worktree(const fs::path& path, const std::string& name
     opts.baseline_index = empty.p;
   }
   const int rc = git_checkout_tree(wt.p, reinterpret_cast<git_object*>(c.p), &opts);
-  if (rc == GIT_EUSER) throw GitError(ErrorKind::Other, "cancelled");
   if (rc != 0)
     throw GitError(ErrorKind::Other, fmt::format("checkout of {} into {} failed: {}", commit,
                                                  abs.string(), last_error()));
@@ -237,6 +240,7 @@ void Repository::checkout_worktree(const fs::path& path, const std::string& name
     throw GitError(ErrorKind::Other,
                    fmt::format("cannot detach HEAD of {} at {}: {}", abs.string(), commit,
                                last_error()));
+  fs::remove(unfinished);
 }
 
 }  // namespace sm::git

@@ -54,12 +54,12 @@ class Repository {
   /// Makes `path` a worktree of this repository named `name` (created on first use,
   /// registered under .git/worktrees/<name> like `git worktree add --detach`) and checks
   /// `commit` out there, detached. Incremental: only changed files are written; untracked
-  /// and ignored files are kept; tracked local edits are overwritten. `stop`, when given,
-  /// is asked for each file while libgit2 plans the checkout (it offers no way to stop
-  /// once it writes); true abandons it with GitError "cancelled".
+  /// and ignored files are kept; tracked local edits are overwritten. A checkout that did
+  /// not finish (killed, crashed, failed) leaves a mark in the worktree's admin directory;
+  /// the next checkout there empties the work tree first and writes every file, so no
+  /// file of the unfinished one is left behind as if untracked.
   void checkout_worktree(const std::filesystem::path& path, const std::string& name,
-                         const std::string& commit,
-                         const std::function<bool()>& stop = {}) const;
+                         const std::string& commit) const;
 
   std::filesystem::path workdir() const { return workdir_; }
 
