@@ -100,6 +100,7 @@ struct Launch {
   /// descriptors stay the test's, so a restarted daemon gets the same sockets).
   std::vector<std::pair<std::string, int>> sockets;
   std::string binary;  // another path for slot-machine (default: the one built)
+  bool https_api = false;  // the config has api_tls: wait for the API over HTTPS
 };
 
 /// One `slot-machine start` process for an AppRepo, tagged so that every process it

@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <doctest/doctest.h>
+#include <httplib.h>
 #include <fmt/format.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -59,7 +60,15 @@ void Daemon::launch() {
   pid_ = spawn_with(argv_, repo_.home(), env, repo_.home() / "daemon.out",
                     repo_.home() / "daemon.err", fds);
   auto deadline = std::chrono::steady_clock::now() + 15s;
-  while (http_get(api_port_, "/", 1s).status != 200) {
+  auto answers = [&] {
+    if (!how_.https_api) return http_get(api_port_, "/", 1s).status == 200;
+    httplib::SSLClient c("127.0.0.1", api_port_);
+    c.enable_server_certificate_verification(false);
+    c.set_connection_timeout(1, 0);
+    auto r = c.Get("/");
+    return r && r->status == 200;
+  };
+  while (!answers()) {
     int st = 0;
     if (waitpid(pid_, &st, WNOHANG) == pid_) {
       pid_ = -1;

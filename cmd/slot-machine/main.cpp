@@ -7,7 +7,9 @@
 #include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <set>
+#include <vector>
 
 #include "api/client.h"
 #include "api/start.h"
@@ -81,8 +83,18 @@ int main(int argc, char** argv) {
 
   sm::api::ClientOptions client;
   int api_port = 0;
-  auto add_client_flags = [&](CLI::App* sub) {
+  std::vector<std::string> remotes;
+  std::string cacert;
+  auto add_connection_flags = [&](CLI::App* sub) {
     sub->add_option("--api-port", api_port, "daemon API port (default: api_port from ./slot-machine.json, else 9100)");
+    sub->add_option("--remote", remotes,
+                    "a daemon's API elsewhere, http://HOST:PORT or https://HOST:PORT, instead of "
+                    "--api-port (deploy takes several: one after the other)");
+    sub->add_option("--cacert", cacert, "https: trust this PEM certificate (or CA) instead of the system's CAs")
+        ->check(CLI::ExistingFile);
+  };
+  auto add_client_flags = [&](CLI::App* sub) {
+    add_connection_flags(sub);
     sub->add_flag("--json", client.json, "print the daemon's JSON answer");
   };
   auto* deploy = app.add_subcommand("deploy", "deploy COMMIT (default: HEAD of the repository in cwd)");
@@ -140,7 +152,7 @@ int main(int argc, char** argv) {
   logs->add_flag("-f,--follow", logs_follow, "then print new lines as they are written, until ^C");
   logs->add_option("--slot", logs_slot, "live (default), previous, a or b")
       ->check(CLI::IsMember({"live", "previous", "a", "b"}));
-  logs->add_option("--api-port", api_port, "daemon API port (default: api_port from ./slot-machine.json, else 9100)");
+  add_connection_flags(logs);
   auto* version = app.add_subcommand("version", "print the version");
 
   try {
@@ -169,19 +181,14 @@ int main(int argc, char** argv) {
     return sm::api::start_daemon(start_opts);
   }
 
-  try {
-    if (deploy->count("--api-port") || rollback->count("--api-port") || status->count("--api-port") || cancel->count("--api-port") || restart->count("--api-port") || upgrade->count("--api-port") ||
-        history->count("--api-port") || logs->count("--api-port")) {
-      sm::config::check_port("--api-port", api_port);
-      client.port = api_port;
-    } else {
-      client.port = sm::config::client_api_port("slot-machine.json");
-    }
-  } catch (const sm::config::ConfigError& e) {
-    std::cerr << "slot-machine: " << e.what() << "\n";
-    return 2;
-  }
+  std::optional<int> port_flag;
+  if (app.get_subcommands()[0]->count("--api-port")) port_flag = api_port;
+  if (int code = sm::api::connection_options(port_flag, remotes, cacert, deploy->parsed(), client, std::cerr))
+    return code;
   client.tty = isatty(STDOUT_FILENO) == 1;
+  if (*deploy && remotes.size() > 1)
+    return sm::api::deploy_to_each(client, remotes, deploy->count("COMMIT") ? std::optional(commit) : std::nullopt,
+                                   std::cout, std::cerr);
   if (*deploy)
     return sm::api::deploy_command(client, deploy->count("COMMIT") ? std::optional(commit) : std::nullopt,
                                    std::cout, std::cerr);

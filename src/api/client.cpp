@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "api/client_http.h"
 #include "git/git.h"
 #include "log/json_text.h"
 
@@ -14,76 +15,11 @@ using nlohmann::json;
 
 namespace {
 
-/// An HTTP exchange with the daemon: a status and a parsed JSON body, or the reason
-/// it could not happen.
-struct Reply {
-  int status = 0;
-  json body;
-  std::string failure;  // non-empty when the daemon could not be reached
-  long long took_ms = -1;  // a streamed operation's duration
-};
-
-std::string base_url(const ClientOptions& o) { return fmt::format("http://{}:{}", o.host, o.port); }
-
-Reply call(const ClientOptions& o, const std::string& method, const std::string& path,
-           const std::string& body, time_t read_timeout_s) {
-  httplib::Client c(o.host, o.port);
-  c.set_connection_timeout(2, 0);
-  c.set_read_timeout(read_timeout_s, 0);
-  httplib::Headers headers;
-  if (o.wait_s > 0) headers.emplace("Prefer", fmt::format("wait={}", o.wait_s));
-  httplib::Result res = method == "GET" ? c.Get(path)
-                                        : c.Post(path, headers, body, "application/json");
-  Reply r;
-  if (!res) {
-    r.failure = res.error() == httplib::Error::Connection ? "connection refused"
-                                                          : httplib::to_string(res.error());
-    return r;
-  }
-  r.status = res->status;
-  try {
-    r.body = json::parse(res->body);
-  } catch (const json::exception&) {
-    r.body = json{{"error", fmt::format("daemon answered HTTP {} with a non-JSON body", res->status)}};
-  }
-  return r;
-}
-
-std::string unreachable(const ClientOptions& o, const std::string& why) {
-  return fmt::format("slot-machine: cannot reach the daemon at {} ({}); is `slot-machine start` "
-                     "running? (the API port comes from ./slot-machine.json or --api-port)\n",
-                     base_url(o), why);
-}
-
-/// Checks the daemon answers before anything else is done; prints why when not.
-bool reachable(const ClientOptions& o, std::ostream& err) {
-  Reply r = call(o, "GET", "/", "", 5);
-  if (!r.failure.empty() || r.status != 200) {
-    err << unreachable(o, r.failure.empty() ? fmt::format("HTTP {}", r.status) : r.failure);
-    return false;
-  }
-  return true;
-}
-
-std::string str(const json& j, const char* key) {
-  return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : "";
-}
+/// The full hash of HEAD in the repository around the working directory; nullopt after
+/// saying why on `err`.
+std::optional<std::string> head_commit(std::ostream& err);
 
 std::string short_hash(const std::string& h) { return h.empty() ? "(none)" : h.substr(0, 12); }
-
-/// True when `r` is a 200; otherwise prints why (unreachable, or the daemon's error for
-/// `what`) and returns false.
-bool answered_ok(const ClientOptions& o, const Reply& r, const char* what, std::ostream& err) {
-  if (!r.failure.empty()) {
-    err << unreachable(o, r.failure);
-    return false;
-  }
-  if (r.status != 200) {
-    err << fmt::format("slot-machine: {} failed (HTTP {}): {}\n", what, r.status, str(r.body, "error"));
-    return false;
-  }
-  return true;
-}
 
 /// Prints an operation's outcome. `op` names it in errors ("deploy"), `done` in the
 /// success line ("deployed").
@@ -106,100 +42,33 @@ int finish_op(const ClientOptions& o, const char* op, const char* done, const Re
     return 0;
   }
   std::string error = str(r.body, "error");
-  err << fmt::format("slot-machine: {} failed (HTTP {}): {}\n", op, r.status,
-                     error.empty() ? log::json_text(r.body) : error);
+  err << fmt::format("slot-machine: {} failed (HTTP {}){}: {}\n", op, r.status,
+                     o.remote ? " on " + o.url : "", error.empty() ? log::json_text(r.body) : error);
   return 1;
 }
 
-/// POSTs an operation asking for NDJSON progress and prints each stage as it ends
-/// (with its duration), setup output indented under it, slow health checks; returns
-/// the final answer as if the call had been plain.
-Reply call_streaming(const ClientOptions& o, const std::string& path, const std::string& body,
-                     const char* what, std::ostream& out) {
-  httplib::Client c(o.host, o.port);
-  c.set_connection_timeout(2, 0);
-  c.set_read_timeout(86400, 0);
-  Reply r;
-  std::string buffer, stage;
-  long long stage_at = 0;
-  json done;
-  auto finish_stage = [&](long long now) {
-    if (!stage.empty() && !o.quiet) out << fmt::format("  {:<10} {:>6} ms\n", stage, now - stage_at);
-  };
-  auto on_line = [&](const std::string& line) {
-    json e = json::parse(line, nullptr, false);
-    if (!e.is_object()) return;
-    const std::string event = str(e, "event");
-    const long long at = e.value("at_ms", 0LL);
-    if (event.empty()) {  // the final object
-      r.body = e;
-      return;
-    }
-    if (event == "stage") {
-      finish_stage(at);
-      stage = str(e, "stage");
-      stage_at = at;
-    } else if (event == "output" && !o.quiet) {
-      out << "    | " << str(e, "line") << "\n";
-    } else if (event == "health" && !o.quiet && !e.value("healthy", false) && at - stage_at >= 500) {
-      out << fmt::format("    health check {}: {}\n", e.value("attempt", 0), str(e, "detail"));
-    } else if (event == "done") {
-      done = e;
-      finish_stage(e.value("duration_ms", 0LL));
-      stage.clear();
-    }
-    out.flush();
-  };
-  if (!o.quiet) out << fmt::format("{}\n", what) << std::flush;
-  httplib::Request req;
-  req.method = "POST";
-  req.path = path;
-  req.headers = {{"Accept", "application/x-ndjson"}, {"Content-Type", "application/json"}};
-  if (o.wait_s > 0) req.headers.emplace("Prefer", fmt::format("wait={}", o.wait_s));
-  req.body = body;
-  req.content_receiver = [&](const char* data, size_t len, uint64_t, uint64_t) {
-    buffer.append(data, len);
-    for (size_t nl; (nl = buffer.find('\n')) != std::string::npos; buffer.erase(0, nl + 1))
-      on_line(buffer.substr(0, nl));
-    return true;
-  };
-  auto res = c.send(req);
-  if (!res) {
-    r.failure = res.error() == httplib::Error::Connection ? "connection refused"
-                                                          : httplib::to_string(res.error());
-    return r;
-  }
-  if (res->status != 200 || r.body.is_null()) {  // refused before streaming (a 400)
-    r.status = res->status;
-    if (r.body.is_null()) r.body = json::parse(buffer, nullptr, false);
-    if (!r.body.is_object())
-      r.body = json::object({{"error", fmt::format("daemon answered HTTP {}", res->status)}});
-    return r;
-  }
-  r.status = done.value("status", r.body.value("success", false) ? 200 : 500);
-  r.took_ms = done.value("duration_ms", -1LL);
-  return r;
-}
+}  // namespace
 
+namespace {
+std::optional<std::string> head_commit(std::ostream& err) {
+  try {
+    git::Library lib;
+    return git::Repository::discover(std::filesystem::current_path()).resolve("HEAD");
+  } catch (const git::GitError& e) {
+    err << fmt::format("slot-machine: cannot find the commit to deploy: {}; run deploy inside "
+                       "the app's repository or name a COMMIT\n",
+                       e.what());
+    return std::nullopt;
+  }
+}
 }  // namespace
 
 int deploy_command(const ClientOptions& o, const std::optional<std::string>& commit,
                    std::ostream& out, std::ostream& err) {
   if (!reachable(o, err)) return 1;
-  std::string rev;
-  if (commit) {
-    rev = *commit;
-  } else {
-    try {
-      git::Library lib;
-      rev = git::Repository::discover(std::filesystem::current_path()).resolve("HEAD");
-    } catch (const git::GitError& e) {
-      err << fmt::format("slot-machine: cannot find the commit to deploy: {}; run deploy inside "
-                         "the app's repository or name a COMMIT\n",
-                         e.what());
-      return 1;
-    }
-  }
+  std::optional<std::string> found = commit ? commit : head_commit(err);
+  if (!found) return 1;
+  const std::string rev = *found;
   // Deploys include the setup command, which may take long: wait up to a day.
   const std::string body = log::json_text(json{{"commit", rev}});
   if (o.json) return finish_op(o, "deploy", "deployed", call(o, "POST", "/deploy", body, 86400), out, err);
@@ -313,37 +182,42 @@ int history_command(const ClientOptions& o, int limit, std::ostream& out, std::o
 
 int logs_command(const ClientOptions& o, const std::string& slot, int lines, bool follow,
                  std::ostream& out, std::ostream& err) {
-  httplib::Client c(o.host, o.port);
-  c.set_connection_timeout(2, 0);
-  c.set_read_timeout(follow ? 365 * 86400 : 30, 0);  // a follower may wait for lines forever
-  std::string error_body;
-  int status = 0;
-  auto res = c.Get(
-      fmt::format("/logs?slot={}&tail={}&follow={}", slot, lines, follow ? 1 : 0),
-      [&](const httplib::Response& r) {
-        status = r.status;
-        return true;
-      },
-      [&](const char* data, size_t len) {
-        if (status == 200) {
-          out.write(data, static_cast<std::streamsize>(len));
-          out.flush();
-        } else {
-          error_body.append(data, len);
-        }
-        return static_cast<bool>(out);
-      });
-  if (!res) {
-    if (status == 200) return 0;  // the daemon stopped while following
-    err << unreachable(o, res.error() == httplib::Error::Connection ? "connection refused"
-                                                                    : httplib::to_string(res.error()));
-    return 1;
+  // A follower may wait for lines for ever.
+  Reply r = call_following(o, fmt::format("/logs?slot={}&tail={}&follow={}", slot, lines, follow ? 1 : 0),
+                           follow ? 365 * 86400 : 30, [&](const char* data, size_t len) {
+                             out.write(data, static_cast<std::streamsize>(len));
+                             out.flush();
+                             return static_cast<bool>(out);
+                           });
+  if (r.status == 200) return 0;  // also when the daemon stopped while following
+  return answered_ok(o, r, "logs", err) ? 0 : 1;
+}
+
+int deploy_to_each(const ClientOptions& o, const std::vector<std::string>& remotes,
+                   const std::optional<std::string>& commit, std::ostream& out, std::ostream& err) {
+  std::optional<std::string> rev = commit;
+  if (!rev) {
+    rev = head_commit(err);
+    if (!rev) return 1;
   }
-  if (status != 200) {
-    json j = json::parse(error_body, nullptr, false);
-    err << fmt::format("slot-machine: logs failed (HTTP {}): {}\n", status,
-                       j.is_object() ? str(j, "error") : error_body);
-    return 1;
+  for (size_t i = 0; i < remotes.size(); ++i) {
+    ClientOptions one = o;
+    one.url = remotes[i];
+    one.remote = true;
+    if (!o.json) out << fmt::format("==> {} ({} of {})\n", one.url, i + 1, remotes.size()) << std::flush;
+    if (deploy_command(one, rev, out, err) != 0) {
+      err << fmt::format("slot-machine: deploy stopped at {}: it failed there", one.url);
+      if (i > 0) {
+        err << "; " << *rev << " is live on";
+        for (size_t j = 0; j < i; ++j) err << " " << remotes[j];
+      }
+      if (i + 1 < remotes.size()) {
+        err << "; not deployed to";
+        for (size_t j = i + 1; j < remotes.size(); ++j) err << " " << remotes[j];
+      }
+      err << "\n";
+      return 1;
+    }
   }
   return 0;
 }

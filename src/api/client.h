@@ -4,12 +4,15 @@
 #include <optional>
 #include <ostream>
 #include <string>
+#include <vector>
 
 namespace sm::api {
 
 struct ClientOptions {
-  std::string host = "127.0.0.1";
-  int port = 9100;
+  std::string url = "http://127.0.0.1:9100";  // the daemon's API (see remote_url)
+  bool remote = false;                        // url came from --remote (for messages)
+  std::optional<std::string> token;           // sent as Authorization: Bearer
+  std::string cacert;                         // https: trust this PEM file, not the system's CAs
   bool json = false;   // print the daemon's JSON instead of text
   bool quiet = false;  // deploy/rollback: only the final line
   bool tty = false;    // stdout is a terminal: colour the final line
@@ -20,6 +23,11 @@ struct ClientOptions {
 /// reached or the operation failed (the daemon's error on `err`).
 int deploy_command(const ClientOptions& opts, const std::optional<std::string>& commit,
                    std::ostream& out, std::ostream& err);
+/// `deploy --remote A --remote B ...`: deploys the same commit (COMMIT, or HEAD here) to
+/// each daemon in turn and stops at the first failure, saying on which host and where the
+/// others stand. 0 when every one succeeded.
+int deploy_to_each(const ClientOptions& opts, const std::vector<std::string>& remotes,
+                   const std::optional<std::string>& commit, std::ostream& out, std::ostream& err);
 int rollback_command(const ClientOptions& opts, std::ostream& out, std::ostream& err);
 /// `restart`: a fresh process of the live version, switched to without downtime.
 int restart_command(const ClientOptions& opts, std::ostream& out, std::ostream& err);
@@ -35,5 +43,16 @@ int logs_command(const ClientOptions& opts, const std::string& slot, int lines, 
                  std::ostream& out, std::ostream& err);
 /// `history`: the newest `limit` journal entries as a table (or JSON), newest first.
 int history_command(const ClientOptions& opts, int limit, std::ostream& out, std::ostream& err);
+
+/// Fills opts.url, remote, token and cacert from the flags, ./slot-machine.json (api_port,
+/// api_tls, api_token_file) and $SLOT_MACHINE_API_TOKEN; normalises `remotes` in place
+/// (several only when `many_allowed`). Returns 0, or 2 after saying on `err` what is wrong.
+int connection_options(std::optional<int> api_port, std::vector<std::string>& remotes,
+                       const std::string& cacert, bool many_allowed, ClientOptions& opts,
+                       std::ostream& err);
+
+/// A --remote URL as "http(s)://host:port" (the scheme's port when none is given; one
+/// trailing '/' allowed). Throws std::invalid_argument saying what is wrong with it.
+std::string remote_url(const std::string& url);
 
 }  // namespace sm::api

@@ -8,14 +8,19 @@
 
 namespace sm::api {
 
-/// httplib's server with the listening socket in our hands: adopted from outside, and
-/// never shut down (httplib's stop() would shut it down for every process that holds
-/// it: systemd, a newer daemon).
-class HttpServer : public httplib::Server {
- public:
-  void adopt(int fd) { svr_sock_ = fd; }
-  int fd() const { return svr_sock_; }
+/// The descriptor httplib accepts on, for a server of either kind (plain or SSLServer):
+/// we bind or adopt the listening socket ourselves and never let httplib shut it down
+/// (its stop() would shut it down for every process that holds it: systemd, a newer
+/// daemon).
+namespace detail {
+struct ServerSocket : httplib::Server {
+  static auto member() { return &ServerSocket::svr_sock_; }  // protected in httplib::Server
 };
+}  // namespace detail
+
+inline std::atomic<socket_t>& listening_socket_of(httplib::Server& server) {
+  return server.*detail::ServerSocket::member();
+}
 
 namespace detail {
 

@@ -26,7 +26,7 @@ void ApiServer::bind(const std::string& host, int port) {
         "cannot listen on {}:{} for the API: {}; is another slot-machine daemon running? "
         "choose another port with --port or \"api_port\"",
         host, port, errno ? std::strerror(errno) : "bind failed"));
-  fd_ = server_->fd();
+  fd_ = listening_socket_of(*server_);
   keep_ = fcntl(fd_, F_DUPFD_CLOEXEC, 3);
 }
 
@@ -34,7 +34,7 @@ void ApiServer::adopt(int fd, int port) {
   port_ = port;
   fd_ = fd;  // close-on-exec already (service::passed_sockets)
   keep_ = fcntl(fd_, F_DUPFD_CLOEXEC, 3);
-  server_->adopt(fd);
+  listening_socket_of(*server_) = fd;
 }
 
 void ApiServer::serve() {

@@ -15,6 +15,7 @@
 #include <fstream>
 
 #include "api/http_server.h"
+#include "edge/api_token.h"
 #include "api/peer.h"
 #include "daemon/logs.h"
 #include "log/json_text.h"
@@ -158,8 +159,38 @@ void method_not_allowed(httplib::Server& s, const std::string& path, const char*
 
 }  // namespace
 
-ApiServer::ApiServer(daemon::Daemon& d) : daemon_(d), server_(std::make_unique<HttpServer>()) {
+namespace {
+std::unique_ptr<httplib::Server> make_server(const edge::CertFiles& tls) {
+  if (tls.cert.empty()) return std::make_unique<httplib::Server>();
+  auto s = std::make_unique<httplib::SSLServer>(tls.cert.c_str(), tls.key.c_str());
+  if (!s->is_valid())
+    throw std::runtime_error(fmt::format("cannot use {} and {} for the API's TLS",
+                                         tls.cert.string(), tls.key.string()));
+  return s;
+}
+
+/// With a token, every request but `GET /` (liveness) must carry it; answered 401 before
+/// its body is read.
+void require_token(httplib::Server& s, const std::string& token) {
+  s.set_pre_routing_handler([token](const httplib::Request& req, httplib::Response& res) {
+    if (req.method == "GET" && req.path == "/") return httplib::Server::HandlerResponse::Unhandled;
+    if (edge::bearer_matches(req.get_header_value("Authorization"), token))
+      return httplib::Server::HandlerResponse::Unhandled;
+    res.set_header("WWW-Authenticate", "Bearer realm=\"slot-machine\"");
+    reply(res, 401, {{"error", req.has_header("Authorization")
+                                   ? "the API token is wrong"
+                                   : "this API needs a token: send Authorization: Bearer <token> "
+                                     "(the CLI sends $SLOT_MACHINE_API_TOKEN or the config's "
+                                     "api_token_file)"}});
+    return httplib::Server::HandlerResponse::Handled;
+  });
+}
+}  // namespace
+
+ApiServer::ApiServer(daemon::Daemon& d, ApiSecurity security)
+    : daemon_(d), server_(make_server(security.tls)) {
   auto& s = *server_;
+  if (security.token) require_token(s, *security.token);
   // Few threads: a deploy holds one for its duration, each log follower one; status and
   // 409s need the others.
   s.new_task_queue = [this] { return new detail::Pool(6 + kMaxLogFollowers, accept_loop_ended_); };  // owned by httplib

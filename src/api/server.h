@@ -6,9 +6,11 @@
 #include <functional>
 #include <thread>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "daemon/daemon.h"
+#include "edge/tls_files.h"
 
 namespace httplib {
 class Server;
@@ -23,7 +25,11 @@ inline constexpr size_t kMaxBodyBytes = 1 << 20;
 /// `GET /logs?follow=1` streams at once; each holds one API thread.
 inline constexpr int kMaxLogFollowers = 4;
 
-class HttpServer;
+/// Who may use the API and how it is spoken (contract §8).
+struct ApiSecurity {
+  std::optional<std::string> token;  // every request but GET / needs "Bearer <token>"
+  edge::CertFiles tls;               // cert and key (checked already): HTTPS; empty: HTTP
+};
 
 /// What POST /upgrade answered: 200 with the new daemon's pid and version, or 409/500
 /// with the reason.
@@ -38,7 +44,7 @@ struct UpgradeAnswer {
 /// a listening socket, then serve() on its own thread; stop() from another.
 class ApiServer {
  public:
-  explicit ApiServer(daemon::Daemon& daemon);
+  explicit ApiServer(daemon::Daemon& daemon, ApiSecurity security = {});
   ~ApiServer();
   /// Throws std::runtime_error naming the address when the port cannot be bound.
   void bind(const std::string& host, int port);
@@ -71,7 +77,7 @@ class ApiServer {
   int fd_ = -1;    // the descriptor httplib accepts on
   int keep_ = -1;  // ours, of the same socket: outlives httplib's
   bool serving_ = false;
-  std::unique_ptr<HttpServer> server_;
+  std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   std::atomic<bool> accept_loop_ended_{false};
   std::function<UpgradeAnswer()> upgrade_;

@@ -14,6 +14,8 @@
 #include "config/config.h"
 #include "config/env_file.h"
 #include "daemon/daemon.h"
+#include "edge/api_token.h"
+#include "edge/tls_files.h"
 #include "daemon/proxy_router.h"
 #include "daemon/router.h"
 #include "git/git.h"
@@ -100,6 +102,25 @@ std::vector<std::string> start_args(const StartOptions& o, const fs::path& data_
   return a;
 }
 
+/// The API's token and TLS from the config (and $SLOT_MACHINE_API_TOKEN). Throws
+/// ConfigError: an unusable token or certificate, or a non-loopback api_bind without a
+/// token.
+ApiSecurity api_security(const config::Config& cfg) {
+  ApiSecurity s;
+  s.token = edge::find_token(cfg.api_token_file);
+  if (!s.token && !edge::is_loopback(cfg.api_bind))
+    throw config::ConfigError(fmt::format(
+        "config: \"api_bind\" is {}, reachable from other machines, but the API has no token: "
+        "set \"api_token_file\" (or ${}), or bind 127.0.0.1",
+        cfg.api_bind, edge::kTokenVar));
+  if (!cfg.api_tls_cert.empty()) {
+    s.tls = {cfg.api_tls_cert, cfg.api_tls_key};
+    const std::string expires = edge::check_cert_files(s.tls, "api_tls");
+    log::info("API over HTTPS with {} (expires {})", cfg.api_tls_cert.string(), expires);
+  }
+  return s;
+}
+
 }  // namespace
 
 int start_daemon(const StartOptions& opts) {
@@ -133,6 +154,12 @@ int start_daemon(const StartOptions& opts) {
     cfg = std::move(loaded.config);
     if (opts.api_port) cfg.api_port = *opts.api_port;
     if (!cfg.env_file.empty()) config::load_env_file(cfg.env_file);
+  } catch (const config::ConfigError& e) {
+    return fail(2, fmt::format("{} (in {})", e.what(), opts.config.string()));
+  }
+  ApiSecurity security;
+  try {
+    security = api_security(cfg);
   } catch (const config::ConfigError& e) {
     return fail(2, fmt::format("{} (in {})", e.what(), opts.config.string()));
   }
@@ -188,7 +215,7 @@ int start_daemon(const StartOptions& opts) {
 
   process::Reaper reaper;
   daemon::Daemon daemon(cfg, paths, std::move(*repo), reaper, *router);
-  ApiServer server(daemon);
+  ApiServer server(daemon, security);
   if (given.api_fd >= 0) {
     server.adopt(given.api_fd, cfg.api_port);
   } else {

@@ -53,7 +53,33 @@ const std::set<std::string> kKnownKeys = {
     "start_command", "setup_command",    "port",      "internal_port", "health_endpoint",
     "health_timeout_ms", "drain_timeout_ms", "setup_timeout_ms", "env_file", "api_port",      "api_bind",
     "proxy_timeout_ms", "proxy_header_timeout_ms", "proxy_max_conns_per_ip", "log_max_bytes",
-    "log_keep"};
+    "log_keep", "api_token_file", "api_tls"};
+
+/// A path field: relative paths are taken from the config file's directory.
+std::filesystem::path get_path(const json& doc, const std::string& key,
+                               const std::filesystem::path& base_dir) {
+  const std::string v = get_string(doc, key, "");
+  if (v.empty()) return {};
+  std::filesystem::path p(v);
+  return p.is_absolute() ? p : (base_dir / p).lexically_normal();
+}
+
+/// "api_tls": {"cert": PATH, "key": PATH}; both required when present.
+void get_api_tls(const json& doc, const std::filesystem::path& base_dir, Config& c) {
+  if (!doc.contains("api_tls")) return;
+  const json& t = doc.at("api_tls");
+  if (!t.is_object())
+    throw ConfigError(fmt::format("config: \"api_tls\" must be an object {{\"cert\": PATH, \"key\": "
+                                  "PATH}}, got {}", type_name(t)));
+  for (const auto& [key, _] : t.items())
+    if (key != "cert" && key != "key")
+      throw ConfigError(fmt::format("config: \"api_tls\" takes \"cert\" and \"key\", not \"{}\"", key));
+  for (const char* key : {"cert", "key"})
+    if (!t.contains(key) || !t.at(key).is_string() || t.at(key).get<std::string>().empty())
+      throw ConfigError(fmt::format("config: \"api_tls.{}\" must be the path of a PEM file", key));
+  c.api_tls_cert = get_path(t, "cert", base_dir);
+  c.api_tls_key = get_path(t, "key", base_dir);
+}
 
 json parse_json(const std::string& text) {
   try {
@@ -131,6 +157,13 @@ Loaded parse(const std::string& text, const std::filesystem::path& base_dir) {
   c.api_bind = get_string(doc, "api_bind", c.api_bind);
   if (c.api_bind.empty()) throw ConfigError("config: \"api_bind\" must not be empty");
 
+  if (doc.contains("tls"))
+    throw ConfigError(
+        "config: \"tls\" (HTTPS on the public port) is not available in this version yet; "
+        "terminate TLS in front of slot-machine for now, or remove the field");
+  c.api_token_file = get_path(doc, "api_token_file", base_dir);
+  get_api_tls(doc, base_dir, c);
+
   std::string env_file = get_string(doc, "env_file", "");
   if (!env_file.empty()) {
     std::filesystem::path p(env_file);
@@ -146,17 +179,27 @@ Loaded load(const std::filesystem::path& path) {
   return parse(read_file(abs), abs.parent_path());
 }
 
-int client_api_port(const std::filesystem::path& path) {
+ClientSettings client_settings(const std::filesystem::path& path) {
+  ClientSettings out;
   std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) return 9100;
+  if (!std::filesystem::exists(path, ec)) return out;
   json doc;
   try {
     doc = json::parse(read_file(path));
   } catch (const json::exception&) {
-    return 9100;  // clients validate nothing but api_port; the daemon reports bad JSON
+    return out;  // clients validate nothing but api_port; the daemon reports bad JSON
   }
-  if (!doc.is_object() || !doc.contains("api_port")) return 9100;
-  return get_port(doc, "api_port", 9100);
+  if (!doc.is_object()) return out;
+  const auto base = std::filesystem::absolute(path, ec).parent_path();
+  out.api_port = get_port(doc, "api_port", 9100);
+  try {
+    out.api_token_file = get_path(doc, "api_token_file", base);
+    Config c;
+    get_api_tls(doc, base, c);
+    out.api_tls_cert = c.api_tls_cert;
+  } catch (const ConfigError&) {
+  }  // the daemon refuses such a config with the message
+  return out;
 }
 
 }  // namespace sm::config

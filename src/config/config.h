@@ -33,6 +33,8 @@ struct Config {
   int proxy_max_conns_per_ip = 256;     // open connections one client address may hold; 0 = any
   long long log_max_bytes = 10 << 20;  // a slot log over this is rotated
   int log_keep = 3;                    // rotated files kept per slot (slot-a.log.1 ...)
+  std::filesystem::path api_token_file;  // absolute, or empty: no token (unless the env has one)
+  std::filesystem::path api_tls_cert, api_tls_key;  // absolute, or empty: the API speaks plain HTTP
 };
 
 /// What loading produced besides the config: warnings the daemon logs (unknown keys).
@@ -48,9 +50,15 @@ Loaded parse(const std::string& text, const std::filesystem::path& base_dir);
 /// Reads and validates the file at `path`. Throws ConfigError (also when it is missing).
 Loaded load(const std::filesystem::path& path);
 
-/// For the thin clients: only `api_port` from `path` when the file exists, else 9100.
-/// Validates nothing else. Throws ConfigError only when api_port itself is unusable.
-int client_api_port(const std::filesystem::path& path);
+/// What the thin clients take from the config at `path`, when the file exists: where the
+/// API listens and how to speak to it. Validates nothing else: the daemon reports the rest.
+struct ClientSettings {
+  int api_port = 9100;
+  std::filesystem::path api_token_file;  // absolute, or empty
+  std::filesystem::path api_tls_cert;    // absolute, or empty: plain HTTP
+};
+/// Throws ConfigError only when api_port itself is unusable.
+ClientSettings client_settings(const std::filesystem::path& path);
 
 /// Port validation shared by config fields ("port") and CLI flags ("--port"): throws
 /// unless 1 <= port <= 65535, naming the field or the flag.

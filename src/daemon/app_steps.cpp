@@ -50,6 +50,7 @@ std::map<std::string, std::string> Daemon::app_env(const Slot& slot, const std::
                                                    const Ports& ports) const {
   auto env = base_env_;
   env.erase("NOTIFY_SOCKET");  // systemd's channel is the daemon's, not the app's
+  env.erase("SLOT_MACHINE_API_TOKEN");  // nor is the API's token
   if (!cfg_.env_file.empty())
     for (auto& [k, v] : config::load_env_file(cfg_.env_file)) env[k] = v;
   env["PORT"] = std::to_string(ports.port);
