@@ -102,9 +102,9 @@ std::vector<std::string> start_args(const StartOptions& o, const fs::path& data_
   return a;
 }
 
-/// The API's token and TLS from the config (and $SLOT_MACHINE_API_TOKEN). Throws
-/// ConfigError: an unusable token or certificate, or a non-loopback api_bind without a
-/// token.
+/// The API's token and TLS from the config (and $SLOT_MACHINE_API_TOKEN), after checking
+/// every certificate (the public side's too). Throws ConfigError: an unusable token or
+/// certificate, or a non-loopback api_bind without a token.
 ApiSecurity api_security(const config::Config& cfg) {
   ApiSecurity s;
   s.token = edge::find_token(cfg.api_token_file);
@@ -113,6 +113,11 @@ ApiSecurity api_security(const config::Config& cfg) {
         "config: \"api_bind\" is {}, reachable from other machines, but the API has no token: "
         "set \"api_token_file\" (or ${}), or bind 127.0.0.1",
         cfg.api_bind, edge::kTokenVar));
+  if (cfg.tls_port) {
+    const std::string expires = edge::check_cert_files({cfg.tls_cert, cfg.tls_key}, "tls");
+    log::info("HTTPS on port {} with {} (expires {}); plain HTTP on port {} redirects to it",
+              cfg.tls_port, cfg.tls_cert.string(), expires, cfg.port);
+  }
   if (!cfg.api_tls_cert.empty()) {
     s.tls = {cfg.api_tls_cert, cfg.api_tls_key};
     const std::string expires = edge::check_cert_files(s.tls, "api_tls");
@@ -163,12 +168,16 @@ int start_daemon(const StartOptions& opts) {
   } catch (const config::ConfigError& e) {
     return fail(2, fmt::format("{} (in {})", e.what(), opts.config.string()));
   }
+  if (cfg.tls_port && opts.no_proxy)
+    return fail(2, fmt::format("config: \"tls\" needs proxy mode (the daemon terminates TLS in "
+                               "front of the app); start without --no-proxy (in {})",
+                               opts.config.string()));
 
   // Sockets passed by systemd, or by the daemon this one replaces.
   service::Listeners given;
   try {
     given = service::assign(service::passed_sockets(),
-                            {cfg.port, cfg.api_port, cfg.internal_port, !opts.no_proxy});
+                            {cfg.port, cfg.api_port, cfg.internal_port, !opts.no_proxy, cfg.tls_port});
   } catch (const service::ActivationError& e) {
     return fail(2, e.what());
   }
@@ -194,6 +203,9 @@ int start_daemon(const StartOptions& opts) {
   if (opts.no_proxy) {
     router = std::make_unique<daemon::DirectRouter>(daemon::Ports{cfg.port, cfg.internal_port});
   } else {
+    if (cfg.tls_port && given.https_fd < 0 && !daemon::port_is_free(cfg.tls_port))
+      return fail(1, fmt::format("port {} is already in use; HTTPS needs it (\"tls.port\" in {})",
+                                 cfg.tls_port, opts.config.string()));
     for (int p : {cfg.port, cfg.internal_port})
       if (!(p == cfg.port ? given.public_fd >= 0 : given.internal_fd >= 0) && !daemon::port_is_free(p))
         return fail(1, fmt::format("port {} is already in use; the proxy needs it (\"port\"/"
@@ -207,6 +219,10 @@ int start_daemon(const StartOptions& opts) {
     popts.max_conns_per_ip = static_cast<size_t>(cfg.proxy_max_conns_per_ip);
     popts.public_fd = given.public_fd;
     popts.internal_fd = given.internal_fd;
+    popts.tls_port = cfg.tls_port;
+    popts.tls_cert = cfg.tls_cert.string();
+    popts.tls_key = cfg.tls_key.string();
+    popts.tls_fd = given.https_fd;
     proxy.emplace(std::move(popts));
     router = std::make_unique<daemon::ProxyRouter>(
         *proxy, std::set<int>{cfg.port, cfg.internal_port, cfg.api_port},

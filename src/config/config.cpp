@@ -53,7 +53,7 @@ const std::set<std::string> kKnownKeys = {
     "start_command", "setup_command",    "port",      "internal_port", "health_endpoint",
     "health_timeout_ms", "drain_timeout_ms", "setup_timeout_ms", "env_file", "api_port",      "api_bind",
     "proxy_timeout_ms", "proxy_header_timeout_ms", "proxy_max_conns_per_ip", "log_max_bytes",
-    "log_keep", "api_token_file", "api_tls"};
+    "log_keep", "api_token_file", "api_tls", "tls"};
 
 /// A path field: relative paths are taken from the config file's directory.
 std::filesystem::path get_path(const json& doc, const std::string& key,
@@ -62,6 +62,33 @@ std::filesystem::path get_path(const json& doc, const std::string& key,
   if (v.empty()) return {};
   std::filesystem::path p(v);
   return p.is_absolute() ? p : (base_dir / p).lexically_normal();
+}
+
+/// "tls": {"port": N, "cert": PATH, "key": PATH} (HTTPS on the public side); "acme" is
+/// refused until it exists, never ignored.
+void get_tls(const json& doc, const std::filesystem::path& base_dir, Config& c) {
+  if (!doc.contains("tls")) return;
+  const json& t = doc.at("tls");
+  if (!t.is_object())
+    throw ConfigError(fmt::format("config: \"tls\" must be an object {{\"port\": 443, \"cert\": PATH, "
+                                  "\"key\": PATH}}, got {}", type_name(t)));
+  for (const auto& [key, _] : t.items())
+    if (key != "cert" && key != "key" && key != "port" && key != "acme")
+      throw ConfigError(fmt::format("config: \"tls\" takes \"port\", \"cert\" and \"key\", not \"{}\"", key));
+  if (t.contains("acme"))
+    throw ConfigError(
+        "config: \"tls.acme\" (certificates from an ACME CA) is not available in this version "
+        "yet; give \"tls.cert\" and \"tls.key\" files (certbot's, say) instead");
+  if (t.contains("port") && !t.at("port").is_number_integer())
+    throw ConfigError(fmt::format("config: \"tls.port\" must be an integer, got {} ({})",
+                                  type_name(t.at("port")), log::json_text(t.at("port"))));
+  c.tls_port = static_cast<int>(get_int(t, "port", 443));
+  check_port("tls.port", c.tls_port);
+  for (const char* key : {"cert", "key"})
+    if (!t.contains(key) || !t.at(key).is_string() || t.at(key).get<std::string>().empty())
+      throw ConfigError(fmt::format("config: \"tls.{}\" must be the path of a PEM file", key));
+  c.tls_cert = get_path(t, "cert", base_dir);
+  c.tls_key = get_path(t, "key", base_dir);
 }
 
 /// "api_tls": {"cert": PATH, "key": PATH}; both required when present.
@@ -155,12 +182,15 @@ Loaded parse(const std::string& text, const std::filesystem::path& base_dir) {
   c.log_keep = static_cast<int>(keep);
   c.api_port = get_port(doc, "api_port", c.api_port);
   c.api_bind = get_string(doc, "api_bind", c.api_bind);
+  if (doc.contains("tls")) {
+    get_tls(doc, base_dir, c);
+    for (const auto& [name, p] : {std::pair{"port", c.port}, {"internal_port", c.internal_port}, {"api_port", c.api_port}})
+      if (c.tls_port == p)
+        throw ConfigError(fmt::format("config: \"tls.port\" {} is also \"{}\"; HTTPS needs a port of its own",
+                                      c.tls_port, name));
+  }
   if (c.api_bind.empty()) throw ConfigError("config: \"api_bind\" must not be empty");
 
-  if (doc.contains("tls"))
-    throw ConfigError(
-        "config: \"tls\" (HTTPS on the public port) is not available in this version yet; "
-        "terminate TLS in front of slot-machine for now, or remove the field");
   c.api_token_file = get_path(doc, "api_token_file", base_dir);
   get_api_tls(doc, base_dir, c);
 

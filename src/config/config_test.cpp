@@ -77,3 +77,26 @@ TEST_CASE("config: unknown keys are warnings, not errors") {
   REQUIRE(l.warnings.size() == 1);
   CHECK(l.warnings[0].find("\"colour\"") != std::string::npos);
 }
+
+TEST_CASE("config: tls takes port (443), cert and key; acme, clashes and bad values are named") {
+  auto base = std::filesystem::path("/srv/app");
+  auto c = sm::config::parse(R"({"start_command":"x","tls":{"cert":"c.pem","key":"/k.pem"}})", base).config;
+  CHECK(c.tls_port == 443);
+  CHECK(c.tls_cert == "/srv/app/c.pem");
+  CHECK(c.tls_key == "/k.pem");
+  auto bad = [&](const std::string& tls) {
+    try {
+      sm::config::parse(R"({"start_command":"x","port":3000,"tls":)" + tls + "}", base);
+    } catch (const sm::config::ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  CHECK(bad(R"({"port":3000,"cert":"c","key":"k"})").find("\"tls.port\" 3000 is also \"port\"") != std::string::npos);
+  CHECK(bad(R"({"port":70000,"cert":"c","key":"k"})").find("\"tls.port\" must be 1-65535") != std::string::npos);
+  CHECK(bad(R"({"port":"443","cert":"c","key":"k"})").find("\"tls.port\" must be an integer") != std::string::npos);
+  CHECK(bad(R"({"cert":"c"})").find("\"tls.key\" must be the path") != std::string::npos);
+  CHECK(bad(R"({"acme":{"domains":["a"]}})").find("\"tls.acme\"") != std::string::npos);
+  CHECK(bad(R"({"cert":"c","key":"k","extra":1})").find("not \"extra\"") != std::string::npos);
+  CHECK(bad(R"("on")").find("\"tls\" must be an object") != std::string::npos);
+}

@@ -53,7 +53,7 @@ struct Backend {
   std::atomic<int> in_flight{0};
   std::atomic<int> tunnels{0};                      // open Upgrade tunnels
   std::vector<std::unique_ptr<BackendConn>> idle;  // event loop thread only
-  std::vector<std::weak_ptr<Socket>> tunnel_sockets;  // event loop thread only
+  std::vector<std::weak_ptr<Stream>> tunnel_sockets;  // client sides; event loop thread only
 };
 
 /// Owns one count of a backend's in_flight (taken under the routing lock, so a drain
@@ -92,10 +92,14 @@ struct Proxy::Impl {
   asio::io_context io{1};
   asio::executor_work_guard<asio::io_context::executor_type> work;
   std::thread thread;
+  /// What a listening socket is for: the public port (plain HTTP), 127.0.0.1:internal_port
+  /// (to the app's internal port), or HTTPS on tls_port.
+  enum class Kind { Public, Internal, Https };
   struct Listening {
-    std::string name;  // "public" or "internal"
+    std::string name;  // "public", "internal" or "https"
     std::unique_ptr<Acceptor> acceptor;
   };
+  std::unique_ptr<asio::ssl::context> tls;  // with tls_port: the certificate and key
   std::vector<Listening> acceptors;  // loop thread after start
   bool listening = false;            // loop thread
   std::atomic<bool> draining{false};  // hand_over() began: close connections as they finish
@@ -118,16 +122,20 @@ struct Proxy::Impl {
 
   /// Binds `host:port` (or takes `fd`, when given) and starts accepting on it; throws
   /// naming the config field.
-  void listen(const std::string& host, int port, int fd, bool internal);
+  void listen(const std::string& host, int port, int fd, Kind kind);
   /// Listens on the public (and internal) port unless it already does (loop thread).
   void listen_once();
 
   /// Accepts clients, closing at once those over the total or per-address cap.
-  awaitable<void> accept_loop(Acceptor& acc, bool internal);
+  awaitable<void> accept_loop(Acceptor& acc, Kind kind);
 
   /// One client connection: read a request header, route it, forward it; repeat while
   /// both sides keep the connection alive.
-  awaitable<void> session(Socket sock, asio::ip::address peer_addr, bool internal);
+  awaitable<void> session(Socket sock, asio::ip::address peer_addr, Kind kind);
+
+  /// With HTTPS, what the plain public port answers instead of forwarding: 308 to the
+  /// same target over HTTPS (404 for an ACME challenge path: none is pending).
+  awaitable<void> redirect_to_https(Stream& client, const http::request<http::buffer_body>& req);
 
   /// Reads the next request header into `req`: waits up to kClientIdle for its first
   /// byte, then up to the header timeout for the rest, and checks it (request_checks.h).
@@ -140,8 +148,9 @@ struct Proxy::Impl {
   /// Every tick, times out whatever the session is waiting for past its deadline.
   awaitable<void> watchdog(std::shared_ptr<Watched> w);
 
-  /// Adds X-Forwarded-For/-Proto/-Host for the app.
-  static void add_forwarded(http::request<http::buffer_body>& m, const std::string& peer);
+  /// Adds X-Forwarded-For/-Proto/-Host for the app (Proto "https" on a TLS connection,
+  /// whatever the client said).
+  static void add_forwarded(http::request<http::buffer_body>& m, const std::string& peer, bool tls);
 
   // upstream.cpp
 

@@ -9,7 +9,7 @@
 
 namespace sm::proxy {
 
-void Proxy::Impl::listen(const std::string& host, int port, int fd, bool internal) {
+void Proxy::Impl::listen(const std::string& host, int port, int fd, Kind kind) {
   auto acc = std::make_unique<Acceptor>(io.get_executor());
   error_code ec;
   if (fd >= 0) {
@@ -28,20 +28,42 @@ void Proxy::Impl::listen(const std::string& host, int port, int fd, bool interna
     throw std::runtime_error(fmt::format("proxy cannot listen on {}:{}: {}; is another server "
                                          "using \"{}\"?",
                                          host, port, ec.message(),
-                                         internal ? "internal_port" : "port"));
-  asio::co_spawn(io, accept_loop(*acc, internal), asio::detached);
-  acceptors.push_back({internal ? "internal" : "public", std::move(acc)});
+                                         kind == Kind::Internal ? "internal_port"
+                                         : kind == Kind::Https  ? "tls.port"
+                                                                : "port"));
+  asio::co_spawn(io, accept_loop(*acc, kind), asio::detached);
+  acceptors.push_back({kind == Kind::Internal ? "internal" : kind == Kind::Https ? "https" : "public",
+                       std::move(acc)});
 }
+
+namespace {
+/// The server's TLS context: TLS 1.2 and newer, the certificate chain and key from PEM
+/// files (checked at start). Throws naming the file.
+std::unique_ptr<asio::ssl::context> tls_context(const Options& o) {
+  auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+  ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                   asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                   asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
+  error_code ec;
+  ctx->use_certificate_chain_file(o.tls_cert, ec);
+  if (ec) throw std::runtime_error(fmt::format("cannot use {} for HTTPS: {}", o.tls_cert, ec.message()));
+  ctx->use_private_key_file(o.tls_key, asio::ssl::context::pem, ec);
+  if (ec) throw std::runtime_error(fmt::format("cannot use {} for HTTPS: {}", o.tls_key, ec.message()));
+  return ctx;
+}
+}  // namespace
 
 void Proxy::Impl::listen_once() {
   if (listening) return;
-  listen(opts.public_bind, opts.public_port, opts.public_fd, false);
+  if (opts.tls_port && !tls) tls = tls_context(opts);
+  listen(opts.public_bind, opts.public_port, opts.public_fd, Kind::Public);
   if (opts.internal_port != opts.public_port)
-    listen("127.0.0.1", opts.internal_port, opts.internal_fd, true);
+    listen("127.0.0.1", opts.internal_port, opts.internal_fd, Kind::Internal);
+  if (opts.tls_port) listen(opts.public_bind, opts.tls_port, opts.tls_fd, Kind::Https);
   listening = true;
 }
 
-awaitable<void> Proxy::Impl::accept_loop(Acceptor& acc, bool internal) {
+awaitable<void> Proxy::Impl::accept_loop(Acceptor& acc, Kind kind) {
   for (;;) {
     error_code ec;
     Socket sock = co_await acc.async_accept(redirect(ec));
@@ -61,11 +83,11 @@ awaitable<void> Proxy::Impl::accept_loop(Acceptor& acc, bool internal) {
     }
     ++from_peer;
     sock.set_option(tcp::no_delay(true), ec);
-    asio::co_spawn(io, session(std::move(sock), peer, internal), asio::detached);
+    asio::co_spawn(io, session(std::move(sock), peer, kind), asio::detached);
   }
 }
 
-awaitable<void> Proxy::Impl::session(Socket sock, asio::ip::address peer_addr, bool internal) {
+awaitable<void> Proxy::Impl::session(Socket sock, asio::ip::address peer_addr, Kind kind) {
   ++connections;
   struct Count {
     Impl& self;
@@ -77,7 +99,7 @@ awaitable<void> Proxy::Impl::session(Socket sock, asio::ip::address peer_addr, b
     }
   } count{*this, peer_addr};
   const std::string peer = peer_addr.to_string();
-  Stream client(std::move(sock));
+  Stream client = kind == Kind::Https ? Stream(std::move(sock), *tls) : Stream(std::move(sock));
   auto watched = std::make_shared<Watched>(io.get_executor());
   watched->client = &client;
   struct StopWatching {
@@ -88,6 +110,10 @@ awaitable<void> Proxy::Impl::session(Socket sock, asio::ip::address peer_addr, b
     }
   } stop_watching{*watched};
   asio::co_spawn(io, watchdog(watched), asio::detached);
+  if (client.is_tls()) {  // garbage, a stall or a name we do not serve: closed
+    client.expires_after(opts.header_timeout);
+    if (co_await client.handshake()) co_return;
+  }
   beast::flat_buffer cbuf;
   for (;;) {
     http::request_parser<http::buffer_body> req;
@@ -99,13 +125,17 @@ awaitable<void> Proxy::Impl::session(Socket sock, asio::ip::address peer_addr, b
                              refused->reason, refused->status == 405 ? kAllow : nullptr);
       co_return;
     }
-    auto backend = route(internal);
+    if (kind == Kind::Public && opts.tls_port) {
+      co_await redirect_to_https(client, req.get());
+      co_return;
+    }
+    auto backend = route(kind == Kind::Internal);
     InFlight counted(backend);
     if (!backend) {
       co_await write_error(client, http::status::service_unavailable, "no app is live");
       co_return;
     }
-    add_forwarded(req.get(), peer);
+    add_forwarded(req.get(), peer, client.is_tls());
     if (beast::websocket::is_upgrade(req.get())) {
       counted.release();  // a tunnel is counted in Backend::tunnels instead
       co_await tunnel(client, cbuf, req, backend, *watched);
@@ -178,11 +208,45 @@ awaitable<void> Proxy::Impl::watchdog(std::shared_ptr<Watched> w) {
   }
 }
 
-void Proxy::Impl::add_forwarded(http::request<http::buffer_body>& m, const std::string& peer) {
+awaitable<void> Proxy::Impl::redirect_to_https(Stream& client,
+                                               const http::request<http::buffer_body>& req) {
+  const auto t = req.target();
+  const std::string_view target(t.data(), t.size());
+  if (target.starts_with("/.well-known/acme-challenge/")) {
+    co_await write_error(client, http::status::not_found, "no ACME challenge is pending");
+    co_return;
+  }
+  const auto h = req[http::field::host];  // present: checked with the request
+  std::string_view host(h.data(), h.size());
+  if (host.starts_with('[')) {
+    host = host.substr(0, host.find(']') + 1);
+  } else if (const auto colon = host.rfind(':'); colon != std::string_view::npos) {
+    host = host.substr(0, colon);
+  }
+  const std::string location = fmt::format("https://{}{}{}", host,
+                                           opts.tls_port == 443 ? "" : fmt::format(":{}", opts.tls_port),
+                                           target);
+  http::response<http::empty_body> res{http::status::permanent_redirect, req.version()};
+  res.set(http::field::location, location);
+  res.set(http::field::connection, "close");
+  res.content_length(0);
+  error_code ec;
+  client.expires_after(std::chrono::seconds(5));
+  co_await http::async_write(client, res, redirect(ec));
+  client.expires_after(std::chrono::seconds(1));
+  co_await client.shutdown_send();
+  client.expires_never();
+}
+
+void Proxy::Impl::add_forwarded(http::request<http::buffer_body>& m, const std::string& peer,
+                                bool tls) {
   auto xff = m["X-Forwarded-For"];
   m.set("X-Forwarded-For",
         xff.empty() ? peer : std::string(xff) + ", " + peer);
-  if (m["X-Forwarded-Proto"].empty()) m.set("X-Forwarded-Proto", "http");
+  if (tls)
+    m.set("X-Forwarded-Proto", "https");
+  else if (m["X-Forwarded-Proto"].empty())
+    m.set("X-Forwarded-Proto", "http");
   if (m["X-Forwarded-Host"].empty() && !m[http::field::host].empty())
     m.set("X-Forwarded-Host", m[http::field::host]);
   m.erase(http::field::proxy_connection);

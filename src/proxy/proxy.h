@@ -25,6 +25,11 @@ struct Options {
   // binding public_port / internal_port; -1: bind it.
   int public_fd = -1;
   int internal_fd = -1;
+  // HTTPS (config "tls"): TLS on tls_port with this PEM certificate chain and key, and
+  // plain HTTP on public_port answers 308 to it. 0: no HTTPS.
+  int tls_port = 0;
+  std::string tls_cert, tls_key;
+  int tls_fd = -1;  // a given listening socket for tls_port
 };
 
 /// Proxy runs one event loop on its own thread. Until the first switch_to() nothing
@@ -47,8 +52,8 @@ class Proxy {
   /// sockets the daemon was given, which queue connections whether it accepts or not.
   void listen_now();
 
-  /// The listening sockets, by LISTEN_FDNAMES name ("public", "internal"): none before
-  /// it listens.
+  /// The listening sockets, by LISTEN_FDNAMES name ("public", "internal", "https"):
+  /// none before it listens.
   std::vector<std::pair<std::string, int>> listening_sockets();
 
   /// Stops accepting (the sockets stay open for whoever else holds them); the open

@@ -15,11 +15,12 @@ awaitable<void> write_error(Stream& s, http::status status, const std::string& w
   error_code ec;
   s.expires_after(std::chrono::seconds(5));
   co_await http::async_write(s, res, redirect(ec));
+  s.expires_after(std::chrono::seconds(1));
+  co_await s.shutdown_send();
   s.expires_never();
-  s.socket().shutdown(Socket::shutdown_send, ec);
 }
 
-awaitable<void> pipe(std::shared_ptr<Socket> from, std::shared_ptr<Socket> to) {
+awaitable<void> pipe(std::shared_ptr<Stream> from, std::shared_ptr<Stream> to) {
   char buf[kBodyChunk];
   for (;;) {
     error_code ec;
@@ -29,8 +30,8 @@ awaitable<void> pipe(std::shared_ptr<Socket> from, std::shared_ptr<Socket> to) {
     if (ec) break;
   }
   error_code ignore;
-  from->close(ignore);
-  to->close(ignore);
+  from->socket().close(ignore);
+  to->socket().close(ignore);
 }
 
 }  // namespace sm::proxy

@@ -98,6 +98,6 @@ awaitable<void> write_error(Stream& s, http::status status, const std::string& w
                             const char* allow = nullptr);
 
 /// Copies bytes from `from` to `to` until either side closes; then closes both.
-awaitable<void> pipe(std::shared_ptr<Socket> from, std::shared_ptr<Socket> to);
+awaitable<void> pipe(std::shared_ptr<Stream> from, std::shared_ptr<Stream> to);
 
 }  // namespace sm::proxy

@@ -6,6 +6,7 @@
 #include <utility>  // before Asio: its awaitable.hpp needs std::exchange
 
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 
 #include <chrono>
@@ -26,17 +27,44 @@ using Acceptor = asio::basic_socket_acceptor<tcp, Executor>;
 using Timer = asio::basic_waitable_timer<std::chrono::steady_clock,
                                          asio::wait_traits<std::chrono::steady_clock>, Executor>;
 
+template <class T>
+using awaitable = asio::awaitable<T, Executor>;
+constexpr asio::use_awaitable_t<Executor> use_awaitable;
+inline auto redirect(error_code& ec) { return asio::redirect_error(use_awaitable, ec); }
+
 /// A socket with a deadline for its pending operation, like beast::basic_stream's, but
 /// enforced by one watchdog per client connection that looks every tick (see Watched),
 /// not by a timer per operation: those timers were ~13% of the proxy's CPU per request.
+/// A client connection on the HTTPS port reads and writes through TLS (Asio's
+/// ssl::stream, OpenSSL); everything above it sees the same stream either way.
 class TimedSocket {
  public:
   using executor_type = Executor;
+  using Tls = asio::ssl::stream<Socket>;
   explicit TimedSocket(Socket s) : sock_(std::move(s)) {}
   explicit TimedSocket(Executor ex) : sock_(ex) {}
+  /// TLS over `s` (the handshake is still to do: handshake()).
+  TimedSocket(Socket s, asio::ssl::context& ctx)
+      : sock_(s.get_executor()), tls_(std::make_unique<Tls>(std::move(s), ctx)) {}
   executor_type get_executor() { return sock_.get_executor(); }
-  Socket& socket() { return sock_; }
-  Socket release_socket() { return std::move(sock_); }
+  /// The TCP socket underneath (TLS or not).
+  Socket& socket() { return tls_ ? tls_->next_layer() : sock_; }
+  bool is_tls() const { return tls_ != nullptr; }
+  /// The server side of the TLS handshake, bounded by the deadline set before.
+  awaitable<error_code> handshake() {
+    error_code ec;
+    co_await tls_->async_handshake(asio::ssl::stream_base::server, redirect(ec));
+    co_return why(ec);
+  }
+  /// Ends the TLS session (close_notify, waiting for the peer's up to the deadline set
+  /// before); a plain socket only stops sending.
+  awaitable<void> shutdown_send() {
+    error_code ec;
+    if (tls_)
+      co_await tls_->async_shutdown(redirect(ec));
+    else
+      sock_.shutdown(Socket::shutdown_send, ec);
+  }
 
   void expires_after(std::chrono::steady_clock::duration d) { deadline_ = Clock::now() + d; }
   void expires_never() { deadline_ = Clock::time_point::max(); }
@@ -46,7 +74,7 @@ class TimedSocket {
     deadline_ = Clock::time_point::max();
     timed_out_ = true;
     error_code ignore;
-    sock_.cancel(ignore);
+    socket().cancel(ignore);
   }
   /// Cancels the pending operation as if its deadline had passed.
   void time_out_now() {
@@ -62,15 +90,18 @@ class TimedSocket {
 
   template <class Buffers, class Token>
   auto async_read_some(const Buffers& b, Token&& t) {
+    if (tls_) return tls_->async_read_some(b, std::forward<Token>(t));
     return sock_.async_read_some(b, std::forward<Token>(t));
   }
   template <class Buffers, class Token>
   auto async_write_some(const Buffers& b, Token&& t) {
+    if (tls_) return tls_->async_write_some(b, std::forward<Token>(t));
     return sock_.async_write_some(b, std::forward<Token>(t));
   }
 
  private:
-  Socket sock_;
+  Socket sock_;               // the socket, unless tls_ owns it
+  std::unique_ptr<Tls> tls_;  // on the HTTPS port
   Clock::time_point deadline_ = Clock::time_point::max();
   bool timed_out_ = false;
 };
@@ -94,15 +125,11 @@ struct WatchBackend {
   WatchBackend(Watched& watched, Stream& s) : w(watched) { w.backend = &s; }
   ~WatchBackend() { w.backend = nullptr; }
 };
-template <class T>
-using awaitable = asio::awaitable<T, Executor>;
-constexpr asio::use_awaitable_t<Executor> use_awaitable;
 
 /// How long a client may be silent: between requests, during a body, and per write.
 inline constexpr auto kClientIdle = std::chrono::seconds(75);
 /// Bodies are relayed this many bytes at a time.
 inline constexpr size_t kBodyChunk = 32 * 1024;
 
-inline auto redirect(error_code& ec) { return asio::redirect_error(use_awaitable, ec); }
 
 }  // namespace sm::proxy

@@ -131,13 +131,13 @@ awaitable<void> Proxy::Impl::tunnel(Stream& client, beast::flat_buffer& cbuf,
   if (!ec && cbuf.size())  // bytes the client sent after the header
     co_await asio::async_write(conn->stream.socket(), cbuf.data(), redirect(ec));
   if (!ec && conn->buffer.size())
-    co_await asio::async_write(client.socket(), conn->buffer.data(), redirect(ec));
+    co_await asio::async_write(client, conn->buffer.data(), redirect(ec));
   if (ec) co_return;
   watched.client = nullptr;  // a tunnel has no deadlines
   client.expires_never();
   conn->stream.expires_never();
-  auto a = std::make_shared<Socket>(client.release_socket());
-  auto b = std::make_shared<Socket>(conn->stream.release_socket());
+  auto a = std::make_shared<Stream>(std::move(client));
+  auto b = std::make_shared<Stream>(std::move(conn->stream));
   ++backend->tunnels;
   struct Open {
     Backend& b;
@@ -160,8 +160,8 @@ void Proxy::Impl::close_tunnels(std::optional<int> port) {
     for (auto& w : b->tunnel_sockets)
       if (auto s = w.lock()) {
         error_code ignore;
-        s->shutdown(Socket::shutdown_both, ignore);
-        s->close(ignore);
+        s->socket().shutdown(Socket::shutdown_both, ignore);
+        s->socket().close(ignore);
       }
 }
 

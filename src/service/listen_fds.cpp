@@ -17,8 +17,8 @@ bool is_default_name(const std::string& name) {
   return name == "unknown" || name.ends_with(".socket") || name == "stored";
 }
 
-const char* kExpected = "expected public, api or internal (or a socket unit's own name, "
-                        "matched by port)";
+const char* kExpected = "expected public, api, internal or https (or a socket unit's own "
+                        "name, matched by port)";
 
 }  // namespace
 
@@ -29,6 +29,7 @@ Listeners assign(const std::vector<PassedSocket>& passed, const Roles& roles) {
     if (port == roles.api_port) return "api";
     if (port == roles.port) return "public";
     if (port == roles.internal_port) return "internal";
+    if (roles.tls_port && port == roles.tls_port) return "https";
     return "";
   };
   for (const auto& s : passed) {
@@ -40,16 +41,23 @@ Listeners assign(const std::vector<PassedSocket>& passed, const Roles& roles) {
             "passed socket {} (\"{}\") is bound to port {}, which is none of port {}, api_port "
             "{} or internal_port {}; fix the socket unit's ListenStream= or the config",
             s.fd, s.name, s.port, roles.port, roles.api_port, roles.internal_port));
-    } else if (role != "public" && role != "api" && role != "internal") {
+    } else if (role != "public" && role != "api" && role != "internal" && role != "https") {
       throw ActivationError(
           fmt::format("unknown socket name \"{}\" in LISTEN_FDNAMES; {}", s.name, kExpected));
     }
-    const int want = role == "api" ? roles.api_port : role == "public" ? roles.port : roles.internal_port;
+    if (role == "https" && !roles.tls_port)
+      throw ActivationError(fmt::format(
+          "passed socket \"https\" (port {}) is not needed: the config has no \"tls\"", s.port));
+    const int want = role == "api"      ? roles.api_port
+                     : role == "public" ? roles.port
+                     : role == "https"  ? roles.tls_port
+                                        : roles.internal_port;
     if (s.port != want)
       throw ActivationError(fmt::format(
           "passed socket \"{}\" is bound to port {} but the config's {} is {}; make the socket "
           "unit and slot-machine.json agree",
-          s.name, s.port, role == "api" ? "api_port" : role == "public" ? "port" : "internal_port",
+          s.name, s.port,
+          role == "api" ? "api_port" : role == "public" ? "port" : role == "https" ? "tls.port" : "internal_port",
           want));
     if (role != "api" && !roles.proxy)
       throw ActivationError(fmt::format(
@@ -59,7 +67,10 @@ Listeners assign(const std::vector<PassedSocket>& passed, const Roles& roles) {
     if (role == "internal" && !separate_internal)
       throw ActivationError(fmt::format(
           "passed socket \"internal\" (port {}) is not needed: internal_port equals port", s.port));
-    int& slot = role == "api" ? out.api_fd : role == "public" ? out.public_fd : out.internal_fd;
+    int& slot = role == "api"      ? out.api_fd
+                : role == "public" ? out.public_fd
+                : role == "https"  ? out.https_fd
+                                   : out.internal_fd;
     if (slot != -1)
       throw ActivationError(fmt::format("two passed sockets for \"{}\" (port {}); pass one", role, s.port));
     slot = s.fd;

@@ -23,11 +23,12 @@ struct Roles {
   int api_port = 0;
   int internal_port = 0;  // proxy mode, when it differs from port
   bool proxy = true;      // direct mode: the app binds port and internal_port itself
+  int tls_port = 0;       // proxy mode with "tls": HTTPS; 0: none
 };
 
 /// The passed sockets by role; -1 for a role the daemon binds itself.
 struct Listeners {
-  int public_fd = -1, api_fd = -1, internal_fd = -1;
+  int public_fd = -1, api_fd = -1, internal_fd = -1, https_fd = -1;
 };
 
 /// A socket set the daemon cannot use; the message names what was expected.
@@ -35,7 +36,7 @@ struct ActivationError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-/// Sorts `passed` into roles. A socket named public, api or internal must be bound to
+/// Sorts `passed` into roles. A socket named public, api, internal or https must be bound to
 /// that role's port; one with systemd's default name (a socket unit's name, or
 /// "unknown" when LISTEN_FDNAMES is absent) takes the role its port has. Throws
 /// ActivationError for any other name, a port that is no role's, two sockets for one

@@ -34,7 +34,7 @@ TEST_CASE("passed sockets: by name, or by port for systemd's default names") {
 
 TEST_CASE("passed sockets: what cannot be used is refused, naming what was expected") {
   CHECK(error_of({{3, "web", 3000}}).find("unknown socket name \"web\"") != std::string::npos);
-  CHECK(error_of({{3, "web", 3000}}).find("expected public, api or internal") != std::string::npos);
+  CHECK(error_of({{3, "web", 3000}}).find("expected public, api, internal or https") != std::string::npos);
   CHECK(error_of({{3, "public", 8080}}).find("bound to port 8080 but the config's port is 3000") !=
         std::string::npos);
   CHECK(error_of({{3, "x.socket", 4444}}).find("none of port 3000, api_port 9100") != std::string::npos);
@@ -43,4 +43,20 @@ TEST_CASE("passed sockets: what cannot be used is refused, naming what was expec
   CHECK(error_of({{3, "public", 3000}}, {3000, 9100, 3000, false}).find("--no-proxy") != std::string::npos);
   CHECK(error_of({{3, "internal", 3000}}, {3000, 9100, 3000, true}).find("internal_port equals port") !=
         std::string::npos);
+}
+
+TEST_CASE("passed sockets: https for tls.port, by name or by port; refused without tls") {
+  const Roles with_tls{3000, 9100, 3001, true, 3443};
+  auto l = assign({{3, "https", 3443}, {4, "public", 3000}}, with_tls);
+  CHECK(l.https_fd == 3);
+  CHECK(l.public_fd == 4);
+  l = assign({{3, "app.socket", 3443}}, with_tls);
+  CHECK(l.https_fd == 3);
+  CHECK(error_of({{3, "https", 3443}}).find("the config has no \"tls\"") != std::string::npos);
+  try {
+    assign({{3, "https", 3444}}, with_tls);
+    CHECK(false);
+  } catch (const ActivationError& e) {
+    CHECK(std::string(e.what()).find("the config's tls.port is 3443") != std::string::npos);
+  }
 }

@@ -96,6 +96,7 @@ std::string socket_unit(const UnitSpec& s, const config::Config& cfg) {
   if (s.proxy) {
     u += fmt::format("ListenStream=0.0.0.0:{}\n", cfg.port);  // where the proxy binds it
     if (cfg.internal_port != cfg.port) u += fmt::format("ListenStream=127.0.0.1:{}\n", cfg.internal_port);
+    if (cfg.tls_port) u += fmt::format("ListenStream=0.0.0.0:{}\n", cfg.tls_port);  // HTTPS
   }
   u += "Backlog=4096\n\n[Install]\nWantedBy=sockets.target\n";
   return u;
