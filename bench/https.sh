@@ -81,14 +81,19 @@ sed "s#}\$#, \"tls\": {\"port\": $tls, \"cert\": \"$work/cert.pem\", \"key\": \"
 daemon=$!
 pids+=($daemon)
 wait_port "$api"
-"$dir/slot-machine" deploy --api-port "$api" >/dev/null
+"$dir/slot-machine" deploy "$(git -C "$work/repo" rev-parse HEAD)" --api-port "$api" >/dev/null
 wait_port "$tls"
 
-run() {  # name port round mode(keepalive|handshake)
-  local extra=()
+ngx_worker=$(pgrep -P "${pids[1]}" | head -n 1)
+run() {  # name port round mode(keepalive|handshake) pid: wrk run; CPU of pid per request
+  local extra=() t0 n
   [ "$4" = handshake ] && extra=(-H "Connection: close")
+  t0=$(cpu_ticks "$5")
   wrk -t2 -c32 -d"${secs}s" --latency "${extra[@]}" "https://127.0.0.1:$2/" > "$work/$1-$4.$3.wrk"
+  n=$(awk '/requests in/ {print $1}' "$work/$1-$4.$3.wrk")
+  echo $(( ($(cpu_ticks "$5") - t0) * 10000000 / n )) >> "$work/$1-$4.cpu"  # ns per request
 }
+cpu_us() { sort -n "$work/$1.cpu" | awk '{ c[NR] = $1 } END { printf "%.1f", c[int((NR + 1) / 2)] / 1000 }'; }
 
 echo "bench/https: $(nproc) cores, $(uname -r), $(nginx -v 2>&1), $(openssl version), build $dir, $(date -u +%FT%TZ)"
 echo "wrk -t2 -c32 -d${secs}s --latency https://..., GET / (testapp, ~50 bytes), ECDSA P-256 certificate;"
@@ -96,9 +101,9 @@ echo "$rounds rounds, targets interleaved, median round shown; handshake = every
 : > "$work/rss"
 for r in $(seq "$rounds"); do
   for mode in keepalive handshake; do
-    run nginx "$ngx" "$r" "$mode"
+    run nginx "$ngx" "$r" "$mode" "$ngx_worker"
     sample_rss & sampler=$!
-    run proxy "$tls" "$r" "$mode"
+    run proxy "$tls" "$r" "$mode" "$daemon"
     kill "$sampler"; wait "$sampler" 2>/dev/null || true
   done
 done
@@ -118,7 +123,9 @@ printf "%-40s %12s %9s ms %8s\n" "nginx HTTPS keep-alive (1 worker)" "$nk_rps" "
 printf "%-40s %12s %9s ms %8s\n" "slot-machine HTTPS keep-alive" "$pk_rps" "$pk_p99" "$pk_err"
 printf "%-40s %12s %9s ms %8s\n" "nginx new TLS connection per request" "$nh_rps" "$nh_p99" "$nh_err"
 printf "%-40s %12s %9s ms %8s\n" "slot-machine new TLS connection per req" "$ph_rps" "$ph_p99" "$ph_err"
-echo "daemon peak RSS under HTTPS load: $rss MB"
+echo "CPU per request (median round): keep-alive nginx worker $(cpu_us nginx-keepalive) us, daemon $(cpu_us proxy-keepalive) us;"
+echo "  new connection per request: nginx worker $(cpu_us nginx-handshake) us, daemon $(cpu_us proxy-handshake) us"
+echo "daemon peak RSS under HTTPS load: $rss MB ($(grep -E 'RssAnon|RssFile' /proc/$daemon/status | tr -s ' \n' ' ') at the end)"
 echo
 awk -v pk="$pk_rps" -v nk="$nk_rps" -v pkp="$pk_p99" -v nkp="$nk_p99" -v ph="$ph_rps" -v nh="$nh_rps" \
     -v php="$ph_p99" -v nhp="$nh_p99" -v r="$rss" 'BEGIN {

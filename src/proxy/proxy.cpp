@@ -44,6 +44,12 @@ std::unique_ptr<asio::ssl::context> tls_context(const Options& o) {
   ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
                    asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
                    asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
+  // No server-side session cache (OpenSSL's default keeps up to 20,480 sessions for
+  // 5 minutes: memory that grows with handshakes); resumption works with stateless
+  // session tickets instead, as nginx's default does. Idle connections give their TLS
+  // buffers back.
+  SSL_CTX_set_session_cache_mode(ctx->native_handle(), SSL_SESS_CACHE_OFF);
+  SSL_CTX_set_mode(ctx->native_handle(), SSL_MODE_RELEASE_BUFFERS);
   error_code ec;
   ctx->use_certificate_chain_file(o.tls_cert, ec);
   if (ec) throw std::runtime_error(fmt::format("cannot use {} for HTTPS: {}", o.tls_cert, ec.message()));
