@@ -151,6 +151,9 @@ int status_command(const ClientOptions& o, std::ostream& out, std::ostream& err)
     out << fmt::format("live since:  {} (up {})\n", str(s, "live_since"),
                        human_duration(s.value("live_uptime_s", 0LL)));
   out << fmt::format("daemon up:   {}\n", human_duration(s.value("daemon_uptime_s", 0LL)));
+  if (s.value("crash_restarts", 0) > 0)
+    out << fmt::format("restarted:   {} time(s) after the app crashed (restart: on-failure)\n",
+                       s.value("crash_restarts", 0));
   if (!str(s, "operation").empty())
     out << fmt::format("running:     {} ({})\n", str(s, "operation"), str(s, "stage"));
   return 0;

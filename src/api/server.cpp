@@ -72,6 +72,7 @@ json status_body(const daemon::Status& s) {
               {"live_since", s.live_since},
               {"live_uptime_s", s.live_uptime_s},
               {"daemon_uptime_s", s.daemon_uptime_s},
+              {"crash_restarts", s.crash_restarts},
               {"daemon_pid", getpid()},
               {"daemon_version", SLOT_MACHINE_VERSION}};
 }

@@ -53,7 +53,7 @@ const std::set<std::string> kKnownKeys = {
     "start_command", "setup_command",    "port",      "internal_port", "health_endpoint",
     "health_timeout_ms", "drain_timeout_ms", "setup_timeout_ms", "env_file", "api_port",      "api_bind",
     "proxy_timeout_ms", "proxy_header_timeout_ms", "proxy_max_conns_per_ip", "log_max_bytes",
-    "log_keep", "api_token_file", "api_tls", "tls"};
+    "log_keep", "api_token_file", "api_tls", "tls", "restart"};
 
 /// A path field: relative paths are taken from the config file's directory.
 std::filesystem::path get_path(const json& doc, const std::string& key,
@@ -191,6 +191,11 @@ Loaded parse(const std::string& text, const std::filesystem::path& base_dir) {
   }
   if (c.api_bind.empty()) throw ConfigError("config: \"api_bind\" must not be empty");
 
+  const std::string restart = get_string(doc, "restart", "never");
+  if (restart != "never" && restart != "on-failure")
+    throw ConfigError(fmt::format(
+        "config: \"restart\" must be \"never\" or \"on-failure\", got \"{}\"", restart));
+  c.restart_on_failure = restart == "on-failure";
   c.api_token_file = get_path(doc, "api_token_file", base_dir);
   get_api_tls(doc, base_dir, c);
 

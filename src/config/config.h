@@ -35,6 +35,7 @@ struct Config {
   int log_keep = 3;                    // rotated files kept per slot (slot-a.log.1 ...)
   std::filesystem::path api_token_file;  // absolute, or empty: no token (unless the env has one)
   std::filesystem::path api_tls_cert, api_tls_key;  // absolute, or empty: the API speaks plain HTTP
+  bool restart_on_failure = false;  // "restart": "on-failure": a crashed live app is started again
   int tls_port = 0;                               // proxy mode: HTTPS on this port; 0: no HTTPS
   std::filesystem::path tls_cert, tls_key;        // absolute, when tls_port
 };

@@ -100,3 +100,12 @@ TEST_CASE("config: tls takes port (443), cert and key; acme, clashes and bad val
   CHECK(bad(R"({"cert":"c","key":"k","extra":1})").find("not \"extra\"") != std::string::npos);
   CHECK(bad(R"("on")").find("\"tls\" must be an object") != std::string::npos);
 }
+
+TEST_CASE("config: restart is never (default) or on-failure") {
+  auto base = std::filesystem::path("/srv/app");
+  CHECK_FALSE(sm::config::parse(R"({"start_command":"x"})", base).config.restart_on_failure);
+  CHECK(sm::config::parse(R"({"start_command":"x","restart":"on-failure"})", base).config.restart_on_failure);
+  CHECK_THROWS_WITH_AS(sm::config::parse(R"({"start_command":"x","restart":"always"})", base),
+                       doctest::Contains("\"restart\" must be \"never\" or \"on-failure\", got \"always\""),
+                       sm::config::ConfigError);
+}

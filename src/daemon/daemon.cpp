@@ -36,6 +36,7 @@ Daemon::Daemon(config::Config cfg, Paths paths, git::Repository repo, process::R
   fs::create_directories(paths_.data_dir);
   journal_ = journal_to(events_, paths_.data_dir / "journal.ndjson");
   monitor_ = std::thread([this] { monitor(); });
+  if (cfg_.restart_on_failure) crash_restart_ = std::make_unique<CrashRestart>(*this);
 }
 
 Daemon::~Daemon() {
@@ -390,6 +391,7 @@ Status Daemon::status() const {
   s.live_since = live_ ? live_since_ : "";
   s.live_uptime_s = live_ ? log::seconds_since(live_since_) : 0;
   s.daemon_uptime_s = std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - born_).count();
+  s.crash_restarts = crash_restarts_;
   return s;
 }
 
@@ -397,6 +399,7 @@ void Daemon::begin_shutdown() {
   stopping_ = true;
   ops_.close();  // callers waiting for their turn get 503
   reaper_.wake();
+  if (crash_restart_) crash_restart_->stop();
 }
 
 void Daemon::shutdown() {

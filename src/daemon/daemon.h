@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "daemon/crash_restart.h"
 #include "daemon/events.h"
 #include "daemon/op_thread.h"
 #include "daemon/router.h"
@@ -59,6 +60,7 @@ struct Status {
   Ports live_ports;
   std::string live_since;  // RFC 3339: when the live slot became live ("" if none)
   long long live_uptime_s = 0, daemon_uptime_s = 0;
+  int crash_restarts = 0;  // live apps started again after a crash, since the daemon started
 };
 
 /// How long a caller waits for a running operation before it is refused as busy (0: not
@@ -111,6 +113,11 @@ class Daemon {
   /// serves, in direct mode after draining it (started again when the new one fails).
   /// Invalid ("nothing is live") when nothing is.
   OpResult restart(Progress progress = {}, const Wait& wait = {});
+  /// Crash restart (config "restart": "on-failure"): starts the live slot again, as
+  /// restart() does, journalled as restart with reason "crashed"; queued behind a running
+  /// operation. Invalid (nothing done, not journalled) unless `slot` still holds `commit`
+  /// as the live version and its app is down.
+  OpResult restart_crashed(const std::string& slot, const std::string& commit);
   Status status() const;
   /// The log file of slot `which` ("live", "previous", "a" or "b"), or "" with `error`
   /// set (unknown name, or no live/previous slot).
@@ -258,6 +265,8 @@ class Daemon {
   void begin_cancellable();
   /// The running operation's stage.
   std::string stage_now() const;
+  std::atomic<int> crash_restarts_{0};
+  std::unique_ptr<CrashRestart> crash_restart_;  // with "restart": "on-failure"
   std::atomic<bool> monitor_stop_{false};
   std::thread monitor_;
   OpThread ops_;  // last: joined first, while everything an operation uses still exists

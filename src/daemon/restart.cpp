@@ -9,6 +9,23 @@ namespace sm::daemon {
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
+OpResult Daemon::restart_crashed(const std::string& slot, const std::string& commit) {
+  const OpResult r = on_op_thread("restart", {}, [&] {
+    {
+      std::lock_guard lock(mu_);
+      const bool down = live_ && !slot.empty() && live_->name == slot.front() && live_->commit == commit &&
+                        (!live_->app || exit_of(*live_->app));
+      if (!down)
+        return refused(OpStatus::Invalid, "not needed: another version is live, or it runs again");
+    }
+    return run_restart();
+  }, {std::chrono::hours(24), {}}, "crashed");
+  if (r.status == OpStatus::Ok) ++crash_restarts_;
+  if (r.status == OpStatus::Ok || r.status == OpStatus::Failed)
+    log::info("crash restart of slot {}: {}", slot, r.status == OpStatus::Ok ? "running again" : r.error);
+  return r;
+}
+
 OpResult Daemon::run_restart() {
   Slot* live;
   {

@@ -103,6 +103,7 @@ std::string render_config(const Detection& d, bool has_env_file) {
   j["health_endpoint"] = "/healthz";
   j["health_timeout_ms"] = 10000;
   j["drain_timeout_ms"] = 5000;
+  j["restart"] = "on-failure";  // contract §10: what a new user wants; the default stays "never"
   j["api_port"] = 9100;
   if (has_env_file) j["env_file"] = ".env";
   return log::json_text(j, 2) + "\n";
