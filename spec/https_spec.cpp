@@ -115,7 +115,7 @@ TEST_CASE("HTTPS from certificate files: the configured certificate, keep-alive,
   CHECK(challenge.out == "404");
 
   // Garbage instead of a handshake, and plain HTTP to the HTTPS port: closed, never served.
-  for (const std::string bytes : {std::string("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), std::string(300, '\x16')}) {
+  for (const std::string& bytes : {std::string("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), std::string(300, '\x16')}) {
     const std::string answer = raw_exchange(tls_port, bytes);
     CHECK(answer.find("hello from") == std::string::npos);
   }

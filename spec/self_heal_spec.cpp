@@ -1,5 +1,5 @@
-// Contract §10, crash restart ("restart": "on-failure"). (Standby, auto-rollback and
-// shared directories are not built yet.)
+// Contract §10: crash restart ("restart": "on-failure") and shared directories
+// ("shared_dirs"). Standby and auto-rollback are not built yet.
 
 #include <doctest/doctest.h>
 #include <fmt/format.h>
@@ -94,4 +94,67 @@ TEST_CASE("restart on-failure: an app that keeps exiting is retried with growing
   CHECK(d.status()["live_commit"] == v2);
   CHECK(d.status()["healthy"] == true);
   check_clean_stop(d);
+}
+
+TEST_CASE("shared_dirs: linked into every slot before setup, seeded from the first checkout, kept "
+          "across deploys and rollbacks; a tracked file there fails the deploy, naming it") {
+  AppRepo repo;
+  const std::string v1 = repo.commit("v1", "", {{"data/seed.txt", "seed from v1\n"}});
+  // The setup writes into the shared directory, as an app would at run time.
+  repo.write_config({{"shared_dirs", {"data", "var/uploads"}},
+                     {"setup_command", "echo \"$SLOT_MACHINE_COMMIT\" >> data/deploys.log && ls var/uploads"}});
+  Daemon d(repo);
+  const fs::path shared = repo.data_dir() / "shared";
+  REQUIRE(d.deploy(v1).status == 200);
+  CHECK(fs::is_symlink(repo.data_dir() / "slot-a" / "data"));
+  CHECK(read_file(shared / "data" / "seed.txt") == "seed from v1\n");
+  CHECK(fs::is_directory(shared / "var" / "uploads"));
+
+  const std::string v2 = repo.commit("v2", "", {{"data/seed.txt", "seed from v2\n"}});
+  REQUIRE(d.deploy(v2).status == 200);
+  CHECK(fs::is_symlink(repo.data_dir() / "slot-b" / "data"));
+  CHECK(read_file(shared / "data" / "seed.txt") == "seed from v1\n");  // seeded once: the shared copy wins
+  CHECK(read_file(shared / "data" / "deploys.log") == v1 + "\n" + v2 + "\n");
+  std::ofstream(shared / "var" / "uploads" / "photo.jpg") << "jpeg";
+
+  REQUIRE(d.rollback().status == 200);
+  CHECK(read_file(repo.data_dir() / "slot-a" / "var" / "uploads" / "photo.jpg") == "jpeg");
+  // A deploy into slot a again (checkout over the link) keeps everything.
+  const std::string v3 = repo.commit("v3");
+  REQUIRE(d.deploy(v3).status == 200);
+  CHECK(d.status()["live_slot"] == "b");
+  const std::string v4 = repo.commit("v4");
+  REQUIRE(d.deploy(v4).status == 200);
+  CHECK(d.status()["live_slot"] == "a");
+  CHECK(read_file(shared / "var" / "uploads" / "photo.jpg") == "jpeg");
+  CHECK(read_file(shared / "data" / "deploys.log") == v1 + "\n" + v2 + "\n" + v3 + "\n" + v4 + "\n");
+
+  // A commit where `data` is a file: the deploy fails at checkout naming it; nothing lost.
+  sh("git rm -rq data && echo not-a-dir > data && git add data && git commit -qm file", repo.dir());
+  const std::string bad = sh("git rev-parse HEAD", repo.dir()).substr(0, 40);
+  Http r = d.deploy(bad);
+  CHECK(r.status == 500);
+  CHECK(r.json_body()["stage"] == "checkout");
+  CHECK_MESSAGE(r.json_body()["error"].get<std::string>().find("\"data\" is a file in this commit") != std::string::npos,
+                r.body);
+  CHECK(d.status()["live_commit"] == v4);
+  CHECK(read_file(shared / "var" / "uploads" / "photo.jpg") == "jpeg");
+  check_clean_stop(d);
+}
+
+TEST_CASE("shared_dirs that escape the slot, repeat or are empty are config errors (exit 2)") {
+  AppRepo repo;
+  repo.commit("v1");
+  for (const auto& [dirs, says] : std::vector<std::pair<json, std::string>>{
+           {json::array({"../etc"}), "\"shared_dirs\" entry \"../etc\" must not contain"},
+           {json::array({"/var/lib/x"}), "is absolute"},
+           {json::array({""}), "is empty"},
+           {json::array({"data", "data"}), "is listed twice"}}) {
+    repo.write_config({{"shared_dirs", dirs}});
+    auto r = run({slot_machine_bin(), "start", "--config", repo.config_path().string(), "--repo",
+                  repo.dir().string(), "--data", repo.data_dir().string(), "--no-proxy"},
+                 repo.home(), {}, 10s);
+    CHECK(r.exit_code == 2);
+    CHECK_MESSAGE(r.err.find(says) != std::string::npos, r.err);
+  }
 }

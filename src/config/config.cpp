@@ -53,7 +53,43 @@ const std::set<std::string> kKnownKeys = {
     "start_command", "setup_command",    "port",      "internal_port", "health_endpoint",
     "health_timeout_ms", "drain_timeout_ms", "setup_timeout_ms", "env_file", "api_port",      "api_bind",
     "proxy_timeout_ms", "proxy_header_timeout_ms", "proxy_max_conns_per_ip", "log_max_bytes",
-    "log_keep", "api_token_file", "api_tls", "tls", "restart"};
+    "log_keep", "api_token_file", "api_tls", "tls", "restart", "shared_dirs"};
+
+/// "shared_dirs": ["data", "var/uploads"]: relative paths that stay inside the slot.
+std::vector<std::string> get_shared_dirs(const json& doc) {
+  std::vector<std::string> out;
+  if (!doc.contains("shared_dirs")) return out;
+  const json& v = doc.at("shared_dirs");
+  if (!v.is_array())
+    throw ConfigError(fmt::format("config: \"shared_dirs\" must be an array of paths like [\"data\"], got {}",
+                                  type_name(v)));
+  for (const json& e : v) {
+    if (!e.is_string())
+      throw ConfigError(fmt::format("config: \"shared_dirs\" entries must be strings, got {} ({})",
+                                    type_name(e), log::json_text(e)));
+    std::string d = e.get<std::string>();
+    while (d.size() > 1 && d.back() == '/') d.pop_back();
+    auto bad = [&](const char* why) {
+      return ConfigError(fmt::format("config: \"shared_dirs\" entry \"{}\" {}", e.get<std::string>(), why));
+    };
+    if (d.empty() || d == "/") throw bad("is empty; name a directory inside the slot, like \"data\"");
+    if (d.front() == '/') throw bad("is absolute; give a path inside the slot, like \"data\"");
+    if (d.find_first_of("\n\r\t\\") != std::string::npos || d.find('\0') != std::string::npos)
+      throw bad("holds a control character or backslash");
+    if (d.find("//") != std::string::npos) throw bad("has an empty component (\"//\")");
+    const std::filesystem::path p(d);
+    for (const auto& part : p)
+      if (part == ".." || part == ".") throw bad("must not contain \".\" or \"..\" (it must stay inside the slot)");
+    if (*p.begin() == ".git") throw bad("is inside .git");
+    for (const auto& other : out) {
+      const bool nested = d.rfind(other + "/", 0) == 0 || other.rfind(d + "/", 0) == 0;
+      if (other == d) throw bad("is listed twice");
+      if (nested) throw bad(fmt::format("is inside \"{}\" or holds it; list one of them", other).c_str());
+    }
+    out.push_back(d);
+  }
+  return out;
+}
 
 /// A path field: relative paths are taken from the config file's directory.
 std::filesystem::path get_path(const json& doc, const std::string& key,
@@ -198,6 +234,7 @@ Loaded parse(const std::string& text, const std::filesystem::path& base_dir) {
   c.restart_on_failure = restart == "on-failure";
   c.api_token_file = get_path(doc, "api_token_file", base_dir);
   get_api_tls(doc, base_dir, c);
+  c.shared_dirs = get_shared_dirs(doc);
 
   std::string env_file = get_string(doc, "env_file", "");
   if (!env_file.empty()) {

@@ -36,6 +36,7 @@ struct Config {
   std::filesystem::path api_token_file;  // absolute, or empty: no token (unless the env has one)
   std::filesystem::path api_tls_cert, api_tls_key;  // absolute, or empty: the API speaks plain HTTP
   bool restart_on_failure = false;  // "restart": "on-failure": a crashed live app is started again
+  std::vector<std::string> shared_dirs;  // relative paths inside a slot, kept in <data>/shared/
   int tls_port = 0;                               // proxy mode: HTTPS on this port; 0: no HTTPS
   std::filesystem::path tls_cert, tls_key;        // absolute, when tls_port
 };

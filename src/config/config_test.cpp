@@ -109,3 +109,27 @@ TEST_CASE("config: restart is never (default) or on-failure") {
                        doctest::Contains("\"restart\" must be \"never\" or \"on-failure\", got \"always\""),
                        sm::config::ConfigError);
 }
+
+TEST_CASE("config: shared_dirs are relative paths inside the slot; bad entries are named") {
+  auto base = std::filesystem::path("/srv/app");
+  auto c = sm::config::parse(R"({"start_command":"x","shared_dirs":["data","var/uploads/"]})", base).config;
+  CHECK(c.shared_dirs == std::vector<std::string>{"data", "var/uploads"});
+  auto bad = [&](const std::string& dirs) {
+    try {
+      sm::config::parse(R"({"start_command":"x","shared_dirs":)" + dirs + "}", base);
+    } catch (const sm::config::ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  CHECK(bad(R"(["/var/data"])").find("\"shared_dirs\" entry \"/var/data\" is absolute") != std::string::npos);
+  CHECK(bad(R"(["../data"])").find("must not contain \".\" or \"..\"") != std::string::npos);
+  CHECK(bad(R"(["data/../../x"])").find("must not contain") != std::string::npos);
+  CHECK(bad(R"([""])").find("is empty") != std::string::npos);
+  CHECK(bad(R"(["data","data/"])").find("is listed twice") != std::string::npos);
+  CHECK(bad(R"(["data","data/x"])").find("is inside \"data\"") != std::string::npos);
+  CHECK(bad(R"([".git/hooks"])").find("is inside .git") != std::string::npos);
+  CHECK(bad(R"(["a//b"])").find("empty component") != std::string::npos);
+  CHECK(bad(R"("data")").find("must be an array") != std::string::npos);
+  CHECK(bad(R"([1])").find("entries must be strings") != std::string::npos);
+}

@@ -11,6 +11,7 @@
 #include "config/env_file.h"
 #include "daemon/daemon_internal.h"
 #include "daemon/journal.h"
+#include "daemon/shared_dirs.h"
 #include "daemon/logs.h"
 #include "daemon/state.h"
 #include "health/health.h"
@@ -244,128 +245,6 @@ void Daemon::persist() {
   } catch (const std::exception& e) {
     log::info("warning: state not saved: {}", e.what());
   }
-}
-
-OpResult Daemon::run_deploy(const std::string& revision) {
-  set_stage("deploy", "resolve");
-  std::string commit;
-  try {
-    commit = repo_.resolve(revision);
-  } catch (const git::GitError& e) {
-    set_stage("", "");
-    return refused(e.kind() == git::ErrorKind::UnknownRevision ? OpStatus::UnknownCommit
-                                                               : OpStatus::Invalid,
-                   e.what());
-  }
-
-  Slot* old_live;
-  Slot* target;
-  {
-    std::lock_guard lock(mu_);
-    old_live = live_;
-    target = live_ == &slots_[0] ? &slots_[1] : &slots_[0];
-    // The target's files are about to change: it is no longer a previous to offer.
-    if (previous_ == target) previous_ = nullptr;
-    target->commit.clear();
-  }
-  persist();  // a crash from here on must not offer the target as previous
-  stop_app(*target, "its slot is being redeployed");
-  log::info("deploy {} ({}) to slot {}", commit, revision, target->name);
-  const auto started = Clock::now();
-
-  OpResult r;
-  r.slot = std::string(1, target->name);
-  r.commit = commit;
-  r.previous_commit = old_live ? old_live->commit : "";
-  auto fail = [&](const std::string& stage, const std::string& error) {
-    return failed(r, fmt::format("deploy of {}", commit.substr(0, 12)), stage, error);
-  };
-
-  set_stage("deploy", "checkout");
-  // In a child process, so that a cancel stops it at once even while libgit2 writes
-  // (it has no way to stop then); the libgit2 memory stays in the child, too.
-  process::ForkedResult checkout;
-  try {
-    checkout = process::run_forked(reaper_, [&] {
-      repo_.checkout_worktree(slot_dir(*target),
-                              fmt::format("slot-{}-{}", target->name, data_dir_id(paths_.data_dir)),
-                              commit);
-    }, [this] { return interrupted(); });
-  } catch (const std::exception& e) {
-    return fail("checkout", e.what());
-  }
-  if (checkout.stopped || cancelled_)
-    return fail("checkout", cancelled_ ? kCancelledError : "abandoned: the daemon is shutting down");
-  if (!checkout.error.empty()) return fail("checkout", checkout.error);
-
-  const Ports ports = router_.ports_for_new_process();
-  if (!cfg_.setup_command.empty()) {
-    set_stage("deploy", "setup");
-    if (auto err = run_setup(*target, commit, ports); !err.empty()) return fail("setup", err);
-  }
-
-  const bool drained_first = drain_first_if_needed(old_live, "deploy");
-  if (cancelled_) return fail("drain", kCancelledError + undo_failed_start(*target, old_live, drained_first));
-
-  set_stage("deploy", "start");
-  if (auto err = start_app(*target, commit, ports); !err.empty()) {
-    const std::string stage = target->app ? "health" : "start";
-    return fail(stage, err + undo_failed_start(*target, old_live, drained_first));
-  }
-
-  if (auto err = switch_and_retire(ports, old_live, drained_first, "deploy"); !err.empty())
-    return fail(cancelled_ ? stage_now() : "switch",
-                err + undo_failed_start(*target, old_live, drained_first));
-  {
-    std::lock_guard lock(mu_);
-    target->commit = commit;
-  }
-  promote(*target, old_live);
-  persist();
-  log::info("deployed {} to slot {} in {} ms", commit, target->name,
-            std::chrono::duration_cast<milliseconds>(Clock::now() - started).count());
-  return r;
-}
-
-OpResult Daemon::run_rollback() {
-  Slot* old_live;
-  Slot* target;
-  {
-    std::lock_guard lock(mu_);
-    old_live = live_;
-    target = previous_;
-  }
-  if (!target)
-    return refused(OpStatus::NoPrevious,
-                   "nothing to roll back to: there is no previous deploy on disk");
-  log::info("rollback to {} in slot {}", target->commit, target->name);
-  const auto started = Clock::now();
-
-  OpResult r;
-  r.slot = std::string(1, target->name);
-  r.commit = target->commit;
-  r.previous_commit = old_live ? old_live->commit : "";
-
-  const Ports ports = router_.ports_for_new_process();
-  auto fail = [&](const std::string& stage, const std::string& error) {
-    return failed(r, fmt::format("rollback to {}", target->commit.substr(0, 12)), stage, error);
-  };
-  const bool drained_first = drain_first_if_needed(old_live, "rollback");
-  if (cancelled_) return fail("drain", kCancelledError + undo_failed_start(*target, old_live, drained_first));
-
-  set_stage("rollback", "start");
-  if (auto err = start_app(*target, target->commit, ports); !err.empty()) {
-    const std::string stage = target->app ? "health" : "start";
-    return fail(stage, err + undo_failed_start(*target, old_live, drained_first));
-  }
-  if (auto err = switch_and_retire(ports, old_live, drained_first, "rollback"); !err.empty())
-    return fail(cancelled_ ? stage_now() : "switch",
-                err + undo_failed_start(*target, old_live, drained_first));
-  promote(*target, old_live);
-  persist();
-  log::info("rolled back to {} in slot {} in {} ms", target->commit, target->name,
-            std::chrono::duration_cast<milliseconds>(Clock::now() - started).count());
-  return r;
 }
 
 Status Daemon::status() const {
