@@ -35,40 +35,7 @@ pids+=($!)
 wait_port "$direct"
 
 free_port ngx
-mkdir -p "$work/nginx"
-cat > "$work/nginx/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $work/nginx/body;
-  proxy_temp_path $work/nginx/proxy;
-  fastcgi_temp_path $work/nginx/fastcgi;
-  uwsgi_temp_path $work/nginx/uwsgi;
-  scgi_temp_path $work/nginx/scgi;
-  upstream app { server 127.0.0.1:$direct; keepalive 64; }
-  server {
-    listen 127.0.0.1:$ngx ssl;
-    ssl_certificate $work/cert.pem;
-    ssl_certificate_key $work/key.pem;
-    ssl_protocols TLSv1.2 TLSv1.3;
-    location / {
-      proxy_pass http://app;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host \$host;
-      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-      proxy_set_header X-Forwarded-Proto \$scheme;
-    }
-  }
-}
-CONF
-nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" 2>"$work/nginx/stderr" &
-pids+=($!)
-wait_port "$ngx"
+start_nginx "$ngx" "$direct" ssl "ssl_certificate $work/cert.pem; ssl_certificate_key $work/key.pem; ssl_protocols TLSv1.2 TLSv1.3;"
 
 make_app_repo "$work/repo" vA
 free_port api; free_port port; free_port internal; free_port tls
@@ -84,7 +51,6 @@ wait_port "$api"
 "$dir/slot-machine" deploy "$(git -C "$work/repo" rev-parse HEAD)" --api-port "$api" >/dev/null
 wait_port "$tls"
 
-ngx_worker=$(pgrep -P "${pids[1]}" | head -n 1)
 run() {  # name port round mode(keepalive|handshake) pid: wrk run; CPU of pid per request
   local extra=() t0 n
   [ "$4" = handshake ] && extra=(-H "Connection: close")

@@ -32,38 +32,7 @@ wait_port "$direct"
 
 # --- nginx, 1 worker, keep-alive upstream to that same testapp ------------------------
 free_port ngx
-mkdir -p "$work/nginx"
-cat > "$work/nginx/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $work/nginx/body;
-  proxy_temp_path $work/nginx/proxy;
-  fastcgi_temp_path $work/nginx/fastcgi;
-  uwsgi_temp_path $work/nginx/uwsgi;
-  scgi_temp_path $work/nginx/scgi;
-  upstream app { server 127.0.0.1:$direct; keepalive 64; }
-  server {
-    listen 127.0.0.1:$ngx;
-    location / {
-      proxy_pass http://app;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host \$host;
-      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-      proxy_set_header X-Forwarded-Proto \$scheme;
-    }
-  }
-}
-CONF
-nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" 2>"$work/nginx/stderr" &
-pids+=($!)
-wait_port "$ngx"
-ngx_worker=$(pgrep -P "${pids[-1]}" | head -n 1)
+start_nginx "$ngx" "$direct"
 
 # --- slot-machine in proxy mode ---------------------------------------------------
 make_app_repo "$work/repo" vA vB

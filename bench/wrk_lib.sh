@@ -29,3 +29,43 @@ median() {
   for f in "$work/$1".*.wrk; do parse_wrk "$f"; done | sort -n | awk '{ l[NR] = $0 } END { print l[int((NR + 1) / 2)] }'
 }
 
+
+# Starts nginx as the reference: 1 worker, keep-alive upstream to 127.0.0.1:$2, listening
+# on 127.0.0.1:$1; $3 (optional) follows the port on the listen line ("ssl") and $4 is
+# added to the server block (ssl_certificate ...). Its master joins $pids; $ngx_worker
+# is its worker's pid.
+start_nginx() {
+  mkdir -p "$work/nginx"
+  cat > "$work/nginx/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $work/nginx/body;
+  proxy_temp_path $work/nginx/proxy;
+  fastcgi_temp_path $work/nginx/fastcgi;
+  uwsgi_temp_path $work/nginx/uwsgi;
+  scgi_temp_path $work/nginx/scgi;
+  upstream app { server 127.0.0.1:$2; keepalive 64; }
+  server {
+    listen 127.0.0.1:$1 ${3:-};
+    ${4:-}
+    location / {
+      proxy_pass http://app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host \$host;
+      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto \$scheme;
+    }
+  }
+}
+CONF
+  nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" 2>"$work/nginx/stderr" &
+  pids+=($!)
+  wait_port "$1"
+  ngx_worker=$(pgrep -P "${pids[-1]}" | head -n 1)
+}

@@ -191,6 +191,8 @@ TEST_CASE("cancel while a large checkout writes its files: stops within a second
   Http c = http_post(d.api_port(), "/cancel", "");
   deploying.join();
   const auto took = std::chrono::steady_clock::now() - asked;
+  MESSAGE("the deploy ended " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+                              << " ms after the cancel");
   CHECK_MESSAGE(took < 1000ms, "the deploy ended "
                                    << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
                                    << " ms after the cancel");

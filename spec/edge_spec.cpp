@@ -42,15 +42,6 @@ RunResult start_with(AppRepo& repo, const std::map<std::string, std::string>& en
              repo.home(), env, 10s);
 }
 
-/// A self-signed certificate for localhost and 127.0.0.1 in home/<name>.{crt,key}.
-std::pair<fs::path, fs::path> self_signed(AppRepo& repo, const std::string& name) {
-  const fs::path crt = repo.home() / (name + ".crt"), key = repo.home() / (name + ".key");
-  sh("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost "
-     "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout " + key.string() + " -out " +
-         crt.string() + " 2>/dev/null",
-     repo.home());
-  return {crt, key};
-}
 
 }  // namespace
 
@@ -128,8 +119,8 @@ TEST_CASE("a daemon with a reachable API and no token, a missing or unusable tok
     json config;
     std::string says;
   };
-  const auto [crt, key] = self_signed(repo, "api");
-  const auto [other_crt, other_key] = self_signed(repo, "other");
+  const auto [crt, key] = self_signed_cert(repo, "api");
+  const auto [other_crt, other_key] = self_signed_cert(repo, "other");
   std::ofstream(repo.home() / "short") << "abc\n";
   const std::vector<Case> cases = {
       {{{"api_bind", "0.0.0.0"}}, "\"api_bind\" is 0.0.0.0, reachable from other machines, but the API has no token"},
@@ -205,7 +196,7 @@ TEST_CASE("the API over HTTPS (api_tls): --remote https:// with --cacert; plain 
           "untrusted certificates fail with what to do") {
   AppRepo repo;
   const std::string v1 = repo.commit("v1");
-  const auto [crt, key] = self_signed(repo, "api");
+  const auto [crt, key] = self_signed_cert(repo, "api");
   repo.write_config({{"api_tls", {{"cert", crt.string()}, {"key", key.string()}}},
                      {"api_token_file", write_token(repo).string()}});
   Launch how;

@@ -192,6 +192,15 @@ std::string AppRepo::commit(const std::string& version, const std::string& flags
   return hash.substr(0, hash.find_first_not_of("0123456789abcdef"));
 }
 
+std::pair<fs::path, fs::path> self_signed_cert(const AppRepo& repo, const std::string& name) {
+  const fs::path crt = repo.home() / (name + ".crt"), key = repo.home() / (name + ".key");
+  sh("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost "
+     "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout " + key.string() + " -out " +
+         crt.string() + " 2>/dev/null",
+     repo.home());
+  return {crt, key};
+}
+
 json AppRepo::write_config(const json& overrides) {
   int port = free_port();
   json c{{"start_command", "exec \"$TESTAPP\" $(cat flags)"},

@@ -78,6 +78,10 @@ class AppRepo {
   json config_;
 };
 
+/// A self-signed ECDSA certificate for localhost and 127.0.0.1 in repo.home()/<name>.crt
+/// and <name>.key (openssl req), valid for two days.
+std::pair<fs::path, fs::path> self_signed_cert(const AppRepo& repo, const std::string& name);
+
 /// An HTTP answer: status (0 when no connection) and body.
 struct Http {
   int status = 0;

@@ -24,15 +24,6 @@ namespace {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 
-/// A self-signed certificate for localhost and 127.0.0.1 in home/<name>.{crt,key}.
-std::pair<fs::path, fs::path> certificate(AppRepo& repo, const std::string& name) {
-  const fs::path crt = repo.home() / (name + ".crt"), key = repo.home() / (name + ".key");
-  sh("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost "
-     "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout " + key.string() + " -out " +
-         crt.string() + " 2>/dev/null",
-     repo.home());
-  return {crt, key};
-}
 
 /// curl with `args`; its output (stdout) and exit code.
 RunResult curl(const std::vector<std::string>& args, const fs::path& cwd) {
@@ -67,7 +58,7 @@ TEST_CASE("HTTPS from certificate files: the configured certificate, keep-alive,
           "large bodies, WebSocket, X-Forwarded-Proto; plain HTTP answers 308") {
   AppRepo repo;
   const std::string v1 = repo.commit("v1");
-  const auto [crt, key] = certificate(repo, "site");
+  const auto [crt, key] = self_signed_cert(repo, "site");
   const int tls_port = free_port();
   repo.write_config({{"tls", {{"port", tls_port}, {"cert", crt.string()}, {"key", key.string()}}}});
   Daemon d(repo, kProxyMode);
@@ -134,8 +125,8 @@ TEST_CASE("tls: refused at start in direct mode, with an expired or mismatched c
           "with acme (exit 2, naming what)") {
   AppRepo repo;
   repo.commit("v1");
-  const auto [crt, key] = certificate(repo, "site");
-  const auto [crt2, key2] = certificate(repo, "other");
+  const auto [crt, key] = self_signed_cert(repo, "site");
+  const auto [crt2, key2] = self_signed_cert(repo, "other");
   auto start = [&](const json& tls, bool direct) {
     repo.write_config({{"tls", tls}});
     std::vector<std::string> argv = {slot_machine_bin(), "start", "--config", repo.config_path().string(),

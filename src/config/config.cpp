@@ -6,6 +6,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <tuple>
 #include <sstream>
 
 namespace sm::config {
@@ -100,48 +101,44 @@ std::filesystem::path get_path(const json& doc, const std::string& key,
   return p.is_absolute() ? p : (base_dir / p).lexically_normal();
 }
 
+/// The object at `field` ("tls", "api_tls"): checked to hold only `allowed` keys and a
+/// non-empty "cert" and "key" path each; returns them resolved against `base_dir`.
+std::pair<std::filesystem::path, std::filesystem::path> get_cert_pair(
+    const json& t, const std::string& field, const std::set<std::string>& allowed,
+    const std::filesystem::path& base_dir) {
+  if (!t.is_object())
+    throw ConfigError(fmt::format("config: \"{}\" must be an object with \"cert\" and \"key\" paths, got {}",
+                                  field, type_name(t)));
+  for (const auto& [key, _] : t.items())
+    if (!allowed.count(key))
+      throw ConfigError(fmt::format("config: \"{}\" does not take \"{}\"", field, key));
+  if (field == "tls" && t.contains("acme"))
+    throw ConfigError(
+        "config: \"tls.acme\" (certificates from an ACME CA) is not available in this version "
+        "yet; give \"tls.cert\" and \"tls.key\" files (certbot's, say) instead");
+  for (const char* key : {"cert", "key"})
+    if (!t.contains(key) || !t.at(key).is_string() || t.at(key).get<std::string>().empty())
+      throw ConfigError(fmt::format("config: \"{}.{}\" must be the path of a PEM file", field, key));
+  return {get_path(t, "cert", base_dir), get_path(t, "key", base_dir)};
+}
+
 /// "tls": {"port": N, "cert": PATH, "key": PATH} (HTTPS on the public side); "acme" is
 /// refused until it exists, never ignored.
 void get_tls(const json& doc, const std::filesystem::path& base_dir, Config& c) {
   if (!doc.contains("tls")) return;
   const json& t = doc.at("tls");
-  if (!t.is_object())
-    throw ConfigError(fmt::format("config: \"tls\" must be an object {{\"port\": 443, \"cert\": PATH, "
-                                  "\"key\": PATH}}, got {}", type_name(t)));
-  for (const auto& [key, _] : t.items())
-    if (key != "cert" && key != "key" && key != "port" && key != "acme")
-      throw ConfigError(fmt::format("config: \"tls\" takes \"port\", \"cert\" and \"key\", not \"{}\"", key));
-  if (t.contains("acme"))
-    throw ConfigError(
-        "config: \"tls.acme\" (certificates from an ACME CA) is not available in this version "
-        "yet; give \"tls.cert\" and \"tls.key\" files (certbot's, say) instead");
+  std::tie(c.tls_cert, c.tls_key) = get_cert_pair(t, "tls", {"port", "cert", "key", "acme"}, base_dir);
   if (t.contains("port") && !t.at("port").is_number_integer())
     throw ConfigError(fmt::format("config: \"tls.port\" must be an integer, got {} ({})",
                                   type_name(t.at("port")), log::json_text(t.at("port"))));
   c.tls_port = static_cast<int>(get_int(t, "port", 443));
   check_port("tls.port", c.tls_port);
-  for (const char* key : {"cert", "key"})
-    if (!t.contains(key) || !t.at(key).is_string() || t.at(key).get<std::string>().empty())
-      throw ConfigError(fmt::format("config: \"tls.{}\" must be the path of a PEM file", key));
-  c.tls_cert = get_path(t, "cert", base_dir);
-  c.tls_key = get_path(t, "key", base_dir);
 }
 
 /// "api_tls": {"cert": PATH, "key": PATH}; both required when present.
 void get_api_tls(const json& doc, const std::filesystem::path& base_dir, Config& c) {
   if (!doc.contains("api_tls")) return;
-  const json& t = doc.at("api_tls");
-  if (!t.is_object())
-    throw ConfigError(fmt::format("config: \"api_tls\" must be an object {{\"cert\": PATH, \"key\": "
-                                  "PATH}}, got {}", type_name(t)));
-  for (const auto& [key, _] : t.items())
-    if (key != "cert" && key != "key")
-      throw ConfigError(fmt::format("config: \"api_tls\" takes \"cert\" and \"key\", not \"{}\"", key));
-  for (const char* key : {"cert", "key"})
-    if (!t.contains(key) || !t.at(key).is_string() || t.at(key).get<std::string>().empty())
-      throw ConfigError(fmt::format("config: \"api_tls.{}\" must be the path of a PEM file", key));
-  c.api_tls_cert = get_path(t, "cert", base_dir);
-  c.api_tls_key = get_path(t, "key", base_dir);
+  std::tie(c.api_tls_cert, c.api_tls_key) = get_cert_pair(doc.at("api_tls"), "api_tls", {"cert", "key"}, base_dir);
 }
 
 json parse_json(const std::string& text) {

@@ -97,7 +97,7 @@ TEST_CASE("config: tls takes port (443), cert and key; acme, clashes and bad val
   CHECK(bad(R"({"port":"443","cert":"c","key":"k"})").find("\"tls.port\" must be an integer") != std::string::npos);
   CHECK(bad(R"({"cert":"c"})").find("\"tls.key\" must be the path") != std::string::npos);
   CHECK(bad(R"({"acme":{"domains":["a"]}})").find("\"tls.acme\"") != std::string::npos);
-  CHECK(bad(R"({"cert":"c","key":"k","extra":1})").find("not \"extra\"") != std::string::npos);
+  CHECK(bad(R"({"cert":"c","key":"k","extra":1})").find("\"tls\" does not take \"extra\"") != std::string::npos);
   CHECK(bad(R"("on")").find("\"tls\" must be an object") != std::string::npos);
 }
 

@@ -234,14 +234,8 @@ awaitable<void> Proxy::Impl::redirect_to_https(Stream& client,
                                            target);
   http::response<http::empty_body> res{http::status::permanent_redirect, req.version()};
   res.set(http::field::location, location);
-  res.set(http::field::connection, "close");
   res.content_length(0);
-  error_code ec;
-  client.expires_after(std::chrono::seconds(5));
-  co_await http::async_write(client, res, redirect(ec));
-  client.expires_after(std::chrono::seconds(1));
-  co_await client.shutdown_send();
-  client.expires_never();
+  co_await write_last(client, res);
 }
 
 void Proxy::Impl::add_forwarded(http::request<http::buffer_body>& m, const std::string& peer,

@@ -8,16 +8,10 @@ awaitable<void> write_error(Stream& s, http::status status, const std::string& w
                             const char* allow) {
   http::response<http::string_body> res{status, 11};
   res.set(http::field::content_type, "application/json");
-  res.set(http::field::connection, "close");
   if (allow) res.set(http::field::allow, allow);
   res.body() = fmt::format("{{\"error\":\"{}\"}}\n", why);
   res.prepare_payload();
-  error_code ec;
-  s.expires_after(std::chrono::seconds(5));
-  co_await http::async_write(s, res, redirect(ec));
-  s.expires_after(std::chrono::seconds(1));
-  co_await s.shutdown_send();
-  s.expires_never();
+  co_await write_last(s, res);
 }
 
 awaitable<void> pipe(std::shared_ptr<Stream> from, std::shared_ptr<Stream> to) {

@@ -93,6 +93,19 @@ awaitable<Relayed> relay(Stream& out, Stream& in, beast::flat_buffer& in_buf,
   co_return Relayed{};
 }
 
+/// Writes one of the proxy's own answers, `res` (with Connection: close), then ends the
+/// sending side (TLS: close_notify); each step bounded.
+template <class Body>
+awaitable<void> write_last(Stream& s, http::response<Body>& res) {
+  res.set(http::field::connection, "close");
+  error_code ec;
+  s.expires_after(std::chrono::seconds(5));
+  co_await http::async_write(s, res, redirect(ec));
+  s.expires_after(std::chrono::seconds(1));
+  co_await s.shutdown_send();
+  s.expires_never();
+}
+
 /// Answers `status` with `{"error": why}` and half-closes: the proxy's own answers.
 awaitable<void> write_error(Stream& s, http::status status, const std::string& why,
                             const char* allow = nullptr);
