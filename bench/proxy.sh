@@ -13,15 +13,7 @@ root=$PWD
 secs=${1:-5}
 rounds=${2:-3}
 
-work=$(mktemp -d)
-chmod 755 "$work"  # nginx workers may run as another user
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
+bench_scratch
 
 
 # --- the app, directly -------------------------------------------------------------

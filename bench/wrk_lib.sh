@@ -1,6 +1,21 @@
 # wrk helpers shared by bench/proxy.sh and bench/https.sh (sourced, not run). They use
 # $work (a scratch directory) and $daemon (the pid whose RSS is sampled).
 
+# Makes $work (readable by nginx's workers, which may run as another user) and $pids;
+# when the script exits, every process in $pids is stopped and $work removed.
+bench_scratch() {
+  work=$(mktemp -d)
+  chmod 755 "$work"
+  pids=()
+  trap _bench_cleanup EXIT
+}
+_bench_cleanup() {
+  local p
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+
 # Samples the daemon's RSS every 100 ms into $work/rss until killed, without forking a
 # process per sample (that would take CPU from what is measured).
 sample_rss() {

@@ -17,7 +17,17 @@ namespace {
 
 /// The full hash of HEAD in the repository around the working directory; nullopt after
 /// saying why on `err`.
-std::optional<std::string> head_commit(std::ostream& err);
+std::optional<std::string> head_commit(std::ostream& err) {
+  try {
+    git::Library lib;
+    return git::Repository::discover(std::filesystem::current_path()).resolve("HEAD");
+  } catch (const git::GitError& e) {
+    err << fmt::format("slot-machine: cannot find the commit to deploy: {}; run deploy inside "
+                       "the app's repository or name a COMMIT\n",
+                       e.what());
+    return std::nullopt;
+  }
+}
 
 std::string short_hash(const std::string& h) { return h.empty() ? "(none)" : h.substr(0, 12); }
 
@@ -47,20 +57,6 @@ int finish_op(const ClientOptions& o, const char* op, const char* done, const Re
   return 1;
 }
 
-}  // namespace
-
-namespace {
-std::optional<std::string> head_commit(std::ostream& err) {
-  try {
-    git::Library lib;
-    return git::Repository::discover(std::filesystem::current_path()).resolve("HEAD");
-  } catch (const git::GitError& e) {
-    err << fmt::format("slot-machine: cannot find the commit to deploy: {}; run deploy inside "
-                       "the app's repository or name a COMMIT\n",
-                       e.what());
-    return std::nullopt;
-  }
-}
 }  // namespace
 
 int deploy_command(const ClientOptions& o, const std::optional<std::string>& commit,

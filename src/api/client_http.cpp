@@ -206,8 +206,8 @@ int connection_options(std::optional<int> api_port, std::vector<std::string>& re
       o.url = remotes.front();
       o.remote = true;
     } else {
+      if (api_port) config::check_port("--api-port", *api_port);  // the config's is checked already
       const int port = api_port.value_or(local.api_port);
-      config::check_port(api_port ? "--api-port" : "api_port", port);
       // The local daemon's own certificate is the one to trust; it must name localhost.
       o.url = fmt::format("{}://{}:{}", local.api_tls_cert.empty() ? "http" : "https",
                           local.api_tls_cert.empty() ? "127.0.0.1" : "localhost", port);

@@ -8,21 +8,12 @@
 
 namespace sm::api {
 
-/// The descriptor httplib accepts on, for a server of either kind (plain or SSLServer):
-/// we bind or adopt the listening socket ourselves and never let httplib shut it down
-/// (its stop() would shut it down for every process that holds it: systemd, a newer
-/// daemon).
 namespace detail {
+
+/// Reaches httplib::Server's protected listening descriptor.
 struct ServerSocket : httplib::Server {
-  static auto member() { return &ServerSocket::svr_sock_; }  // protected in httplib::Server
+  static auto member() { return &ServerSocket::svr_sock_; }
 };
-}  // namespace detail
-
-inline std::atomic<socket_t>& listening_socket_of(httplib::Server& server) {
-  return server.*detail::ServerSocket::member();
-}
-
-namespace detail {
 
 /// httplib's thread pool, telling when the accept loop has ended (it shuts the pool
 /// down right after; the workers are still finishing their requests).
@@ -39,5 +30,13 @@ class Pool : public httplib::ThreadPool {
 };
 
 }  // namespace detail
+
+/// The descriptor httplib accepts on, for a server of either kind (plain or SSLServer):
+/// we bind or adopt the listening socket ourselves and never let httplib shut it down
+/// (its stop() would shut it down for every process that holds it: systemd, a newer
+/// daemon).
+inline std::atomic<socket_t>& listening_socket_of(httplib::Server& server) {
+  return server.*detail::ServerSocket::member();
+}
 
 }  // namespace sm::api

@@ -265,9 +265,12 @@ int start_daemon(const StartOptions& opts) {
   // After an upgrade the old daemon tells systemd this one is the main process.
   if (!predecessor) service::notify_ready(daemon.status_line());
   predecessor.reset();
-  // systemd's STATUS= is a listener: whatever changes the line is an event.
-  auto status_to_systemd = daemon.events().subscribe(
-      [&daemon](const daemon::Event&) { service::notify_status(daemon.status_line()); });
+  // systemd's STATUS= is a listener of the events that can change the line (not of each
+  // line of setup output or health probe).
+  auto status_to_systemd = daemon.events().subscribe([&daemon](const daemon::Event& e) {
+    if (e.kind == daemon::EventKind::Output || e.kind == daemon::EventKind::Health) return;
+    service::notify_status(daemon.status_line());
+  });
 
   sigset_t signals;
   sigemptyset(&signals);

@@ -11,13 +11,11 @@
 #include "config/env_file.h"
 #include "daemon/daemon_internal.h"
 #include "daemon/journal.h"
-#include "daemon/shared_dirs.h"
 #include "daemon/logs.h"
 #include "daemon/state.h"
 #include "health/health.h"
 #include "log/log.h"
 #include "process/drain.h"
-#include "process/forked.h"
 #include "process/spawn.h"
 
 namespace sm::daemon {
