@@ -10,6 +10,7 @@ packages=(
   libboost-dev libsystemd-dev libssl-dev openssl
   util-linux systemd
   clang libfuzzer-14-dev
+  pebble
 )
 [ "${1:-}" = bench ] && packages+=(wrk nginx)
 

@@ -130,7 +130,7 @@ TEST_CASE("a daemon with a reachable API and no token, a missing or unusable tok
       {{{"api_tls", {{"cert", (repo.home() / "nope.crt").string()}, {"key", key.string()}}}}, "\"api_tls.cert\": cannot read"},
       {{{"api_tls", {{"cert", crt.string()}}}}, "\"api_tls.key\" must be the path of a PEM file"},
       {{{"api_tls", "yes"}}, "\"api_tls\" must be an object"},
-      {{{"tls", {{"port", 8443}, {"acme", {{"domains", {"example.com"}}}}}}}, "\"tls.acme\" (certificates from an ACME CA) is not available"},
+      {{{"tls", {{"port", 8443}, {"acme", {{"domains", {"*.example.com"}}}}}}}, "\"tls.acme.domains\" entry \"*.example.com\": wildcards need a DNS-01 challenge"},
   };
   for (const auto& c : cases) {
     repo.write_config(c.config);

@@ -1,5 +1,5 @@
 // Contract §8: HTTPS on the public side from certificate files (`tls`), and plain HTTP
-// redirected to it. ACME is not built yet (refused at start: see edge_spec.cpp).
+// redirected to it. Certificates from an ACME CA: acme_spec.cpp.
 
 #include <utility>  // before Asio: its awaitable.hpp needs std::exchange
 
@@ -121,8 +121,8 @@ TEST_CASE("HTTPS from certificate files: the configured certificate, keep-alive,
   check_clean_stop(d);
 }
 
-TEST_CASE("tls: refused at start in direct mode, with an expired or mismatched certificate, or "
-          "with acme (exit 2, naming what)") {
+TEST_CASE("tls: refused at start in direct mode (files or acme), with an expired or mismatched "
+          "certificate, or with both files and acme (exit 2, naming what)") {
   AppRepo repo;
   repo.commit("v1");
   const auto [crt, key] = self_signed_cert(repo, "site");
@@ -142,7 +142,11 @@ TEST_CASE("tls: refused at start in direct mode, with an expired or mismatched c
   CHECK(mismatched.exit_code == 2);
   CHECK(mismatched.err.find("\"tls.key\": the key in " + key2.string() + " is not the key of the certificate") !=
         std::string::npos);
-  auto acme = start({{"port", port}, {"acme", {{"domains", {"example.com"}}}}}, false);
-  CHECK(acme.exit_code == 2);
-  CHECK(acme.err.find("\"tls.acme\"") != std::string::npos);
+  auto acme_direct = start({{"port", port}, {"acme", {{"domains", {"example.com"}}}}}, true);
+  CHECK(acme_direct.exit_code == 2);
+  CHECK(acme_direct.err.find("\"tls\" needs proxy mode") != std::string::npos);
+  auto both = start({{"port", port}, {"cert", crt.string()}, {"key", key.string()},
+                     {"acme", {{"domains", {"example.com"}}}}}, false);
+  CHECK(both.exit_code == 2);
+  CHECK(both.err.find("\"tls\" takes \"acme\" or \"cert\"/\"key\", not both") != std::string::npos);
 }

@@ -15,6 +15,7 @@
 #include "config/env_file.h"
 #include "daemon/daemon.h"
 #include "edge/api_token.h"
+#include "edge/acme/manager.h"
 #include "edge/tls_files.h"
 #include "daemon/proxy_router.h"
 #include "daemon/router.h"
@@ -113,7 +114,7 @@ ApiSecurity api_security(const config::Config& cfg) {
         "config: \"api_bind\" is {}, reachable from other machines, but the API has no token: "
         "set \"api_token_file\" (or ${}), or bind 127.0.0.1",
         cfg.api_bind, edge::kTokenVar));
-  if (cfg.tls_port) {
+  if (cfg.tls_port && cfg.acme_domains.empty()) {
     const std::string expires = edge::check_cert_files({cfg.tls_cert, cfg.tls_key}, "tls");
     log::info("HTTPS on port {} with {} (expires {}); plain HTTP on port {} redirects to it",
               cfg.tls_port, cfg.tls_cert.string(), expires, cfg.port);
@@ -124,6 +125,33 @@ ApiSecurity api_security(const config::Config& cfg) {
     log::info("API over HTTPS with {} (expires {})", cfg.api_tls_cert.string(), expires);
   }
   return s;
+}
+
+/// ACME (tls.acme): the certificate stored under <data>/tls when it still serves, and
+/// the thread that obtains or renews it. Throws when <data>/tls is unusable.
+std::unique_ptr<edge::acme::Manager> start_acme(const config::Config& cfg, const fs::path& data_dir,
+                                                edge::acme::Challenges& challenges, proxy::Proxy& proxy) {
+  edge::acme::ManagerOptions o;
+  o.settings = {cfg.acme_directory_url, cfg.acme_ca_file, cfg.acme_email};
+  o.domains = cfg.acme_domains;
+  o.dir = data_dir / "tls";
+  o.challenges = &challenges;
+  o.install = [&proxy](const fs::path& cert, const fs::path& key) { proxy.use_certificate(cert, key); };
+  auto m = std::make_unique<edge::acme::Manager>(std::move(o));
+  if (auto files = m->usable()) {
+    try {
+      proxy.use_certificate(files->first, files->second);
+      log::info("HTTPS on port {} for {} with the certificate in {}; plain HTTP on port {} redirects to it",
+                cfg.tls_port, fmt::join(cfg.acme_domains, ", "), files->first.string(), cfg.port);
+      return m;
+    } catch (const std::exception& e) {
+      log::info("ACME: the stored certificate cannot be used ({}); getting a new one", e.what());
+    }
+  }
+  log::info("HTTPS on port {} for {}: no certificate yet, asking {}; meanwhile plain HTTP on port {} "
+            "answers ACME challenges and 503, and HTTPS handshakes fail",
+            cfg.tls_port, fmt::join(cfg.acme_domains, ", "), cfg.acme_directory_url, cfg.port);
+  return m;
 }
 
 }  // namespace
@@ -198,6 +226,7 @@ int start_daemon(const StartOptions& opts) {
 
   // Proxy mode listens only from the first deploy on, but a port that is taken now is
   // an error now, not at the first deploy.
+  edge::acme::Challenges challenges;  // outlives the proxy, which reads it
   std::optional<proxy::Proxy> proxy;
   std::unique_ptr<daemon::Router> router;
   if (opts.no_proxy) {
@@ -223,10 +252,21 @@ int start_daemon(const StartOptions& opts) {
     popts.tls_cert = cfg.tls_cert.string();
     popts.tls_key = cfg.tls_key.string();
     popts.tls_fd = given.https_fd;
+    if (!cfg.acme_domains.empty())
+      popts.acme_challenge = [c = &challenges](std::string_view token) { return c->find(token); };
     proxy.emplace(std::move(popts));
     router = std::make_unique<daemon::ProxyRouter>(
         *proxy, std::set<int>{cfg.port, cfg.internal_port, cfg.api_port},
         cfg.internal_port == cfg.port);
+  }
+
+  std::unique_ptr<edge::acme::Manager> acme;  // before the proxy goes, the thread that feeds it stops
+  if (proxy && !cfg.acme_domains.empty()) {
+    try {
+      acme = start_acme(cfg, paths.data_dir, challenges, *proxy);
+    } catch (const std::exception& e) {
+      return fail(1, e.what());
+    }
   }
 
   process::Reaper reaper;
@@ -246,7 +286,9 @@ int start_daemon(const StartOptions& opts) {
   daemon.restore();
   // A given public socket queues clients whether we accept or not: accept, and answer
   // 503 until something is live.
-  if (proxy && given.public_fd >= 0) proxy->listen_now();
+  // So does ACME, which needs the public port to answer its challenges from the start.
+  if (proxy && (given.public_fd >= 0 || acme)) proxy->listen_now();
+  if (acme) acme->start();
   if (predecessor) {
     predecessor->ready(SLOT_MACHINE_VERSION);
     predecessor->wait_go(std::chrono::seconds(10));  // the old daemon stops taking API calls

@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -55,6 +57,34 @@ const std::set<std::string> kKnownKeys = {
     "health_timeout_ms", "drain_timeout_ms", "setup_timeout_ms", "env_file", "api_port",      "api_bind",
     "proxy_timeout_ms", "proxy_header_timeout_ms", "proxy_max_conns_per_ip", "log_max_bytes",
     "log_keep", "api_token_file", "api_tls", "tls", "restart", "shared_dirs"};
+
+/// Why `name` is not a DNS name an HTTP-01 challenge can prove (letters, digits and
+/// hyphens in dot-separated labels of 1-63 characters, at most 253 in all, not an IP
+/// address, no wildcard), or "".
+std::string bad_domain(const std::string& name) {
+  if (name.empty()) return "it is empty";
+  if (name.size() > 253) return "it is longer than 253 characters";
+  if (name.find('*') != std::string::npos)
+    return "wildcards need a DNS-01 challenge, which slot-machine does not answer; list each name";
+  bool all_digits_and_dots = true;
+  size_t label = 0;
+  for (size_t i = 0; i <= name.size(); ++i) {
+    const char c = i < name.size() ? name[i] : '.';
+    if (c == '.') {
+      if (label == 0) return "it has an empty label";
+      if (label > 63) return "a label is longer than 63 characters";
+      if (name[i - 1] == '-' || name[i - label] == '-') return "a label starts or ends with '-'";
+      label = 0;
+      continue;
+    }
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-')
+      return fmt::format("'{}' is not a letter, digit, '-' or '.'", c);
+    if (!std::isdigit(static_cast<unsigned char>(c))) all_digits_and_dots = false;
+    ++label;
+  }
+  if (all_digits_and_dots) return "IP addresses cannot get a certificate over HTTP-01 here; give a DNS name";
+  return "";
+}
 
 /// "shared_dirs": ["data", "var/uploads"]: relative paths that stay inside the slot.
 std::vector<std::string> get_shared_dirs(const json& doc) {
@@ -112,22 +142,63 @@ std::pair<std::filesystem::path, std::filesystem::path> get_cert_pair(
   for (const auto& [key, _] : t.items())
     if (!allowed.count(key))
       throw ConfigError(fmt::format("config: \"{}\" does not take \"{}\"", field, key));
-  if (field == "tls" && t.contains("acme"))
-    throw ConfigError(
-        "config: \"tls.acme\" (certificates from an ACME CA) is not available in this version "
-        "yet; give \"tls.cert\" and \"tls.key\" files (certbot's, say) instead");
   for (const char* key : {"cert", "key"})
     if (!t.contains(key) || !t.at(key).is_string() || t.at(key).get<std::string>().empty())
       throw ConfigError(fmt::format("config: \"{}.{}\" must be the path of a PEM file", field, key));
   return {get_path(t, "cert", base_dir), get_path(t, "key", base_dir)};
 }
 
-/// "tls": {"port": N, "cert": PATH, "key": PATH} (HTTPS on the public side); "acme" is
-/// refused until it exists, never ignored.
+/// "tls.acme": {"domains": [...], "email": "...", "directory_url": "https://...",
+/// "ca_file": PATH}; domains required, the CA defaults to Let's Encrypt.
+void get_acme(const json& a, const std::filesystem::path& base_dir, Config& c) {
+  if (!a.is_object())
+    throw ConfigError(fmt::format("config: \"tls.acme\" must be an object with \"domains\", got {}", type_name(a)));
+  for (const auto& [key, _] : a.items())
+    if (key != "domains" && key != "email" && key != "directory_url" && key != "ca_file")
+      throw ConfigError(fmt::format("config: \"tls.acme\" does not take \"{}\"", key));
+  if (!a.contains("domains") || !a.at("domains").is_array() || a.at("domains").empty())
+    throw ConfigError("config: \"tls.acme.domains\" must be a non-empty array of DNS names, like [\"example.com\"]");
+  for (const json& d : a.at("domains")) {
+    if (!d.is_string())
+      throw ConfigError(fmt::format("config: \"tls.acme.domains\" entries must be strings, got {} ({})",
+                                    type_name(d), log::json_text(d)));
+    std::string name = d.get<std::string>();
+    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+    if (const std::string why = bad_domain(name); !why.empty())
+      throw ConfigError(fmt::format("config: \"tls.acme.domains\" entry {}: {}", log::json_text(d), why));
+    if (std::find(c.acme_domains.begin(), c.acme_domains.end(), name) != c.acme_domains.end())
+      throw ConfigError(fmt::format("config: \"tls.acme.domains\" lists \"{}\" twice", name));
+    c.acme_domains.push_back(name);
+  }
+  if (c.acme_domains.size() > 100)
+    throw ConfigError("config: \"tls.acme.domains\" names more than 100 domains (one certificate holds 100 at most)");
+  c.acme_email = get_string(a, "email", "");
+  if (!c.acme_email.empty() && (c.acme_email.find('@') == std::string::npos ||
+                                c.acme_email.find_first_of(" \t\r\n,<>") != std::string::npos))
+    throw ConfigError(fmt::format("config: \"tls.acme.email\" must be an e-mail address, got \"{}\"", c.acme_email));
+  c.acme_directory_url = get_string(a, "directory_url", c.acme_directory_url);
+  if (!c.acme_directory_url.starts_with("https://") || c.acme_directory_url.size() <= 8)
+    throw ConfigError(fmt::format("config: \"tls.acme.directory_url\" must be an https:// URL (RFC 8555), got \"{}\"",
+                                  c.acme_directory_url));
+  c.acme_ca_file = get_path(a, "ca_file", base_dir);
+  std::error_code ec;
+  if (!c.acme_ca_file.empty() && !std::filesystem::is_regular_file(c.acme_ca_file, ec))
+    throw ConfigError(fmt::format("config: \"tls.acme.ca_file\": no file at {}", c.acme_ca_file.string()));
+}
+
+/// "tls": {"port": N, "cert": PATH, "key": PATH} or {"port": N, "acme": {...}} (HTTPS
+/// on the public side).
 void get_tls(const json& doc, const std::filesystem::path& base_dir, Config& c) {
   if (!doc.contains("tls")) return;
   const json& t = doc.at("tls");
-  std::tie(c.tls_cert, c.tls_key) = get_cert_pair(t, "tls", {"port", "cert", "key", "acme"}, base_dir);
+  if (t.is_object() && t.contains("acme")) {
+    for (const auto& [key, _] : t.items())
+      if (key != "port" && key != "acme")
+        throw ConfigError(fmt::format("config: \"tls\" takes \"acme\" or \"cert\"/\"key\", not both (\"{}\")", key));
+    get_acme(t.at("acme"), base_dir, c);
+  } else {
+    std::tie(c.tls_cert, c.tls_key) = get_cert_pair(t, "tls", {"port", "cert", "key", "acme"}, base_dir);
+  }
   if (t.contains("port") && !t.at("port").is_number_integer())
     throw ConfigError(fmt::format("config: \"tls.port\" must be an integer, got {} ({})",
                                   type_name(t.at("port")), log::json_text(t.at("port"))));

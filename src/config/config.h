@@ -38,7 +38,12 @@ struct Config {
   bool restart_on_failure = false;  // "restart": "on-failure": a crashed live app is started again
   std::vector<std::string> shared_dirs;  // relative paths inside a slot, kept in <data>/shared/
   int tls_port = 0;                               // proxy mode: HTTPS on this port; 0: no HTTPS
-  std::filesystem::path tls_cert, tls_key;        // absolute, when tls_port
+  std::filesystem::path tls_cert, tls_key;        // absolute, when tls_port without ACME
+  // tls.acme: certificates from an ACME CA for these names (empty: cert/key files).
+  std::vector<std::string> acme_domains;
+  std::string acme_email;
+  std::string acme_directory_url = "https://acme-v02.api.letsencrypt.org/directory";
+  std::filesystem::path acme_ca_file;  // absolute, or empty: the system's trust store
 };
 
 /// What loading produced besides the config: warnings the daemon logs (unknown keys).

@@ -78,7 +78,50 @@ TEST_CASE("config: unknown keys are warnings, not errors") {
   CHECK(l.warnings[0].find("\"colour\"") != std::string::npos);
 }
 
-TEST_CASE("config: tls takes port (443), cert and key; acme, clashes and bad values are named") {
+TEST_CASE("config: tls.acme takes domains (DNS names), email, an https directory_url and ca_file") {
+  auto base = std::filesystem::path("/srv/app");
+  auto c = sm::config::parse(R"({"start_command":"x","tls":{"acme":{"domains":["Example.com","www.example.com"],
+                                 "email":"ops@example.com"}}})",
+                             base)
+               .config;
+  CHECK(c.tls_port == 443);
+  CHECK(c.tls_cert.empty());
+  CHECK(c.acme_domains == std::vector<std::string>{"example.com", "www.example.com"});
+  CHECK(c.acme_email == "ops@example.com");
+  CHECK(c.acme_directory_url == "https://acme-v02.api.letsencrypt.org/directory");
+  auto bad = [&](const std::string& acme) {
+    try {
+      sm::config::parse(R"({"start_command":"x","tls":{"port":8443,"acme":)" + acme + "}}", base);
+    } catch (const sm::config::ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  CHECK(bad(R"({"domains":["a.test"]})") == "accepted");
+  CHECK(bad(R"({})").find("\"tls.acme.domains\" must be a non-empty array") != std::string::npos);
+  CHECK(bad(R"({"domains":[]})").find("\"tls.acme.domains\" must be a non-empty array") != std::string::npos);
+  CHECK(bad(R"({"domains":"a.test"})").find("\"tls.acme.domains\" must be a non-empty array") != std::string::npos);
+  CHECK(bad(R"({"domains":[1]})").find("entries must be strings") != std::string::npos);
+  CHECK(bad(R"({"domains":["*.a.test"]})").find("wildcards need a DNS-01 challenge") != std::string::npos);
+  CHECK(bad(R"({"domains":["127.0.0.1"]})").find("IP addresses") != std::string::npos);
+  CHECK(bad(R"({"domains":["a..test"]})").find("empty label") != std::string::npos);
+  CHECK(bad(R"({"domains":["-a.test"]})").find("starts or ends with '-'") != std::string::npos);
+  CHECK(bad(R"({"domains":["a_b.test"]})").find("'_' is not a letter") != std::string::npos);
+  CHECK(bad(R"({"domains":["a.test","A.test"]})").find("lists \"a.test\" twice") != std::string::npos);
+  CHECK(bad(R"({"domains":["a.test"],"email":"nobody"})").find("\"tls.acme.email\" must be an e-mail") != std::string::npos);
+  CHECK(bad(R"({"domains":["a.test"],"directory_url":"http://ca/dir"})").find("must be an https:// URL") != std::string::npos);
+  CHECK(bad(R"({"domains":["a.test"],"ca_file":"/nonexistent/ca.pem"})").find("no file at /nonexistent/ca.pem") != std::string::npos);
+  CHECK(bad(R"({"domains":["a.test"],"colour":1})").find("\"tls.acme\" does not take \"colour\"") != std::string::npos);
+  CHECK(bad(R"("yes")").find("\"tls.acme\" must be an object") != std::string::npos);
+  try {
+    sm::config::parse(R"({"start_command":"x","tls":{"cert":"c","key":"k","acme":{"domains":["a.test"]}}})", base);
+    FAIL("accepted");
+  } catch (const sm::config::ConfigError& e) {
+    CHECK(std::string(e.what()).find("\"acme\" or \"cert\"/\"key\", not both") != std::string::npos);
+  }
+}
+
+TEST_CASE("config: tls takes port (443), cert and key; clashes and bad values are named") {
   auto base = std::filesystem::path("/srv/app");
   auto c = sm::config::parse(R"({"start_command":"x","tls":{"cert":"c.pem","key":"/k.pem"}})", base).config;
   CHECK(c.tls_port == 443);
@@ -96,7 +139,6 @@ TEST_CASE("config: tls takes port (443), cert and key; acme, clashes and bad val
   CHECK(bad(R"({"port":70000,"cert":"c","key":"k"})").find("\"tls.port\" must be 1-65535") != std::string::npos);
   CHECK(bad(R"({"port":"443","cert":"c","key":"k"})").find("\"tls.port\" must be an integer") != std::string::npos);
   CHECK(bad(R"({"cert":"c"})").find("\"tls.key\" must be the path") != std::string::npos);
-  CHECK(bad(R"({"acme":{"domains":["a"]}})").find("\"tls.acme\"") != std::string::npos);
   CHECK(bad(R"({"cert":"c","key":"k","extra":1})").find("\"tls\" does not take \"extra\"") != std::string::npos);
   CHECK(bad(R"("on")").find("\"tls\" must be an object") != std::string::npos);
 }

@@ -32,6 +32,11 @@ inline constexpr std::uint64_t kNoBodyLimit = std::numeric_limits<std::uint64_t>
 // What 405 answers name: the methods the proxy forwards (the app may allow fewer).
 inline constexpr const char* kAllow = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
 
+/// A server TLS context with the PEM chain and key (none when `cert` is empty: every
+/// handshake fails), refusing SNI names the certificate does not carry. Throws naming
+/// the file (tls.cpp).
+std::shared_ptr<asio::ssl::context> tls_context(const std::string& cert, const std::string& key);
+
 /// Whether `ec` says the bytes a client sent broke the HTTP grammar (a bad chunk size or
 /// extension), as opposed to the client leaving or stalling.
 inline bool is_malformed(const error_code& ec) {
@@ -99,7 +104,10 @@ struct Proxy::Impl {
     std::string name;  // "public", "internal" or "https"
     std::unique_ptr<Acceptor> acceptor;
   };
-  std::unique_ptr<asio::ssl::context> tls;  // with tls_port: the certificate and key
+  // With tls_port: the certificate new connections get (loop thread; use_certificate()
+  // swaps it), and whether there is one yet (ACME may still be getting it).
+  std::shared_ptr<asio::ssl::context> tls;
+  bool have_certificate = false;
   std::vector<Listening> acceptors;  // loop thread after start
   bool listening = false;            // loop thread
   std::atomic<bool> draining{false};  // hand_over() began: close connections as they finish
@@ -134,7 +142,8 @@ struct Proxy::Impl {
   awaitable<void> session(Socket sock, asio::ip::address peer_addr, Kind kind);
 
   /// With HTTPS, what the plain public port answers instead of forwarding: 308 to the
-  /// same target over HTTPS (404 for an ACME challenge path: none is pending).
+  /// same target over HTTPS; an ACME HTTP-01 challenge path gets its key authorization
+  /// (404 when none is pending); 503 while there is no certificate yet.
   awaitable<void> redirect_to_https(Stream& client, const http::request<http::buffer_body>& req);
 
   /// Reads the next request header into `req`: waits up to kClientIdle for its first

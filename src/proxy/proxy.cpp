@@ -36,32 +36,12 @@ void Proxy::Impl::listen(const std::string& host, int port, int fd, Kind kind) {
                        std::move(acc)});
 }
 
-namespace {
-/// The server's TLS context: TLS 1.2 and newer, the certificate chain and key from PEM
-/// files (checked at start). Throws naming the file.
-std::unique_ptr<asio::ssl::context> tls_context(const Options& o) {
-  auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
-  ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                   asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
-                   asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
-  // No server-side session cache (OpenSSL's default keeps up to 20,480 sessions for
-  // 5 minutes: memory that grows with handshakes); resumption works with stateless
-  // session tickets instead, as nginx's default does. Idle connections give their TLS
-  // buffers back.
-  SSL_CTX_set_session_cache_mode(ctx->native_handle(), SSL_SESS_CACHE_OFF);
-  SSL_CTX_set_mode(ctx->native_handle(), SSL_MODE_RELEASE_BUFFERS);
-  error_code ec;
-  ctx->use_certificate_chain_file(o.tls_cert, ec);
-  if (ec) throw std::runtime_error(fmt::format("cannot use {} for HTTPS: {}", o.tls_cert, ec.message()));
-  ctx->use_private_key_file(o.tls_key, asio::ssl::context::pem, ec);
-  if (ec) throw std::runtime_error(fmt::format("cannot use {} for HTTPS: {}", o.tls_key, ec.message()));
-  return ctx;
-}
-}  // namespace
-
 void Proxy::Impl::listen_once() {
   if (listening) return;
-  if (opts.tls_port && !tls) tls = tls_context(opts);
+  if (opts.tls_port && !tls) {
+    tls = tls_context(opts.tls_cert, opts.tls_key);
+    have_certificate = !opts.tls_cert.empty();
+  }
   listen(opts.public_bind, opts.public_port, opts.public_fd, Kind::Public);
   if (opts.internal_port != opts.public_port)
     listen("127.0.0.1", opts.internal_port, opts.internal_fd, Kind::Internal);
@@ -105,7 +85,7 @@ awaitable<void> Proxy::Impl::session(Socket sock, asio::ip::address peer_addr, K
     }
   } count{*this, peer_addr};
   const std::string peer = peer_addr.to_string();
-  Stream client = kind == Kind::Https ? Stream(std::move(sock), *tls) : Stream(std::move(sock));
+  Stream client = kind == Kind::Https ? Stream(std::move(sock), tls) : Stream(std::move(sock));
   auto watched = std::make_shared<Watched>(io.get_executor());
   watched->client = &client;
   struct StopWatching {
@@ -218,8 +198,26 @@ awaitable<void> Proxy::Impl::redirect_to_https(Stream& client,
                                                const http::request<http::buffer_body>& req) {
   const auto t = req.target();
   const std::string_view target(t.data(), t.size());
-  if (target.starts_with("/.well-known/acme-challenge/")) {
-    co_await write_error(client, http::status::not_found, "no ACME challenge is pending");
+  if (constexpr std::string_view prefix = "/.well-known/acme-challenge/"; target.starts_with(prefix)) {
+    const auto answer = opts.acme_challenge ? opts.acme_challenge(target.substr(prefix.size())) : std::nullopt;
+    if (!answer) {
+      co_await write_error(client, http::status::not_found, "no ACME challenge is pending for this token");
+      co_return;
+    }
+    http::response<http::string_body> res{http::status::ok, req.version()};
+    res.set(http::field::content_type, "text/plain");
+    res.body() = *answer;
+    res.prepare_payload();
+    co_await write_last(client, res);
+    co_return;
+  }
+  if (!have_certificate) {  // ACME has not got one yet: nothing to redirect to
+    http::response<http::string_body> res{http::status::service_unavailable, req.version()};
+    res.set(http::field::content_type, "text/plain");
+    res.set(http::field::retry_after, "30");
+    res.body() = "HTTPS is not ready: the certificate is still being obtained\n";
+    res.prepare_payload();
+    co_await write_last(client, res);
     co_return;
   }
   const auto h = req[http::field::host];  // present: checked with the request

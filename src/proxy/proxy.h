@@ -5,7 +5,9 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -30,6 +32,9 @@ struct Options {
   int tls_port = 0;
   std::string tls_cert, tls_key;
   int tls_fd = -1;  // a given listening socket for tls_port
+  // With tls_port and no tls_cert (ACME): the key authorization for an HTTP-01 token,
+  // answered on public_port; nullopt: none pending for it. Called on the event loop.
+  std::function<std::optional<std::string>(std::string_view token)> acme_challenge;
 };
 
 /// Proxy runs one event loop on its own thread. Until the first switch_to() nothing
@@ -70,6 +75,11 @@ class Proxy {
   /// (WebSocket) tunnel to it is open, or until `deadline`, or until `stop()` (when
   /// given) says so; then closes the tunnels still open, unless stopped.
   void wait_idle(int port, Clock::time_point deadline, const std::function<bool()>& stop = {});
+
+  /// Serves HTTPS with this certificate chain and key (PEM files) from the next
+  /// connection on; connections already open keep the one they began with. Throws
+  /// naming the file, and then changes nothing.
+  void use_certificate(const std::string& cert, const std::string& key);
 
   /// Number of requests in flight to the app on `port`.
   int in_flight(int port) const;

@@ -10,6 +10,7 @@
 #include <boost/beast/core.hpp>
 
 #include <chrono>
+#include <memory>
 
 namespace sm::proxy {
 
@@ -43,9 +44,11 @@ class TimedSocket {
   using Tls = asio::ssl::stream<Socket>;
   explicit TimedSocket(Socket s) : sock_(std::move(s)) {}
   explicit TimedSocket(Executor ex) : sock_(ex) {}
-  /// TLS over `s` (the handshake is still to do: handshake()).
-  TimedSocket(Socket s, asio::ssl::context& ctx)
-      : sock_(s.get_executor()), tls_(std::make_unique<Tls>(std::move(s), ctx)) {}
+  /// TLS over `s` (the handshake is still to do: handshake()), with the certificate of
+  /// `ctx`, which the connection keeps for its whole life: a certificate swapped in
+  /// meanwhile is for the connections that come after.
+  TimedSocket(Socket s, std::shared_ptr<asio::ssl::context> ctx)
+      : sock_(s.get_executor()), ctx_(std::move(ctx)), tls_(std::make_unique<Tls>(std::move(s), *ctx_)) {}
   executor_type get_executor() { return sock_.get_executor(); }
   /// The TCP socket underneath (TLS or not).
   Socket& socket() { return tls_ ? tls_->next_layer() : sock_; }
@@ -100,8 +103,9 @@ class TimedSocket {
   }
 
  private:
-  Socket sock_;               // the socket, unless tls_ owns it
-  std::unique_ptr<Tls> tls_;  // on the HTTPS port
+  Socket sock_;                              // the socket, unless tls_ owns it
+  std::shared_ptr<asio::ssl::context> ctx_;  // on the HTTPS port: what tls_ was made with
+  std::unique_ptr<Tls> tls_;                 // on the HTTPS port
   Clock::time_point deadline_ = Clock::time_point::max();
   bool timed_out_ = false;
 };

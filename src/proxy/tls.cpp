@@ -1,0 +1,64 @@
+// The proxy's TLS contexts: how a certificate becomes something handshakes use, and the
+// swap of one certificate for the next (ACME renewal, upgrade) without touching the
+// connections that use the old one.
+
+#include <fmt/format.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include <future>
+
+#include "proxy/impl.h"
+
+namespace sm::proxy {
+namespace {
+
+/// SNI: a name the certificate does not carry is refused with an unrecognized_name
+/// alert (the connection closes), so a client never gets a certificate that cannot be
+/// its site's. Without SNI (an IP address) the certificate is offered as it is.
+int check_server_name(SSL* ssl, int* alert, void*) {
+  const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+  if (!name) return SSL_TLSEXT_ERR_OK;
+  X509* cert = SSL_CTX_get0_certificate(SSL_get_SSL_CTX(ssl));
+  if (cert && X509_check_host(cert, name, 0, 0, nullptr) == 1) return SSL_TLSEXT_ERR_OK;
+  *alert = SSL_AD_UNRECOGNIZED_NAME;
+  return SSL_TLSEXT_ERR_ALERT_FATAL;
+}
+
+}  // namespace
+
+std::shared_ptr<asio::ssl::context> tls_context(const std::string& cert, const std::string& key) {
+  auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
+  ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                   asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                   asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
+  // No server-side session cache (OpenSSL's default keeps up to 20,480 sessions for
+  // 5 minutes: memory that grows with handshakes); resumption works with stateless
+  // session tickets instead, as nginx's default does. Idle connections give their TLS
+  // buffers back.
+  SSL_CTX_set_session_cache_mode(ctx->native_handle(), SSL_SESS_CACHE_OFF);
+  SSL_CTX_set_mode(ctx->native_handle(), SSL_MODE_RELEASE_BUFFERS);
+  SSL_CTX_set_tlsext_servername_callback(ctx->native_handle(), check_server_name);
+  if (cert.empty()) return ctx;  // no certificate yet (ACME): every handshake fails
+  error_code ec;
+  ctx->use_certificate_chain_file(cert, ec);
+  if (ec) throw std::runtime_error(fmt::format("cannot use {} for HTTPS: {}", cert, ec.message()));
+  ctx->use_private_key_file(key, asio::ssl::context::pem, ec);
+  if (ec) throw std::runtime_error(fmt::format("cannot use {} for HTTPS: {}", key, ec.message()));
+  if (SSL_CTX_check_private_key(ctx->native_handle()) != 1)
+    throw std::runtime_error(fmt::format("the key in {} is not the key of the certificate in {}", key, cert));
+  return ctx;
+}
+
+void Proxy::use_certificate(const std::string& cert, const std::string& key) {
+  auto ctx = tls_context(cert, key);  // throws before anything changes
+  std::promise<void> swapped;
+  asio::post(impl_->io, [&] {
+    impl_->tls = std::move(ctx);
+    impl_->have_certificate = true;
+    swapped.set_value();
+  });
+  swapped.get_future().get();
+}
+
+}  // namespace sm::proxy
