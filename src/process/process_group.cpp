@@ -45,7 +45,24 @@ std::unordered_map<pid_t, ProcInfo> snapshot() {
   return out;
 }
 
-bool alive(const ProcInfo& p) { return p.state != 'Z' && p.state != 'X'; }
+/// Whether a zombie's thread group still has running threads: a multi-threaded process
+/// whose main thread exited first shows 'Z' while the others still hold its descriptors
+/// (a listening socket, say), so it is not gone yet.
+bool threads_left(pid_t pid) {
+  DIR* dir = opendir(("/proc/" + std::to_string(pid) + "/task").c_str());
+  if (!dir) return false;
+  int n = 0;
+  while (dirent* e = readdir(dir))
+    if (e->d_name[0] != '.') ++n;
+  closedir(dir);
+  return n > 1;
+}
+
+bool alive(pid_t pid, char state) {
+  if (state == 'X') return false;
+  return state != 'Z' || threads_left(pid);
+}
+bool alive(pid_t pid, const ProcInfo& p) { return alive(pid, p.state); }
 
 std::vector<pid_t> descendants_of(pid_t root, const std::unordered_map<pid_t, ProcInfo>& procs) {
   std::vector<pid_t> out;
@@ -53,7 +70,7 @@ std::vector<pid_t> descendants_of(pid_t root, const std::unordered_map<pid_t, Pr
     pid_t p = info.ppid;
     for (int depth = 0; p > 1 && depth < 256; ++depth) {
       if (p == root) {
-        if (alive(info)) out.push_back(pid);
+        if (alive(pid, info)) out.push_back(pid);
         break;
       }
       auto it = procs.find(p);
@@ -89,7 +106,7 @@ std::vector<pid_t> members(const ProcessGroup& group) {
   std::vector<pid_t> out;
   if (group.adopted) {
     for (const auto& [pid, info] : procs)
-      if (alive(info) && !group.token.empty() && environ_value(pid, kRunTokenVar) == group.token)
+      if (alive(pid, info) && !group.token.empty() && environ_value(pid, kRunTokenVar) == group.token)
         out.push_back(pid);
     return out;
   }
@@ -107,14 +124,13 @@ bool is_alive(pid_t pid) {
   std::string line;
   if (!std::getline(f, line)) return false;
   auto close = line.rfind(')');
-  return close != std::string::npos && close + 2 < line.size() && line[close + 2] != 'Z' &&
-         line[close + 2] != 'X';
+  return close != std::string::npos && close + 2 < line.size() && alive(pid, line[close + 2]);
 }
 
 std::map<std::string, std::vector<pid_t>> processes_by_token_prefix(const std::string& prefix) {
   std::map<std::string, std::vector<pid_t>> out;
   for (const auto& [pid, info] : snapshot()) {
-    if (!alive(info) || pid == getpid()) continue;
+    if (!alive(pid, info) || pid == getpid()) continue;
     std::string token = environ_value(pid, kRunTokenVar);
     if (!token.empty() && token.compare(0, prefix.size(), prefix) == 0) out[token].push_back(pid);
   }

@@ -66,9 +66,10 @@ ProcessGroup spawn(Reaper& reaper, const SpawnSpec& spec) {
   sigset_t all, none;
   sigfillset(&all);
   sigemptyset(&none);
-  posix_spawnattr_setflags(&s.attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                        POSIX_SPAWN_SETSIGDEF);
-  posix_spawnattr_setpgroup(&s.attr, 0);
+  // A session of its own (so also a process group whose id is its pid): when the daemon
+  // dies, the group is not "newly orphaned", so the kernel does not SIGHUP it, which it
+  // would if a member were stopped (a frozen standby).
+  posix_spawnattr_setflags(&s.attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   posix_spawnattr_setsigmask(&s.attr, &none);
   posix_spawnattr_setsigdefault(&s.attr, &all);
 
