@@ -1,5 +1,5 @@
 // Contract §10: crash restart ("restart": "on-failure") and shared directories
-// ("shared_dirs"). Standby and auto-rollback are not built yet.
+// ("shared_dirs"). Standby and auto-rollback: standby_spec.cpp.
 
 #include <doctest/doctest.h>
 #include <fmt/format.h>

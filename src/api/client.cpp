@@ -132,10 +132,14 @@ int status_command(const ClientOptions& o, std::ostream& out, std::ostream& err)
                                                    s.value("live_port", 0));
     out << "\n";
   }
-  out << fmt::format("previous:    {}\n", str(s, "previous_slot").empty()
+  out << fmt::format("previous:    {}", str(s, "previous_slot").empty()
                                               ? "none"
                                               : fmt::format("slot {}  {}", str(s, "previous_slot"),
                                                             str(s, "previous_commit")));
+  if (!str(s, "standby").empty())
+    out << fmt::format("  {} standby (pid {}) until {}", str(s, "standby"), s.value("previous_pid", 0),
+                       str(s, "standby_until"));
+  out << "\n";
   out << fmt::format("last deploy: {}\n", str(s, "last_deploy_time").empty()
                                               ? "never" : str(s, "last_deploy_time"));
   out << fmt::format("mode:        {}", str(s, "mode"));
@@ -150,6 +154,9 @@ int status_command(const ClientOptions& o, std::ostream& out, std::ostream& err)
   if (s.value("crash_restarts", 0) > 0)
     out << fmt::format("restarted:   {} time(s) after the app crashed (restart: on-failure)\n",
                        s.value("crash_restarts", 0));
+  if (s.contains("last_auto_rollback") && s["last_auto_rollback"].is_object())
+    out << fmt::format("auto-rollback: {}: {}\n", str(s["last_auto_rollback"], "time"),
+                       str(s["last_auto_rollback"], "reason"));
   if (!str(s, "operation").empty())
     out << fmt::format("running:     {} ({})\n", str(s, "operation"), str(s, "stage"));
   return 0;
@@ -172,6 +179,7 @@ int history_command(const ClientOptions& o, int limit, std::ostream& out, std::o
   for (const auto& e : entries) {
     std::string error = str(e, "error");
     if (auto nl = error.find('\n'); nl != std::string::npos) error = error.substr(0, nl) + " ...";
+    if (error.empty() && str(e, "action") == "auto-rollback") error = str(e, "reason");
     out << fmt::format("{:<20}  {:<8}  {:<6}  {:<12}  {:<4}  {:>6}ms  {}\n", str(e, "time"),
                        str(e, "action"), str(e, "result"), str(e, "commit").substr(0, 12),
                        str(e, "slot"), e.value("duration_ms", 0LL), error);

@@ -73,6 +73,13 @@ json status_body(const daemon::Status& s) {
               {"live_uptime_s", s.live_uptime_s},
               {"daemon_uptime_s", s.daemon_uptime_s},
               {"crash_restarts", s.crash_restarts},
+              {"standby", s.standby},
+              {"standby_until", s.standby_until},
+              {"previous_pid", s.previous_pid},
+              {"last_auto_rollback", s.last_auto_rollback_time.empty()
+                                         ? json(nullptr)
+                                         : json{{"time", s.last_auto_rollback_time},
+                                                {"reason", s.last_auto_rollback_reason}}},
               {"daemon_pid", getpid()},
               {"daemon_version", SLOT_MACHINE_VERSION}};
 }

@@ -196,6 +196,11 @@ int start_daemon(const StartOptions& opts) {
   } catch (const config::ConfigError& e) {
     return fail(2, fmt::format("{} (in {})", e.what(), opts.config.string()));
   }
+  if (cfg.standby != "off" && opts.no_proxy)
+    return fail(2, fmt::format("config: \"standby\" needs proxy mode (the old app keeps running beside the "
+                               "new one, which only the proxy can switch between); set it to \"off\" or "
+                               "start without --no-proxy (in {})",
+                               opts.config.string()));
   if (cfg.tls_port && opts.no_proxy)
     return fail(2, fmt::format("config: \"tls\" needs proxy mode (the daemon terminates TLS in "
                                "front of the app); start without --no-proxy (in {})",
@@ -310,7 +315,9 @@ int start_daemon(const StartOptions& opts) {
   // systemd's STATUS= is a listener of the events that can change the line (not of each
   // line of setup output or health probe).
   auto status_to_systemd = daemon.events().subscribe([&daemon](const daemon::Event& e) {
-    if (e.kind == daemon::EventKind::Output || e.kind == daemon::EventKind::Health) return;
+    if (e.kind == daemon::EventKind::Output || e.kind == daemon::EventKind::Health ||
+        e.kind == daemon::EventKind::LiveProbe)
+      return;
     service::notify_status(daemon.status_line());
   });
 

@@ -56,7 +56,29 @@ const std::set<std::string> kKnownKeys = {
     "start_command", "setup_command",    "port",      "internal_port", "health_endpoint",
     "health_timeout_ms", "drain_timeout_ms", "setup_timeout_ms", "env_file", "api_port",      "api_bind",
     "proxy_timeout_ms", "proxy_header_timeout_ms", "proxy_max_conns_per_ip", "log_max_bytes",
-    "log_keep", "api_token_file", "api_tls", "tls", "restart", "shared_dirs"};
+    "log_keep", "api_token_file", "api_tls", "tls", "restart", "shared_dirs", "standby", "standby_ttl_s",
+    "auto_rollback_s"};
+
+/// "standby", "standby_ttl_s", "auto_rollback_s" (contract §10).
+void get_standby(const json& doc, Config& c, std::vector<std::string>& warnings) {
+  c.standby = get_string(doc, "standby", c.standby);
+  if (c.standby != "off" && c.standby != "warm" && c.standby != "frozen")
+    throw ConfigError(fmt::format("config: \"standby\" must be \"off\", \"warm\" or \"frozen\", got \"{}\"",
+                                  c.standby));
+  const long long ttl = get_int(doc, "standby_ttl_s", c.standby_ttl_s);
+  if (ttl < 10 || ttl > 7 * 86400)
+    throw ConfigError(fmt::format("config: \"standby_ttl_s\" must be 10-604800 seconds, got {}", ttl));
+  c.standby_ttl_s = static_cast<int>(ttl);
+  const long long window = get_int(doc, "auto_rollback_s", c.auto_rollback_s);
+  if (window < 0 || window > 86400)
+    throw ConfigError(fmt::format("config: \"auto_rollback_s\" must be 0-86400 seconds (0 = off), got {}", window));
+  c.auto_rollback_s = static_cast<int>(window);
+  if (c.standby != "off" && c.auto_rollback_s > c.standby_ttl_s)
+    warnings.push_back(fmt::format(
+        "config: \"auto_rollback_s\" ({} s) is longer than \"standby_ttl_s\" ({} s): an auto-rollback after the "
+        "standby has stopped restarts the previous app instead of switching to it",
+        c.auto_rollback_s, c.standby_ttl_s));
+}
 
 /// Why `name` is not a DNS name an HTTP-01 challenge can prove (letters, digits and
 /// hyphens in dot-separated labels of 1-63 characters, at most 253 in all, not an IP
@@ -303,6 +325,7 @@ Loaded parse(const std::string& text, const std::filesystem::path& base_dir) {
   c.api_token_file = get_path(doc, "api_token_file", base_dir);
   get_api_tls(doc, base_dir, c);
   c.shared_dirs = get_shared_dirs(doc);
+  get_standby(doc, c, out.warnings);
 
   std::string env_file = get_string(doc, "env_file", "");
   if (!env_file.empty()) {

@@ -37,6 +37,11 @@ struct Config {
   std::filesystem::path api_tls_cert, api_tls_key;  // absolute, or empty: the API speaks plain HTTP
   bool restart_on_failure = false;  // "restart": "on-failure": a crashed live app is started again
   std::vector<std::string> shared_dirs;  // relative paths inside a slot, kept in <data>/shared/
+  // Proxy mode: the app a deploy or rollback replaces stays up, unrouted ("warm") or
+  // SIGSTOPped ("frozen"), for standby_ttl_s, so a rollback to it only switches.
+  std::string standby = "off";  // "off", "warm" or "frozen"
+  int standby_ttl_s = 600;
+  int auto_rollback_s = 0;  // a deploy whose app fails within this many seconds is rolled back; 0 = off
   int tls_port = 0;                               // proxy mode: HTTPS on this port; 0: no HTTPS
   std::filesystem::path tls_cert, tls_key;        // absolute, when tls_port without ACME
   // tls.acme: certificates from an ACME CA for these names (empty: cert/key files).

@@ -229,7 +229,7 @@ std::string Daemon::undo_failed_start(Slot& target, Slot* live, bool live_was_dr
 }
 
 std::string Daemon::switch_and_retire(const Ports& ports, Slot* old_live, bool already_drained,
-                                      const char* op) {
+                                      const char* op, bool to_standby) {
   const bool old_running = !already_drained && old_live && old_live->app;
   if (!old_running && !past_cancel_point()) return kCancelledError;
   set_stage(op, "switch");
@@ -239,14 +239,21 @@ std::string Daemon::switch_and_retire(const Ports& ports, Slot* old_live, bool a
     return fmt::format("cannot route traffic to the new app: {}", e.what());
   }
   if (!old_running) return "";
-  set_stage(op, "drain");
-  router_.wait_in_flight(old_live->app->ports, Clock::now() + milliseconds(cfg_.drain_timeout_ms),
-                         [this] { return interrupted(); });
+  // A warm standby keeps running: its requests (and WebSocket tunnels) finish on their
+  // own. Anything else waits for them first: it is about to be stopped or frozen.
+  if (!(to_standby && cfg_.standby == "warm")) {
+    set_stage(op, "drain");
+    router_.wait_in_flight(old_live->app->ports, Clock::now() + milliseconds(cfg_.drain_timeout_ms),
+                           [this] { return interrupted(); });
+  }
   if (!past_cancel_point()) {
     router_.switch_to(old_live->app->ports);  // back to the old app, which never stopped
     return kCancelledError;
   }
-  stop_app(*old_live, "replaced");
+  if (to_standby && cfg_.standby != "off")
+    park(*old_live);
+  else
+    stop_app(*old_live, "replaced");
   return "";
 }
 

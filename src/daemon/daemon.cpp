@@ -36,6 +36,7 @@ Daemon::Daemon(config::Config cfg, Paths paths, git::Repository repo, process::R
   journal_ = journal_to(events_, paths_.data_dir / "journal.ndjson");
   monitor_ = std::thread([this] { monitor(); });
   if (cfg_.restart_on_failure) crash_restart_ = std::make_unique<CrashRestart>(*this);
+  if (cfg_.auto_rollback_s > 0) auto_rollback_ = std::make_unique<AutoRollback>(*this, cfg_.auto_rollback_s);
 }
 
 Daemon::~Daemon() {
@@ -225,7 +226,7 @@ void Daemon::persist() {
   {
     std::lock_guard lock(mu_);
     if (live_ && !live_->commit.empty()) {
-      SlotRecord r{live_->name, live_->commit, 0, "", 0, 0, live_since_};
+      SlotRecord r{live_->name, live_->commit, 0, "", 0, 0, live_since_, "", ""};
       if (live_->app) {
         r.pgid = live_->app->group.leader;
         r.token = live_->app->group.token;
@@ -234,8 +235,17 @@ void Daemon::persist() {
       }
       st.live = r;
     }
-    if (previous_ && !previous_->commit.empty())
-      st.previous = SlotRecord{previous_->name, previous_->commit, 0, "", 0, 0, ""};
+    if (previous_ && !previous_->commit.empty()) {
+      st.previous = SlotRecord{previous_->name, previous_->commit, 0, "", 0, 0, "", "", ""};
+      if (const App* a = previous_->app.get(); a && !a->standby.empty()) {
+        st.previous->pgid = a->group.leader;
+        st.previous->token = a->group.token;
+        st.previous->port = a->ports.port;
+        st.previous->internal_port = a->ports.internal_port;
+        st.previous->standby = a->standby;
+        st.previous->standby_until = rfc3339(a->standby_until);
+      }
+    }
     st.last_deploy_time = last_deploy_time_;
   }
   try {
@@ -269,6 +279,13 @@ Status Daemon::status() const {
   s.live_uptime_s = live_ ? log::seconds_since(live_since_) : 0;
   s.daemon_uptime_s = std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - born_).count();
   s.crash_restarts = crash_restarts_;
+  if (previous_ && previous_->app && !previous_->app->standby.empty()) {
+    s.standby = previous_->app->standby;
+    s.standby_until = rfc3339(previous_->app->standby_until);
+    s.previous_pid = previous_->app->group.leader;
+  }
+  s.last_auto_rollback_time = last_auto_rollback_time_;
+  s.last_auto_rollback_reason = last_auto_rollback_reason_;
   return s;
 }
 

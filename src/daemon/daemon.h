@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "daemon/auto_rollback.h"
 #include "daemon/crash_restart.h"
 #include "daemon/events.h"
 #include "daemon/op_thread.h"
@@ -61,6 +62,10 @@ struct Status {
   std::string live_since;  // RFC 3339: when the live slot became live ("" if none)
   long long live_uptime_s = 0, daemon_uptime_s = 0;
   int crash_restarts = 0;  // live apps started again after a crash, since the daemon started
+  std::string standby;        // "warm" or "frozen" while the previous app runs on as a standby
+  std::string standby_until;  // RFC 3339, with a standby
+  int previous_pid = 0;       // the standby's pid
+  std::string last_auto_rollback_time, last_auto_rollback_reason;  // "" until one happened
 };
 
 /// How long a caller waits for a running operation before it is refused as busy (0: not
@@ -118,6 +123,11 @@ class Daemon {
   /// operation. Invalid (nothing done, not journalled) unless `slot` still holds `commit`
   /// as the live version and its app is down.
   OpResult restart_crashed(const std::string& slot, const std::string& commit);
+  /// Auto-rollback (config "auto_rollback_s"): rolls back to the previous version (the
+  /// standby when there is one), journalled as auto-rollback with `reason`; queued behind
+  /// a running operation. Invalid (nothing done) unless `slot` still holds `commit` as the
+  /// live version. The app it rolls back from is stopped, never kept as a standby.
+  OpResult auto_rollback(const std::string& slot, const std::string& commit, const std::string& reason);
   Status status() const;
   /// The log file of slot `which` ("live", "previous", "a" or "b"), or "" with `error`
   /// set (unknown name, or no live/previous slot).
@@ -158,6 +168,10 @@ class Daemon {
     Ports ports;
     std::uintmax_t log_from = 0;  // the log's size when it started: its output follows
     bool exit_reported = false;   // the monitor has seen it exit
+    // A previous slot's app kept running after it was replaced: "warm" or "frozen"
+    // (SIGSTOPped), until standby_until; "" for a live app.
+    std::string standby;
+    std::chrono::system_clock::time_point standby_until;
   };
   struct Slot {
     char name;
@@ -167,7 +181,7 @@ class Daemon {
 
   // The operations themselves, run by run_locked().
   OpResult run_deploy(const std::string& revision);
-  OpResult run_rollback();
+  OpResult run_rollback(bool automatic = false);
   OpResult run_restart();
   /// Takes the operation lock (Busy when restore() or shutdown() holds it), numbers the
   /// operation, subscribes `progress` to its events and makes it cancellable, then runs it.
@@ -207,9 +221,24 @@ class Daemon {
   /// After a failed start: kill `target`; if the live app was drained for it, start the
   /// live app again. Returns a sentence for the error saying what happened to live.
   std::string undo_failed_start(Slot& target, Slot* live, bool live_was_drained);
-  /// Route new requests to `ports`, then drain the old live app unless already drained.
-  /// Returns "" or why traffic could not be routed (the old app is then untouched).
-  std::string switch_and_retire(const Ports& ports, Slot* old_live, bool already_drained, const char* op);
+  /// Route new requests to `ports`, then drain the old live app unless already drained;
+  /// with `to_standby` (and a standby configured) it is kept running unrouted instead of
+  /// stopped once its requests are done. Returns "" or why traffic could not be routed
+  /// (the old app is then untouched).
+  std::string switch_and_retire(const Ports& ports, Slot* old_live, bool already_drained, const char* op,
+                                bool to_standby = false);
+
+  // Standby (standby.cpp).
+  /// Keeps `slot`'s replaced app as the standby (SIGSTOPped when frozen).
+  void park(Slot& slot);
+  /// Rollback to the standby in `target`: resume it, one health probe, switch, retire
+  /// the old live. "" when done; otherwise why, and the caller starts `target` afresh.
+  std::string rollback_to_standby(Slot& target, Slot* old_live, bool automatic);
+  /// Monitor: stops a standby whose time is up (unless an operation runs), forgets one
+  /// that exited.
+  void tend_standby();
+  /// restore(): takes the previous slot's recorded standby back when it still runs.
+  void adopt_standby(Slot& previous, const SlotRecord& rec, Leftovers& leftovers);
   /// `r` as a failure: "<what> failed at <stage>: <error>", logged; the stage cleared.
   OpResult failed(OpResult r, const std::string& what, const std::string& stage,
                   const std::string& error);
@@ -266,7 +295,9 @@ class Daemon {
   /// The running operation's stage.
   std::string stage_now() const;
   std::atomic<int> crash_restarts_{0};
+  std::string last_auto_rollback_time_, last_auto_rollback_reason_;  // guarded by mu_
   std::unique_ptr<CrashRestart> crash_restart_;  // with "restart": "on-failure"
+  std::unique_ptr<AutoRollback> auto_rollback_;  // with "auto_rollback_s"
   std::atomic<bool> monitor_stop_{false};
   std::thread monitor_;
   OpThread ops_;  // last: joined first, while everything an operation uses still exists

@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
+#include <ctime>
 #include <filesystem>
 #include <string>
 
@@ -34,6 +36,16 @@ inline std::string data_dir_id(const std::filesystem::path& dir) {
   uint32_t h = 2166136261u;
   for (unsigned char ch : dir.string()) h = (h ^ ch) * 16777619u;
   return fmt::format("{:08x}", h);
+}
+
+/// A wall-clock time as RFC 3339 ("2026-11-23T10:00:00Z").
+inline std::string rfc3339(std::chrono::system_clock::time_point t) {
+  const std::time_t tt = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
 }
 
 }  // namespace sm::daemon

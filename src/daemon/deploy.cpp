@@ -83,7 +83,7 @@ OpResult Daemon::run_deploy(const std::string& revision) {
     return fail(stage, err + undo_failed_start(*target, old_live, drained_first));
   }
 
-  if (auto err = switch_and_retire(ports, old_live, drained_first, "deploy"); !err.empty())
+  if (auto err = switch_and_retire(ports, old_live, drained_first, "deploy", true); !err.empty())
     return fail(cancelled_ ? stage_now() : "switch",
                 err + undo_failed_start(*target, old_live, drained_first));
   {
@@ -97,7 +97,7 @@ OpResult Daemon::run_deploy(const std::string& revision) {
   return r;
 }
 
-OpResult Daemon::run_rollback() {
+OpResult Daemon::run_rollback(bool automatic) {
   Slot* old_live;
   Slot* target;
   {
@@ -116,10 +116,28 @@ OpResult Daemon::run_rollback() {
   r.commit = target->commit;
   r.previous_commit = old_live ? old_live->commit : "";
 
-  const Ports ports = router_.ports_for_new_process();
   auto fail = [&](const std::string& stage, const std::string& error) {
     return failed(r, fmt::format("rollback to {}", target->commit.substr(0, 12)), stage, error);
   };
+  const bool keep_old = !automatic;  // an app rolled back from automatically is failing
+  if (target->app) {  // a standby: switch to it, nothing started
+    const std::string err = rollback_to_standby(*target, old_live, automatic);
+    if (err.empty()) {
+      promote(*target, old_live);
+      persist();
+      log::info("rolled back to {} in slot {} (its standby, pid {}) in {} ms", target->commit, target->name,
+                target->app->group.leader,
+                std::chrono::duration_cast<milliseconds>(Clock::now() - started).count());
+      return r;
+    }
+    if (cancelled_) {
+      park(*target);  // back to what it was
+      return fail(stage_now(), err);
+    }
+    log::info("rollback: {}; starting slot {} afresh", err, target->name);
+    stop_app(*target, "its standby could not take over");
+  }
+  const Ports ports = router_.ports_for_new_process();
   const bool drained_first = drain_first_if_needed(old_live, "rollback");
   if (cancelled_) return fail("drain", kCancelledError + undo_failed_start(*target, old_live, drained_first));
 
@@ -128,7 +146,7 @@ OpResult Daemon::run_rollback() {
     const std::string stage = target->app ? "health" : "start";
     return fail(stage, err + undo_failed_start(*target, old_live, drained_first));
   }
-  if (auto err = switch_and_retire(ports, old_live, drained_first, "rollback"); !err.empty())
+  if (auto err = switch_and_retire(ports, old_live, drained_first, "rollback", keep_old); !err.empty())
     return fail(cancelled_ ? stage_now() : "switch",
                 err + undo_failed_start(*target, old_live, drained_first));
   promote(*target, old_live);

@@ -14,6 +14,7 @@ const char* name_of(EventKind kind) {
     case EventKind::Finished: return "finished";
     case EventKind::AppExited: return "app_exited";
     case EventKind::HealthChanged: return "health_changed";
+    case EventKind::LiveProbe: return "live_probe";
   }
   return "unknown";
 }

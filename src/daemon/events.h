@@ -23,6 +23,7 @@ enum class EventKind {
   Finished,       // an operation (or an adoption at start) ended: its journal entry
   AppExited,      // the live app exited unasked: {"slot","commit","detail"}
   HealthChanged,  // the live app's health, as the monitor probes it, flipped: {"slot","healthy","detail"}
+  LiveProbe,      // each probe of the live app by the monitor (every second): {"slot","commit","healthy","detail"}
 };
 
 const char* name_of(EventKind kind);

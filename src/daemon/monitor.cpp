@@ -41,6 +41,7 @@ void Daemon::monitor() {
     if (exited) events_.publish(*exited);
     if (Clock::now() >= next_probe) {
       next_probe = Clock::now() + milliseconds(1000);
+      if (cfg_.standby != "off") tend_standby();
       for (const Slot& s : slots_) {
         try {
           if (rotate_if_needed(log_path(s), static_cast<std::uintmax_t>(cfg_.log_max_bytes), cfg_.log_keep))
@@ -53,11 +54,14 @@ void Daemon::monitor() {
     if (!probe_port) continue;
 
     auto p = health::probe_http(probe_port, cfg_.health_endpoint, milliseconds(1000));
-    std::optional<Event> flipped;
+    std::optional<Event> flipped, probed;
     {
       std::lock_guard lock(mu_);
       if (generation != live_generation_ || !live_ || !live_->app || live_->app->exit_reported)
         continue;
+      probed = Event{EventKind::LiveProbe, 0,
+                     {{"slot", std::string(1, live_->name)}, {"commit", live_->commit},
+                      {"healthy", p.healthy}, {"detail", p.detail}}};
       if (healthy_ != p.healthy) {
         log::info("live app in slot {} is now {} ({})", live_->name,
                   p.healthy ? "healthy" : "unhealthy", p.detail);
@@ -67,6 +71,7 @@ void Daemon::monitor() {
       healthy_ = p.healthy;
     }
     if (flipped) events_.publish(*flipped);
+    events_.publish(*probed);
   }
 }
 

@@ -99,6 +99,7 @@ void Daemon::restore() {
 
   Leftovers leftovers = process::processes_by_token_prefix(token_prefix_);
   const bool adopted = live && adopt(*live, *st.live, leftovers);
+  if (st.previous && previous_) adopt_standby(*previous_, *st.previous, leftovers);
   if (!leftovers.empty())
     log::info("killing {} process group(s) left by an earlier daemon", leftovers.size());
   for (auto& [token, pids] : leftovers)

@@ -22,7 +22,11 @@ constexpr int kFormat = 1;
 
 json to_json(const SlotRecord& r, bool live) {
   json j{{"slot", std::string(1, r.slot)}, {"commit", r.commit}, {"since", r.since}};
-  if (live) {
+  if (!r.standby.empty()) {
+    j["standby"] = r.standby;
+    j["standby_until"] = r.standby_until;
+  }
+  if (live || !r.standby.empty()) {
     j["pgid"] = r.pgid;
     j["token"] = r.token;
     j["port"] = r.port;
@@ -40,7 +44,13 @@ SlotRecord from_json(const json& j, bool live, const char* which) {
   if (r.commit.size() != 40 || r.commit.find_first_not_of("0123456789abcdef") != std::string::npos)
     throw std::runtime_error(fmt::format("{}.commit \"{}\" is not a full hash", which, r.commit));
   r.since = j.value("since", "");
-  if (live) {
+  r.standby = j.value("standby", "");
+  if (!live && !r.standby.empty()) {
+    if (r.standby != "warm" && r.standby != "frozen")
+      throw std::runtime_error(fmt::format("{}.standby is \"{}\"", which, r.standby));
+    r.standby_until = j.value("standby_until", "");
+  }
+  if (live || !r.standby.empty()) {
     r.pgid = j.value("pgid", 0);
     r.token = j.value("token", "");
     r.port = j.value("port", 0);

@@ -18,6 +18,9 @@ struct SlotRecord {
   std::string token;       // live only: SLOT_MACHINE_RUN of that group
   int port = 0, internal_port = 0;  // live only
   std::string since;       // RFC 3339: when it became live (live) / was deployed
+  // previous only, while its app runs on as a standby: "warm" or "frozen" ("" when not),
+  // until when (RFC 3339); pgid, token and ports are then the standby app's.
+  std::string standby, standby_until;
 };
 
 struct PersistedState {

@@ -18,8 +18,8 @@ const std::string kA(40, 'a'), kB(40, 'b');
 TEST_CASE("state: round trip, with live/prev symlinks") {
   TempDir d;
   PersistedState s;
-  s.live = SlotRecord{'b', kB, 1234, "tok.1-2", 10001, 10002, "2026-11-22T00:00:00Z"};
-  s.previous = SlotRecord{'a', kA, 0, "", 0, 0, "2026-11-21T00:00:00Z"};
+  s.live = SlotRecord{'b', kB, 1234, "tok.1-2", 10001, 10002, "2026-11-22T00:00:00Z", "", ""};
+  s.previous = SlotRecord{'a', kA, 0, "", 0, 0, "2026-11-21T00:00:00Z", "", ""};
   s.last_deploy_time = "2026-11-22T00:00:00Z";
   save_state(d.path, s);
   auto l = load_state(d.path);
@@ -35,6 +35,17 @@ TEST_CASE("state: round trip, with live/prev symlinks") {
   CHECK(fs::read_symlink(d.path / "prev") == "slot-a");
   CHECK_FALSE(fs::exists(d.path / "state.json.tmp"));
 
+  // A previous slot whose app runs on as a standby keeps its process and ports.
+  s.previous = SlotRecord{'a', kA, 999, "tok.3", 10003, 10004, "", "frozen", "2026-11-22T00:10:00Z"};
+  save_state(d.path, s);
+  auto sb = load_state(d.path).state->previous;
+  REQUIRE(sb);
+  CHECK(sb->standby == "frozen");
+  CHECK(sb->standby_until == "2026-11-22T00:10:00Z");
+  CHECK(sb->pgid == 999);
+  CHECK(sb->token == "tok.3");
+  CHECK(sb->internal_port == 10004);
+
   s.previous.reset();
   save_state(d.path, s);
   CHECK_FALSE(fs::is_symlink(d.path / "prev"));
@@ -48,7 +59,7 @@ TEST_CASE("state: missing is fresh and quiet; truncated or corrupt is fresh with
   CHECK(none.warning.empty());
 
   PersistedState s;
-  s.live = SlotRecord{'a', kA, 1, "t", 1, 1, ""};
+  s.live = SlotRecord{'a', kA, 1, "t", 1, 1, "", "", ""};
   save_state(d.path, s);
   const std::string text = slurp(d.path / "state.json");
   for (const std::string& bad : {text.substr(0, text.size() / 2), std::string("garbage"), std::string("[]"),

@@ -334,9 +334,13 @@ int Proxy::in_flight(int port) const { return impl_->count(port, &Backend::in_fl
 int Proxy::tunnels(int port) const { return impl_->count(port, &Backend::tunnels); }
 
 void Proxy::wait_idle(int port, Clock::time_point deadline, const std::function<bool()>& stop) {
+  // Fine-grained at first (most requests end within milliseconds: a rollback to a
+  // frozen standby waits for them), coarser after.
+  const auto began = Clock::now();
   while ((in_flight(port) > 0 || tunnels(port) > 0) && Clock::now() < deadline) {
     if (stop && stop()) return;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    std::this_thread::sleep_for(Clock::now() - began < std::chrono::milliseconds(20) ? std::chrono::microseconds(200)
+                                                                                   : std::chrono::microseconds(2000));
   }
   if (tunnels(port) == 0) return;
   std::promise<void> closed;

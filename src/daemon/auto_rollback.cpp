@@ -1,0 +1,83 @@
+#include "daemon/auto_rollback.h"
+
+#include <fmt/format.h>
+
+#include "daemon/daemon.h"
+#include "log/log.h"
+
+namespace sm::daemon {
+
+std::optional<RollbackWatch::Verdict> RollbackWatch::on(const Event& e) {
+  if (e.kind == EventKind::Finished) {
+    const std::string action = e.fields.value("action", "");
+    const std::string result = e.fields.value("result", "");
+    if (action == "deploy" && result == "ok")
+      armed_ = Armed{e.fields.value("slot", ""), e.fields.value("commit", ""), e.at, e.at + window_, 0};
+    else if (result == "ok" || result == "failed")  // something else changed what is live
+      armed_.reset();
+    return std::nullopt;
+  }
+  if (!armed_) return std::nullopt;
+  if (e.at > armed_->until) {
+    armed_.reset();
+    return std::nullopt;
+  }
+  if ((e.kind != EventKind::AppExited && e.kind != EventKind::LiveProbe) ||
+      e.fields.value("slot", "") != armed_->slot || e.fields.value("commit", "") != armed_->commit)
+    return std::nullopt;
+  const auto after = std::chrono::duration_cast<std::chrono::seconds>(e.at - armed_->since).count();
+  std::string reason;
+  if (e.kind == EventKind::AppExited) {
+    reason = fmt::format("the app deployed {} s ago {} (auto_rollback_s={})", after, e.fields.value("detail", "exited"),
+                         window_.count());
+  } else if (e.fields.value("healthy", false)) {
+    armed_->failures = 0;
+  } else if (++armed_->failures >= kFailedProbes) {
+    reason = fmt::format("the app deployed {} s ago failed {} health probes in a row ({}) (auto_rollback_s={})", after,
+                         kFailedProbes, e.fields.value("detail", ""), window_.count());
+  }
+  if (reason.empty()) return std::nullopt;
+  Verdict v{armed_->slot, armed_->commit, reason};
+  armed_.reset();
+  return v;
+}
+
+AutoRollback::AutoRollback(Daemon& daemon, int window_s) : daemon_(daemon), watch_(std::chrono::seconds(window_s)) {
+  events_ = daemon.events().subscribe([this](const Event& e) {
+    if (e.kind != EventKind::Finished && e.kind != EventKind::AppExited && e.kind != EventKind::LiveProbe) return;
+    std::lock_guard lock(mu_);
+    if (auto v = watch_.on(e)) {
+      pending_ = std::move(v);
+      cv_.notify_all();
+    }
+  });
+  thread_ = std::thread([this] { run(); });
+}
+
+void AutoRollback::stop() {
+  events_.reset();
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+    cv_.notify_all();
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void AutoRollback::run() {
+  for (;;) {
+    RollbackWatch::Verdict v;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return stop_ || pending_; });
+      if (stop_) return;
+      v = std::move(*pending_);
+      pending_.reset();
+    }
+    const auto r = daemon_.auto_rollback(v.slot, v.commit, v.reason);
+    if (r.status != OpStatus::Ok && r.status != OpStatus::Failed && r.status != OpStatus::ShuttingDown)
+      log::info("auto-rollback not done: {}", r.error);
+  }
+}
+
+}  // namespace sm::daemon

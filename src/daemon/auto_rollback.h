@@ -1,0 +1,67 @@
+#pragma once
+// Auto-rollback (contract §10, config "auto_rollback_s"): a trigger that watches the
+// daemon's events after each successful deploy and, when the new live app exits or fails
+// three health probes in a row within the window, asks the daemon to roll back. The
+// state machine knows nothing of it. An auto-rollback (or any other operation) ends the
+// window, so it never triggers another.
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "daemon/events.h"
+
+namespace sm::daemon {
+
+class Daemon;
+
+/// The window after a deploy, fed the daemon's events: says when to roll back and why.
+class RollbackWatch {
+ public:
+  using Clock = std::chrono::steady_clock;
+  static constexpr int kFailedProbes = 3;
+  explicit RollbackWatch(std::chrono::seconds window) : window_(window) {}
+
+  /// What to roll back from, and why.
+  struct Verdict {
+    std::string slot, commit, reason;
+  };
+  /// Feeds `e` (at e.at); a verdict when the deployed app has failed within the window.
+  std::optional<Verdict> on(const Event& e);
+  bool armed() const { return armed_.has_value(); }
+
+ private:
+  struct Armed {
+    std::string slot, commit;
+    Clock::time_point since, until;
+    int failures = 0;
+  };
+  std::chrono::seconds window_;
+  std::optional<Armed> armed_;
+};
+
+/// Runs one thread that hands each verdict to Daemon::auto_rollback().
+class AutoRollback {
+ public:
+  AutoRollback(Daemon& daemon, int window_s);
+  ~AutoRollback() { stop(); }
+  AutoRollback(const AutoRollback&) = delete;
+  AutoRollback& operator=(const AutoRollback&) = delete;
+  void stop();
+
+ private:
+  void run();
+  Daemon& daemon_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  RollbackWatch watch_;  // guarded by mu_
+  std::optional<RollbackWatch::Verdict> pending_;
+  bool stop_ = false;
+  Events::Subscription events_;
+  std::thread thread_;
+};
+
+}  // namespace sm::daemon
