@@ -112,6 +112,16 @@ TEST_CASE("HTTPS from certificate files: the configured certificate, keep-alive,
   }
   CHECK(curl({"--cacert", crt.string(), base + "/"}, cwd).exit_code == 0);
 
+  // SNI: a name the certificate does not carry is refused, even to a client that would
+  // accept any certificate; an IP address sent as the name (wrk does) is served.
+  auto unknown = curl({"-k", "--resolve", fmt::format("other.test:{}:127.0.0.1", tls_port),
+                       fmt::format("https://other.test:{}/", tls_port)}, cwd);
+  CHECK(unknown.exit_code != 0);
+  CHECK(unknown.out.find("hello from") == std::string::npos);
+  auto ip_name = run({"/usr/bin/openssl", "s_client", "-brief", "-connect", fmt::format("127.0.0.1:{}", tls_port),
+                      "-servername", "127.0.0.1"}, cwd, {}, 20s);
+  CHECK_MESSAGE(ip_name.err.find("CONNECTION ESTABLISHED") != std::string::npos, ip_name.err);
+
   // An upgrade hands the HTTPS socket over too.
   Http up2 = upgrade(d);
   REQUIRE(up2.status == 200);

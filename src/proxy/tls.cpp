@@ -19,6 +19,11 @@ namespace {
 int check_server_name(SSL* ssl, int* alert, void*) {
   const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
   if (!name) return SSL_TLSEXT_ERR_OK;
+  // Some clients (wrk, older curl) send an IP address as the name, which SNI does not
+  // allow; treat it as no name.
+  boost::system::error_code not_ip;
+  asio::ip::make_address(name, not_ip);
+  if (!not_ip) return SSL_TLSEXT_ERR_OK;
   X509* cert = SSL_CTX_get0_certificate(SSL_get_SSL_CTX(ssl));
   if (cert && X509_check_host(cert, name, 0, 0, nullptr) == 1) return SSL_TLSEXT_ERR_OK;
   *alert = SSL_AD_UNRECOGNIZED_NAME;
