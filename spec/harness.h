@@ -105,6 +105,7 @@ struct Launch {
   std::vector<std::pair<std::string, int>> sockets;
   std::string binary;  // another path for slot-machine (default: the one built)
   bool https_api = false;  // the config has api_tls: wait for the API over HTTPS
+  fs::path repo;           // another repository for --repo (default: the AppRepo's)
 };
 
 /// One `slot-machine start` process for an AppRepo, tagged so that every process it

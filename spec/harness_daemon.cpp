@@ -43,7 +43,7 @@ Daemon::Daemon(AppRepo& repo, Launch how)
   }
   argv_.insert(argv_.end(), {how_.binary.empty() ? slot_machine_bin() : how_.binary, "start",
                              "--config", repo.config_path().string(),
-                             "--repo", repo.dir().string(),
+                             "--repo", how_.repo.empty() ? repo.dir().string() : how_.repo.string(),
                              "--data", repo.data_dir().string()});
   argv_.insert(argv_.end(), how_.extra_args.begin(), how_.extra_args.end());
   launch();

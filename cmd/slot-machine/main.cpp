@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "api/client.h"
+#include "api/hook.h"
 #include "api/start.h"
 #include "config/config.h"
 #include "init/init.h"
@@ -34,11 +35,12 @@ const char* kUsage =
     "  status     show what is running\n"
     "  history    list past deploys, rollbacks and restarts\n"
     "  logs       show (-f: follow) a slot's app and setup output\n"
+    "  hook       install (or uninstall) the git pre-receive hook: deploy on git push\n"
     "  version    print the version\n"
     "\n"
     "Run `slot-machine <command> --help` for a command's options.\n";
 
-const std::set<std::string> kCommands = {"init", "start", "deploy", "rollback", "restart", "cancel", "upgrade", "systemd", "status", "history", "logs", "version"};
+const std::set<std::string> kCommands = {"init", "start", "deploy", "rollback", "restart", "cancel", "upgrade", "systemd", "status", "history", "logs", "hook", "version"};
 
 }  // namespace
 
@@ -153,6 +155,20 @@ int main(int argc, char** argv) {
   logs->add_option("--slot", logs_slot, "live (default), previous, a or b")
       ->check(CLI::IsMember({"live", "previous", "a", "b"}));
   add_connection_flags(logs);
+  auto* hook = app.add_subcommand("hook", "deploy on git push: install or uninstall the pre-receive hook");
+  hook->require_subcommand(1);
+  sm::api::HookOptions hook_opts;
+  auto* hook_install = hook->add_subcommand("install", "write <repo>/hooks/pre-receive: a push of the branch deploys it");
+  hook_install->add_option("--repo", hook_opts.repo, "the repository pushes go to (default: cwd)");
+  hook_install->add_option("--branch", hook_opts.branch, "the branch that deploys (default: the one HEAD names)");
+  hook_install->add_option("--config", hook_opts.config, "the daemon's config (default ./slot-machine.json)");
+  hook_install->add_flag("--force", hook_opts.force, "replace a pre-receive hook that is not slot-machine's");
+  auto* hook_uninstall = hook->add_subcommand("uninstall", "remove the pre-receive hook `hook install` wrote");
+  hook_uninstall->add_option("--repo", hook_opts.repo, "the repository (default: cwd)");
+  auto* hook_run = hook->add_subcommand("run", "what the hook runs (git gives it the pushed refs on stdin)");
+  std::string hook_branch, hook_config = "slot-machine.json";
+  hook_run->add_option("--branch", hook_branch, "the branch that deploys")->required();
+  hook_run->add_option("--config", hook_config, "the daemon's config");
   auto* version = app.add_subcommand("version", "print the version");
 
   try {
@@ -176,6 +192,14 @@ int main(int argc, char** argv) {
     }
   }
   if (*systemd) return sm::service::write_units(units, std::cout, std::cerr);
+  if (*hook_install) return sm::api::hook_install(hook_opts, std::cout, std::cerr);
+  if (*hook_uninstall) return sm::api::hook_uninstall(hook_opts, std::cout, std::cerr);
+  if (*hook_run) {
+    std::vector<std::string> none;
+    if (int code = sm::api::connection_options(std::nullopt, none, "", false, client, std::cerr, hook_config))
+      return code;
+    return sm::api::hook_run(client, hook_branch, std::cin, std::cout, std::cerr);
+  }
   if (*start) {
     if (start->count("--port")) start_opts.api_port = start_port;
     return sm::api::start_daemon(start_opts);

@@ -60,13 +60,15 @@ int finish_op(const ClientOptions& o, const char* op, const char* done, const Re
 }  // namespace
 
 int deploy_command(const ClientOptions& o, const std::optional<std::string>& commit,
-                   std::ostream& out, std::ostream& err) {
+                   std::ostream& out, std::ostream& err, const std::string& quarantine) {
   if (!reachable(o, err)) return 1;
   std::optional<std::string> found = commit ? commit : head_commit(err);
   if (!found) return 1;
   const std::string rev = *found;
   // Deploys include the setup command, which may take long: wait up to a day.
-  const std::string body = log::json_text(json{{"commit", rev}});
+  json request{{"commit", rev}};
+  if (!quarantine.empty()) request["quarantine"] = quarantine;
+  const std::string body = log::json_text(request);
   if (o.json) return finish_op(o, "deploy", "deployed", call(o, "POST", "/deploy", body, 86400), out, err);
   return finish_op(o, "deploy", "deployed",
                    call_streaming(o, "/deploy", body, fmt::format("deploying {}", rev).c_str(), out),

@@ -21,8 +21,9 @@ struct ClientOptions {
 
 /// Each returns the process exit code: 0 on success, 1 when the daemon cannot be
 /// reached or the operation failed (the daemon's error on `err`).
+/// `quarantine`: the objects of a push not yet in the repository (the pre-receive hook).
 int deploy_command(const ClientOptions& opts, const std::optional<std::string>& commit,
-                   std::ostream& out, std::ostream& err);
+                   std::ostream& out, std::ostream& err, const std::string& quarantine = "");
 /// `deploy --remote A --remote B ...`: deploys the same commit (COMMIT, or HEAD here) to
 /// each daemon in turn and stops at the first failure, saying on which host and where the
 /// others stand. 0 when every one succeeded.
@@ -49,7 +50,7 @@ int history_command(const ClientOptions& opts, int limit, std::ostream& out, std
 /// (several only when `many_allowed`). Returns 0, or 2 after saying on `err` what is wrong.
 int connection_options(std::optional<int> api_port, std::vector<std::string>& remotes,
                        const std::string& cacert, bool many_allowed, ClientOptions& opts,
-                       std::ostream& err);
+                       std::ostream& err, const std::string& config = "slot-machine.json");
 
 /// A --remote URL as "http(s)://host:port" (the scheme's port when none is given; one
 /// trailing '/' allowed). Throws std::invalid_argument saying what is wrong with it.

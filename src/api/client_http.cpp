@@ -193,14 +193,14 @@ Reply call_streaming(const ClientOptions& o, const std::string& path, const std:
 
 int connection_options(std::optional<int> api_port, std::vector<std::string>& remotes,
                        const std::string& cacert, bool many_allowed, ClientOptions& o,
-                       std::ostream& err) {
+                       std::ostream& err, const std::string& config) {
   try {
     if (api_port && !remotes.empty())
       throw std::invalid_argument("give --api-port (a daemon on this machine) or --remote, not both");
     if (remotes.size() > 1 && !many_allowed)
       throw std::invalid_argument("only deploy takes more than one --remote");
     for (auto& r : remotes) r = remote_url(r);
-    const config::ClientSettings local = config::client_settings("slot-machine.json");
+    const config::ClientSettings local = config::client_settings(config);
     o.cacert = cacert;
     if (!remotes.empty()) {
       o.url = remotes.front();

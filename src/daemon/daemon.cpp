@@ -116,13 +116,34 @@ void Daemon::promote(Slot& target, Slot* previous) {
   cancellable_ = false;
 }
 
-OpResult Daemon::deploy(const std::string& revision, Progress progress, const Wait& wait) {
+OpResult Daemon::deploy(const std::string& revision, Progress progress, const Wait& wait,
+                        const fs::path& quarantine) {
   try {
     git::check_revision_syntax(revision);
   } catch (const git::GitError& e) {
     return refused(OpStatus::Invalid, e.what());
   }
-  return on_op_thread("deploy", std::move(progress), [&] { return run_deploy(revision); }, wait);
+  if (!quarantine.empty()) {
+    // Only a directory inside this repository's object store: the API must not become
+    // a way to read objects from anywhere.
+    std::error_code ec;
+    const fs::path objects = fs::canonical(repo_.objects_dir(), ec);
+    const fs::path q = fs::canonical(quarantine, ec);
+    const auto rel = q.lexically_relative(objects);
+    if (ec || !quarantine.is_absolute() || !fs::is_directory(q) || rel.empty() || *rel.begin() == ".." ||
+        rel == ".")
+      return refused(OpStatus::Invalid,
+                     fmt::format("\"quarantine\" must be a directory inside {} (a push's quarantine), got {}",
+                                 objects.string(), quarantine.string()));
+  }
+  return on_op_thread("deploy", std::move(progress), [&] {
+    repo_.set_extra_objects(quarantine.empty() ? std::vector<fs::path>{} : std::vector<fs::path>{quarantine});
+    struct Clear {
+      git::Repository& r;
+      ~Clear() { r.set_extra_objects({}); }
+    } clear{repo_};
+    return run_deploy(revision);
+  }, wait);
 }
 
 OpResult Daemon::rollback(Progress progress, const Wait& wait) {

@@ -111,7 +111,12 @@ class Daemon {
   /// each line of setup output ({"event":"output","line":...}) and health attempts
   /// ({"event":"health","attempt":N,"detail":...}, at most every 500 ms); each has
   /// "at_ms" since the operation began.
-  OpResult deploy(const std::string& revision, Progress progress = {}, const Wait& wait = {});
+  /// `quarantine`, when given, is a directory of objects under the repository's own
+  /// (a push's quarantine during its pre-receive hook) read for this deploy only; Invalid
+  /// when it is anything else. A full hash the repository lacks is fetched first from
+  /// the repository's remote "origin" when it has one.
+  OpResult deploy(const std::string& revision, Progress progress = {}, const Wait& wait = {},
+                  const std::filesystem::path& quarantine = {});
   OpResult rollback(Progress progress = {}, const Wait& wait = {});
   /// Starts a fresh process of the live slot's commit (no checkout, no setup; env_file
   /// re-read), health-checks it and switches to it: in proxy mode while the old one
@@ -181,6 +186,8 @@ class Daemon {
 
   // The operations themselves, run by run_locked().
   OpResult run_deploy(const std::string& revision);
+  /// The commit `revision` names; a full hash not here yet is fetched first. Throws GitError.
+  std::string resolve_or_fetch(const std::string& revision);
   OpResult run_rollback(bool automatic = false);
   OpResult run_restart();
   /// Takes the operation lock (Busy when restore() or shutdown() holds it), numbers the

@@ -17,7 +17,7 @@ OpResult Daemon::run_deploy(const std::string& revision) {
   set_stage("deploy", "resolve");
   std::string commit;
   try {
-    commit = repo_.resolve(revision);
+    commit = resolve_or_fetch(revision);
   } catch (const git::GitError& e) {
     set_stage("", "");
     return refused(e.kind() == git::ErrorKind::UnknownRevision ? OpStatus::UnknownCommit
@@ -95,6 +95,29 @@ OpResult Daemon::run_deploy(const std::string& revision) {
   log::info("deployed {} to slot {} in {} ms", commit, target->name,
             std::chrono::duration_cast<milliseconds>(Clock::now() - started).count());
   return r;
+}
+
+std::string Daemon::resolve_or_fetch(const std::string& revision) {
+  try {
+    return repo_.resolve(revision);
+  } catch (const git::GitError& e) {
+    const bool full_hash = revision.size() == 40 && revision.find_first_not_of("0123456789abcdef") == std::string::npos;
+    if (e.kind() != git::ErrorKind::UnknownRevision || !full_hash) throw;
+    // A commit pushed elsewhere (deploy --remote from a laptop): fetch, then look again.
+    const std::string remote = "origin";  // webhooks.remote, once webhooks exist
+    set_stage("deploy", "fetch");
+    log::info("commit {} is not here; fetching remote \"{}\"", revision, remote);
+    try {
+      repo_.fetch(remote);
+    } catch (const git::GitError& f) {
+      throw git::GitError(git::ErrorKind::UnknownRevision, fmt::format("{}; fetching it failed: {}", e.what(), f.what()));
+    }
+    try {
+      return repo_.resolve(revision);
+    } catch (const git::GitError& again) {
+      throw git::GitError(again.kind(), fmt::format("{} (not in remote \"{}\" either)", again.what(), remote));
+    }
+  }
 }
 
 OpResult Daemon::run_rollback(bool automatic) {

@@ -59,7 +59,92 @@ Repository::Handle Repository::handle() const {
   if (git_repository_open_ext(&h.p, gitdir_.c_str(), GIT_REPOSITORY_OPEN_NO_SEARCH, nullptr) != 0)
     throw GitError(ErrorKind::NotARepository,
                    fmt::format("cannot open the repository at {}: {}", gitdir_.string(), last_error()));
+  add_extra_objects(h.p);
   return h;
+}
+
+void Repository::add_extra_objects(git_repository* r) const {
+  if (extra_objects_.empty()) return;
+  git_odb* odb = nullptr;
+  if (git_repository_odb(&odb, r) != 0)
+    throw GitError(ErrorKind::Other, fmt::format("cannot open the object database: {}", last_error()));
+  for (const auto& dir : extra_objects_)
+    if (git_odb_add_disk_alternate(odb, dir.c_str()) != 0) {
+      git_odb_free(odb);
+      throw GitError(ErrorKind::Other, fmt::format("cannot read objects from {}: {}", dir.string(), last_error()));
+    }
+  git_odb_free(odb);
+}
+
+fs::path Repository::objects_dir() const {
+  const Handle repo = handle();
+  return fs::path(git_repository_commondir(repo.p)) / "objects";
+}
+
+fs::path Repository::hooks_dir() const {
+  const Handle repo = handle();
+  git_buf out = GIT_BUF_INIT;
+  if (git_repository_item_path(&out, repo.p, GIT_REPOSITORY_ITEM_HOOKS) != 0)
+    throw GitError(ErrorKind::Other, fmt::format("cannot find the hooks directory: {}", last_error()));
+  fs::path p(out.ptr);
+  git_buf_dispose(&out);
+  return p;
+}
+
+std::string Repository::head_branch() const {
+  const Handle repo = handle();
+  git_reference* head = nullptr;
+  if (git_reference_lookup(&head, repo.p, "HEAD") != 0) return "";
+  std::string branch;
+  if (git_reference_type(head) == GIT_REFERENCE_SYMBOLIC) {
+    const std::string target = git_reference_symbolic_target(head);
+    if (target.rfind("refs/heads/", 0) == 0) branch = target.substr(11);
+  }
+  git_reference_free(head);
+  return branch;
+}
+
+namespace {
+struct FetchAuth {
+  std::string token;
+  int tries = 0;
+};
+
+int credentials(git_credential** out, const char* /*url*/, const char* user, unsigned int allowed, void* payload) {
+  auto* auth = static_cast<FetchAuth*>(payload);
+  if (++auth->tries > 3) return GIT_EAUTH;  // libgit2 asks again after a refusal: stop
+  if ((allowed & GIT_CREDENTIAL_SSH_KEY) != 0)
+    return git_credential_ssh_key_from_agent(out, user ? user : "git");
+  if ((allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) != 0 && !auth->token.empty())
+    return git_credential_userpass_plaintext_new(out, user ? user : "x-access-token", auth->token.c_str());
+  return GIT_PASSTHROUGH;
+}
+}  // namespace
+
+void Repository::fetch(const std::string& remote, const fs::path& token_file) const {
+  const Handle repo = handle();
+  git_remote* r = nullptr;
+  if (git_remote_lookup(&r, repo.p, remote.c_str()) != 0)
+    throw GitError(ErrorKind::Other, fmt::format("no remote \"{}\" in {}: {}; add it with `git remote add {} URL`",
+                                                 remote, gitdir_.string(), last_error(), remote));
+  FetchAuth auth;
+  if (!token_file.empty()) {
+    std::ifstream in(token_file);
+    std::getline(in, auth.token);
+    if (!in && auth.token.empty()) {
+      git_remote_free(r);
+      throw GitError(ErrorKind::Other, fmt::format("cannot read the token file {}", token_file.string()));
+    }
+  }
+  git_fetch_options opts;
+  git_fetch_options_init(&opts, GIT_FETCH_OPTIONS_VERSION);
+  opts.callbacks.credentials = credentials;
+  opts.callbacks.payload = &auth;
+  const int rc = git_remote_fetch(r, nullptr, &opts, "slot-machine fetch");
+  const std::string url = git_remote_url(r) ? git_remote_url(r) : "";
+  git_remote_free(r);
+  if (rc != 0)
+    throw GitError(ErrorKind::Other, fmt::format("fetch of remote \"{}\" ({}) failed: {}", remote, url, last_error()));
 }
 
 Repository Repository::at(git_repository* r) {
@@ -217,6 +302,7 @@ void Repository::checkout_worktree(const fs::path& path, const std::string& name
   if (git_repository_open_ext(&wt.p, abs.c_str(), GIT_REPOSITORY_OPEN_NO_SEARCH, nullptr) != 0)
     throw GitError(ErrorKind::Other,
                    fmt::format("cannot open worktree {}: {}", abs.string(), last_error()));
+  add_extra_objects(wt.p);
   Commit c;
   if (git_commit_lookup(&c.p, wt.p, &oid) != 0)
     throw GitError(ErrorKind::UnknownRevision,

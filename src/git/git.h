@@ -6,6 +6,7 @@
 #include <functional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 struct git_repository;
 
@@ -62,6 +63,22 @@ class Repository {
                          const std::string& commit) const;
 
   std::filesystem::path workdir() const { return workdir_; }
+  /// The object database directory (<git dir>/objects).
+  std::filesystem::path objects_dir() const;
+  /// Where git looks for this repository's hooks.
+  std::filesystem::path hooks_dir() const;
+  /// The branch HEAD names ("main"), also when it has no commit yet; "" when detached.
+  std::string head_branch() const;
+  bool bare() const { return workdir_ == gitdir_; }
+
+  /// Object directories to read besides the repository's own, for the operations that
+  /// follow (a push's quarantine while its pre-receive hook runs); empty: none.
+  void set_extra_objects(std::vector<std::filesystem::path> dirs) { extra_objects_ = std::move(dirs); }
+
+  /// Fetches `remote` (a configured remote's name): its branches into
+  /// refs/remotes/<remote>/. Credentials for SSH come from the ssh-agent; for HTTPS, a
+  /// token from `token_file` when given. Throws GitError saying why it failed.
+  void fetch(const std::string& remote, const std::filesystem::path& token_file = {}) const;
 
  private:
   struct Handle;
@@ -71,6 +88,9 @@ class Repository {
   Handle handle() const;
   Repository(std::filesystem::path gitdir, std::filesystem::path workdir)
       : gitdir_(std::move(gitdir)), workdir_(std::move(workdir)) {}
+  /// Adds extra_objects_ to `r`'s object database.
+  void add_extra_objects(git_repository* r) const;
+  std::vector<std::filesystem::path> extra_objects_;
   std::filesystem::path gitdir_;   // the .git directory (what handle() opens)
   std::filesystem::path workdir_;  // the work tree, or gitdir_ for a bare repository
 };

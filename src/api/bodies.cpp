@@ -1,0 +1,84 @@
+#include "api/bodies.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+namespace sm::api {
+using nlohmann::json;
+using daemon::OpResult;
+using daemon::OpStatus;
+
+int http_status(OpStatus s) {
+  switch (s) {
+    case OpStatus::Ok: return 200;
+    case OpStatus::Busy: return 409;
+    case OpStatus::Invalid: return 400;
+    case OpStatus::UnknownCommit: return 404;
+    case OpStatus::NoPrevious: return 400;
+    case OpStatus::Failed: return 500;
+    case OpStatus::ShuttingDown: return 503;
+  }
+  return 500;
+}
+
+json op_body(const OpResult& r, bool with_previous) {
+  json j{{"success", r.status == OpStatus::Ok}, {"slot", r.slot}, {"commit", r.commit}};
+  if (with_previous) j["previous_commit"] = r.previous_commit;
+  if (r.status != OpStatus::Ok) {
+    j["error"] = r.error;
+    if (!r.stage.empty()) j["stage"] = r.stage;
+  }
+  return j;
+}
+
+json status_body(const daemon::Status& s) {
+  return json{{"live_slot", s.live_slot},
+              {"live_commit", s.live_commit},
+              {"previous_slot", s.previous_slot},
+              {"previous_commit", s.previous_commit},
+              {"last_deploy_time", s.last_deploy_time},
+              {"healthy", s.healthy},
+              {"mode", s.mode},
+              {"operation", s.operation},
+              {"stage", s.stage},
+              {"live_pid", s.live_pid},
+              {"live_port", s.live_ports.port},
+              {"live_internal_port", s.live_ports.internal_port},
+              {"live_since", s.live_since},
+              {"live_uptime_s", s.live_uptime_s},
+              {"daemon_uptime_s", s.daemon_uptime_s},
+              {"crash_restarts", s.crash_restarts},
+              {"standby", s.standby},
+              {"standby_until", s.standby_until},
+              {"previous_pid", s.previous_pid},
+              {"last_auto_rollback", s.last_auto_rollback_time.empty()
+                                         ? json(nullptr)
+                                         : json{{"time", s.last_auto_rollback_time},
+                                                {"reason", s.last_auto_rollback_reason}}},
+              {"daemon_pid", getpid()},
+              {"daemon_version", SLOT_MACHINE_VERSION}};
+}
+
+std::pair<DeployBody, std::string> parse_deploy_body(const std::string& body) {
+  const char* shape = "expected a JSON body like {\"commit\": \"<rev>\"}";
+  json j;
+  try {
+    j = json::parse(body);
+  } catch (const json::exception&) {  // parse_error, or out_of_range (1e999)
+    return {{}, body.empty() ? fmt::format("missing request body; {}", shape)
+                             : fmt::format("request body is not valid JSON; {}", shape)};
+  }
+  if (!j.is_object()) return {{}, fmt::format("request body must be a JSON object; {}", shape)};
+  if (!j.contains("commit")) return {{}, fmt::format("missing \"commit\"; {}", shape)};
+  if (!j["commit"].is_string())
+    return {{}, fmt::format("\"commit\" must be a string, got {}", j["commit"].type_name())};
+  DeployBody d{j["commit"].get<std::string>(), {}};
+  if (j.contains("quarantine")) {
+    if (!j["quarantine"].is_string() || j["quarantine"].get<std::string>().empty())
+      return {{}, "\"quarantine\" must be the path of a push's quarantine directory"};
+    d.quarantine = j["quarantine"].get<std::string>();
+  }
+  return {d, ""};
+}
+
+}  // namespace sm::api

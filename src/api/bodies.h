@@ -1,0 +1,32 @@
+#pragma once
+// The API's JSON bodies: operation answers, /status, and what POST /deploy takes
+// (split from server.cpp, which routes).
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <utility>
+
+#include "daemon/daemon.h"
+
+namespace sm::api {
+
+/// The HTTP status an operation's outcome maps to.
+int http_status(daemon::OpStatus s);
+
+/// An operation's answer: success, slot, commit (previous_commit), error and stage.
+nlohmann::json op_body(const daemon::OpResult& r, bool with_previous);
+
+/// GET /status.
+nlohmann::json status_body(const daemon::Status& s);
+
+/// POST /deploy: {"commit": "<rev>", "quarantine": "<dir>" (optional: a push's
+/// objects, for the pre-receive hook)}.
+struct DeployBody {
+  std::string commit;
+  std::filesystem::path quarantine;
+};
+/// The body, or an error message for a 400.
+std::pair<DeployBody, std::string> parse_deploy_body(const std::string& body);
+
+}  // namespace sm::api

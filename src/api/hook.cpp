@@ -1,0 +1,143 @@
+#include "api/hook.h"
+
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "git/git.h"
+
+namespace sm::api {
+namespace fs = std::filesystem;
+
+namespace {
+
+/// `s` in single quotes for sh.
+std::string sh_quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+std::string read_all(const fs::path& p) {
+  std::ifstream in(p);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+bool ours(const fs::path& hook) { return read_all(hook).find(kHookMarker) != std::string::npos; }
+
+/// Branch names that are safe in a ref and in the hook's sh line.
+bool good_branch(const std::string& b) {
+  if (b.empty() || b.size() > 200 || b.front() == '-' || b.front() == '/' || b.back() == '/' ||
+      b.find("..") != std::string::npos || b.ends_with(".lock"))
+    return false;
+  for (unsigned char c : b)
+    if (!(std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '/')) return false;
+  return true;
+}
+
+}  // namespace
+
+int hook_install(const HookOptions& o, std::ostream& out, std::ostream& err) {
+  try {
+    const git::Library git_library;
+    const git::Repository repo = git::Repository::open(fs::absolute(o.repo));
+    const std::string branch = o.branch.empty() ? repo.head_branch() : o.branch;
+    if (!good_branch(branch)) {
+      err << fmt::format("slot-machine: hook install: {}; pass --branch NAME\n",
+                         branch.empty() ? "HEAD names no branch" : fmt::format("\"{}\" is not a branch name", branch));
+      return 2;
+    }
+    std::error_code ec;
+    const fs::path config = fs::absolute(o.config).lexically_normal();
+    if (!fs::is_regular_file(config, ec)) {
+      err << fmt::format("slot-machine: hook install: no config at {}: the hook reads the daemon's API port and token "
+                         "from it; pass --config PATH\n", config.string());
+      return 2;
+    }
+    const fs::path self = fs::read_symlink("/proc/self/exe", ec);
+    const fs::path hooks = repo.hooks_dir();
+    const fs::path hook = hooks / "pre-receive";
+    if (fs::exists(hook) && !ours(hook) && !o.force) {
+      err << fmt::format("slot-machine: hook install: {} exists and is not slot-machine's; move it away or pass "
+                         "--force to replace it\n", hook.string());
+      return 1;
+    }
+    fs::create_directories(hooks);
+    const std::string text = fmt::format(
+        "#!/bin/sh\n{}: pushes of {} deploy through the daemon of {}.\n"
+        "# `slot-machine hook uninstall` removes it.\n"
+        "exec {} hook run --branch {} --config {}\n",
+        kHookMarker, branch, config.string(), sh_quote(self.string()), sh_quote(branch), sh_quote(config.string()));
+    const fs::path tmp = hook.string() + ".tmp";
+    std::ofstream(tmp) << text;
+    ::chmod(tmp.c_str(), 0755);
+    fs::rename(tmp, hook);
+    out << fmt::format("installed {}: a push of {} to {} deploys it (a failed deploy rejects the push)\n",
+                       hook.string(), branch, repo.workdir().string());
+    if (!repo.bare())
+      out << "this repository has a work tree: pushes to its checked-out branch need "
+             "`git config receive.denyCurrentBranch updateInstead`\n";
+    return 0;
+  } catch (const std::exception& e) {
+    err << "slot-machine: hook install: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+int hook_uninstall(const HookOptions& o, std::ostream& out, std::ostream& err) {
+  try {
+    const git::Library git_library;
+    const git::Repository repo = git::Repository::open(fs::absolute(o.repo));
+    const fs::path hook = repo.hooks_dir() / "pre-receive";
+    if (!fs::exists(hook)) {
+      out << "no pre-receive hook in " << hook.parent_path().string() << ": nothing to remove\n";
+      return 0;
+    }
+    if (!ours(hook)) {
+      err << fmt::format("slot-machine: hook uninstall: {} is not slot-machine's; left alone\n", hook.string());
+      return 1;
+    }
+    fs::remove(hook);
+    out << "removed " << hook.string() << "\n";
+    return 0;
+  } catch (const std::exception& e) {
+    err << "slot-machine: hook uninstall: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+int hook_run(const ClientOptions& client, const std::string& branch, std::istream& in, std::ostream& out,
+             std::ostream& err) {
+  const std::string ref = "refs/heads/" + branch;
+  const char* q = std::getenv("GIT_QUARANTINE_PATH");
+  // Absolute: the daemon does not share our working directory.
+  const std::string quarantine = q && *q ? fs::absolute(q).lexically_normal().string() : "";
+  std::string old_id, new_id, name;
+  int code = 0;
+  while (in >> old_id >> new_id >> name) {
+    if (name != ref) continue;  // other branches and tags pass untouched
+    if (new_id.find_first_not_of('0') == std::string::npos) {
+      out << fmt::format("slot-machine: {} is being deleted; nothing is deployed\n", branch);
+      continue;
+    }
+    out << fmt::format("slot-machine: deploying {} ({})\n", new_id.substr(0, 12), branch);
+    out.flush();
+    // Not --wait: a second push waits for nothing and is rejected (git would refuse its
+    // ref update anyway once the first push moved the branch).
+    code = deploy_command(client, new_id, out, err, quarantine);
+    if (code != 0) {
+      err << fmt::format("slot-machine: the push of {} is rejected: the deploy did not succeed (see above); {} "
+                         "is unchanged\n", branch, branch);
+      return code;
+    }
+  }
+  return code;
+}
+
+}  // namespace sm::api
