@@ -9,6 +9,7 @@
 #include <string>
 
 #include "daemon/daemon.h"
+#include "log/log.h"
 
 namespace sm::daemon {
 
@@ -40,12 +41,7 @@ inline std::string data_dir_id(const std::filesystem::path& dir) {
 
 /// A wall-clock time as RFC 3339 ("2026-11-23T10:00:00Z").
 inline std::string rfc3339(std::chrono::system_clock::time_point t) {
-  const std::time_t tt = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
+  return log::rfc3339(std::chrono::system_clock::to_time_t(t));
 }
 
 }  // namespace sm::daemon

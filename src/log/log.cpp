@@ -6,8 +6,9 @@
 
 namespace sm::log {
 
-std::string now_rfc3339() {
-  std::time_t t = std::time(nullptr);
+std::string now_rfc3339() { return rfc3339(std::time(nullptr)); }
+
+std::string rfc3339(std::time_t t) {
   std::tm tm{};
   gmtime_r(&t, &tm);
   char buf[32];

@@ -3,12 +3,15 @@
 
 #include <fmt/format.h>
 
+#include <ctime>
 #include <string>
 
 namespace sm::log {
 
 /// Current UTC time as RFC 3339 with second precision ("2026-11-22T20:51:00Z").
 std::string now_rfc3339();
+/// `t` as RFC 3339, UTC, second precision.
+std::string rfc3339(std::time_t t);
 
 /// Whole seconds from a now_rfc3339() time until now (0 when unparsable or ahead).
 long long seconds_since(const std::string& rfc3339);

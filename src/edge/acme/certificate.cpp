@@ -92,12 +92,5 @@ std::string make_csr(const EcKey& key, const std::vector<std::string>& domains) 
   return out;
 }
 
-std::string rfc3339(std::time_t t) {
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 }  // namespace sm::edge::acme

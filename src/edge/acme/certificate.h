@@ -31,7 +31,5 @@ std::time_t renew_at(const CertInfo& cert);
 /// subjectAltNames), signed with `key`.
 std::string make_csr(const EcKey& key, const std::vector<std::string>& domains);
 
-/// "2026-11-23T10:00:00Z".
-std::string rfc3339(std::time_t t);
 
 }  // namespace sm::edge::acme

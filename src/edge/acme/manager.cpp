@@ -136,7 +136,7 @@ void Manager::renew() {
              0644);
   const CertInfo info = read_cert(issued.chain_pem);
   log::info("ACME: new certificate for {} installed (valid until {}; renewal from {})", fmt::join(opts_.domains, ", "),
-            rfc3339(info.not_after), rfc3339(renew_at(info)));
+            log::rfc3339(info.not_after), log::rfc3339(renew_at(info)));
 }
 
 void Manager::run() {
