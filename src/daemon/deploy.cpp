@@ -107,11 +107,19 @@ std::string Daemon::resolve_or_fetch(const std::string& revision) {
     const std::string remote = "origin";  // webhooks.remote, once webhooks exist
     set_stage("deploy", "fetch");
     log::info("commit {} is not here; fetching remote \"{}\"", revision, remote);
+    // In a child process, like the checkout: a cancel stops it at once, and the memory
+    // libgit2 leaks in its config regex matching (Debian's libgit2 1.5) stays there.
+    process::ForkedResult fetched;
     try {
-      repo_.fetch(remote);
-    } catch (const git::GitError& f) {
-      throw git::GitError(git::ErrorKind::UnknownRevision, fmt::format("{}; fetching it failed: {}", e.what(), f.what()));
+      fetched = process::run_forked(reaper_, [&] { repo_.fetch(remote); }, [this] { return interrupted(); });
+    } catch (const std::exception& f) {
+      fetched.error = f.what();
     }
+    if (fetched.stopped || cancelled_)
+      throw git::GitError(git::ErrorKind::Other, cancelled_ ? kCancelledError : "abandoned: the daemon is shutting down");
+    if (!fetched.error.empty())
+      throw git::GitError(git::ErrorKind::UnknownRevision,
+                          fmt::format("{}; fetching it failed: {}", e.what(), fetched.error));
     try {
       return repo_.resolve(revision);
     } catch (const git::GitError& again) {
