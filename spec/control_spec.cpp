@@ -134,11 +134,11 @@ TEST_CASE("cancel during setup: stops within a second, kills the setup, journals
   const int live_pid = d.status()["live_pid"];
 
   RunResult streamed;  // the CLI streams progress (NDJSON) and must end with the cancellation
-  std::thread deploying([&] { streamed = d.cli({"deploy", hangs}); });
+  std::jthread deploying([&] { streamed = d.cli({"deploy", hangs}); });
   REQUIRE(wait_stage(d, "deploy", "setup"));
   // Two cancels at once are harmless: at least one answers 200, none breaks anything.
   Http c1, c2;
-  std::thread other([&] { c2 = http_post(d.api_port(), "/cancel", ""); });
+  std::jthread other([&] { c2 = http_post(d.api_port(), "/cancel", ""); });
   const auto asked = std::chrono::steady_clock::now();
   c1 = http_post(d.api_port(), "/cancel", "");
   other.join();
@@ -180,7 +180,7 @@ TEST_CASE("cancel while a large checkout writes its files: stops within a second
   const int live_pid = d.status()["live_pid"];
 
   RunResult streamed;
-  std::thread deploying([&] { streamed = d.cli({"deploy", big}); });
+  std::jthread deploying([&] { streamed = d.cli({"deploy", big}); });
   REQUIRE(wait_stage(d, "deploy", "checkout"));
   // libgit2 is writing: files of the new commit are appearing in slot b.
   const fs::path written = repo.data_dir() / "slot-b" / "big";
@@ -226,7 +226,7 @@ TEST_CASE("cancel during the health wait (proxy): the live app is untouched, the
   REQUIRE(d.deploy(a).status == 200);
   const int live_pid = d.status()["live_pid"];
   Http r;
-  std::thread deploying([&] { r = d.deploy(never); });
+  std::jthread deploying([&] { r = d.deploy(never); });
   REQUIRE(wait_stage(d, "deploy", "health"));
   auto c = d.cli({"cancel"});
   const auto asked = std::chrono::steady_clock::now();
@@ -254,10 +254,10 @@ TEST_CASE("cancel while waiting for in-flight requests (proxy): traffic goes bac
   REQUIRE(d.deploy(a).status == 200);
   const int live_pid = d.status()["live_pid"];
   Http slow;
-  std::thread in_flight([&] { slow = http_get(d.public_port(), "/slow?ms=3000", 10s); });
+  std::jthread in_flight([&] { slow = http_get(d.public_port(), "/slow?ms=3000", 10s); });
   std::this_thread::sleep_for(200ms);
   Http r;
-  std::thread deploying([&] { r = d.deploy(b); });
+  std::jthread deploying([&] { r = d.deploy(b); });
   REQUIRE(wait_stage(d, "deploy", "drain"));
   auto c = http_post(d.api_port(), "/cancel", "");
   const auto asked = std::chrono::steady_clock::now();
@@ -294,7 +294,7 @@ TEST_CASE("cancel a rollback whose app is slow to boot (direct): the live versio
   REQUIRE(d.deploy(b).status == 200);
   std::ofstream(delay) << "30";
   Http r;
-  std::thread rolling([&] { r = d.rollback(); });
+  std::jthread rolling([&] { r = d.rollback(); });
   REQUIRE(wait_stage(d, "rollback", "health"));
   std::ofstream(delay) << "0";  // vB, started again after the cancel, boots at once
   auto c = http_post(d.api_port(), "/cancel", "");
@@ -450,11 +450,11 @@ TEST_CASE("waiting callers are served in arrival order; one that does not wait s
   repo.write_config();
   Daemon d(repo);
   Http first, second, third;
-  std::thread t1([&] { first = d.deploy(slow); });
+  std::jthread t1([&] { first = d.deploy(slow); });
   REQUIRE(wait_stage(d, "deploy", "health"));
-  std::thread t2([&] { second = post_prefer(d.api_port(), "/deploy", deploy_body(b), "wait=30"); });
+  std::jthread t2([&] { second = post_prefer(d.api_port(), "/deploy", deploy_body(b), "wait=30"); });
   std::this_thread::sleep_for(200ms);
-  std::thread t3([&] { third = post_prefer(d.api_port(), "/deploy", deploy_body(c), "wait=30"); });
+  std::jthread t3([&] { third = post_prefer(d.api_port(), "/deploy", deploy_body(c), "wait=30"); });
   std::this_thread::sleep_for(200ms);
   CHECK(d.deploy(c).status == 409);  // no Prefer: refused at once, as before
   auto expired = post_prefer(d.api_port(), "/deploy", deploy_body(c), "wait=1");
@@ -483,14 +483,14 @@ TEST_CASE("a waiting caller that disconnects gives up its place; the daemon's sh
   std::string b = repo.commit("vB", "--boot-delay 3");
   repo.write_config();
   Daemon d(repo);
-  std::thread t1([&] { d.deploy(slow); });
+  std::jthread t1([&] { d.deploy(slow); });
   REQUIRE(wait_stage(d, "deploy", "health"));
   // A caller that waits, then goes away.
   const std::string body = deploy_body(gone);
   const std::string req = "POST /deploy HTTP/1.1\r\nHost: x\r\nPrefer: wait=30\r\nContent-Type: "
                           "application/json\r\nContent-Length: " + std::to_string(body.size()) +
                           "\r\n\r\n" + body;
-  std::thread quitter([&] {
+  std::jthread quitter([&] {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
@@ -510,9 +510,9 @@ TEST_CASE("a waiting caller that disconnects gives up its place; the daemon's sh
 
   // Shutdown while one operation runs and another caller waits: the waiter gets 503.
   Http running, waiting;
-  std::thread t2([&] { running = d.deploy(b); });
+  std::jthread t2([&] { running = d.deploy(b); });
   REQUIRE(wait_stage(d, "deploy", "health"));
-  std::thread t3([&] { waiting = post_prefer(d.api_port(), "/deploy", deploy_body(slow), "wait=30"); });
+  std::jthread t3([&] { waiting = post_prefer(d.api_port(), "/deploy", deploy_body(slow), "wait=30"); });
   std::this_thread::sleep_for(300ms);
   CHECK(d.stop() == 0);
   t2.join();

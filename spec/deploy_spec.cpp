@@ -125,7 +125,7 @@ TEST_CASE("6: a deploy during a slow deploy is rejected with 409; the first comp
   repo.write_config({{"health_timeout_ms", 10000}});
   Daemon d(repo);
   Http first;
-  std::thread t([&] { first = d.deploy(slow); });
+  std::jthread t([&] { first = d.deploy(slow); });
   auto busy = d.wait_status([](const json& s) { return s["operation"] == "deploy"; }, 5s);
   CHECK(busy["operation"] == "deploy");  // /status answers during a deploy
   auto start = std::chrono::steady_clock::now();

@@ -122,10 +122,14 @@ TEST_CASE("durable: SIGKILL during setup: the half-done slot is killed and not o
   REQUIRE(d.deploy(a).status == 200);
   REQUIRE(d.deploy(b).status == 200);  // live b in slot b, previous a in slot a
   const int pid = live_pid_of(d);
-  std::thread deployer([&] { d.deploy(c); });  // into slot a: previous a is gone now
+  std::jthread deployer([&] { d.deploy(c); });  // into slot a: previous a is gone now
   auto s = d.wait_status([](const json& s) { return s["stage"] == "setup"; }, 10s);
-  REQUIRE(s["stage"] == "setup");
-  REQUIRE(tagged_processes(d.tag()).size() >= 4);  // daemon, app, sh, sleep
+  CHECK(s["stage"] == "setup");
+  // The stage is reported before the shell has started its sleep: wait for it.
+  const auto until = std::chrono::steady_clock::now() + 10s;
+  while (tagged_processes(d.tag()).size() < 4 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(20ms);
+  CHECK(tagged_processes(d.tag()).size() >= 4);  // daemon, app, sh, sleep
   kill_and_restart(d);
   deployer.join();
   s = d.status();

@@ -58,7 +58,7 @@ TEST_CASE("logs: follow streams new lines as they are written, over the API and 
   // API: a follower sees the old tail at once, then a line written later.
   std::string got;
   std::atomic<bool> saw{false};
-  std::thread follower([&] {
+  std::jthread follower([&] {
     httplib::Client c("127.0.0.1", d.api_port());
     c.set_read_timeout(10, 0);
     c.Get("/logs?tail=100&follow=1", [&](const char* data, size_t len) {
@@ -74,7 +74,7 @@ TEST_CASE("logs: follow streams new lines as they are written, over the API and 
   CHECK(got.find("listening") != std::string::npos);  // the tail came first
 
   // CLI: `logs -f` until interrupted (timeout sends SIGTERM after 2 s).
-  std::thread writer([&] {
+  std::jthread writer([&] {
     std::this_thread::sleep_for(700ms);
     http_post(d.internal_port(), "/control/log?line=cli-followed", "");
   });

@@ -105,7 +105,7 @@ TEST_CASE("SIGTERM during a slow deploy abandons it quickly and leaves nothing b
   std::string slow = repo.commit("slow", "--boot-delay 30");
   repo.write_config({{"health_timeout_ms", 60000}, {"setup_command", "true"}});
   Daemon d(repo);
-  std::thread t([&] { d.deploy(slow); });
+  std::jthread t([&] { d.deploy(slow); });
   d.wait_status([](const json& s) { return s["stage"] == "health"; }, 5s);
   auto start = std::chrono::steady_clock::now();
   check_clean_stop(d);

@@ -44,7 +44,7 @@ TEST_CASE("proxy: the old version answers every request while a slow one deploys
   REQUIRE(d.deploy(a).status == 200);
   std::atomic<bool> done{false};
   std::vector<std::string> seen;
-  std::thread poller([&] {
+  std::jthread poller([&] {
     while (!done) {
       seen.push_back(version_at(d.public_port()));
       std::this_thread::sleep_for(5ms);
@@ -72,7 +72,7 @@ TEST_CASE("proxy: a request in flight on the old app completes across a deploy")
   Daemon d(repo, kProxyMode);
   REQUIRE(d.deploy(a).status == 200);
   Http slow;
-  std::thread t([&] { slow = http_get(d.public_port(), "/slow?ms=1200", 10s); });
+  std::jthread t([&] { slow = http_get(d.public_port(), "/slow?ms=1200", 10s); });
   std::this_thread::sleep_for(200ms);
   auto start = std::chrono::steady_clock::now();
   REQUIRE(d.deploy(b).status == 200);

@@ -109,7 +109,7 @@ TEST_CASE("proxy: a WebSocket echoes through the proxy and stays up until the dr
 
   auto start = std::chrono::steady_clock::now();
   Http deployed;
-  std::thread deployer([&] { deployed = d.deploy(b); });
+  std::jthread deployer([&] { deployed = d.deploy(b); });
   auto s = d.wait_status([](const json& s) { return s["stage"] == "drain"; }, 5s);
   CHECK(s["stage"] == "drain");
   WsClient new_ws(d.public_port());

@@ -167,7 +167,7 @@ TEST_CASE("socket activation: systemd-socket-activate passes public and api; bad
   // systemd-socket-activate execs the daemon at the first connection, as systemd would.
   auto activated = [&](int port, const std::string& names) {
     std::atomic<bool> done{false};
-    std::thread poke([&] {
+    std::jthread poke([&] {
       for (int i = 0; i < 100 && !done; ++i) {
         port_open(port);
         std::this_thread::sleep_for(50ms);

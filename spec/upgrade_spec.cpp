@@ -131,7 +131,7 @@ TEST_CASE("upgrade: 409 while a deploy runs; SIGUSR2 upgrades too") {
   repo.write_config({{"setup_command", "sleep 1"}});
   Daemon d(repo, kProxyMode);
   REQUIRE(d.deploy(v1).status == 200);
-  std::thread deploying([&] { CHECK(d.deploy(v2).status == 200); });
+  std::jthread deploying([&] { CHECK(d.deploy(v2).status == 200); });
   d.wait_status([](const json& s) { return s["operation"] == "deploy"; }, 5s);
   Http h = http_post(d.api_port(), "/upgrade", "{}", 10s);
   CHECK(h.status == 409);
