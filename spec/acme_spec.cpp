@@ -99,8 +99,12 @@ class Pebble {
   pid_t pebble_ = -1, dns_ = -1;
 };
 
-json acme_config(const Pebble& p, int tls_port) {
-  return {{"tls",
+/// The message a daemon logs when pebble's certificate for kDomains is in use.
+const std::string kInstalled = "ACME: new certificate for app.test, www.app.test installed";
+
+json acme_config(const Pebble& p, int http_port, int tls_port) {
+  return {{"port", http_port},
+          {"tls",
            {{"port", tls_port},
             {"acme",
              {{"domains", kDomains}, {"email", "ops@app.test"}, {"directory_url", p.directory_url()},
@@ -116,23 +120,20 @@ RunResult curl_name(const std::string& name, int port, const fs::path& ca, const
              cwd, {}, 20s);
 }
 
-/// Waits until the daemon's log has `n` occurrences of `text`; returns whether it did.
-bool wait_log(const Daemon& d, const std::string& text, int n, std::chrono::seconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    const std::string log = d.log();
-    int found = 0;
-    for (size_t at = log.find(text); at != std::string::npos; at = log.find(text, at + 1)) ++found;
-    if (found >= n) return true;
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(50ms);
-  }
-}
-
 int count(const std::string& haystack, const std::string& needle) {
   int n = 0;
   for (size_t at = haystack.find(needle); at != std::string::npos; at = haystack.find(needle, at + 1)) ++n;
   return n;
+}
+
+/// Waits until the daemon's log has `n` occurrences of `text`; returns whether it did.
+bool wait_log(const Daemon& d, const std::string& text, int n, std::chrono::seconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (count(d.log(), text) < n) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(50ms);
+  }
+  return true;
 }
 
 /// A certificate for `names`, self-signed, valid from now-`age` for `life` in all, with
@@ -206,12 +207,11 @@ TEST_CASE("ACME: a certificate for two names from pebble through HTTP-01, served
   const std::string v1 = repo.commit("v1");
   const int http_port = free_port(), tls_port = free_port();
   Pebble ca(repo, http_port);
-  json config = acme_config(ca, tls_port);
-  config["port"] = http_port;
+  json config = acme_config(ca, http_port, tls_port);
   repo.write_config(config);
   Daemon d(repo, kProxyMode);
   REQUIRE(d.deploy(v1).status == 200);  // deploys do not wait for the certificate
-  REQUIRE_MESSAGE(wait_log(d, "ACME: new certificate for app.test, www.app.test installed", 1, 60s), d.log());
+  REQUIRE_MESSAGE(wait_log(d, kInstalled, 1, 60s), d.log());
   const fs::path root = ca.root(repo.home() / "pebble-root.pem");
   const fs::path cwd = repo.home();
 
@@ -268,7 +268,7 @@ TEST_CASE("ACME failures: a truncated directory, then a challenge the CA cannot 
   fake.Get("/dir", [](const httplib::Request&, httplib::Response& res) {
     res.set_content(R"({"newNonce": "https://localhost/nonce", "newAcc)", "application/json");
   });
-  std::thread fake_thread([&] { fake.listen("127.0.0.1", dir_port); });
+  std::jthread fake_thread([&] { fake.listen("127.0.0.1", dir_port); });
   json config = {{"port", http_port},
                  {"tls",
                   {{"port", tls_port},
@@ -297,7 +297,7 @@ TEST_CASE("ACME failures: a truncated directory, then a challenge the CA cannot 
     CHECK(d.log().find("trying again in 10 s") != std::string::npos);
   }
   Pebble right(repo, http_port, dir_port);
-  REQUIRE_MESSAGE(wait_log(d, "ACME: new certificate for app.test, www.app.test installed", 1, 40s), d.log());
+  REQUIRE_MESSAGE(wait_log(d, kInstalled, 1, 40s), d.log());
   const fs::path root = right.root(repo.home() / "pebble-root.pem");
   auto served = curl_name("app.test", tls_port, root, repo.home());
   CHECK_MESSAGE(served.exit_code == 0, served.err);
@@ -311,8 +311,7 @@ TEST_CASE("ACME renewal: a certificate with a third of its life left is renewed 
   const std::string v1 = repo.commit("v1");
   const int http_port = free_port(), tls_port = free_port();
   Pebble ca(repo, http_port);
-  json config = acme_config(ca, tls_port);
-  config["port"] = http_port;
+  json config = acme_config(ca, http_port, tls_port);
   repo.write_config(config);
   // A stored certificate from this CA's directory for these names, 30 s long, 12 s old:
   // served at start, due for renewal 8 s later.
@@ -326,7 +325,7 @@ TEST_CASE("ACME renewal: a certificate with a third of its life left is renewed 
   CHECK(before.get().find("hello from v1") != std::string::npos);
   CHECK(d.log().find("ACME: obtaining") == std::string::npos);
 
-  REQUIRE_MESSAGE(wait_log(d, "ACME: new certificate for app.test, www.app.test installed", 1, 40s), d.log());
+  REQUIRE_MESSAGE(wait_log(d, kInstalled, 1, 40s), d.log());
   CHECK(d.log().find("ACME: renewing a certificate for app.test, www.app.test") != std::string::npos);
   // The connection made with the old certificate goes on; new ones get pebble's.
   CHECK(before.get().find("hello from v1") != std::string::npos);

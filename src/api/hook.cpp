@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "files/atomic_file.h"
 #include "git/git.h"
 
 namespace sm::api {
@@ -74,10 +75,7 @@ int hook_install(const HookOptions& o, std::ostream& out, std::ostream& err) {
         "# `slot-machine hook uninstall` removes it.\n"
         "exec {} hook run --branch {} --config {}\n",
         kHookMarker, branch, config.string(), sh_quote(self.string()), sh_quote(branch), sh_quote(config.string()));
-    const fs::path tmp = hook.string() + ".tmp";
-    std::ofstream(tmp) << text;
-    ::chmod(tmp.c_str(), 0755);
-    fs::rename(tmp, hook);
+    files::write_atomic(hook, text, 0755);
     out << fmt::format("installed {}: a push of {} to {} deploys it (a failed deploy rejects the push)\n",
                        hook.string(), branch, repo.workdir().string());
     if (!repo.bare())

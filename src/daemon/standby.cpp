@@ -20,17 +20,6 @@ namespace sm::daemon {
 using std::chrono::milliseconds;
 using SystemClock = std::chrono::system_clock;
 
-namespace {
-
-std::optional<SystemClock::time_point> parse_rfc3339(const std::string& s) {
-  std::tm tm{};
-  const char* end = strptime(s.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  if (!end || *end) return std::nullopt;
-  return SystemClock::from_time_t(timegm(&tm));
-}
-
-}  // namespace
-
 void Daemon::park(Slot& slot) {
   std::lock_guard lock(mu_);
   if (!slot.app) return;
@@ -93,13 +82,14 @@ void Daemon::tend_standby() {
 void Daemon::adopt_standby(Slot& previous, const SlotRecord& rec, Leftovers& leftovers) {
   auto it = leftovers.find(rec.token);
   if (rec.standby.empty() || rec.token.empty() || it == leftovers.end() || !process::is_alive(rec.pgid)) return;
-  const auto until = parse_rfc3339(rec.standby_until);
-  if (!until || *until <= SystemClock::now()) return;  // over: killed with the leftovers
+  const auto parsed = log::parse_rfc3339(rec.standby_until);
+  const auto until = SystemClock::from_time_t(parsed.value_or(0));
+  if (!parsed || until <= SystemClock::now()) return;  // over: killed with the leftovers
   auto app = std::make_unique<App>();
   app->group = {rec.pgid, rec.token, true};
   app->ports = {rec.port, rec.internal_port};
   app->standby = rec.standby;
-  app->standby_until = *until;
+  app->standby_until = until;
   {
     std::lock_guard lock(mu_);
     previous.app = std::move(app);

@@ -1,12 +1,9 @@
 #include "daemon/state.h"
+#include "files/atomic_file.h"
 #include "log/json_text.h"
 
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -61,16 +58,6 @@ SlotRecord from_json(const json& j, bool live, const char* which) {
   return r;
 }
 
-void write_all(int fd, const std::string& data, const fs::path& path) {
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw std::runtime_error(fmt::format("cannot write {}: {}", path.string(), std::strerror(errno)));
-    done += static_cast<size_t>(n);
-  }
-}
-
 /// Points `link` at `target` atomically (a temp symlink renamed over it), or removes it.
 void set_link(const fs::path& link, const std::optional<fs::path>& target) {
   std::error_code ec;
@@ -92,23 +79,7 @@ void save_state(const fs::path& dir, const PersistedState& s) {
          {"live", s.live ? to_json(*s.live, true) : json(nullptr)},
          {"previous", s.previous ? to_json(*s.previous, false) : json(nullptr)},
          {"last_deploy_time", s.last_deploy_time}};
-  const fs::path path = dir / "state.json", tmp = dir / "state.json.tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw std::runtime_error(fmt::format("cannot write {}: {}", tmp.string(), std::strerror(errno)));
-  try {
-    write_all(fd, log::json_text(j, 2) + "\n", tmp);
-    if (::fsync(fd) != 0) throw std::runtime_error(fmt::format("cannot fsync {}: {}", tmp.string(), std::strerror(errno)));
-  } catch (...) {
-    ::close(fd);
-    throw;
-  }
-  ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0)
-    throw std::runtime_error(fmt::format("cannot rename {} to {}: {}", tmp.string(), path.string(), std::strerror(errno)));
-  if (int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
+  files::write_atomic(dir / "state.json", log::json_text(j, 2) + "\n");
   auto slot_dir = [](const std::optional<SlotRecord>& r) -> std::optional<fs::path> {
     if (!r) return std::nullopt;
     return fs::path(fmt::format("slot-{}", r->slot));  // relative: the data dir can move

@@ -1,4 +1,5 @@
 #include "git/git.h"
+#include "files/atomic_file.h"
 
 #include <fmt/format.h>
 #include <git2.h>
@@ -30,14 +31,11 @@ using Index = Owned<git_index, git_index_free>;
 using Repo = Owned<git_repository, git_repository_free>;
 
 void write_file(const fs::path& p, const std::string& text) {
-  fs::path tmp = p;
-  tmp += ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    f << text;
-    if (!f) throw GitError(ErrorKind::Other, fmt::format("cannot write {}", tmp.string()));
+  try {
+    files::write_atomic(p, text);
+  } catch (const std::runtime_error& e) {
+    throw GitError(ErrorKind::Other, e.what());
   }
-  fs::rename(tmp, p);
 }
 
 std::string read_line(const fs::path& p) {

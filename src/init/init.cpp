@@ -1,4 +1,5 @@
 #include "init/init.h"
+#include "files/atomic_file.h"
 #include "log/json_text.h"
 
 #include <fmt/format.h>
@@ -146,15 +147,11 @@ Outcome run(const fs::path& dir, bool force, bool use_runner) {
         "Procfile web: line); write slot-machine.json by hand from slot-machine.json.example",
         dir.string()));
   const std::string text = render_config(*d, present(dir / ".env"));
-  const fs::path tmp = dir / ".slot-machine.json.tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    f << text;
-    if (!f) throw InitError(fmt::format("init: cannot write {}", tmp.string()));
+  try {
+    files::write_atomic(config, text);
+  } catch (const std::runtime_error& e) {
+    throw InitError(fmt::format("init: {}", e.what()));
   }
-  std::error_code ec;
-  fs::rename(tmp, config, ec);
-  if (ec) throw InitError(fmt::format("init: cannot write {}: {}", config.string(), ec.message()));
   bool changed = ensure_gitignored(dir);
   out.message = fmt::format("wrote {} ({} project: setup \"{}\", start \"{}\"){}", config.string(),
                             d->ecosystem, d->setup_command, d->start_command,

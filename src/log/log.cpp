@@ -16,11 +16,17 @@ std::string rfc3339(std::time_t t) {
   return buf;
 }
 
-long long seconds_since(const std::string& rfc3339) {
+std::optional<std::time_t> parse_rfc3339(const std::string& text) {
   std::tm tm{};
-  const char* end = strptime(rfc3339.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  if (!end || *end != '\0') return 0;
-  const long long d = static_cast<long long>(std::time(nullptr)) - static_cast<long long>(timegm(&tm));
+  const char* end = strptime(text.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  if (!end || *end != '\0') return std::nullopt;
+  return timegm(&tm);
+}
+
+long long seconds_since(const std::string& rfc3339) {
+  const auto t = parse_rfc3339(rfc3339);
+  if (!t) return 0;
+  const long long d = static_cast<long long>(std::time(nullptr)) - static_cast<long long>(*t);
   return d > 0 ? d : 0;
 }
 

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <ctime>
+#include <optional>
 #include <string>
 
 namespace sm::log {
@@ -13,6 +14,8 @@ std::string now_rfc3339();
 /// `t` as RFC 3339, UTC, second precision.
 std::string rfc3339(std::time_t t);
 
+/// The time an rfc3339() text names; nullopt for anything else.
+std::optional<std::time_t> parse_rfc3339(const std::string& text);
 /// Whole seconds from a now_rfc3339() time until now (0 when unparsable or ahead).
 long long seconds_since(const std::string& rfc3339);
 

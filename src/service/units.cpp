@@ -8,6 +8,7 @@
 #include <fstream>
 #include <ostream>
 
+#include "files/atomic_file.h"
 #include "service/upgrade.h"
 
 namespace sm::service {
@@ -136,22 +137,10 @@ int write_units(const UnitOptions& o, std::ostream& out, std::ostream& err) {
         return 1;
       }
   for (const auto& [path, text] : {std::pair{service, service_unit(s, cfg)}, std::pair{socket, socket_unit(s, cfg)}}) {
-    const fs::path tmp = path.string() + ".tmp";
-    {
-      std::ofstream f(tmp);
-      f << text;
-      f.close();
-      if (!f) {
-        err << fmt::format("slot-machine: cannot write {}: {}; pass --out DIR for another "
-                           "directory\n", tmp.string(), std::strerror(errno));
-        fs::remove(tmp, ec);
-        return 1;
-      }
-    }
-    fs::rename(tmp, path, ec);
-    if (ec) {
-      err << fmt::format("slot-machine: cannot write {}: {}\n", path.string(), ec.message());
-      fs::remove(tmp, ec);
+    try {
+      files::write_atomic(path, text);
+    } catch (const std::runtime_error& e) {
+      err << fmt::format("slot-machine: {}; pass --out DIR for another directory\n", e.what());
       return 1;
     }
     out << path.string() << "\n";

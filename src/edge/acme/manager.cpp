@@ -1,8 +1,5 @@
 #include "edge/acme/manager.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -13,6 +10,7 @@
 #include <sstream>
 
 #include "edge/acme/certificate.h"
+#include "files/atomic_file.h"
 #include "log/log.h"
 
 namespace sm::edge::acme {
@@ -27,29 +25,6 @@ std::optional<std::string> read_text(const fs::path& p) {
   std::ostringstream s;
   s << in.rdbuf();
   return s.str();
-}
-
-/// Writes `text` to `p` atomically (a temporary file renamed over it) with `mode`.
-void write_file(const fs::path& p, const std::string& text, mode_t mode) {
-  const fs::path tmp = p.string() + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) throw std::runtime_error(fmt::format("cannot write {}: {}", tmp.string(), strerror(errno)));
-  size_t done = 0;
-  while (done < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int e = errno;
-      ::close(fd);
-      throw std::runtime_error(fmt::format("cannot write {}: {}", tmp.string(), strerror(e)));
-    }
-    done += static_cast<size_t>(n);
-  }
-  fchmod(fd, mode);  // whatever the umask made of it
-  const bool synced = ::fsync(fd) == 0;
-  ::close(fd);
-  if (!synced || ::rename(tmp.c_str(), p.c_str()) != 0)
-    throw std::runtime_error(fmt::format("cannot write {}: {}", p.string(), strerror(errno)));
 }
 
 }  // namespace
@@ -76,7 +51,7 @@ Manager::Manager(ManagerOptions opts)
           }
         }
         EcKey k = EcKey::generate();
-        write_file(files_.account_key, k.pem(), 0600);
+        files::write_atomic(files_.account_key, k.pem(), 0600);
         return k;
       }()) {}
 
@@ -124,12 +99,12 @@ void Manager::renew() {
   };
   const Issued issued = obtain(opts_.settings, account_, opts_.domains, *opts_.challenges, stopped);
   // The key first: a chain without its key is never what the files say.
-  write_file(files_.key.string() + ".new", issued.key_pem, 0600);
-  write_file(files_.cert.string() + ".new", issued.chain_pem, 0644);
+  files::write_atomic(files_.key.string() + ".new", issued.key_pem, 0600);
+  files::write_atomic(files_.cert.string() + ".new", issued.chain_pem, 0644);
   opts_.install(files_.cert.string() + ".new", files_.key.string() + ".new");  // throws: nothing replaced
   fs::rename(files_.key.string() + ".new", files_.key);
   fs::rename(files_.cert.string() + ".new", files_.cert);
-  write_file(files_.order,
+  files::write_atomic(files_.order,
              json{{"directory_url", opts_.settings.directory_url}, {"domains", opts_.domains},
                   {"obtained", log::now_rfc3339()}}
                      .dump(2) + "\n",
