@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "api/server.h"
+#include "api/upgrader.h"
 #include "config/config.h"
 #include "config/env_file.h"
 #include "daemon/daemon.h"
@@ -27,6 +28,8 @@
 #include "service/listen_fds.h"
 #include "service/notify.h"
 #include "service/upgrade.h"
+#include "notify/notifier.h"
+#include "triggers/receiver.h"
 
 namespace sm::api {
 namespace fs = std::filesystem;
@@ -34,64 +37,6 @@ namespace fs = std::filesystem;
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-/// The old daemon's half of `upgrade` (contract §7): start the binary at our executable
-/// path on our listening sockets, and once it serves, hand it the apps.
-class Upgrader {
- public:
-  Upgrader(daemon::Daemon& daemon, ApiServer& server, proxy::Proxy* proxy,
-           process::Reaper& reaper, std::vector<std::string> args)
-      : daemon_(daemon), server_(server), proxy_(proxy), reaper_(reaper), args_(std::move(args)) {}
-
-  UpgradeAnswer run() {
-    std::unique_lock one(mu_, std::try_to_lock);
-    if (!one || handed_over_) return {409, "an upgrade is already running", 0, ""};
-    auto ops = daemon_.hold_operations();
-    if (!ops)
-      return {409, "a deploy, rollback or restart is running (or waiting); upgrade when it has finished", 0, ""};
-    const std::string exe = service::own_executable();
-    log::info("upgrade: starting {} on this daemon's sockets", exe);
-    service::notify_reloading();
-    std::vector<service::HandedSocket> sockets;
-    if (proxy_)
-      for (auto& [name, fd] : proxy_->listening_sockets()) sockets.push_back({name, fd});
-    sockets.push_back({"api", server_.listening_fd()});
-    const auto began = Clock::now();
-    try {
-      auto next = service::Successor::start(exe, args_, sockets, reaper_, kReadyTimeout);
-      server_.stop_accepting();
-      next.go();
-      // New connections are the new daemon's from now on (one accepted here would
-      // be closed with this daemon, a WebSocket at the drain deadline).
-      if (proxy_) proxy_->stop_accepting();
-      daemon_.hand_over();  // no operation starts here again
-      handed_over_ = true;
-      successor_pid_ = next.pid();
-      service::notify_new_main(next.pid(), daemon_.status_line());
-      log::info("upgrade: the new daemon (pid {}, {}) serves after {} ms", next.pid(), next.version(),
-                std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - began).count());
-      return {200, "", next.pid(), next.version()};
-    } catch (const service::UpgradeError& e) {
-      log::info("upgrade failed: {}", e.what());
-      service::notify_ready(daemon_.status_line());  // the old daemon serves on
-      return {500, e.what(), 0, ""};
-    }
-  }
-
-  bool handed_over() const { return handed_over_; }
-  pid_t successor() const { return successor_pid_; }
-
- private:
-  static constexpr std::chrono::seconds kReadyTimeout{60};
-  daemon::Daemon& daemon_;
-  ApiServer& server_;
-  proxy::Proxy* proxy_;
-  process::Reaper& reaper_;
-  const std::vector<std::string> args_;
-  std::mutex mu_;
-  std::atomic<bool> handed_over_{false};
-  std::atomic<pid_t> successor_pid_{0};
-};
 
 /// The arguments that start this same daemon again (absolute paths: same meaning).
 std::vector<std::string> start_args(const StartOptions& o, const fs::path& data_dir) {
@@ -205,6 +150,23 @@ int start_daemon(const StartOptions& opts) {
     return fail(2, fmt::format("config: \"tls\" needs proxy mode (the daemon terminates TLS in "
                                "front of the app); start without --no-proxy (in {})",
                                opts.config.string()));
+  if (cfg.webhooks && opts.no_proxy)
+    return fail(2, fmt::format("config: \"webhooks\" needs proxy mode (the daemon answers them on the public "
+                               "port, in front of the app); start without --no-proxy (in {})",
+                               opts.config.string()));
+  // Made before the proxy, which asks it; started once the daemon can deploy.
+  std::shared_ptr<triggers::Receiver> webhooks;
+  if (cfg.webhooks) {
+    try {
+      webhooks = std::make_shared<triggers::Receiver>(
+          cfg.webhooks->path,
+          edge::read_secret_file(cfg.webhooks->secret_file, "webhooks.secret_file", "the webhook secret",
+                                 "write the secret your forge signs with into it and chmod 600 it"),
+          cfg.webhooks->branch);
+    } catch (const config::ConfigError& e) {
+      return fail(2, fmt::format("{} (in {})", e.what(), opts.config.string()));
+    }
+  }
 
   // Sockets passed by systemd, or by the daemon this one replaces.
   service::Listeners given;
@@ -259,6 +221,10 @@ int start_daemon(const StartOptions& opts) {
     popts.tls_fd = given.https_fd;
     if (!cfg.acme_domains.empty())
       popts.acme_challenge = [c = &challenges](std::string_view token) { return c->find(token); };
+    if (webhooks) {
+      popts.local_path = cfg.webhooks->path;
+      popts.local = [webhooks](const proxy::LocalRequest& r) { return webhooks->handle(r); };
+    }
     proxy.emplace(std::move(popts));
     router = std::make_unique<daemon::ProxyRouter>(
         *proxy, std::set<int>{cfg.port, cfg.internal_port, cfg.api_port},
@@ -274,8 +240,25 @@ int start_daemon(const StartOptions& opts) {
     }
   }
 
+  std::optional<notify::Notifier> notifier;
+  if (!cfg.notify.empty()) {
+    try {
+      notifier.emplace(cfg, paths.data_dir);
+    } catch (const config::ConfigError& e) {
+      return fail(2, fmt::format("{} (in {})", e.what(), opts.config.string()));
+    }
+  }
+
   process::Reaper reaper;
   daemon::Daemon daemon(cfg, paths, std::move(*repo), reaper, *router);
+  struct StopListeners {  // webhooks deploy through `daemon`, the notifier listens to it
+    triggers::Receiver* webhooks;
+    std::optional<notify::Notifier>& notifier;
+    ~StopListeners() {
+      if (webhooks) webhooks->stop();
+      if (notifier) notifier->stop();
+    }
+  } stop_listeners{webhooks.get(), notifier};
   ApiServer server(daemon, security);
   if (given.api_fd >= 0) {
     server.adopt(given.api_fd, cfg.api_port);
@@ -289,11 +272,21 @@ int start_daemon(const StartOptions& opts) {
   // After the bind (a second daemon must fail before it touches anything), before
   // serving: clients connecting meanwhile wait in the listen backlog.
   daemon.restore();
+  if (notifier) {
+    const auto s = daemon.status();
+    notifier->start(daemon.events(), s.live_commit, s.live_slot);
+  }
   // A given public socket queues clients whether we accept or not: accept, and answer
   // 503 until something is live.
   // So does ACME, which needs the public port to answer its challenges from the start.
-  if (proxy && (given.public_fd >= 0 || acme)) proxy->listen_now();
+  // So do webhooks, which may bring the first deploy.
+  if (proxy && (given.public_fd >= 0 || acme || webhooks)) proxy->listen_now();
   if (acme) acme->start();
+  if (webhooks)
+    webhooks->start([&daemon](const std::string& commit) {
+      const auto r = daemon.deploy(commit, {}, {std::chrono::hours(1), {}});
+      return r.status == daemon::OpStatus::Ok ? std::string() : r.error;
+    });
   if (predecessor) {
     predecessor->ready(SLOT_MACHINE_VERSION);
     predecessor->wait_go(std::chrono::seconds(10));  // the old daemon stops taking API calls
@@ -340,6 +333,7 @@ int start_daemon(const StartOptions& opts) {
   if (upgrader.handed_over()) {
     log::info("handed over to the new daemon (pid {}); finishing the connections this one "
               "still serves", upgrader.successor());
+    if (webhooks) webhooks->stop();  // deliveries get 503 here; the new daemon takes them
     std::thread api([&] { server.stop(); });
     if (proxy) proxy->hand_over(Clock::now() + std::chrono::milliseconds(cfg.drain_timeout_ms));
     api.join();
@@ -349,6 +343,7 @@ int start_daemon(const StartOptions& opts) {
   log::info("received {}: stopping the API and draining every slot", strsignal(sig));
   service::notify_stopping();
   daemon.begin_shutdown();
+  if (webhooks) webhooks->stop();
   server.stop();
   daemon.shutdown();
   if (size_t left = process::kill_all_descendants(reaper))

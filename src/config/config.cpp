@@ -1,4 +1,5 @@
 #include "config/config.h"
+#include "config/fields.h"
 #include "log/json_text.h"
 
 #include <fmt/format.h>
@@ -15,28 +16,7 @@ namespace sm::config {
 namespace {
 
 using nlohmann::json;
-
-const char* type_name(const json& v) {
-  return v.is_number_integer() ? "an integer" : v.type_name();
-}
-
-std::string get_string(const json& doc, const std::string& key, std::string fallback) {
-  if (!doc.contains(key)) return fallback;
-  const json& v = doc.at(key);
-  if (!v.is_string())
-    throw ConfigError(fmt::format("config: \"{}\" must be a string, got {} ({})", key,
-                                  type_name(v), log::json_text(v)));
-  return v.get<std::string>();
-}
-
-long long get_int(const json& doc, const std::string& key, long long fallback) {
-  if (!doc.contains(key)) return fallback;
-  const json& v = doc.at(key);
-  if (!v.is_number_integer())
-    throw ConfigError(fmt::format("config: \"{}\" must be an integer, got {} ({})", key,
-                                  type_name(v), log::json_text(v)));
-  return v.get<long long>();
-}
+using namespace fields;
 
 int get_ms(const json& doc, const std::string& key, int fallback, long long min) {
   long long v = get_int(doc, key, fallback);
@@ -57,7 +37,7 @@ const std::set<std::string> kKnownKeys = {
     "health_timeout_ms", "drain_timeout_ms", "setup_timeout_ms", "env_file", "api_port",      "api_bind",
     "proxy_timeout_ms", "proxy_header_timeout_ms", "proxy_max_conns_per_ip", "log_max_bytes",
     "log_keep", "api_token_file", "api_tls", "tls", "restart", "shared_dirs", "standby", "standby_ttl_s",
-    "auto_rollback_s"};
+    "auto_rollback_s", "webhooks", "notify"};
 
 /// "standby", "standby_ttl_s", "auto_rollback_s" (contract §10).
 void get_standby(const json& doc, Config& c, std::vector<std::string>& warnings) {
@@ -142,15 +122,6 @@ std::vector<std::string> get_shared_dirs(const json& doc) {
     out.push_back(d);
   }
   return out;
-}
-
-/// A path field: relative paths are taken from the config file's directory.
-std::filesystem::path get_path(const json& doc, const std::string& key,
-                               const std::filesystem::path& base_dir) {
-  const std::string v = get_string(doc, key, "");
-  if (v.empty()) return {};
-  std::filesystem::path p(v);
-  return p.is_absolute() ? p : (base_dir / p).lexically_normal();
 }
 
 /// The object at `field` ("tls", "api_tls"): checked to hold only `allowed` keys and a
@@ -326,6 +297,8 @@ Loaded parse(const std::string& text, const std::filesystem::path& base_dir) {
   get_api_tls(doc, base_dir, c);
   c.shared_dirs = get_shared_dirs(doc);
   get_standby(doc, c, out.warnings);
+  if (doc.contains("webhooks")) c.webhooks = parse_webhooks(doc.at("webhooks"), base_dir);
+  if (doc.contains("notify")) c.notify = parse_notify(doc.at("notify"), base_dir);
 
   std::string env_file = get_string(doc, "env_file", "");
   if (!env_file.empty()) {

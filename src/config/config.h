@@ -2,6 +2,8 @@
 // slot-machine.json: load, defaults, validation with field-named errors.
 
 #include <filesystem>
+#include <nlohmann/json_fwd.hpp>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -49,7 +51,36 @@ struct Config {
   std::string acme_email;
   std::string acme_directory_url = "https://acme-v02.api.letsencrypt.org/directory";
   std::filesystem::path acme_ca_file;  // absolute, or empty: the system's trust store
+  // webhooks (contract §9): signed push deliveries under `path` on the public port(s)
+  // deploy pushes to `branch`, fetched from `remote`.
+  struct Webhooks {
+    std::filesystem::path secret_file;  // absolute; required
+    std::string branch = "main";
+    std::string remote = "origin";
+    std::string path = "/.slot-machine/hooks";
+    std::filesystem::path token_file;  // absolute, or empty: HTTPS fetches without a token
+  };
+  std::optional<Webhooks> webhooks;
+  // notify (contract §9): each target gets the events it names, POSTed from an outbox.
+  struct NotifyTarget {
+    std::string url;                    // http:// or https://
+    std::vector<std::string> events;    // names from kNotifyEvents; every one when absent
+    std::filesystem::path secret_file;  // absolute, or empty: unsigned
+    std::string format = "json";        // "json" or "slack"
+  };
+  std::vector<NotifyTarget> notify;
 };
+
+/// The events a notify target can name.
+inline const std::vector<std::string> kNotifyEvents = {"deploy_started", "deploy_succeeded", "deploy_failed",
+                                                       "rollback",       "auto_rollback",    "app_crashed",
+                                                       "app_restarted",  "daemon_started"};
+
+/// The "notify" array (triggers.cpp). Throws ConfigError naming the entry and field.
+std::vector<Config::NotifyTarget> parse_notify(const nlohmann::json& n, const std::filesystem::path& base_dir);
+
+/// The "webhooks" object (triggers.cpp). Throws ConfigError naming the field.
+Config::Webhooks parse_webhooks(const nlohmann::json& w, const std::filesystem::path& base_dir);
 
 /// What loading produced besides the config: warnings the daemon logs (unknown keys).
 struct Loaded {

@@ -114,7 +114,7 @@ class Daemon {
   /// `quarantine`, when given, is a directory of objects under the repository's own
   /// (a push's quarantine during its pre-receive hook) read for this deploy only; Invalid
   /// when it is anything else. A full hash the repository lacks is fetched first from
-  /// the repository's remote "origin" when it has one.
+  /// the remote "webhooks.remote" names (default "origin") when the repository has it.
   OpResult deploy(const std::string& revision, Progress progress = {}, const Wait& wait = {},
                   const std::filesystem::path& quarantine = {});
   OpResult rollback(Progress progress = {}, const Wait& wait = {});

@@ -38,6 +38,10 @@ OpResult Daemon::run_deploy(const std::string& revision) {
   persist();  // a crash from here on must not offer the target as previous
   stop_app(*target, "its slot is being redeployed");
   log::info("deploy {} ({}) to slot {}", commit, revision, target->name);
+  emit(EventKind::Started, {{"operation", "deploy"},
+                            {"commit", commit},
+                            {"slot", std::string(1, target->name)},
+                            {"previous_commit", old_live ? old_live->commit : ""}});
   const auto started = Clock::now();
 
   OpResult r;
@@ -104,14 +108,15 @@ std::string Daemon::resolve_or_fetch(const std::string& revision) {
     const bool full_hash = revision.size() == 40 && revision.find_first_not_of("0123456789abcdef") == std::string::npos;
     if (e.kind() != git::ErrorKind::UnknownRevision || !full_hash) throw;
     // A commit pushed elsewhere (deploy --remote from a laptop): fetch, then look again.
-    const std::string remote = "origin";  // webhooks.remote, once webhooks exist
+    const std::string remote = cfg_.webhooks ? cfg_.webhooks->remote : "origin";
+    const std::filesystem::path token_file = cfg_.webhooks ? cfg_.webhooks->token_file : std::filesystem::path();
     set_stage("deploy", "fetch");
     log::info("commit {} is not here; fetching remote \"{}\"", revision, remote);
     // In a child process, like the checkout: a cancel stops it at once, and the memory
     // libgit2 leaks in its config regex matching (Debian's libgit2 1.5) stays there.
     process::ForkedResult fetched;
     try {
-      fetched = process::run_forked(reaper_, [&] { repo_.fetch(remote); }, [this] { return interrupted(); });
+      fetched = process::run_forked(reaper_, [&] { repo_.fetch(remote, token_file); }, [this] { return interrupted(); });
     } catch (const std::exception& f) {
       fetched.error = f.what();
     }

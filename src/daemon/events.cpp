@@ -9,6 +9,7 @@ namespace sm::daemon {
 const char* name_of(EventKind kind) {
   switch (kind) {
     case EventKind::Stage: return "stage";
+    case EventKind::Started: return "started";
     case EventKind::Output: return "output";
     case EventKind::Health: return "health";
     case EventKind::Finished: return "finished";

@@ -31,36 +31,40 @@ std::string trimmed(std::string s) {
 
 }  // namespace
 
-void check_token(const std::string& token, const std::string& where) {
+void check_token(const std::string& token, const std::string& where, const std::string& what) {
   if (token.size() < 16 || token.size() > 4096)
     throw config::ConfigError(fmt::format(
-        "the API token from {} is {} characters; it must be 16-4096 (make one with `openssl rand "
+        "{} from {} is {} characters; it must be 16-4096 (make one with `openssl rand "
         "-hex 32`)",
-        where, token.size()));
+        what, where, token.size()));
   for (unsigned char c : token)
     if (c <= 0x20 || c >= 0x7f)
       throw config::ConfigError(fmt::format(
-          "the API token from {} holds a space, control or non-ASCII character; use visible "
+          "{} from {} holds a space, control or non-ASCII character; use visible "
           "ASCII only (make one with `openssl rand -hex 32`)",
-          where));
+          what, where));
 }
 
-std::string read_token_file(const std::filesystem::path& file) {
+std::string read_secret_file(const std::filesystem::path& file, const std::string& field, const std::string& what,
+                             const std::string& how_to_create) {
   std::ifstream in(file);
   if (!in)
-    throw config::ConfigError(fmt::format(
-        "config: \"api_token_file\": cannot read {}; create it (`openssl rand -hex 32 > {}` and "
-        "chmod 600) or remove the field",
-        file.string(), file.string()));
+    throw config::ConfigError(fmt::format("config: \"{}\": cannot read {}; {} or remove the field", field,
+                                          file.string(), how_to_create));
   std::string first;
   std::getline(in, first);
   const std::string token = trimmed(first);
-  check_token(token, fmt::format("\"api_token_file\" {}", file.string()));
+  check_token(token, fmt::format("\"{}\" {}", field, file.string()), what);
   struct stat st {};
   if (::stat(file.c_str(), &st) == 0 && (st.st_mode & 077))
-    log::info("warning: {} (the API token) can be read by other users (mode {:o}); chmod 600 it",
-              file.string(), st.st_mode & 0777);
+    log::info("warning: {} ({}) can be read by other users (mode {:o}); chmod 600 it", file.string(), what,
+              st.st_mode & 0777);
   return token;
+}
+
+std::string read_token_file(const std::filesystem::path& file) {
+  return read_secret_file(file, "api_token_file", "the API token",
+                          fmt::format("create it (`openssl rand -hex 32 > {}` and chmod 600)", file.string()));
 }
 
 std::optional<std::string> find_token(const std::filesystem::path& file) {

@@ -16,9 +16,16 @@ inline constexpr const char* kTokenVar = "SLOT_MACHINE_API_TOKEN";
 /// config::ConfigError naming the file when it cannot be read or the token is unusable.
 std::string read_token_file(const std::filesystem::path& file);
 
+/// The secret in `file` (its first line, trimmed), for config field `field` ("api_token_file",
+/// "webhooks.secret_file" ...): 16-4096 visible ASCII characters. Throws config::ConfigError
+/// naming the field and the file, with `how_to_create` as the remedy; logs a warning naming
+/// `what` when other users can read the file.
+std::string read_secret_file(const std::filesystem::path& file, const std::string& field, const std::string& what,
+                             const std::string& how_to_create);
+
 /// Throws config::ConfigError unless `token` is 16-4096 visible ASCII characters (it
 /// travels in an Authorization header); `where` names its source in the message.
-void check_token(const std::string& token, const std::string& where);
+void check_token(const std::string& token, const std::string& where, const std::string& what = "the API token");
 
 /// The token to use: $SLOT_MACHINE_API_TOKEN when set and not empty, else `file`'s when
 /// one is configured, else none. Throws config::ConfigError (see above).

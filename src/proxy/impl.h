@@ -146,6 +146,13 @@ struct Proxy::Impl {
   /// (404 when none is pending); 503 while there is no certificate yet.
   awaitable<void> redirect_to_https(Stream& client, const http::request<http::buffer_body>& req);
 
+  /// Whether `req` is for Options::local (its path is local_path or below it).
+  bool is_local(const http::request<http::buffer_body>& req) const;
+  /// Reads the body of a request for Options::local (413 over kLocalBodyLimit, 405 for
+  /// anything but POST), asks it and writes its answer; the connection then closes.
+  awaitable<void> answer_locally(Stream& client, beast::flat_buffer& cbuf,
+                                 http::request_parser<http::buffer_body>& req, const std::string& peer);
+
   /// Reads the next request header into `req`: waits up to kClientIdle for its first
   /// byte, then up to the header timeout for the rest, and checks it (request_checks.h).
   /// nullopt: forward it. A Refusal with status 0: close without an answer (the client

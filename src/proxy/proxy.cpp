@@ -115,6 +115,10 @@ awaitable<void> Proxy::Impl::session(Socket sock, asio::ip::address peer_addr, K
       co_await redirect_to_https(client, req.get());
       co_return;
     }
+    if (kind != Kind::Internal && is_local(req.get())) {
+      co_await answer_locally(client, cbuf, req, peer);
+      co_return;
+    }
     auto backend = route(kind == Kind::Internal);
     InFlight counted(backend);
     if (!backend) {

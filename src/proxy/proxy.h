@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -14,6 +15,23 @@
 namespace sm::proxy {
 
 using Clock = std::chrono::steady_clock;
+
+/// A request the proxy answers itself instead of forwarding (webhooks): read whole.
+struct LocalRequest {
+  std::string target;                          // as sent: path and query
+  std::map<std::string, std::string> headers;  // names in lower case; a repeated one: the last
+  std::string body;
+  std::string peer;                            // the client's address
+};
+/// The answer: `body` is sent as application/json; Retry-After when retry_after_s > 0.
+struct LocalAnswer {
+  int status = 200;
+  std::string body;
+  int retry_after_s = 0;
+};
+
+/// Bodies of local requests above this get 413 without being read.
+inline constexpr size_t kLocalBodyLimit = 1 << 20;
 
 struct Options {
   std::string public_bind = "0.0.0.0";
@@ -35,6 +53,12 @@ struct Options {
   // With tls_port and no tls_cert (ACME): the key authorization for an HTTP-01 token,
   // answered on public_port; nullopt: none pending for it. Called on the event loop.
   std::function<std::optional<std::string>(std::string_view token)> acme_challenge;
+  // Webhooks: requests whose path is `local_path` or under it ("<local_path>/...") on the
+  // public and HTTPS ports are answered by `local` (on the event loop: it must not block)
+  // and never reach the app; only POST, with a body of at most kLocalBodyLimit. With
+  // HTTPS, the plain port redirects them like everything else. Empty: none.
+  std::string local_path;
+  std::function<LocalAnswer(const LocalRequest&)> local;
 };
 
 /// Proxy runs one event loop on its own thread. Until the first switch_to() nothing

@@ -1,0 +1,224 @@
+// Contract §9: notifications. Targets get the daemon's events as signed JSON (or Slack
+// text) POSTs from an outbox that retries, survives a restart and never delays a deploy.
+
+#include <doctest/doctest.h>
+#include <fmt/format.h>
+#include <httplib.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <sys/stat.h>
+
+#include <atomic>
+#include <fstream>
+#include <mutex>
+
+#include "harness.h"
+
+using namespace spec;
+
+namespace {
+
+const std::string kSecret = "spec-notify-secret-0123456789";
+
+std::string hmac_hex(const std::string& body) {
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned len = 0;
+  HMAC(EVP_sha256(), kSecret.data(), static_cast<int>(kSecret.size()),
+       reinterpret_cast<const unsigned char*>(body.data()), body.size(), mac, &len);
+  std::string hex;
+  for (unsigned i = 0; i < len; ++i) hex += fmt::format("{:02x}", mac[i]);
+  return hex;
+}
+
+/// A notification receiver on 127.0.0.1:port: records every POST; `/fail` answers
+/// 500 while `failing` is above 0 (counting down), `/hang` waits 20 s.
+class Receiver {
+ public:
+  struct Got {
+    std::string path, event, delivery, signature, body;
+  };
+  explicit Receiver(int port) : port_(port) {
+    server_.Post(".*", [this](const httplib::Request& req, httplib::Response& res) {
+      if (req.path == "/hang") std::this_thread::sleep_for(20s);
+      std::lock_guard lock(mu_);
+      if (req.path == "/fail" && failing > 0) {
+        --failing;
+        res.status = 500;
+        return;
+      }
+      got_.push_back({req.path, req.get_header_value("X-Slot-Machine-Event"),
+                      req.get_header_value("X-Slot-Machine-Delivery"), req.get_header_value("X-Slot-Machine-Signature"),
+                      req.body});
+      res.status = 204;
+    });
+    thread_ = std::jthread([this] { server_.listen("127.0.0.1", port_); });
+    while (!server_.is_running()) std::this_thread::sleep_for(5ms);
+  }
+  ~Receiver() { server_.stop(); }
+  std::string url(const std::string& path) const { return fmt::format("http://127.0.0.1:{}{}", port_, path); }
+  std::vector<Got> got() {
+    std::lock_guard lock(mu_);
+    return got_;
+  }
+  /// Waits until `path` got a notification of `event`; returns it.
+  std::optional<Got> wait_for(const std::string& path, const std::string& event, std::chrono::seconds timeout = 20s) {
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      for (const auto& g : got())
+        if (g.path == path && g.event == event) return g;
+      if (std::chrono::steady_clock::now() > until) return std::nullopt;
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+  int count(const std::string& path) {
+    int n = 0;
+    for (const auto& g : got()) n += g.path == path;
+    return n;
+  }
+  std::atomic<int> failing{0};
+
+ private:
+  int port_;
+  httplib::Server server_;
+  std::mutex mu_;
+  std::vector<Got> got_;
+  std::jthread thread_;
+};
+
+fs::path secret_file(const AppRepo& repo) {
+  const fs::path p = repo.home() / "notify.secret";
+  std::ofstream(p) << kSecret << "\n";
+  ::chmod(p.c_str(), 0600);
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("notify: every event reaches a signed JSON target with the contract's fields; a Slack target gets text; "
+          "events filter") {
+  AppRepo repo;
+  const std::string v1 = repo.commit("v1");
+  const std::string v2 = repo.commit("v2");
+  const std::string bad = repo.commit("v3", "--no-such-flag");
+  Receiver rx(free_port());
+  repo.write_config({{"notify",
+                      {{{"url", rx.url("/json")}, {"secret_file", secret_file(repo).string()}},
+                       {{"url", rx.url("/slack")}, {"format", "slack"}, {"events", {"deploy_failed"}}}}}});
+  Daemon d(repo, kProxyMode);
+  auto started = rx.wait_for("/json", "daemon_started");
+  REQUIRE(started);
+  REQUIRE(d.deploy(v1).status == 200);
+  REQUIRE(d.deploy(v2).status == 200);
+  REQUIRE(d.rollback().status == 200);  // live v1 again, in slot a
+  CHECK(d.deploy(bad).status == 500);
+
+  auto begun = rx.wait_for("/json", "deploy_started");
+  auto ok = rx.wait_for("/json", "deploy_succeeded");
+  auto failed = rx.wait_for("/json", "deploy_failed");
+  auto rolled = rx.wait_for("/json", "rollback");
+  REQUIRE(begun);
+  REQUIRE(ok);
+  REQUIRE(failed);
+  REQUIRE(rolled);
+  for (const auto* g : {&*started, &*begun, &*ok, &*failed, &*rolled}) {
+    CHECK(g->signature == "sha256=" + hmac_hex(g->body));
+    const json body = json::parse(g->body);
+    for (const char* key : {"event", "time", "commit", "slot", "previous_commit", "duration_ms", "stage", "error", "host"})
+      CHECK_MESSAGE(body.contains(key), key << " in " << g->body);
+    CHECK(body["event"] == g->event);
+  }
+  const json first = json::parse(begun->body);
+  CHECK(first["commit"] == v1);
+  const json succeeded = json::parse(ok->body);
+  CHECK(succeeded["commit"] == v1);
+  CHECK(succeeded["duration_ms"].get<long long>() > 0);
+  const json failure = json::parse(failed->body);
+  CHECK(failure["commit"] == bad);
+  CHECK(failure["previous_commit"] == v1);
+  CHECK(failure["stage"] == "health");
+  CHECK_FALSE(failure["error"].get<std::string>().empty());
+  CHECK(json::parse(rolled->body)["commit"] == v1);
+
+  // Delivery ids are unique; the Slack target got only the failure, as text, unsigned.
+  std::set<std::string> ids;
+  for (const auto& g : rx.got()) ids.insert(g.delivery);
+  CHECK(ids.size() == rx.got().size());
+  auto slack = rx.wait_for("/slack", "deploy_failed");
+  REQUIRE(slack);
+  CHECK(rx.count("/slack") == 1);
+  CHECK(slack->signature.empty());
+  const json text = json::parse(slack->body);
+  CHECK(text.size() == 1);
+  CHECK(text["text"].get<std::string>().find("the deploy of " + bad.substr(0, 12) + " failed at health") !=
+        std::string::npos);
+  check_clean_stop(d);
+}
+
+TEST_CASE("notify: a target answering 500 is retried until it takes it; a hanging one never delays a deploy; what "
+          "is pending when the daemon stops is delivered after it starts again") {
+  AppRepo repo;
+  const std::string v1 = repo.commit("v1");
+  const std::string v2 = repo.commit("v2");
+  const int down_port = free_port();
+  Receiver rx(free_port());
+  rx.failing = 2;
+  repo.write_config({{"notify",
+                      {{{"url", rx.url("/fail")}, {"events", {"deploy_succeeded"}}},
+                       {{"url", rx.url("/hang")}, {"events", {"deploy_started"}}},
+                       {{"url", fmt::format("http://127.0.0.1:{}/later", down_port)}, {"events", {"deploy_succeeded"}}}}}});
+  Daemon d(repo, kProxyMode);
+  const auto t0 = std::chrono::steady_clock::now();
+  REQUIRE(d.deploy(v1).status == 200);
+  const auto took = std::chrono::steady_clock::now() - t0;
+  CHECK_MESSAGE(took < 10s, "a deploy with a hanging notify target took "
+                                << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
+  auto retried = rx.wait_for("/fail", "deploy_succeeded", 30s);
+  REQUIRE(retried);
+  CHECK(rx.failing == 0);
+  CHECK(d.log().find("failed (try 1 of 6): it answered 500; trying again in 2 s") != std::string::npos);
+  CHECK(d.log().find("failed (try 2 of 6)") != std::string::npos);
+
+  // The third target is down: its notification waits in the outbox across a restart.
+  REQUIRE(d.stop() == 0);
+  int waiting = 0;
+  for (const auto& e : fs::directory_iterator(d.data_dir() / "outbox")) {
+    const std::string text = read_file(e.path());
+    if (text.find(fmt::format("127.0.0.1:{}/later", down_port)) != std::string::npos) ++waiting;
+    CHECK((fs::status(e.path()).permissions() & fs::perms::others_read) == fs::perms::none);
+  }
+  CHECK(waiting == 1);
+  Receiver later(down_port);
+  d.restart();
+  auto delivered = later.wait_for("/later", "deploy_succeeded", 30s);
+  REQUIRE(delivered);
+  CHECK(json::parse(delivered->body)["commit"] == v1);
+  CHECK(d.log().find("left from before; delivering") != std::string::npos);
+  REQUIRE(d.deploy(v2).status == 200);
+  check_clean_stop(d);
+}
+
+TEST_CASE("notify: bad targets are refused at start, naming the entry and field") {
+  AppRepo repo;
+  repo.commit("v1");
+  auto start = [&](const json& overrides) {
+    repo.write_config(overrides);
+    return run({slot_machine_bin(), "start", "--config", repo.config_path().string(), "--repo", repo.dir().string(),
+                "--data", repo.data_dir().string()},
+               repo.home(), {}, 10s);
+  };
+  const std::vector<std::pair<json, std::string>> cases = {
+      {{{"notify", json::array({"http://x"})}}, "\"notify[0]\" must be an object"},
+      {{{"notify", "http://x"}}, "\"notify\" must be an array"},
+      {{{"notify", {{{"url", "ftp://x"}}}}}, "\"notify[0].url\" must be an http:// or https:// URL"},
+      {{{"notify", {{{"url", "http://x"}}, {{"url", "http://y"}, {"events", {"deployed"}}}}}},
+       "\"notify[1].events\": \"deployed\" is not an event"},
+      {{{"notify", {{{"url", "http://x"}, {"format", "xml"}}}}}, "\"notify[0].format\" must be \"json\" or \"slack\""},
+      {{{"notify", {{{"url", "http://x"}, {"secret", "s"}}}}}, "\"notify[0]\" does not take \"secret\""},
+      {{{"notify", {{{"url", "http://x"}, {"secret_file", "missing"}}}}}, "\"notify[0].secret_file\": cannot read"},
+  };
+  for (const auto& [overrides, says] : cases) {
+    auto r = start(overrides);
+    CHECK_MESSAGE(r.exit_code == 2, overrides.dump() << r.err);
+    CHECK_MESSAGE(r.err.find(says) != std::string::npos, r.err);
+  }
+}

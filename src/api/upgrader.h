@@ -1,0 +1,44 @@
+#pragma once
+// The old daemon's half of `upgrade` (contract §7), split from start.cpp.
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "api/server.h"
+#include "daemon/daemon.h"
+#include "process/reaper.h"
+#include "proxy/proxy.h"
+
+namespace sm::api {
+
+/// The old daemon's half of `upgrade` (contract §7): start the binary at our executable
+/// path on our listening sockets, and once it serves, hand it the apps.
+class Upgrader {
+ public:
+  Upgrader(daemon::Daemon& daemon, ApiServer& server, proxy::Proxy* proxy,
+           process::Reaper& reaper, std::vector<std::string> args)
+      : daemon_(daemon), server_(server), proxy_(proxy), reaper_(reaper), args_(std::move(args)) {}
+
+  /// Starts the new daemon on this one's sockets and hands it the apps; 409 while an
+  /// operation runs or another upgrade does, 500 (this daemon serves on) when it fails.
+  UpgradeAnswer run();
+
+  bool handed_over() const { return handed_over_; }
+  pid_t successor() const { return successor_pid_; }
+
+ private:
+  static constexpr std::chrono::seconds kReadyTimeout{60};
+  daemon::Daemon& daemon_;
+  ApiServer& server_;
+  proxy::Proxy* proxy_;
+  process::Reaper& reaper_;
+  const std::vector<std::string> args_;
+  std::mutex mu_;
+  std::atomic<bool> handed_over_{false};
+  std::atomic<pid_t> successor_pid_{0};
+};
+
+}  // namespace sm::api

@@ -1,0 +1,42 @@
+#include "notify/notifier.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include "edge/api_token.h"
+
+namespace sm::notify {
+
+namespace {
+std::string hostname() {
+  char name[256] = {};
+  if (gethostname(name, sizeof name - 1) != 0) return "localhost";
+  return name;
+}
+}  // namespace
+
+Notifier::Notifier(const config::Config& cfg, const std::filesystem::path& data_dir, Sender send) : host_(hostname()) {
+  std::vector<Target> targets;
+  for (size_t i = 0; i < cfg.notify.size(); ++i) {
+    Target t{cfg.notify[i], ""};
+    if (!t.config.secret_file.empty())
+      t.secret = edge::read_secret_file(t.config.secret_file, fmt::format("notify[{}].secret_file", i),
+                                        "a notification secret", "write the secret the receiver checks into it");
+    targets.push_back(std::move(t));
+  }
+  outbox_ = std::make_unique<Outbox>(data_dir / "outbox", std::move(targets), std::move(send));
+}
+
+void Notifier::start(daemon::Events& events, const std::string& live_commit, const std::string& live_slot) {
+  listening_ = events.subscribe([this](const daemon::Event& e) {
+    if (auto n = notice_of(e, host_)) outbox_->post_notice(*n);
+  });
+  outbox_->post_notice(daemon_started(live_commit, live_slot, host_));
+}
+
+void Notifier::stop() {
+  listening_.reset();
+  outbox_->stop();
+}
+
+}  // namespace sm::notify

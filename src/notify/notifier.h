@@ -1,0 +1,33 @@
+#pragma once
+// Notifications (contract §9, config "notify"): a listener of the daemon's events that
+// turns the ones targets care about into notices in the outbox. It never blocks the
+// thread that publishes (the deploy's).
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "config/config.h"
+#include "daemon/events.h"
+#include "notify/outbox.h"
+
+namespace sm::notify {
+
+class Notifier {
+ public:
+  /// Reads each target's secret file (throws config::ConfigError naming
+  /// "notify[i].secret_file") and loads <data>/outbox/.
+  Notifier(const config::Config& cfg, const std::filesystem::path& data_dir, Sender send = post);
+  /// Starts listening to `events` and says daemon_started with what is live.
+  void start(daemon::Events& events, const std::string& live_commit, const std::string& live_slot);
+  /// Stops listening and delivering; what is undelivered stays for the next start.
+  void stop();
+  const Outbox& outbox() const { return *outbox_; }
+
+ private:
+  std::string host_;
+  std::unique_ptr<Outbox> outbox_;
+  daemon::Events::Subscription listening_;
+};
+
+}  // namespace sm::notify
