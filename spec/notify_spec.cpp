@@ -197,7 +197,7 @@ TEST_CASE("notify: a target answering 500 is retried until it takes it; a hangin
   check_clean_stop(d);
 }
 
-TEST_CASE("notify: bad targets are refused at start, naming the entry and field") {
+TEST_CASE("notify and github: bad targets are refused at start, naming the entry and field") {
   AppRepo repo;
   repo.commit("v1");
   auto start = [&](const json& overrides) {
@@ -215,10 +215,79 @@ TEST_CASE("notify: bad targets are refused at start, naming the entry and field"
       {{{"notify", {{{"url", "http://x"}, {"format", "xml"}}}}}, "\"notify[0].format\" must be \"json\" or \"slack\""},
       {{{"notify", {{{"url", "http://x"}, {"secret", "s"}}}}}, "\"notify[0]\" does not take \"secret\""},
       {{{"notify", {{{"url", "http://x"}, {"secret_file", "missing"}}}}}, "\"notify[0].secret_file\": cannot read"},
+      {{{"github", {{"repo", "app"}, {"token_file", "t"}}}}, "\"github.repo\" must be \"owner/name\""},
+      {{{"github", {{"repo", "owner/app"}}}}, "\"github.token_file\" is required"},
+      {{{"github", {{"repo", "owner/app"}, {"token_file", "missing"}}}}, "\"github.token_file\": cannot read"},
+      {{{"github", {{"repo", "owner/app"}, {"token_file", "t"}, {"api_url", "api.github.com"}}}},
+       "\"github.api_url\" must be an http(s):// URL"},
   };
   for (const auto& [overrides, says] : cases) {
     auto r = start(overrides);
     CHECK_MESSAGE(r.exit_code == 2, overrides.dump() << r.err);
     CHECK_MESSAGE(r.err.find(says) != std::string::npos, r.err);
   }
+}
+
+TEST_CASE("github: each deploy creates a deployment of its commit and posts in_progress, then success or failure, "
+          "with the token, to the API URL") {
+  AppRepo repo;
+  const std::string v1 = repo.commit("v1");
+  const std::string bad = repo.commit("v2", "--no-such-flag");
+  struct Call {
+    std::string method, path, auth, accept;
+    json body;
+  };
+  std::mutex mu;
+  std::vector<Call> calls;
+  int next_id = 41;
+  httplib::Server api;
+  api.Post(".*", [&](const httplib::Request& req, httplib::Response& res) {
+    std::lock_guard lock(mu);
+    calls.push_back({req.method, req.path, req.get_header_value("Authorization"), req.get_header_value("Accept"),
+                     json::parse(req.body, nullptr, false)});
+    res.status = 201;
+    if (req.path.ends_with("/deployments")) res.set_content(json{{"id", ++next_id}}.dump(), "application/json");
+    else res.set_content("{}", "application/json");
+  });
+  const int port = free_port();
+  std::jthread serving([&] { api.listen("127.0.0.1", port); });
+  while (!api.is_running()) std::this_thread::sleep_for(5ms);
+  const std::string token = "ghp_0123456789abcdefghijklmnopqrstuvwxyzAB";
+  std::ofstream(repo.home() / "gh.token") << token << "\n";
+  ::chmod((repo.home() / "gh.token").c_str(), 0600);
+  repo.write_config({{"github",
+                      {{"repo", "owner/app"},
+                       {"token_file", (repo.home() / "gh.token").string()},
+                       {"api_url", fmt::format("http://127.0.0.1:{}/api/v3/", port)}}}});
+  Daemon d(repo, kProxyMode);
+  REQUIRE(d.deploy(v1).status == 200);
+  CHECK(d.deploy(bad).status == 500);
+  auto snapshot = [&] {
+    std::lock_guard lock(mu);
+    return calls;
+  };
+  const auto until = std::chrono::steady_clock::now() + 20s;
+  while (snapshot().size() < 6 && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(20ms);
+  const auto got = snapshot();
+  REQUIRE(got.size() == 6);
+  for (const auto& c : got) {
+    CHECK(c.method == "POST");
+    CHECK(c.auth == "Bearer " + token);
+    CHECK(c.accept == "application/vnd.github+json");
+  }
+  CHECK(got[0].path == "/api/v3/repos/owner/app/deployments");
+  CHECK(got[0].body["ref"] == v1);
+  CHECK(got[0].body["environment"] == "production");
+  CHECK(got[0].body["auto_merge"] == false);
+  CHECK(got[1].path == "/api/v3/repos/owner/app/deployments/42/statuses");
+  CHECK(got[1].body["state"] == "in_progress");
+  CHECK(got[2].path == "/api/v3/repos/owner/app/deployments/42/statuses");
+  CHECK(got[2].body["state"] == "success");
+  CHECK(got[3].body["ref"] == bad);
+  CHECK(got[4].path == "/api/v3/repos/owner/app/deployments/43/statuses");
+  CHECK(got[5].path == "/api/v3/repos/owner/app/deployments/43/statuses");
+  CHECK(got[5].body["state"] == "failure");
+  CHECK(got[5].body["description"].get<std::string>().size() <= 140);
+  check_clean_stop(d);
+  api.stop();
 }

@@ -241,7 +241,7 @@ int start_daemon(const StartOptions& opts) {
   }
 
   std::optional<notify::Notifier> notifier;
-  if (!cfg.notify.empty()) {
+  if (!cfg.notify.empty() || cfg.github) {
     try {
       notifier.emplace(cfg, paths.data_dir);
     } catch (const config::ConfigError& e) {

@@ -37,7 +37,7 @@ const std::set<std::string> kKnownKeys = {
     "health_timeout_ms", "drain_timeout_ms", "setup_timeout_ms", "env_file", "api_port",      "api_bind",
     "proxy_timeout_ms", "proxy_header_timeout_ms", "proxy_max_conns_per_ip", "log_max_bytes",
     "log_keep", "api_token_file", "api_tls", "tls", "restart", "shared_dirs", "standby", "standby_ttl_s",
-    "auto_rollback_s", "webhooks", "notify"};
+    "auto_rollback_s", "webhooks", "notify", "github"};
 
 /// "standby", "standby_ttl_s", "auto_rollback_s" (contract §10).
 void get_standby(const json& doc, Config& c, std::vector<std::string>& warnings) {
@@ -299,6 +299,7 @@ Loaded parse(const std::string& text, const std::filesystem::path& base_dir) {
   get_standby(doc, c, out.warnings);
   if (doc.contains("webhooks")) c.webhooks = parse_webhooks(doc.at("webhooks"), base_dir);
   if (doc.contains("notify")) c.notify = parse_notify(doc.at("notify"), base_dir);
+  if (doc.contains("github")) c.github = parse_github(doc.at("github"), base_dir);
 
   std::string env_file = get_string(doc, "env_file", "");
   if (!env_file.empty()) {

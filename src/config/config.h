@@ -69,12 +69,23 @@ struct Config {
     std::string format = "json";        // "json" or "slack"
   };
   std::vector<NotifyTarget> notify;
+  // github (contract §9): a GitHub deployment per deploy, with its statuses.
+  struct GitHub {
+    std::string repo;                  // "owner/name"
+    std::filesystem::path token_file;  // absolute; required
+    std::string api_url = "https://api.github.com";  // no trailing '/'
+    std::string environment = "production";
+  };
+  std::optional<GitHub> github;
 };
 
 /// The events a notify target can name.
 inline const std::vector<std::string> kNotifyEvents = {"deploy_started", "deploy_succeeded", "deploy_failed",
                                                        "rollback",       "auto_rollback",    "app_crashed",
                                                        "app_restarted",  "daemon_started"};
+
+/// The "github" object (triggers.cpp). Throws ConfigError naming the field.
+Config::GitHub parse_github(const nlohmann::json& g, const std::filesystem::path& base_dir);
 
 /// The "notify" array (triggers.cpp). Throws ConfigError naming the entry and field.
 std::vector<Config::NotifyTarget> parse_notify(const nlohmann::json& n, const std::filesystem::path& base_dir);

@@ -1,4 +1,5 @@
-// The config of deploy triggers and notifications (contract §9): "webhooks", "notify".
+// The config of deploy triggers and notifications (contract §9): "webhooks", "notify",
+// "github".
 #include <algorithm>
 #include <set>
 #include <string_view>
@@ -107,6 +108,46 @@ std::vector<Config::NotifyTarget> parse_notify(const json& n, const std::filesys
                                     log::json_text(target.format)));
     out.push_back(std::move(target));
   }
+  return out;
+}
+
+Config::GitHub parse_github(const json& g, const std::filesystem::path& base_dir) {
+  if (!g.is_object())
+    throw ConfigError(fmt::format("config: \"github\" must be an object with \"repo\" and \"token_file\", got {}",
+                                  type_name(g)));
+  static const std::set<std::string> kKeys = {"repo", "token_file", "api_url", "environment"};
+  for (const auto& [key, _] : g.items())
+    if (!kKeys.count(key))
+      throw ConfigError(fmt::format("config: \"github\" does not take \"{}\" (it takes repo, token_file, api_url, "
+                                    "environment)",
+                                    key));
+  Config::GitHub out;
+  out.repo = get_string(g, "repo", "", "github");
+  const auto slash = out.repo.find('/');
+  const auto name_ok = [](std::string_view s) {
+    return !s.empty() && s != "." && s != ".." &&
+           s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") ==
+               std::string_view::npos;
+  };
+  if (slash == std::string::npos || !name_ok(std::string_view(out.repo).substr(0, slash)) ||
+      !name_ok(std::string_view(out.repo).substr(slash + 1)))
+    throw ConfigError(fmt::format("config: \"github.repo\" must be \"owner/name\", got {}", log::json_text(out.repo)));
+  out.token_file = get_path(g, "token_file", base_dir, "github");
+  if (out.token_file.empty())
+    throw ConfigError("config: \"github.token_file\" is required: a file holding a token that may create "
+                      "deployments in github.repo");
+  out.api_url = get_string(g, "api_url", out.api_url, "github");
+  while (out.api_url.size() > 8 && out.api_url.back() == '/') out.api_url.pop_back();
+  if ((!out.api_url.starts_with("https://") && !out.api_url.starts_with("http://")) ||
+      out.api_url.find_first_of(" \t\r\n\"<>\\?#") != std::string::npos || out.api_url.size() <= 8)
+    throw ConfigError(fmt::format("config: \"github.api_url\" must be an http(s):// URL like "
+                                  "\"https://api.github.com\", got {}",
+                                  log::json_text(out.api_url)));
+  out.environment = get_string(g, "environment", out.environment, "github");
+  if (out.environment.empty() || out.environment.size() > 255 ||
+      std::any_of(out.environment.begin(), out.environment.end(), [](unsigned char ch) { return ch < ' '; }))
+    throw ConfigError(fmt::format("config: \"github.environment\" must be a name like \"production\", got {}",
+                                  log::json_text(out.environment)));
   return out;
 }
 

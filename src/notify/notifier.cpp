@@ -24,12 +24,17 @@ Notifier::Notifier(const config::Config& cfg, const std::filesystem::path& data_
                                         "a notification secret", "write the secret the receiver checks into it");
     targets.push_back(std::move(t));
   }
+  if (cfg.github)
+    github_ = std::make_unique<GitHubDeployments>(
+        *cfg.github, edge::read_secret_file(cfg.github->token_file, "github.token_file", "the GitHub token",
+                                            "put a token that may create deployments in github.repo into it"));
   outbox_ = std::make_unique<Outbox>(data_dir / "outbox", std::move(targets), std::move(send));
 }
 
 void Notifier::start(daemon::Events& events, const std::string& live_commit, const std::string& live_slot) {
   listening_ = events.subscribe([this](const daemon::Event& e) {
     if (auto n = notice_of(e, host_)) outbox_->post_notice(*n);
+    if (github_) github_->on(e);
   });
   outbox_->post_notice(daemon_started(live_commit, live_slot, host_));
 }
@@ -37,6 +42,7 @@ void Notifier::start(daemon::Events& events, const std::string& live_commit, con
 void Notifier::stop() {
   listening_.reset();
   outbox_->stop();
+  if (github_) github_->stop();
 }
 
 }  // namespace sm::notify

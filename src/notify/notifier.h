@@ -1,7 +1,7 @@
 #pragma once
-// Notifications (contract §9, config "notify"): a listener of the daemon's events that
-// turns the ones targets care about into notices in the outbox. It never blocks the
-// thread that publishes (the deploy's).
+// Notifications (contract §9, config "notify" and "github"): a listener of the daemon's
+// events that turns the ones targets care about into notices in the outbox, and deploys
+// into GitHub deployment updates. It never blocks the thread that publishes (the deploy's).
 
 #include <filesystem>
 #include <memory>
@@ -9,14 +9,15 @@
 
 #include "config/config.h"
 #include "daemon/events.h"
+#include "notify/github.h"
 #include "notify/outbox.h"
 
 namespace sm::notify {
 
 class Notifier {
  public:
-  /// Reads each target's secret file (throws config::ConfigError naming
-  /// "notify[i].secret_file") and loads <data>/outbox/.
+  /// Reads each target's secret file and the GitHub token (throws config::ConfigError
+  /// naming "notify[i].secret_file" or "github.token_file") and loads <data>/outbox/.
   Notifier(const config::Config& cfg, const std::filesystem::path& data_dir, Sender send = post);
   /// Starts listening to `events` and says daemon_started with what is live.
   void start(daemon::Events& events, const std::string& live_commit, const std::string& live_slot);
@@ -27,6 +28,7 @@ class Notifier {
  private:
   std::string host_;
   std::unique_ptr<Outbox> outbox_;
+  std::unique_ptr<GitHubDeployments> github_;
   daemon::Events::Subscription listening_;
 };
 
