@@ -2,7 +2,11 @@
 // the daemon's repository lacks fetching it from origin first.
 
 #include <doctest/doctest.h>
+#include <arpa/inet.h>
 #include <fmt/format.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <fstream>
 
@@ -164,5 +168,41 @@ TEST_CASE("deploy of a full hash the repository lacks fetches origin first") {
   Http missing = d.deploy(std::string(40, 'e'));
   CHECK(missing.status == 404);
   CHECK(missing.body.find("not in remote \\\"origin\\\" either") != std::string::npos);
+  check_clean_stop(d);
+}
+
+TEST_CASE("cancel while the deploy fetches from a remote that does not answer: a cancelled deploy at stage fetch, "
+          "within a second, the live version untouched") {
+  AppRepo repo;
+  const std::string v1 = repo.commit("v1");
+  // A "remote" whose connections are queued and never answered.
+  const int port = free_port();
+  const int holder = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(holder, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(::listen(holder, 16) == 0);
+  sh(fmt::format("git remote add origin http://127.0.0.1:{}/app.git", port), repo.dir());
+  repo.write_config();
+  Daemon d(repo);
+  REQUIRE(d.deploy(v1).status == 200);
+  Http r;
+  std::jthread deploying([&] { r = d.deploy(std::string(40, 'e')); });
+  auto s = d.wait_status([](const json& j) { return j["stage"] == "fetch"; }, 10s);
+  REQUIRE(s["stage"] == "fetch");
+  auto c = d.cli({"cancel"});
+  const auto asked = std::chrono::steady_clock::now();
+  deploying.join();
+  CHECK(std::chrono::steady_clock::now() - asked < 1500ms);
+  CHECK_MESSAGE(c.out.find("cancelled the deploy at stage fetch") != std::string::npos, c.out << c.err);
+  CHECK(r.status == 500);
+  CHECK(r.json_body()["stage"] == "fetch");
+  CHECK(r.json_body()["error"].get<std::string>().find("cancelled") != std::string::npos);
+  const json last = http_get(d.api_port(), "/history?limit=1").json_body()["entries"][0];
+  CHECK(last["result"] == "cancelled");
+  CHECK(d.status()["live_commit"] == v1);
+  ::close(holder);
   check_clean_stop(d);
 }

@@ -19,6 +19,12 @@ OpResult Daemon::run_deploy(const std::string& revision) {
   try {
     commit = resolve_or_fetch(revision);
   } catch (const git::GitError& e) {
+    if (cancelled_) {  // stopped while fetching: a cancelled deploy, as at any other stage
+      OpResult r;
+      r.commit = revision;
+      r.previous_commit = status().live_commit;
+      return failed(r, fmt::format("deploy of {}", revision.substr(0, 12)), "fetch", kCancelledError);
+    }
     set_stage("", "");
     return refused(e.kind() == git::ErrorKind::UnknownRevision ? OpStatus::UnknownCommit
                                                                : OpStatus::Invalid,
