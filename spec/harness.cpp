@@ -9,6 +9,8 @@
 #include <fmt/format.h>
 #include <httplib.h>
 #include <netinet/in.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
@@ -190,6 +192,24 @@ std::string AppRepo::commit(const std::string& version, const std::string& flags
   sh("git add -A && git commit -q -m '" + version + "'", repo_.path);
   std::string hash = sh("git rev-parse HEAD", repo_.path);
   return hash.substr(0, hash.find_first_not_of("0123456789abcdef"));
+}
+
+RunResult start_refused(AppRepo& repo, const json& overrides, bool direct) {
+  repo.write_config(overrides);
+  std::vector<std::string> argv = {slot_machine_bin(), "start", "--config", repo.config_path().string(),
+                                   "--repo", repo.dir().string(), "--data", repo.data_dir().string()};
+  if (direct) argv.push_back("--no-proxy");
+  return run(argv, repo.home(), {}, 10s);
+}
+
+std::string hmac_hex(const std::string& key, const std::string& body) {
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(body.data()),
+       body.size(), mac, &len);
+  std::string hex;
+  for (unsigned i = 0; i < len; ++i) hex += fmt::format("{:02x}", mac[i]);
+  return hex;
 }
 
 std::pair<fs::path, fs::path> self_signed_cert(const AppRepo& repo, const std::string& name) {

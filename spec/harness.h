@@ -78,6 +78,13 @@ class AppRepo {
   json config_;
 };
 
+/// `slot-machine start` with the repo's config written with `overrides` (direct mode with
+/// `direct`), for configs that must be refused: its output and exit code (10 s at most).
+RunResult start_refused(AppRepo& repo, const json& overrides, bool direct = false);
+
+/// Lower-case hex HMAC-SHA256 of `body` with `key` (OpenSSL), as signers send it.
+std::string hmac_hex(const std::string& key, const std::string& body);
+
 /// A self-signed ECDSA certificate for localhost and 127.0.0.1 in repo.home()/<name>.crt
 /// and <name>.key (openssl req), valid for two days.
 std::pair<fs::path, fs::path> self_signed_cert(const AppRepo& repo, const std::string& name);

@@ -137,13 +137,7 @@ TEST_CASE("tls: refused at start in direct mode (files or acme), with an expired
   repo.commit("v1");
   const auto [crt, key] = self_signed_cert(repo, "site");
   const auto [crt2, key2] = self_signed_cert(repo, "other");
-  auto start = [&](const json& tls, bool direct) {
-    repo.write_config({{"tls", tls}});
-    std::vector<std::string> argv = {slot_machine_bin(), "start", "--config", repo.config_path().string(),
-                                     "--repo", repo.dir().string(), "--data", repo.data_dir().string()};
-    if (direct) argv.push_back("--no-proxy");
-    return run(argv, repo.home(), {}, 10s);
-  };
+  auto start = [&](const json& tls, bool direct) { return start_refused(repo, {{"tls", tls}}, direct); };
   const int port = free_port();
   auto direct = start({{"port", port}, {"cert", crt.string()}, {"key", key.string()}}, true);
   CHECK(direct.exit_code == 2);

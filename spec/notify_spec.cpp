@@ -4,8 +4,6 @@
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 #include <httplib.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <sys/stat.h>
 
 #include <atomic>
@@ -20,15 +18,7 @@ namespace {
 
 const std::string kSecret = "spec-notify-secret-0123456789";
 
-std::string hmac_hex(const std::string& body) {
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned len = 0;
-  HMAC(EVP_sha256(), kSecret.data(), static_cast<int>(kSecret.size()),
-       reinterpret_cast<const unsigned char*>(body.data()), body.size(), mac, &len);
-  std::string hex;
-  for (unsigned i = 0; i < len; ++i) hex += fmt::format("{:02x}", mac[i]);
-  return hex;
-}
+std::string hmac_hex(const std::string& body) { return spec::hmac_hex(kSecret, body); }
 
 /// A notification receiver on 127.0.0.1:port: records every POST; `/fail` answers
 /// 500 while `failing` is above 0 (counting down), `/hang` waits 20 s.
@@ -200,12 +190,6 @@ TEST_CASE("notify: a target answering 500 is retried until it takes it; a hangin
 TEST_CASE("notify and github: bad targets are refused at start, naming the entry and field") {
   AppRepo repo;
   repo.commit("v1");
-  auto start = [&](const json& overrides) {
-    repo.write_config(overrides);
-    return run({slot_machine_bin(), "start", "--config", repo.config_path().string(), "--repo", repo.dir().string(),
-                "--data", repo.data_dir().string()},
-               repo.home(), {}, 10s);
-  };
   const std::vector<std::pair<json, std::string>> cases = {
       {{{"notify", json::array({"http://x"})}}, "\"notify[0]\" must be an object"},
       {{{"notify", "http://x"}}, "\"notify\" must be an array"},
@@ -222,7 +206,7 @@ TEST_CASE("notify and github: bad targets are refused at start, naming the entry
        "\"github.api_url\" must be an http(s):// URL"},
   };
   for (const auto& [overrides, says] : cases) {
-    auto r = start(overrides);
+    auto r = start_refused(repo, overrides);
     CHECK_MESSAGE(r.exit_code == 2, overrides.dump() << r.err);
     CHECK_MESSAGE(r.err.find(says) != std::string::npos, r.err);
   }

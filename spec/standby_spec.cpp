@@ -196,13 +196,7 @@ TEST_CASE("standby and auto-rollback config: bad values exit 2 naming the field;
           "proxy mode; a window longer than the standby's life is a warning") {
   AppRepo repo;
   repo.commit("v1");
-  auto start = [&](const json& overrides, bool direct) {
-    repo.write_config(overrides);
-    std::vector<std::string> argv = {slot_machine_bin(), "start", "--config", repo.config_path().string(),
-                                     "--repo", repo.dir().string(), "--data", repo.data_dir().string()};
-    if (direct) argv.push_back("--no-proxy");
-    return run(argv, repo.home(), {}, 10s);
-  };
+  auto start = [&](const json& overrides, bool direct) { return start_refused(repo, overrides, direct); };
   const std::vector<std::pair<json, std::string>> cases = {
       {{{"standby", "hot"}}, "\"standby\" must be \"off\", \"warm\" or \"frozen\", got \"hot\""},
       {{{"standby_ttl_s", 5}}, "\"standby_ttl_s\" must be 10-604800 seconds, got 5"},

@@ -5,8 +5,6 @@
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 #include <httplib.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <sys/stat.h>
 
 #include <fstream>
@@ -20,15 +18,7 @@ namespace {
 const std::string kSecret = "spec-webhook-secret-0123456789";
 const std::string kPath = "/.slot-machine/hooks";
 
-std::string hmac_hex(const std::string& body) {
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned len = 0;
-  HMAC(EVP_sha256(), kSecret.data(), static_cast<int>(kSecret.size()),
-       reinterpret_cast<const unsigned char*>(body.data()), body.size(), mac, &len);
-  std::string hex;
-  for (unsigned i = 0; i < len; ++i) hex += fmt::format("{:02x}", mac[i]);
-  return hex;
-}
+std::string hmac_hex(const std::string& body) { return spec::hmac_hex(kSecret, body); }
 
 /// A repository set up as a forge would be: `forge` (bare) is the daemon repository's
 /// origin, and `dev` is a clone of it that pushes there.
@@ -247,13 +237,7 @@ TEST_CASE("webhooks: a config without a secret, with a secret file that is missi
           "mode is refused at start, naming the field; without webhooks the path is the app's") {
   AppRepo repo;
   const std::string v1 = repo.commit("v1");
-  auto start = [&](const json& overrides, bool direct) {
-    repo.write_config(overrides);
-    std::vector<std::string> argv = {slot_machine_bin(), "start", "--config", repo.config_path().string(),
-                                     "--repo", repo.dir().string(), "--data", repo.data_dir().string()};
-    if (direct) argv.push_back("--no-proxy");
-    return run(argv, repo.home(), {}, 10s);
-  };
+  auto start = [&](const json& overrides, bool direct) { return start_refused(repo, overrides, direct); };
   const fs::path short_secret = repo.home() / "short.secret";
   std::ofstream(short_secret) << "abc\n";
   const std::vector<std::pair<json, std::string>> cases = {
