@@ -44,10 +44,6 @@ OpResult Daemon::run_deploy(const std::string& revision) {
   persist();  // a crash from here on must not offer the target as previous
   stop_app(*target, "its slot is being redeployed");
   log::info("deploy {} ({}) to slot {}", commit, revision, target->name);
-  emit(EventKind::Started, {{"operation", "deploy"},
-                            {"commit", commit},
-                            {"slot", std::string(1, target->name)},
-                            {"previous_commit", old_live ? old_live->commit : ""}});
   const auto started = Clock::now();
 
   OpResult r;
@@ -72,6 +68,14 @@ OpResult Daemon::run_deploy(const std::string& revision) {
   } catch (const std::exception& e) {
     return fail("checkout", e.what());
   }
+  // Said after the checkout's fork, not before: listeners that wake a thread on it (the
+  // notification outbox, GitHub deployments) would otherwise allocate in a fresh thread
+  // while we fork, and under AddressSanitizer, whose allocator has no fork handlers in
+  // GCC 12, the child could inherit its lock held and hang. glibc's malloc is fork-safe.
+  emit(EventKind::Started, {{"operation", "deploy"},
+                            {"commit", commit},
+                            {"slot", std::string(1, target->name)},
+                            {"previous_commit", old_live ? old_live->commit : ""}});
   if (checkout.stopped || cancelled_)
     return fail("checkout", cancelled_ ? kCancelledError : "abandoned: the daemon is shutting down");
   if (!checkout.error.empty()) return fail("checkout", checkout.error);
