@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 source bench/wrk_lib.sh
 bash scripts/setup.sh bench
-dir=$(bash scripts/build.sh release | tail -n 1)
+dir=${BUILD_DIR:-$(bash scripts/build.sh release | tail -n 1)}  # BUILD_DIR: another build to measure
 root=$PWD
 secs=${1:-5}
 rounds=${2:-3}
@@ -31,7 +31,7 @@ make_app_repo "$work/repo" vA vB
 a=$(git -C "$work/repo" rev-parse HEAD~1)
 b=$(git -C "$work/repo" rev-parse HEAD)
 free_port api; free_port port; free_port internal
-write_testapp_config "$work/slot-machine.json" "$root/$dir/testapp"
+write_testapp_config "$work/slot-machine.json" "$(realpath "$dir")/testapp"
 "$dir/slot-machine" start --config "$work/slot-machine.json" --repo "$work/repo" \
   --data "$work/data" 2>"$work/daemon.log" &
 daemon=$!

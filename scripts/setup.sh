@@ -11,6 +11,8 @@ packages=(
   util-linux systemd
   clang libfuzzer-14-dev
   pebble
+  prometheus
+  chromium chromium-driver python3-selenium
 )
 [ "${1:-}" = bench ] && packages+=(wrk nginx)
 

@@ -17,6 +17,9 @@
 #include "api/bodies.h"
 #include "api/http_server.h"
 #include "edge/api_token.h"
+#include "metrics/exposition.h"
+#include "ui/dashboard.h"
+#include "ui/sse.h"
 #include "api/peer.h"
 #include "daemon/logs.h"
 #include "log/json_text.h"
@@ -110,31 +113,18 @@ std::unique_ptr<httplib::Server> make_server(const edge::CertFiles& tls) {
   return s;
 }
 
-/// With a token, every request but `GET /` (liveness) must carry it; answered 401 before
-/// its body is read.
-void require_token(httplib::Server& s, const std::string& token) {
-  s.set_pre_routing_handler([token](const httplib::Request& req, httplib::Response& res) {
-    if (req.method == "GET" && req.path == "/") return httplib::Server::HandlerResponse::Unhandled;
-    if (edge::bearer_matches(req.get_header_value("Authorization"), token))
-      return httplib::Server::HandlerResponse::Unhandled;
-    res.set_header("WWW-Authenticate", "Bearer realm=\"slot-machine\"");
-    reply(res, 401, {{"error", req.has_header("Authorization")
-                                   ? "the API token is wrong"
-                                   : "this API needs a token: send Authorization: Bearer <token> "
-                                     "(the CLI sends $SLOT_MACHINE_API_TOKEN or the config's "
-                                     "api_token_file)"}});
-    return httplib::Server::HandlerResponse::Handled;
-  });
-}
 }  // namespace
 
 ApiServer::ApiServer(daemon::Daemon& d, ApiSecurity security)
-    : daemon_(d), server_(make_server(security.tls)) {
+    : daemon_(d), server_(make_server(security.tls)), token_(std::move(security.token)),
+      scheme_(security.tls.cert.empty() ? "http" : "https") {
   auto& s = *server_;
-  if (security.token) require_token(s, *security.token);
+  s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    return admit(req, res) ? httplib::Server::HandlerResponse::Unhandled : httplib::Server::HandlerResponse::Handled;
+  });
   // Few threads: a deploy holds one for its duration, each log follower one; status and
   // 409s need the others.
-  s.new_task_queue = [this] { return new detail::Pool(6 + kMaxLogFollowers, accept_loop_ended_); };  // owned by httplib
+  s.new_task_queue = [this] { return new detail::Pool(6 + kMaxLogFollowers + ui::kMaxEventFeeds, accept_loop_ended_); };  // owned by httplib
   s.set_payload_max_length(kMaxBodyBytes);
   s.set_keep_alive_timeout(2);
   // httplib's default adds SO_REUSEPORT, which would let a second daemon share the port
@@ -210,11 +200,19 @@ ApiServer::ApiServer(daemon::Daemon& d, ApiSecurity security)
   });
   method_not_allowed(s, "/upgrade", "POST");
   s.Get("/history", [this](const httplib::Request& req, httplib::Response& res) {
-    size_t limit = 0;
-    if (count_param(req, res, "limit", 20, 1, 10000, limit))
-      reply(res, 200, {{"entries", daemon_.history(limit)}});
+    size_t limit = 0, skip = 0;
+    if (count_param(req, res, "limit", 20, 1, 10000, limit) && count_param(req, res, "skip", 0, 0, 100000000, skip))
+      reply(res, 200, {{"entries", daemon_.history(limit, skip)}});
   });
   method_not_allowed(s, "/history", "GET");
+  s.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    if (!metrics_) {
+      reply(res, 501, {{"error", "this daemon has no metrics"}});
+      return;
+    }
+    res.set_content(metrics_(), metrics::Exposition::kContentType);
+  });
+  method_not_allowed(s, "/metrics", "GET");
   s.Get("/logs", [this](const httplib::Request& req, httplib::Response& res) { logs(req, res); });
   method_not_allowed(s, "/logs", "GET");
   method_not_allowed(s, "/deploy", "POST");
@@ -235,6 +233,42 @@ ApiServer::ApiServer(daemon::Daemon& d, ApiSecurity security)
 }
 
 ApiServer::~ApiServer() { stop(); }
+
+void ApiServer::serve_dashboard(ui::Dashboard& dashboard) {
+  dashboard_ = &dashboard;
+  dashboard.add_routes(*server_, stopping_);
+}
+
+bool ApiServer::admit(const httplib::Request& req, httplib::Response& res) {
+  // A browser says where a request comes from; the CLI and scripts send no Origin. A
+  // POST from another site's page is refused whatever it carries (cross-site request
+  // forgery, also against a token-less daemon on loopback).
+  if (req.method != "GET" && req.method != "HEAD" &&
+      !ui::same_origin(req.get_header_value("Origin"), req.get_header_value("Host"), scheme_)) {
+    reply(res, 403, {{"error", fmt::format("cross-origin request refused: Origin {} is not this API ({}://{})",
+                                           req.get_header_value("Origin"), scheme_, req.get_header_value("Host"))}});
+    return false;
+  }
+  if (!token_) return true;
+  if (req.method == "GET" && req.path == "/") return true;  // liveness
+  if (dashboard_ && ui::Dashboard::is_open(req)) return true;
+  if (edge::bearer_matches(req.get_header_value("Authorization"), *token_)) return true;
+  if (dashboard_ && !req.has_header("Authorization")) {
+    std::string why;
+    switch (dashboard_->access(req, why)) {
+      case ui::Dashboard::Access::Allowed: return true;
+      case ui::Dashboard::Access::Forbidden: reply(res, 403, {{"error", why}}); return false;
+      case ui::Dashboard::Access::None: break;
+    }
+  }
+  res.set_header("WWW-Authenticate", "Bearer realm=\"slot-machine\"");
+  reply(res, 401, {{"error", req.has_header("Authorization")
+                                 ? "the API token is wrong"
+                                 : "this API needs a token: send Authorization: Bearer <token> "
+                                   "(the CLI sends $SLOT_MACHINE_API_TOKEN or the config's "
+                                   "api_token_file), or log in at /ui/"}});
+  return false;
+}
 
 bool ApiServer::wait_of(const httplib::Request& req, httplib::Response& res,
                         daemon::OpWait& wait) const {
@@ -288,8 +322,15 @@ void ApiServer::logs(const httplib::Request& req, httplib::Response& res) {
   }
   std::uintmax_t offset = 0;
   std::string text = daemon::tail_lines(path, tail, offset);
+  // A browser's EventSource asks for Server-Sent Events: one "line" event per line.
+  std::shared_ptr<ui::SseLines> sse;
+  if (req.get_header_value("Accept").find("text/event-stream") != std::string::npos) {
+    sse = std::make_shared<ui::SseLines>();
+    text = sse->feed(text);
+  }
+  const char* type = sse ? "text/event-stream" : "text/plain; charset=utf-8";
   if (follow == "0") {
-    res.set_content(text, "text/plain; charset=utf-8");
+    res.set_content(text, type);
     return;
   }
   if (++followers_ > kMaxLogFollowers) {
@@ -303,8 +344,8 @@ void ApiServer::logs(const httplib::Request& req, httplib::Response& res) {
   auto pending = std::make_shared<std::string>(std::move(text));
   auto at = std::make_shared<std::uintmax_t>(offset);
   res.set_chunked_content_provider(
-      "text/plain; charset=utf-8",
-      [this, path, pending, at](size_t, httplib::DataSink& sink) {
+      type,
+      [this, path, pending, at, sse](size_t, httplib::DataSink& sink) {
         while (pending->empty()) {
           if (stopping_) {
             sink.done();
@@ -322,6 +363,7 @@ void ApiServer::logs(const httplib::Request& req, httplib::Response& res) {
           in.read(pending->data(), static_cast<std::streamsize>(pending->size()));
           pending->resize(static_cast<size_t>(in.gcount()));
           *at += pending->size();
+          if (sse) *pending = sse->feed(*pending);
         }
         const bool ok = sink.write(pending->data(), pending->size());
         pending->clear();

@@ -18,6 +18,10 @@ struct Request;
 struct Response;
 }
 
+namespace sm::ui {
+class Dashboard;
+}
+
 namespace sm::api {
 
 /// Request bodies above this size are refused with 413.
@@ -54,6 +58,11 @@ class ApiServer {
   int listening_fd() const { return keep_; }
   /// What POST /upgrade runs (not set: 501).
   void on_upgrade(std::function<UpgradeAnswer()> upgrade) { upgrade_ = std::move(upgrade); }
+  /// What GET /metrics answers (Prometheus text; not set: 501).
+  void on_metrics(std::function<std::string()> scrape) { metrics_ = std::move(scrape); }
+  /// Serves the dashboard (GET /ui/ and its endpoints) too, and lets its logins use the
+  /// API; before serve().
+  void serve_dashboard(ui::Dashboard& dashboard);
   /// Starts accepting on a thread of its own.
   void serve();
   /// Stops accepting new connections; the listening socket itself stays open and
@@ -67,6 +76,11 @@ class ApiServer {
 
  private:
   void logs(const httplib::Request& req, httplib::Response& res);
+  /// Whether `req` may go on: a POST from another origin is refused (403); with a token,
+  /// every request but GET / and the dashboard's open pages needs it or a dashboard
+  /// session (401, or 403 for a session's POST without its CSRF token). Answers the
+  /// refusals itself.
+  bool admit(const httplib::Request& req, httplib::Response& res);
 
   /// The caller's `Prefer: wait=N` as a Wait (none when absent); false after answering
   /// 400 when it is malformed.
@@ -81,6 +95,10 @@ class ApiServer {
   std::thread thread_;
   std::atomic<bool> accept_loop_ended_{false};
   std::function<UpgradeAnswer()> upgrade_;
+  std::function<std::string()> metrics_;
+  std::optional<std::string> token_;
+  std::string scheme_;  // "http" or "https": what a browser's Origin must say
+  ui::Dashboard* dashboard_ = nullptr;
   std::atomic<bool> stopping_{false};
   std::atomic<int> followers_{0};
 };

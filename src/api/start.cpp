@@ -20,6 +20,8 @@
 #include "edge/tls_files.h"
 #include "daemon/proxy_router.h"
 #include "daemon/router.h"
+#include "metrics/exporter.h"
+#include "ui/dashboard.h"
 #include "git/git.h"
 #include "log/log.h"
 #include "process/drain.h"
@@ -250,6 +252,7 @@ int start_daemon(const StartOptions& opts) {
   }
 
   process::Reaper reaper;
+  git::Repository listing = *repo;  // the dashboard's own, for listing revisions
   daemon::Daemon daemon(cfg, paths, std::move(*repo), reaper, *router);
   struct StopListeners {  // webhooks deploy through `daemon`, the notifier listens to it
     triggers::Receiver* webhooks;
@@ -259,7 +262,12 @@ int start_daemon(const StartOptions& opts) {
       if (notifier) notifier->stop();
     }
   } stop_listeners{webhooks.get(), notifier};
+  // Before the server, which uses them until it is gone.
+  metrics::Exporter exporter(daemon, proxy ? &*proxy : nullptr);  // counts from before restore()
+  ui::Dashboard dashboard(daemon, std::move(listing), security.token, !security.tls.cert.empty());
   ApiServer server(daemon, security);
+  server.on_metrics([&exporter] { return exporter.scrape(); });
+  server.serve_dashboard(dashboard);
   if (given.api_fd >= 0) {
     server.adopt(given.api_fd, cfg.api_port);
   } else {

@@ -238,8 +238,8 @@ fs::path Daemon::log_file(const std::string& which, std::string& error) const {
   return log_path(*s);
 }
 
-std::vector<nlohmann::json> Daemon::history(size_t limit) const {
-  return journal_read(paths_.data_dir / "journal.ndjson", limit);
+std::vector<nlohmann::json> Daemon::history(size_t limit, size_t skip) const {
+  return journal_read(paths_.data_dir / "journal.ndjson", limit, skip);
 }
 
 void Daemon::persist() {

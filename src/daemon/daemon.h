@@ -137,8 +137,8 @@ class Daemon {
   /// The log file of slot `which` ("live", "previous", "a" or "b"), or "" with `error`
   /// set (unknown name, or no live/previous slot).
   std::filesystem::path log_file(const std::string& which, std::string& error) const;
-  /// The newest `limit` journal entries, newest first.
-  std::vector<nlohmann::json> history(size_t limit) const;
+  /// The newest `limit` journal entries after the newest `skip`, newest first.
+  std::vector<nlohmann::json> history(size_t limit, size_t skip = 0) const;
 
   /// What cancel() stopped: "deploy" or "rollback", and the stage it was in.
   struct Cancelled {

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <stdexcept>
 
 namespace sm::daemon {
@@ -46,16 +47,24 @@ Events::Subscription journal_to(Events& events, const std::filesystem::path& fil
   });
 }
 
-std::vector<json> journal_read(const std::filesystem::path& file, size_t limit) {
-  std::vector<json> all;
-  std::ifstream in(file);
-  std::string line;
-  while (std::getline(in, line)) {
-    json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (j.is_object()) all.push_back(std::move(j));
-  }
+std::vector<json> journal_read(const std::filesystem::path& file, size_t limit, size_t skip) {
+  std::ifstream in(file, std::ios::binary);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   std::vector<json> out;
-  for (auto it = all.rbegin(); it != all.rend() && out.size() < limit; ++it) out.push_back(std::move(*it));
+  size_t end = text.size();
+  while (end > 0 && out.size() < limit) {  // lines from the last one back
+    const size_t nl = text.rfind('\n', end - 1);
+    const size_t begin = nl == std::string::npos ? 0 : nl + 1;
+    json j = json::parse(text.begin() + static_cast<std::ptrdiff_t>(begin), text.begin() + static_cast<std::ptrdiff_t>(end),
+                         nullptr, /*allow_exceptions=*/false);
+    end = nl == std::string::npos ? 0 : nl;
+    if (!j.is_object()) continue;
+    if (skip > 0) {
+      --skip;
+      continue;
+    }
+    out.push_back(std::move(j));
+  }
   return out;
 }
 

@@ -18,8 +18,10 @@ void journal_append(const std::filesystem::path& file, const nlohmann::json& ent
 /// failure to write is logged; the operation's answer stands).
 [[nodiscard]] Events::Subscription journal_to(Events& events, const std::filesystem::path& file);
 
-/// The newest `limit` entries, newest first. Lines that are not JSON objects (a torn
-/// last line after a crash, say) are skipped. A missing file is an empty history.
-std::vector<nlohmann::json> journal_read(const std::filesystem::path& file, size_t limit);
+/// The newest `limit` entries after skipping the newest `skip`, newest first: a page of
+/// the history. Lines that are not JSON objects (a torn last line after a crash, say)
+/// are skipped and not counted. Only the lines of the page are parsed. A missing file is
+/// an empty history.
+std::vector<nlohmann::json> journal_read(const std::filesystem::path& file, size_t limit, size_t skip = 0);
 
 }  // namespace sm::daemon

@@ -90,4 +90,13 @@ TEST_CASE("journal: newest first, limited, torn lines skipped") {
   auto two = journal_read(f, 3);
   REQUIRE(two.size() == 3);
   CHECK(two[2]["n"] == 3);
+  // Pages: skip counts entries, not the torn line.
+  auto page = journal_read(f, 2, 2);
+  REQUIRE(page.size() == 2);
+  CHECK(page[0]["n"] == 3);
+  CHECK(page[1]["n"] == 2);
+  auto last = journal_read(f, 10, 4);
+  REQUIRE(last.size() == 2);
+  CHECK(last[1]["n"] == 0);
+  CHECK(journal_read(f, 10, 6).empty());
 }

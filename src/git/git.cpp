@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <git2.h>
 
+#include <algorithm>
 #include <fstream>
 #include <string_view>
 
@@ -100,6 +101,58 @@ std::string Repository::head_branch() const {
   }
   git_reference_free(head);
   return branch;
+}
+
+namespace {
+CommitInfo info_of(const git_commit* c) {
+  char hex[GIT_OID_HEXSZ + 1] = {};
+  git_oid_tostr(hex, sizeof hex, git_commit_id(c));
+  const char* summary = git_commit_summary(const_cast<git_commit*>(c));
+  const git_signature* author = git_commit_author(c);
+  return {hex, summary ? summary : "", author && author->name ? author->name : "",
+          static_cast<long long>(git_commit_time(c))};
+}
+}  // namespace
+
+CommitInfo Repository::describe(const std::string& rev) const {
+  const std::string hash = resolve(rev);
+  const Handle repo = handle();
+  git_oid oid;
+  Commit c;
+  if (git_oid_fromstr(&oid, hash.c_str()) != 0 || git_commit_lookup(&c.p, repo.p, &oid) != 0)
+    throw GitError(ErrorKind::UnknownRevision, fmt::format("cannot read commit {}: {}", hash, last_error()));
+  return info_of(c.p);
+}
+
+std::vector<std::string> Repository::refs(const std::string& prefix) const {
+  const Handle repo = handle();
+  git_strarray names{};
+  std::vector<std::string> out;
+  if (git_reference_list(&names, repo.p) != 0) return out;
+  for (size_t i = 0; i < names.count; ++i) {
+    const std::string_view name(names.strings[i]);
+    if (name.starts_with(prefix)) out.emplace_back(name.substr(prefix.size()));
+  }
+  git_strarray_dispose(&names);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<CommitInfo> Repository::recent(size_t n) const {
+  const Handle repo = handle();
+  std::vector<CommitInfo> out;
+  git_revwalk* walk = nullptr;
+  if (git_revwalk_new(&walk, repo.p) != 0) return out;
+  git_revwalk_sorting(walk, GIT_SORT_TIME);
+  if (git_revwalk_push_head(walk) == 0) {
+    git_oid oid;
+    while (out.size() < n && git_revwalk_next(&oid, walk) == 0) {
+      Commit c;
+      if (git_commit_lookup(&c.p, repo.p, &oid) == 0) out.push_back(info_of(c.p));
+    }
+  }
+  git_revwalk_free(walk);
+  return out;
 }
 
 namespace {

@@ -38,6 +38,14 @@ class Library {
 /// characters, over 256 bytes. Throws GitError(InvalidRevision).
 void check_revision_syntax(const std::string& rev);
 
+/// A commit as the dashboard shows it.
+struct CommitInfo {
+  std::string hash;     // full
+  std::string subject;  // the message's first line
+  std::string author;   // the author's name
+  long long time = 0;   // commit time, seconds since the epoch
+};
+
 /// A repository. libgit2 handles are opened per operation and freed after it: a handle
 /// kept open holds its caches (objects, pack delta bases, mapped pack windows: ~10 MB
 /// for a packed repository of a few thousand files) for as long as it lives.
@@ -61,6 +69,13 @@ class Repository {
   /// file of the unfinished one is left behind as if untracked.
   void checkout_worktree(const std::filesystem::path& path, const std::string& name,
                          const std::string& commit) const;
+
+  /// What `rev` (as resolve() takes it) names; throws GitError like resolve().
+  CommitInfo describe(const std::string& rev) const;
+  /// The short names of the references under `prefix` ("refs/heads/", "refs/tags/"), sorted.
+  std::vector<std::string> refs(const std::string& prefix) const;
+  /// Up to `n` commits reachable from HEAD, newest first (none when HEAD has no commit).
+  std::vector<CommitInfo> recent(size_t n) const;
 
   std::filesystem::path workdir() const { return workdir_; }
   /// The object database directory (<git dir>/objects).

@@ -78,6 +78,20 @@ class InFlight {
   std::shared_ptr<Backend> b_;
 };
 
+/// The request counters behind Proxy::stats(): written by the event loop only.
+struct Counters {
+  std::array<std::atomic<uint64_t>, 5> responses{};  // by status class
+  metrics::Histogram duration{metrics::kRequestBounds};
+  std::atomic<uint64_t> upgrades{0};
+  /// Counts the request whose answer `client` carries (none: nothing), begun at `began`.
+  void answered(const Stream& client, Clock::time_point began) {
+    const unsigned cls = client.answered / 100;
+    if (cls < 1 || cls > 5) return;
+    metrics::bump(responses[cls - 1]);
+    duration.observe(std::chrono::duration<double>(Clock::now() - began).count());
+  }
+};
+
 struct Proxy::Impl {
   explicit Impl(Options o) : opts(std::move(o)), work(asio::make_work_guard(io)) {
     thread = std::thread([this] { io.run(); });
@@ -92,6 +106,7 @@ struct Proxy::Impl {
   }
 
   Options opts;
+  Counters counters;
   std::atomic<size_t> connections{0};  // declared before io, which outlives sessions
   std::map<asio::ip::address, size_t> per_ip;  // open connections per client address (loop thread)
   asio::io_context io{1};

@@ -105,7 +105,15 @@ awaitable<void> Proxy::Impl::session(Socket sock, asio::ip::address peer_addr, K
     http::request_parser<http::buffer_body> req;
     req.header_limit(kHeaderLimit);
     req.body_limit(kNoBodyLimit);
-    if (auto refused = co_await read_request_header(client, cbuf, req, *watched)) {
+    client.answered = 0;
+    auto refused = co_await read_request_header(client, cbuf, req, *watched);
+    struct CountAnswer {  // however this request ends
+      Counters& counters;
+      const Stream& client;
+      Clock::time_point began = Clock::now();
+      ~CountAnswer() { counters.answered(client, began); }
+    } count_answer{counters, client};
+    if (refused) {
       if (refused->status)
         co_await write_error(client, static_cast<http::status>(refused->status),
                              refused->reason, refused->status == 405 ? kAllow : nullptr);
@@ -331,6 +339,16 @@ int Proxy::Impl::count(int port, std::atomic<int> Backend::*what) const {
   for (const auto& w : known)
     if (auto b = w.lock(); b && b->port == port) n += (*b).*what;
   return n;
+}
+
+Stats Proxy::stats() const {
+  Stats s;
+  for (size_t i = 0; i < s.responses.size(); ++i)
+    s.responses[i] = impl_->counters.responses[i].load(std::memory_order_relaxed);
+  s.duration = impl_->counters.duration.snapshot();
+  s.upgrades = impl_->counters.upgrades.load(std::memory_order_relaxed);
+  s.open_connections = impl_->connections.load(std::memory_order_relaxed);
+  return s;
 }
 
 int Proxy::in_flight(int port) const { return impl_->count(port, &Backend::in_flight); }

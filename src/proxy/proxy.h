@@ -2,7 +2,9 @@
 // The built-in HTTP/1.1 reverse proxy (proxy mode): the daemon owns the public port and
 // forwards to whichever app is live, so a deploy never leaves the port unbound.
 
+#include <array>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -11,6 +13,8 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "metrics/histogram.h"
 
 namespace sm::proxy {
 
@@ -32,6 +36,17 @@ struct LocalAnswer {
 
 /// Bodies of local requests above this get 413 without being read.
 inline constexpr size_t kLocalBodyLimit = 1 << 20;
+
+/// What the proxy counted since it started (GET /metrics). A request is counted once
+/// its answer's head was written, by its status class; one that got no answer (the
+/// client left first) is not. Upgrade tunnels are counted apart: their answer is the
+/// app's, piped unread.
+struct Stats {
+  std::array<uint64_t, 5> responses{};  // [0] 1xx … [4] 5xx
+  metrics::HistogramSnapshot duration;   // seconds from the request's header read to its answer written
+  uint64_t upgrades = 0;                 // Upgrade (WebSocket) tunnels opened
+  uint64_t open_connections = 0;         // client connections open now
+};
 
 struct Options {
   std::string public_bind = "0.0.0.0";
@@ -104,6 +119,10 @@ class Proxy {
   /// connection on; connections already open keep the one they began with. Throws
   /// naming the file, and then changes nothing.
   void use_certificate(const std::string& cert, const std::string& key);
+
+  /// The counters so far (any thread; each value is read on its own, so a request
+  /// ending meanwhile may show in one and not yet in another).
+  Stats stats() const;
 
   /// Number of requests in flight to the app on `port`.
   int in_flight(int port) const;

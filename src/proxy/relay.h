@@ -98,6 +98,7 @@ awaitable<Relayed> relay(Stream& out, Stream& in, beast::flat_buffer& in_buf,
 template <class Body>
 awaitable<void> write_last(Stream& s, http::response<Body>& res) {
   res.set(http::field::connection, "close");
+  s.answered = res.result_int();
   error_code ec;
   s.expires_after(std::chrono::seconds(5));
   co_await http::async_write(s, res, redirect(ec));

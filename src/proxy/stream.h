@@ -91,6 +91,10 @@ class TimedSocket {
     return ec;
   }
 
+  /// The status of the last response head written to this client (0: none yet), for
+  /// the proxy's request counters; whoever writes a response head sets it.
+  unsigned answered = 0;
+
   template <class Buffers, class Token>
   auto async_read_some(const Buffers& b, Token&& t) {
     if (tls_) return tls_->async_read_some(b, std::forward<Token>(t));

@@ -98,6 +98,7 @@ awaitable<bool> Proxy::Impl::forward(Stream& client, beast::flat_buffer& cbuf,
         keep = false;
     }
     res.get().keep_alive(keep);
+    client.answered = res.get().result_int();
     if ((co_await relay<false>(client, conn->stream, conn->buffer, res, std::nullopt)).ec)
       co_return false;  // header already sent: all we can do is close
     // Bytes past the response (a body sent for HEAD, say) would be read as the next
@@ -139,6 +140,7 @@ awaitable<void> Proxy::Impl::tunnel(Stream& client, beast::flat_buffer& cbuf,
   auto a = std::make_shared<Stream>(std::move(client));
   auto b = std::make_shared<Stream>(std::move(conn->stream));
   ++backend->tunnels;
+  metrics::bump(counters.upgrades);
   struct Open {
     Backend& b;
     ~Open() { --b.tunnels; }

@@ -1,0 +1,157 @@
+#!/usr/bin/python3
+"""The dashboard in a real browser (contract §11): headless Chromium driven by Selenium.
+
+Run by spec/ui_spec.cpp against a daemon it started; exits non-zero with the reason on
+the first thing that does not hold. Usage:
+  dashboard.py main  URL CLI API_PORT REPO V1 V2     (v1 live; deploys v2 from the CLI)
+  dashboard.py login URL TOKEN V1                    (the daemon has an API token)
+With SM_SCREENSHOTS=DIR, a PNG of each state is written there (docs/ui/ in the README).
+"""
+import os
+import subprocess
+import sys
+import time
+
+from selenium import webdriver
+from selenium.common.exceptions import TimeoutException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import WebDriverWait
+
+
+def browser():
+    o = webdriver.ChromeOptions()
+    for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+              "--window-size=1100,1500", "--no-first-run", "--disable-extensions"):
+        o.add_argument(a)
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=o)
+
+
+def shot(d, name):
+    where = os.environ.get("SM_SCREENSHOTS")
+    if where:
+        d.save_screenshot(os.path.join(where, name + ".png"))
+
+
+def wait(d, what, pred, timeout=15):
+    try:
+        return WebDriverWait(d, timeout, poll_frequency=0.05).until(lambda _: pred())
+    except TimeoutException:
+        raise SystemExit(f"timed out after {timeout} s waiting for {what}; page says:\n{d.find_element(By.TAG_NAME, 'body').text}")
+
+
+def text(d, css):
+    els = d.find_elements(By.CSS_SELECTOR, css)
+    return els[0].text if els else ""
+
+
+def check(cond, msg):
+    if not cond:
+        raise SystemExit("FAILED: " + msg)
+
+
+def live_commit(d):
+    return text(d, '#live [data-field="commit"]')
+
+
+def confirm_dialog(d, ok):
+    wait(d, "the confirmation dialog", lambda: d.find_element(By.ID, "confirm").get_attribute("open") is not None)
+    d.find_element(By.ID, "confirm-ok" if ok else "confirm-cancel").click()
+    wait(d, "the dialog to close", lambda: d.find_element(By.ID, "confirm").get_attribute("open") is None)
+
+
+def main(url, cli, api_port, repo, v1, v2):
+    d = browser()
+    try:
+        d.get(url)
+        wait(d, "the live commit", lambda: live_commit(d) == v1[:12])
+        wait(d, "the live commit's subject", lambda: text(d, '#live [data-field="subject"]') == "v1")
+        check(text(d, '#live [data-field="health"]') == "healthy", "live health shown as the word healthy")
+        wait(d, "the history", lambda: len(d.find_elements(By.CSS_SELECTOR, "#history tbody tr")) >= 1)
+        wait(d, "the live log", lambda: "testapp v1" in d.find_element(By.ID, "log").text)
+        wait(d, "the revisions offered", lambda: len(d.find_elements(By.CSS_SELECTOR, "#revisions option")) >= 3)
+        shot(d, "dashboard")
+
+        # A deploy started elsewhere (the CLI): its stages appear as they happen.
+        deploy = subprocess.Popen([cli, "deploy", v2, "--api-port", api_port], cwd=repo,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        wait(d, "the deploy's health stage", lambda: "health" in
+             [li.get_attribute("data-stage") for li in d.find_elements(By.CSS_SELECTOR, "#stages li")])
+        shot(d, "deploying")
+        out, _ = deploy.communicate(timeout=30)
+        check(deploy.returncode == 0, "CLI deploy failed: " + out.decode())
+        wait(d, "v2 live", lambda: live_commit(d) == v2[:12])
+        stages = [li.get_attribute("data-stage") for li in d.find_elements(By.CSS_SELECTOR, "#stages li")]
+        for s in ("checkout", "start", "health", "switch"):
+            check(s in stages, f"stage {s} shown (saw {stages})")
+        wait(d, "the deploy in the history", lambda: text(d, "#history tbody tr:first-child td:nth-child(2)") == "deploy"
+             and text(d, "#history tbody tr:first-child td:nth-child(3)") == v2[:12])
+        check(text(d, '#previous [data-field="commit"]') == v1[:12], "previous is v1")
+
+        # Roll back, cancelled first: nothing happens.
+        d.find_element(By.ID, "rollback").click()
+        confirm_dialog(d, ok=False)
+        time.sleep(0.5)
+        check(live_commit(d) == v2[:12], "a cancelled rollback changes nothing")
+        # Then confirmed, with the keyboard.
+        d.find_element(By.ID, "rollback").send_keys(Keys.ENTER)
+        wait(d, "the confirmation dialog", lambda: d.find_element(By.ID, "confirm").get_attribute("open") is not None)
+        shot(d, "confirm")
+        d.switch_to.active_element.send_keys(Keys.ENTER)  # focus is on Confirm
+        wait(d, "v1 live again", lambda: live_commit(d) == v1[:12])
+        wait(d, "the rollback in the history",
+             lambda: text(d, "#history tbody tr:first-child td:nth-child(2)") == "rollback")
+        wait(d, "the rollback's result", lambda: "is live in slot a" in text(d, "#action-result"))
+
+        # An unknown revision: the daemon's 404 message, nothing changed.
+        field = d.find_element(By.ID, "revision")
+        field.send_keys("no-such-branch")
+        d.find_element(By.ID, "deploy").click()
+        confirm_dialog(d, ok=True)
+        wait(d, "the 404 message", lambda: "HTTP 404" in text(d, "#action-result"))
+        check("unknown commit" in text(d, "#action-result"), "the daemon's reason shown: " + text(d, "#action-result"))
+        check(live_commit(d) == v1[:12], "a refused deploy changes nothing")
+        shot(d, "refused")
+
+        # Readable on a phone: nothing wider than the screen.
+        d.set_window_size(390, 1600)
+        time.sleep(0.3)
+        check(d.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1"),
+              "the page fits a 390 px wide screen")
+        shot(d, "phone")
+    finally:
+        d.quit()
+
+
+def login(url, token, v1):
+    d = browser()
+    try:
+        d.get(url)
+        wait(d, "the login form", lambda: d.find_element(By.ID, "login").is_displayed())
+        check(not d.find_element(By.ID, "dashboard").is_displayed(), "nothing shown before logging in")
+        shot(d, "login")
+        d.find_element(By.ID, "token").send_keys("wrong-token-0123456789" + Keys.ENTER)
+        wait(d, "the wrong-token message", lambda: "wrong" in text(d, "#login-error"))
+        d.find_element(By.ID, "token").send_keys(token + Keys.ENTER)
+        wait(d, "the dashboard", lambda: live_commit(d) == v1[:12])
+        cookie = d.get_cookie("sm_session")
+        check(cookie is not None, "a session cookie")
+        check(cookie.get("httpOnly") is True, f"the cookie is HttpOnly: {cookie}")
+        check(cookie.get("sameSite") == "Strict", f"the cookie is SameSite=Strict: {cookie}")
+        check(d.execute_script("return document.cookie") == "", "the page's script cannot read the cookie")
+        d.refresh()  # the session outlives a reload
+        wait(d, "the dashboard after a reload", lambda: live_commit(d) == v1[:12])
+        d.find_element(By.ID, "logout").click()
+        wait(d, "the login form after logging out", lambda: d.find_element(By.ID, "login").is_displayed())
+        d.refresh()
+        wait(d, "the login form after a reload", lambda: d.find_element(By.ID, "login").is_displayed())
+        check(d.get_cookie("sm_session") is None, "the cookie is gone")
+    finally:
+        d.quit()
+
+
+if __name__ == "__main__":
+    mode, args = sys.argv[1], sys.argv[2:]
+    main(*args) if mode == "main" else login(*args)
+    print("ok")

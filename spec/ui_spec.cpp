@@ -1,0 +1,225 @@
+// Contract §11: the dashboard. The page and its endpoints over HTTP here; the page
+// itself in headless Chromium (spec/browser/dashboard.py, Selenium).
+
+#include <doctest/doctest.h>
+#include <fmt/format.h>
+#include <httplib.h>
+#include <sys/stat.h>
+
+#include <fstream>
+
+#include "harness.h"
+
+using namespace spec;
+
+namespace {
+
+const std::string kToken = "dashboard-token-0123456789abcdef";
+
+fs::path write_token(AppRepo& repo) {
+  const fs::path p = repo.home() / "token";
+  std::ofstream(p) << kToken << "\n";
+  ::chmod(p.c_str(), 0600);
+  return p;
+}
+
+/// The browser script in `mode` with `args`: fails the test with its output unless it
+/// exits 0 (3 minutes at most).
+void browser(const std::string& mode, const std::vector<std::string>& args, const AppRepo& repo) {
+  std::vector<std::string> argv{"/usr/bin/python3", std::string(SPEC_SOURCE_DIR) + "/browser/dashboard.py", mode};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::map<std::string, std::string> env;
+  if (const char* dir = std::getenv("SM_SCREENSHOTS")) env["SM_SCREENSHOTS"] = dir;
+  const auto r = run(argv, repo.home(), env, std::chrono::minutes(3));
+  INFO("browser output:\n" << r.out << r.err);
+  CHECK(r.exit_code == 0);
+}
+
+httplib::Headers headers(std::initializer_list<std::pair<const std::string, std::string>> h) { return h; }
+
+}  // namespace
+
+TEST_CASE("dashboard: served from the binary with a strict CSP; revisions, commits, paged history, SSE events") {
+  AppRepo repo;
+  const std::string v1 = repo.commit("v1");
+  repo.write_config();
+  Daemon d(repo);
+  httplib::Client c("127.0.0.1", d.api_port());
+  c.set_read_timeout(10, 0);
+
+  auto redirect = c.Get("/ui");
+  REQUIRE(redirect);
+  CHECK(redirect->status == 308);
+  CHECK(redirect->get_header_value("Location") == "/ui/");
+  auto page = c.Get("/ui/");
+  REQUIRE(page);
+  CHECK(page->status == 200);
+  CHECK(page->get_header_value("Content-Type") == "text/html; charset=utf-8");
+  CHECK(page->get_header_value("Content-Security-Policy").find("default-src 'none'") != std::string::npos);
+  CHECK(page->body.find("<script src=\"/ui/app.js\"") != std::string::npos);
+  CHECK(page->body.find("http") == std::string::npos);  // nothing fetched from elsewhere
+  for (const char* asset : {"/ui/app.js", "/ui/style.css"}) {
+    auto a = c.Get(asset);
+    REQUIRE(a);
+    CHECK(a->status == 200);
+    CHECK(a->body.find("https://") == std::string::npos);
+  }
+  auto missing = c.Get("/ui/nothing.js");
+  REQUIRE(missing);
+  CHECK(missing->status == 404);
+
+  REQUIRE(d.deploy(v1).status == 200);
+  auto revs = c.Get("/revisions");
+  REQUIRE(revs);
+  REQUIRE(revs->status == 200);
+  const json r = json::parse(revs->body);
+  CHECK(r["branches"].size() >= 1);
+  REQUIRE(r["recent"].size() == 1);
+  CHECK(r["recent"][0]["hash"] == v1);
+  CHECK(r["recent"][0]["subject"] == "v1");
+  auto commit = c.Get("/commits/" + v1.substr(0, 10));
+  REQUIRE(commit);
+  CHECK(commit->status == 200);
+  CHECK(json::parse(commit->body)["hash"] == v1);
+  auto unknown = c.Get("/commits/no-such-thing");
+  REQUIRE(unknown);
+  CHECK(unknown->status == 404);
+
+  // History pages: skip counts from the newest.
+  REQUIRE(d.deploy(v1).status == 200);  // the same commit again: into the other slot
+  auto page1 = json::parse(c.Get("/history?limit=1")->body)["entries"];
+  auto page2 = json::parse(c.Get("/history?limit=1&skip=1")->body)["entries"];
+  REQUIRE(page1.size() == 1);
+  REQUIRE(page2.size() == 1);
+  CHECK(page1[0]["slot"] == "b");
+  CHECK(page2[0]["slot"] == "a");
+  CHECK(json::parse(c.Get("/history?skip=2")->body)["entries"].empty());
+  CHECK(c.Get("/history?skip=-1")->status == 400);
+
+  // The event stream: a deploy's stages as Server-Sent Events.
+  std::string seen;
+  std::atomic<bool> done{false};
+  std::jthread reader([&] {
+    httplib::Client sse("127.0.0.1", d.api_port());
+    sse.set_read_timeout(20, 0);
+    sse.Get("/events", [&](const char* data, size_t n) {
+      seen.append(data, n);
+      return !done && seen.find("event: finished") == std::string::npos;
+    });
+  });
+  std::this_thread::sleep_for(300ms);
+  REQUIRE(d.rollback().status == 200);
+  reader.join();
+  done = true;
+  CHECK(seen.find("event: stage\ndata: {") != std::string::npos);
+  CHECK(seen.find("\"operation\":\"rollback\"") != std::string::npos);
+  CHECK(seen.find("event: finished\ndata: {") != std::string::npos);
+  check_clean_stop(d);
+}
+
+TEST_CASE("dashboard: a POST from another origin is refused (403), with or without a token") {
+  AppRepo repo;
+  const std::string v1 = repo.commit("v1");
+  repo.write_config();
+  Daemon d(repo);
+  httplib::Client c("127.0.0.1", d.api_port());
+  auto forged = c.Post("/deploy", headers({{"Origin", "http://evil.example"}}), json{{"commit", v1}}.dump(),
+                       "text/plain");
+  REQUIRE(forged);
+  CHECK(forged->status == 403);
+  CHECK(forged->body.find("cross-origin request refused") != std::string::npos);
+  CHECK(d.status()["live_commit"] == "");
+  auto same = c.Post("/deploy", headers({{"Origin", fmt::format("http://127.0.0.1:{}", d.api_port())}}),
+                     json{{"commit", v1}}.dump(), "application/json");
+  REQUIRE(same);
+  CHECK(same->status == 200);
+  check_clean_stop(d);
+}
+
+TEST_CASE("dashboard login: the token gives an HttpOnly SameSite=Strict session; its POSTs need the CSRF "
+          "token; forged and logged-out sessions get 401") {
+  AppRepo repo;
+  const std::string v1 = repo.commit("v1");
+  repo.write_config({{"api_token_file", write_token(repo).string()}});
+  Daemon d(repo);
+  httplib::Client c("127.0.0.1", d.api_port());
+  CHECK(c.Get("/ui/")->status == 200);  // the page and its login are open
+  auto session = json::parse(c.Get("/ui/session")->body);
+  CHECK(session["token_required"] == true);
+  CHECK(session["logged_in"] == false);
+  CHECK(c.Get("/status")->status == 401);
+  CHECK(c.Get("/events")->status == 401);
+
+  auto wrong = c.Post("/ui/login", json{{"token", kToken + "x"}}.dump(), "application/json");
+  REQUIRE(wrong);
+  CHECK(wrong->status == 401);
+  CHECK(wrong->get_header_value("Set-Cookie").empty());
+  CHECK(c.Post("/ui/login", "not json", "application/json")->status == 400);
+  auto ok = c.Post("/ui/login", json{{"token", kToken}}.dump(), "application/json");
+  REQUIRE(ok);
+  REQUIRE(ok->status == 200);
+  const std::string set_cookie = ok->get_header_value("Set-Cookie");
+  CHECK(set_cookie.find("HttpOnly") != std::string::npos);
+  CHECK(set_cookie.find("SameSite=Strict") != std::string::npos);
+  CHECK(set_cookie.find("Secure") == std::string::npos);  // plain HTTP here
+  const std::string cookie = set_cookie.substr(0, set_cookie.find(';'));
+  const std::string csrf = json::parse(ok->body)["csrf"];
+
+  CHECK(c.Get("/status", headers({{"Cookie", cookie}}))->status == 200);
+  // A POST with the cookie alone (what a forged cross-site form sends): 403, nothing done.
+  auto no_csrf = c.Post("/deploy", headers({{"Cookie", cookie}}), json{{"commit", v1}}.dump(), "application/json");
+  REQUIRE(no_csrf);
+  CHECK(no_csrf->status == 403);
+  auto bad_csrf = c.Post("/deploy", headers({{"Cookie", cookie}, {"X-CSRF-Token", std::string(64, 'a')}}),
+                         json{{"commit", v1}}.dump(), "application/json");
+  CHECK(bad_csrf->status == 403);
+  auto status = c.Get("/status", headers({{"Authorization", "Bearer " + kToken}}));
+  REQUIRE(status);
+  CHECK(json::parse(status->body)["live_commit"] == "");
+  auto cross = c.Post("/deploy", headers({{"Cookie", cookie}, {"X-CSRF-Token", csrf}, {"Origin", "http://evil.example"}}),
+                      json{{"commit", v1}}.dump(), "application/json");
+  CHECK(cross->status == 403);
+  auto good = c.Post("/deploy", headers({{"Cookie", cookie}, {"X-CSRF-Token", csrf}}), json{{"commit", v1}}.dump(),
+                     "application/json");
+  REQUIRE(good);
+  CHECK(good->status == 200);
+
+  // A forged session id, and one logged out.
+  CHECK(c.Get("/status", headers({{"Cookie", "sm_session=" + std::string(64, 'f')}}))->status == 401);
+  CHECK(c.Post("/ui/logout", headers({{"Cookie", cookie}, {"X-CSRF-Token", csrf}}), "", "application/json")->status == 200);
+  CHECK(c.Get("/status", headers({{"Cookie", cookie}}))->status == 401);
+  // The bearer token works as before.
+  CHECK(c.Get("/status", headers({{"Authorization", "Bearer " + kToken}}))->status == 200);
+  check_clean_stop(d);
+}
+
+TEST_CASE("dashboard in Chromium: live commit, a CLI deploy's stages as they happen, rollback after confirming, "
+          "an unknown revision's 404, a phone-sized screen") {
+  AppRepo repo;
+  const std::string v1 = repo.commit("v1");
+  const std::string v2 = repo.commit("v2", "--boot-delay 1");  // a health stage long enough to see
+  repo.write_config();
+  Daemon d(repo, kProxyMode);
+  REQUIRE(d.deploy(v1).status == 200);
+  http_get(d.public_port(), "/");
+  browser("main", {fmt::format("http://127.0.0.1:{}/ui/", d.api_port()), slot_machine_bin(),
+                   std::to_string(d.api_port()), repo.dir().string(), v1, v2},
+          repo);
+  CHECK(d.status()["live_commit"] == v1);
+  check_clean_stop(d);
+}
+
+TEST_CASE("dashboard in Chromium: log in with the token, the cookie the script cannot read, log out") {
+  AppRepo repo;
+  const std::string v1 = repo.commit("v1");
+  repo.write_config({{"api_token_file", write_token(repo).string()}});
+  Daemon d(repo);
+  httplib::Client c("127.0.0.1", d.api_port());
+  c.set_read_timeout(30, 0);
+  auto deployed = c.Post("/deploy", headers({{"Authorization", "Bearer " + kToken}}), json{{"commit", v1}}.dump(),
+                         "application/json");
+  REQUIRE(deployed);
+  REQUIRE(deployed->status == 200);
+  browser("login", {fmt::format("http://127.0.0.1:{}/ui/", d.api_port()), kToken, v1}, repo);
+  check_clean_stop(d);
+}

@@ -1,0 +1,114 @@
+#include "metrics/exporter.h"
+
+#include "metrics/exposition.h"
+#include "proxy/proxy.h"
+
+namespace sm::metrics {
+namespace {
+
+constexpr const char* kActions[] = {"deploy", "rollback", "auto-rollback", "restart", "adopt"};
+constexpr const char* kResults[] = {"ok", "failed", "cancelled"};
+constexpr const char* kRestartReasons[] = {"crashed", "requested", "daemon-start"};
+
+std::string key(const std::string& action, const std::string& result) { return action + " " + result; }
+
+}  // namespace
+
+std::map<std::string, std::atomic<uint64_t>> OperationCounters::make_finished() {
+  std::map<std::string, std::atomic<uint64_t>> m;
+  for (const char* a : kActions)
+    for (const char* r : kResults) m[key(a, r)] = 0;
+  return m;
+}
+
+std::map<std::string, std::atomic<uint64_t>> OperationCounters::make_restarts() {
+  std::map<std::string, std::atomic<uint64_t>> m;
+  for (const char* r : kRestartReasons) m[r] = 0;
+  return m;
+}
+
+void OperationCounters::count(const daemon::Event& e) {
+  if (e.kind != daemon::EventKind::Finished) return;
+  const std::string action = e.fields.value("action", "");
+  const std::string result = e.fields.value("result", "");
+  if (auto it = finished_.find(key(action, result)); it != finished_.end()) bump(it->second);
+  if (action == "deploy")
+    deploy_seconds_.observe(static_cast<double>(e.fields.value("duration_ms", 0LL)) / 1000.0);
+  if (action == "restart" && result == "ok")
+    if (auto it = restarts_.find(e.fields.value("reason", "")); it != restarts_.end()) bump(it->second);
+}
+
+uint64_t OperationCounters::finished(const std::string& action, const std::string& result) const {
+  const auto it = finished_.find(key(action, result));
+  return it == finished_.end() ? 0 : it->second.load(std::memory_order_relaxed);
+}
+
+uint64_t OperationCounters::restarts(const std::string& reason) const {
+  const auto it = restarts_.find(reason);
+  return it == restarts_.end() ? 0 : it->second.load(std::memory_order_relaxed);
+}
+
+Exporter::Exporter(daemon::Daemon& daemon, const proxy::Proxy* proxy)
+    : daemon_(daemon), proxy_(proxy), listening_(daemon.events().subscribe([this](const daemon::Event& e) {
+        ops_.count(e);
+      })) {}
+
+std::string Exporter::scrape() const {
+  const daemon::Status s = daemon_.status();
+  Exposition x;
+  x.gauge("slot_machine_build_info", "The daemon's version and routing mode (always 1).",
+          {{{{"version", SLOT_MACHINE_VERSION}, {"mode", s.mode}}, 1}});
+
+  std::vector<Sample> deploys, rollbacks;
+  for (const char* r : kResults) {
+    deploys.push_back({{{"result", r}}, static_cast<double>(ops_.finished("deploy", r))});
+    rollbacks.push_back({{{"result", r}, {"trigger", "manual"}}, static_cast<double>(ops_.finished("rollback", r))});
+    rollbacks.push_back(
+        {{{"result", r}, {"trigger", "auto"}}, static_cast<double>(ops_.finished("auto-rollback", r))});
+  }
+  x.counter("slot_machine_deploys_total", "Deploys that ran since the daemon started, by result.", deploys);
+  x.counter("slot_machine_rollbacks_total",
+            "Rollbacks that ran since the daemon started, by result and trigger (manual: asked "
+            "for; auto: auto_rollback_s).",
+            rollbacks);
+  x.histogram("slot_machine_deploy_duration_seconds", "How long deploys took, from request to answer.",
+              ops_.deploy_durations());
+  std::vector<Sample> restarts;
+  for (const char* r : kRestartReasons)
+    restarts.push_back({{{"reason", r}}, static_cast<double>(ops_.restarts(r))});
+  x.counter("slot_machine_app_restarts_total",
+            "Times the live app was started again in place, by reason (crashed: restart on "
+            "failure; requested: the restart command; daemon-start: found stopped at start).",
+            restarts);
+
+  const bool live = !s.live_slot.empty();
+  x.gauge("slot_machine_live_healthy", "1 when the live app answers its health check, else 0 (also when nothing is live).",
+          {{{}, live && s.healthy ? 1.0 : 0.0}});
+  std::vector<Sample> live_info;
+  if (live) live_info.push_back({{{"slot", s.live_slot}, {"commit", s.live_commit}}, 1});
+  x.gauge("slot_machine_live_info", "The live slot and commit (1; no sample when nothing is live).", live_info);
+  x.gauge("slot_machine_live_uptime_seconds", "Seconds since the live version became live.",
+          {{{}, static_cast<double>(live ? s.live_uptime_s : 0)}});
+  x.gauge("slot_machine_standby", "1 while the previous app runs on as a standby, by kind (warm, frozen).",
+          {{{{"kind", "warm"}}, s.standby == "warm" ? 1.0 : 0.0}, {{{"kind", "frozen"}}, s.standby == "frozen" ? 1.0 : 0.0}});
+  x.gauge("slot_machine_operation_running", "1 while a deploy, rollback or restart runs.",
+          {{{}, s.operation.empty() ? 0.0 : 1.0}});
+
+  if (proxy_) {
+    const proxy::Stats p = proxy_->stats();
+    std::vector<Sample> by_code;
+    for (size_t i = 0; i < p.responses.size(); ++i)
+      by_code.push_back({{{"code", std::to_string(i + 1) + "xx"}}, static_cast<double>(p.responses[i])});
+    x.counter("slot_machine_proxy_requests_total",
+              "Requests the proxy answered (the app's answers and its own), by status class.", by_code);
+    x.histogram("slot_machine_proxy_request_duration_seconds",
+                "Seconds from a request's header read to its answer written.", p.duration);
+    x.gauge("slot_machine_proxy_open_connections", "Client connections open to the proxy.",
+            {{{}, static_cast<double>(p.open_connections)}});
+    x.counter("slot_machine_proxy_upgrades_total", "Upgrade (WebSocket) tunnels the proxy opened.",
+              {{{}, static_cast<double>(p.upgrades)}});
+  }
+  return x.text();
+}
+
+}  // namespace sm::metrics

@@ -1,0 +1,155 @@
+#include "ui/dashboard.h"
+
+#include <fmt/format.h>
+#include <httplib.h>
+#include <openssl/crypto.h>
+
+#include <memory>
+#include <thread>
+
+#include "edge/api_token.h"
+#include "log/json_text.h"
+#include "ui/assets.h"
+#include "ui/event_feed.h"
+
+namespace sm::ui {
+using nlohmann::json;
+
+namespace {
+
+void reply(httplib::Response& res, int status, const json& body) {
+  res.status = status;
+  res.set_content(log::json_text(body) + "\n", "application/json");
+}
+
+json commit_json(const git::CommitInfo& c) {
+  return {{"hash", c.hash}, {"subject", c.subject}, {"author", c.author}, {"time", c.time}};
+}
+
+/// Headers for what the page is made of: nothing from elsewhere, never framed, not cached.
+void page_headers(httplib::Response& res) {
+  res.set_header("Content-Security-Policy",
+                 "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
+                 "base-uri 'none'; form-action 'self'; frame-ancestors 'none'");
+  res.set_header("X-Content-Type-Options", "nosniff");
+  res.set_header("Referrer-Policy", "no-referrer");
+  res.set_header("Cache-Control", "no-store");
+}
+
+bool equal_secret(const std::string& a, const std::string& b) {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+}  // namespace
+
+Dashboard::Dashboard(daemon::Daemon& daemon, git::Repository repo, std::optional<std::string> token, bool https)
+    : daemon_(daemon), repo_(std::move(repo)), token_(std::move(token)), https_(https) {}
+
+bool Dashboard::is_open(const httplib::Request& req) {
+  if (req.method == "POST") return req.path == "/ui/login";
+  if (req.method != "GET") return false;
+  return req.path == "/ui" || req.path == "/ui/" || req.path == "/ui/session" || find_asset(req.path) != nullptr;
+}
+
+Dashboard::Access Dashboard::access(const httplib::Request& req, std::string& why) {
+  const auto csrf = sessions_.csrf_of(cookie_value(req.get_header_value("Cookie"), kCookie));
+  if (!csrf) return Access::None;
+  if (req.method == "GET" || req.method == "HEAD") return Access::Allowed;
+  if (!equal_secret(req.get_header_value("X-CSRF-Token"), *csrf)) {
+    why = "cross-site request refused: a POST with the session cookie must carry the page's X-CSRF-Token";
+    return Access::Forbidden;
+  }
+  return Access::Allowed;
+}
+
+void Dashboard::add_routes(httplib::Server& s, const std::atomic<bool>& stopping) {
+  s.Get("/ui", [](const httplib::Request&, httplib::Response& res) {
+    res.status = 308;
+    res.set_header("Location", "/ui/");
+  });
+  s.Get(R"(/ui/([a-z]+\.[a-z]+)?)", [](const httplib::Request& req, httplib::Response& res) {
+    const Asset* a = find_asset(req.path == "/ui/" ? "/ui/index.html" : req.path);
+    if (!a) {
+      reply(res, 404, {{"error", fmt::format("no such page: {}", req.path)}});
+      return;
+    }
+    page_headers(res);
+    res.set_content(std::string(a->body), std::string(a->type));
+  });
+
+  s.Get("/ui/session", [this](const httplib::Request& req, httplib::Response& res) {
+    const auto csrf = sessions_.csrf_of(cookie_value(req.get_header_value("Cookie"), kCookie));
+    res.set_header("Cache-Control", "no-store");
+    reply(res, 200, {{"token_required", token_.has_value()}, {"logged_in", csrf.has_value()},
+                     {"csrf", csrf.value_or("")}});
+  });
+  s.Post("/ui/login", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!token_) {
+      reply(res, 400, {{"error", "this daemon has no API token: there is nothing to log in to"}});
+      return;
+    }
+    const json body = json::parse(req.body, nullptr, false);
+    if (!body.is_object() || !body.contains("token") || !body["token"].is_string()) {
+      reply(res, 400, {{"error", R"(the body must be {"token": "<the API token>"})"}});
+      return;
+    }
+    if (!edge::bearer_matches("Bearer " + body["token"].get<std::string>(), *token_)) {
+      reply(res, 401, {{"error", "the token is wrong"}});
+      return;
+    }
+    const Sessions::Login login = sessions_.create();
+    res.set_header("Set-Cookie", fmt::format("{}={}; Path=/; Max-Age=43200; HttpOnly; SameSite=Strict{}", kCookie,
+                                             login.id, https_ ? "; Secure" : ""));
+    res.set_header("Cache-Control", "no-store");
+    reply(res, 200, {{"logged_in", true}, {"csrf", login.csrf}});
+  });
+  s.Post("/ui/logout", [this](const httplib::Request& req, httplib::Response& res) {
+    sessions_.remove(cookie_value(req.get_header_value("Cookie"), kCookie));
+    res.set_header("Set-Cookie", fmt::format("{}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict{}", kCookie,
+                                             https_ ? "; Secure" : ""));
+    reply(res, 200, {{"logged_in", false}});
+  });
+
+  s.Get("/events", [this, &stopping](const httplib::Request&, httplib::Response& res) {
+    if (++feeds_ > kMaxEventFeeds) {
+      --feeds_;
+      reply(res, 503, {{"error", fmt::format("already {} event streams open; close a dashboard tab and try again",
+                                             kMaxEventFeeds)}});
+      return;
+    }
+    auto feed = std::make_shared<EventFeed>(daemon_.events());
+    res.set_header("Cache-Control", "no-store");
+    res.set_chunked_content_provider(
+        "text/event-stream",
+        [feed, &stopping](size_t, httplib::DataSink& sink) {
+          if (stopping) {
+            sink.done();
+            return true;
+          }
+          std::string text = feed->next(std::chrono::milliseconds(500));
+          // A comment when there is nothing: a browser that went away is noticed here.
+          if (text.empty()) text = ": idle\n\n";
+          return sink.write(text.data(), text.size());
+        },
+        [this](bool) { --feeds_; });
+  });
+
+  s.Get("/revisions", [this](const httplib::Request&, httplib::Response& res) {
+    try {
+      json recent = json::array();
+      for (const auto& c : repo_.recent(20)) recent.push_back(commit_json(c));
+      reply(res, 200, {{"branches", repo_.refs("refs/heads/")}, {"tags", repo_.refs("refs/tags/")}, {"recent", recent}});
+    } catch (const std::exception& e) {
+      reply(res, 500, {{"error", e.what()}});
+    }
+  });
+  s.Get(R"(/commits/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
+    try {
+      reply(res, 200, commit_json(repo_.describe(req.matches[1])));
+    } catch (const git::GitError& e) {
+      reply(res, e.kind() == git::ErrorKind::UnknownRevision ? 404 : 400, {{"error", e.what()}});
+    }
+  });
+}
+
+}  // namespace sm::ui
