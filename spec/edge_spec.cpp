@@ -18,12 +18,7 @@ namespace {
 const std::string kToken = "spec-token-0123456789abcdef";
 
 /// Writes `token` to home/token (mode 0600); returns its path.
-fs::path write_token(AppRepo& repo, const std::string& token = kToken) {
-  const fs::path p = repo.home() / "token";
-  std::ofstream(p) << token << "\n";
-  ::chmod(p.c_str(), 0600);
-  return p;
-}
+fs::path write_token(AppRepo& repo, const std::string& token = kToken) { return secret_file(repo, "token", token); }
 
 /// An API request with an optional Authorization header.
 httplib::Result api(int port, const std::string& method, const std::string& path,

@@ -1,4 +1,6 @@
 #include "harness.h"
+
+#include <sys/stat.h>
 #include "harness_process.h"
 
 #include <arpa/inet.h>
@@ -200,6 +202,13 @@ RunResult start_refused(AppRepo& repo, const json& overrides, bool direct) {
                                    "--repo", repo.dir().string(), "--data", repo.data_dir().string()};
   if (direct) argv.push_back("--no-proxy");
   return run(argv, repo.home(), {}, 10s);
+}
+
+fs::path secret_file(const AppRepo& repo, const std::string& name, const std::string& secret) {
+  const fs::path p = repo.home() / name;
+  std::ofstream(p) << secret << "\n";
+  ::chmod(p.c_str(), 0600);
+  return p;
 }
 
 std::string hmac_hex(const std::string& key, const std::string& body) {

@@ -82,6 +82,10 @@ class AppRepo {
 /// `direct`), for configs that must be refused: its output and exit code (10 s at most).
 RunResult start_refused(AppRepo& repo, const json& overrides, bool direct = false);
 
+/// Writes `secret` and a newline to repo.home()/<name> with mode 0600 (a token or secret
+/// file the config names); returns its path.
+fs::path secret_file(const AppRepo& repo, const std::string& name, const std::string& secret);
+
 /// Lower-case hex HMAC-SHA256 of `body` with `key` (OpenSSL), as signers send it.
 std::string hmac_hex(const std::string& key, const std::string& body);
 

@@ -129,10 +129,7 @@ TEST_CASE("metrics: a crashed app started again counts in app_restarts_total; di
 TEST_CASE("metrics: behind the API token when one is set") {
   AppRepo repo;
   const std::string token = "metrics-token-0123456789abcdef";
-  const fs::path file = repo.home() / "token";
-  std::ofstream(file) << token << "\n";
-  ::chmod(file.c_str(), 0600);
-  repo.write_config({{"api_token_file", file.string()}});
+  repo.write_config({{"api_token_file", secret_file(repo, "token", token).string()}});
   Daemon d(repo);
   auto without = scrape(d.api_port());
   REQUIRE(without);

@@ -75,12 +75,7 @@ class Receiver {
   std::jthread thread_;
 };
 
-fs::path secret_file(const AppRepo& repo) {
-  const fs::path p = repo.home() / "notify.secret";
-  std::ofstream(p) << kSecret << "\n";
-  ::chmod(p.c_str(), 0600);
-  return p;
-}
+fs::path secret_file(const AppRepo& repo) { return spec::secret_file(repo, "notify.secret", kSecret); }
 
 }  // namespace
 
@@ -237,8 +232,7 @@ TEST_CASE("github: each deploy creates a deployment of its commit and posts in_p
   std::jthread serving([&] { api.listen("127.0.0.1", port); });
   while (!api.is_running()) std::this_thread::sleep_for(5ms);
   const std::string token = "ghp_0123456789abcdefghijklmnopqrstuvwxyzAB";
-  std::ofstream(repo.home() / "gh.token") << token << "\n";
-  ::chmod((repo.home() / "gh.token").c_str(), 0600);
+  secret_file(repo, "gh.token", token);
   repo.write_config({{"github",
                       {{"repo", "owner/app"},
                        {"token_file", (repo.home() / "gh.token").string()},

@@ -16,12 +16,7 @@ namespace {
 
 const std::string kToken = "dashboard-token-0123456789abcdef";
 
-fs::path write_token(AppRepo& repo) {
-  const fs::path p = repo.home() / "token";
-  std::ofstream(p) << kToken << "\n";
-  ::chmod(p.c_str(), 0600);
-  return p;
-}
+fs::path write_token(AppRepo& repo) { return secret_file(repo, "token", kToken); }
 
 /// The browser script in `mode` with `args`: fails the test with its output unless it
 /// exits 0 (3 minutes at most).
@@ -117,7 +112,7 @@ TEST_CASE("dashboard: served from the binary with a strict CSP; revisions, commi
   check_clean_stop(d);
 }
 
-TEST_CASE("dashboard: a POST from another origin is refused (403), with or without a token") {
+TEST_CASE("dashboard: a POST from another origin is refused (403), also by a daemon without a token") {
   AppRepo repo;
   const std::string v1 = repo.commit("v1");
   repo.write_config();

@@ -43,10 +43,7 @@ struct Forge {
 };
 
 json webhook_config(const AppRepo& repo, const json& extra = json::object()) {
-  const fs::path secret = repo.home() / "webhook.secret";
-  std::ofstream(secret) << kSecret << "\n";
-  ::chmod(secret.c_str(), 0600);
-  json w = {{"secret_file", secret.string()}};
+  json w = {{"secret_file", secret_file(repo, "webhook.secret", kSecret).string()}};
   w.update(extra);
   return {{"webhooks", w}};
 }
