@@ -188,7 +188,7 @@ TEST_CASE("--remote: deploy to several daemons in order, stopping at the first f
 }
 
 TEST_CASE("the API over HTTPS (api_tls): --remote https:// with --cacert; plain HTTP and "
-          "untrusted certificates fail with what to do") {
+          "untrusted certificates fail with what to do; a dashboard login gets a Secure cookie") {
   AppRepo repo;
   const std::string v1 = repo.commit("v1");
   const auto [crt, key] = self_signed_cert(repo, "api");
@@ -219,5 +219,14 @@ TEST_CASE("the API over HTTPS (api_tls): --remote https:// with --cacert; plain 
   CHECK(answer.find("live_commit") == std::string::npos);
   auto again = run({slot_machine_bin(), "status"}, repo.home());
   CHECK(again.exit_code == 0);
+  // The dashboard's session cookie over HTTPS is Secure: never sent over plain HTTP.
+  httplib::SSLClient tls("127.0.0.1", d.api_port());
+  tls.enable_server_certificate_verification(false);  // the CLI checks above cover trust
+  auto login = tls.Post("/ui/login", json{{"token", kToken}}.dump(), "application/json");
+  REQUIRE(login);
+  CHECK(login->status == 200);
+  const std::string cookie = login->get_header_value("Set-Cookie");
+  CHECK(cookie.find("; Secure") != std::string::npos);
+  CHECK(cookie.find("HttpOnly") != std::string::npos);
   check_clean_stop(d);
 }

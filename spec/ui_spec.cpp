@@ -189,7 +189,7 @@ TEST_CASE("dashboard login: the token gives an HttpOnly SameSite=Strict session;
 }
 
 TEST_CASE("dashboard in Chromium: live commit, a CLI deploy's stages as they happen, rollback after confirming, "
-          "an unknown revision's 404, a phone-sized screen") {
+          "an unknown revision's 404, two tabs deploying at once (one 409), a phone-sized screen") {
   AppRepo repo;
   const std::string v1 = repo.commit("v1");
   const std::string v2 = repo.commit("v2", "--boot-delay 1");  // a health stage long enough to see
@@ -200,7 +200,7 @@ TEST_CASE("dashboard in Chromium: live commit, a CLI deploy's stages as they hap
   browser("main", {fmt::format("http://127.0.0.1:{}/ui/", d.api_port()), slot_machine_bin(),
                    std::to_string(d.api_port()), repo.dir().string(), v1, v2},
           repo);
-  CHECK(d.status()["live_commit"] == v1);
+  CHECK(d.status()["live_commit"] == v2);
   check_clean_stop(d);
 }
 

@@ -114,6 +114,33 @@ def main(url, cli, api_port, repo, v1, v2):
         check(live_commit(d) == v1[:12], "a refused deploy changes nothing")
         shot(d, "refused")
 
+        # Two tabs deploying at once: one deploys, the other gets the daemon's 409 message.
+        first = d.current_window_handle
+        d.switch_to.new_window("tab")
+        d.get(url)
+        wait(d, "the second tab's live commit", lambda: live_commit(d) == v1[:12])
+        second = d.current_window_handle
+        for handle in (first, second):
+            d.switch_to.window(handle)
+            field = d.find_element(By.ID, "revision")
+            field.clear()
+            field.send_keys(v2[:12])
+        d.switch_to.window(first)
+        d.find_element(By.ID, "deploy").click()
+        confirm_dialog(d, ok=True)
+        wait(d, "the first tab's deploy to start", lambda: "deploying" in text(d, "#action-result"))
+        d.switch_to.window(second)
+        wait(d, "the second tab to see the deploy running", lambda: "running" in text(d, "#operation")
+             or "deploying" in text(d, "#operation") or "health" in text(d, "#operation"))
+        d.find_element(By.ID, "deploy").click()
+        confirm_dialog(d, ok=True)
+        wait(d, "the 409 message", lambda: "HTTP 409" in text(d, "#action-result"))
+        shot(d, "busy")
+        d.close()
+        d.switch_to.window(first)
+        wait(d, "the first tab's deploy to succeed", lambda: "is live in slot b" in text(d, "#action-result"))
+        check(live_commit(d) == v2[:12], "v2 live after the first tab's deploy")
+
         # Readable on a phone: nothing wider than the screen.
         d.set_window_size(390, 1600)
         time.sleep(0.3)
