@@ -1,5 +1,6 @@
 // journal.ndjson as found on disk (torn lines, garbage, huge lines): journal_read gives
-// objects only, and never throws.
+// objects only, and never throws; a page after skipping some is the same entries as the
+// tail of a longer read.
 #include <cstdint>
 
 #include "daemon/journal.h"
@@ -8,7 +9,12 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const auto file = fuzz::scratch() / "journal.ndjson";
   fuzz::write_bytes(file, data, size);
-  for (const auto& e : sm::daemon::journal_read(file, 50))
+  const auto all = sm::daemon::journal_read(file, 50);
+  for (const auto& e : all)
     if (!e.is_object()) __builtin_trap();
+  const size_t skip = size % 5;
+  const auto page = sm::daemon::journal_read(file, 10, skip);
+  for (size_t i = 0; i < page.size(); ++i)
+    if (skip + i >= all.size() || page[i] != all[skip + i]) __builtin_trap();
   return 0;
 }
