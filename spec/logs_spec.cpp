@@ -87,6 +87,75 @@ TEST_CASE("logs: follow streams new lines as they are written, over the API and 
   check_clean_stop(d);  // a follower must not hold up the shutdown
 }
 
+TEST_CASE("logs: followers that hang up on a quiet log give their places back (4 at most; a 5th gets 503); "
+          "Server-Sent Events when asked for") {
+  AppRepo repo;
+  std::string a = repo.commit("vA");
+  repo.write_config();
+  Daemon d(repo);
+  REQUIRE(d.deploy(a).status == 200);
+  // Opens a follower (as SSE when `sse`), reads what comes first, hangs up; returns the
+  // status and what it read.
+  auto follow_once = [&](bool sse) {
+    httplib::Client c("127.0.0.1", d.api_port());
+    c.set_read_timeout(5, 0);
+    std::string got;
+    int status = 0;
+    httplib::Headers h;
+    if (sse) h.emplace("Accept", "text/event-stream");
+    c.Get(
+        "/logs?tail=5&follow=1", h,
+        [&](const httplib::Response& r) {
+          status = r.status;
+          return true;
+        },
+        [&](const char* data, size_t len) {
+          got.append(data, len);
+          return false;  // hang up at once
+        });
+    return std::make_pair(status, got);
+  };
+  const auto [status, first] = follow_once(true);
+  CHECK(status == 200);
+  CHECK(first.find("event: line\ndata: ") == 0);
+  // Nothing is written to the log meanwhile: each hung-up follower must be noticed
+  // without a write. Twelve in a row never find the four places taken for long.
+  for (int i = 0; i < 12; ++i) {
+    CAPTURE(i);
+    const auto t0 = std::chrono::steady_clock::now();
+    bool accepted = false;
+    while (!accepted && std::chrono::steady_clock::now() - t0 < 5s) {
+      REQUIRE(http_get(d.api_port(), "/logs?tail=1&follow=0").status == 200);  // not a follower: never refused
+      accepted = follow_once(i % 2 == 0).first != 503;
+      if (!accepted) std::this_thread::sleep_for(100ms);
+    }
+    REQUIRE(accepted);
+  }
+  // Four held open: a fifth is refused with what to do.
+  std::vector<std::jthread> holders;
+  std::atomic<bool> release{false};
+  std::atomic<int> open{0};
+  for (int i = 0; i < 4; ++i)
+    holders.emplace_back([&] {
+      httplib::Client c("127.0.0.1", d.api_port());
+      c.set_read_timeout(10, 0);
+      bool counted = false;
+      c.Get("/logs?tail=1&follow=1", [&](const char*, size_t) {
+        if (!counted) ++open;
+        counted = true;
+        return !release;
+      });
+    });
+  while (open < 4) std::this_thread::sleep_for(20ms);
+  Http fifth = http_get(d.api_port(), "/logs?follow=1");
+  CHECK(fifth.status == 503);
+  CHECK(fifth.body.find("log followers") != std::string::npos);
+  release = true;
+  http_post(d.internal_port(), "/control/log?line=wake-up", "");  // the holders read it and hang up
+  holders.clear();
+  check_clean_stop(d);
+}
+
 TEST_CASE("logs: a slot log over log_max_bytes is rotated, keeping log_keep files") {
   AppRepo repo;
   std::string a = repo.commit("vA");

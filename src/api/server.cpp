@@ -339,19 +339,22 @@ void ApiServer::logs(const httplib::Request& req, httplib::Response& res) {
     return;
   }
   // Streams what is there, then every new byte as it is written; the log being
-  // truncated by rotation restarts from its beginning. Ends when the client goes away
-  // (noticed at the next write) or the daemon stops.
+  // truncated by rotation restarts from its beginning. Ends when the daemon stops or
+  // the client goes away: noticed at the next write, or within a second while the log
+  // is quiet (a closed dashboard tab must not hold one of the few follower places).
   auto pending = std::make_shared<std::string>(std::move(text));
   auto at = std::make_shared<std::uintmax_t>(offset);
+  auto idle = std::make_shared<unsigned>(0);
   res.set_chunked_content_provider(
       type,
-      [this, path, pending, at, sse](size_t, httplib::DataSink& sink) {
+      [this, path, pending, at, sse, idle, gone = peer_gone(req, port_)](size_t, httplib::DataSink& sink) {
         while (pending->empty()) {
           if (stopping_) {
             sink.done();
             return true;
           }
           std::this_thread::sleep_for(std::chrono::milliseconds(100));
+          if (++*idle % 10 == 0 && gone()) return false;
           std::error_code ec;
           const auto size = std::filesystem::file_size(path, ec);
           if (ec) continue;
