@@ -5,8 +5,18 @@
 #include <httplib.h>
 
 #include <atomic>
+#include <nlohmann/json.hpp>
+
+#include "log/json_text.h"
 
 namespace sm::api {
+
+/// Answers `status` with `body` as one line of JSON: every answer of the API and the
+/// dashboard that is not a stream.
+inline void reply(httplib::Response& res, int status, const nlohmann::json& body) {
+  res.status = status;
+  res.set_content(log::json_text(body) + "\n", "application/json");
+}
 
 namespace detail {
 

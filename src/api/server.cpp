@@ -32,11 +32,6 @@ using daemon::OpStatus;
 
 namespace {
 
-void reply(httplib::Response& res, int status, const json& body) {
-  res.status = status;
-  res.set_content(log::json_text(body) + "\n", "application/json");
-}
-
 /// Reads the query parameter `name` as a whole number in [lo, hi] (`fallback` when
 /// absent) into `out`; otherwise answers 400 naming it and returns false.
 bool count_param(const httplib::Request& req, httplib::Response& res, const char* name,

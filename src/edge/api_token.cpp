@@ -85,6 +85,10 @@ bool bearer_matches(std::string_view header, const std::string& expected) {
   return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0 && !given.empty();
 }
 
+bool equal_constant_time(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
 bool is_loopback(const std::string& bind) {
   if (bind == "localhost" || bind == "::1") return true;
   in_addr a{};

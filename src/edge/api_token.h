@@ -35,6 +35,10 @@ std::optional<std::string> find_token(const std::filesystem::path& file);
 /// constant time (SHA-256 of both, then CRYPTO_memcmp: the length does not leak either).
 bool bearer_matches(std::string_view header, const std::string& expected);
 
+/// Whether `a` and `b` are equal, in a time that does not depend on where they differ
+/// (secrets of a known length: signatures, CSRF tokens).
+bool equal_constant_time(std::string_view a, std::string_view b);
+
 /// Whether `bind` is a loopback address (127.0.0.0/8, ::1, localhost).
 bool is_loopback(const std::string& bind);
 

@@ -10,6 +10,13 @@
 
 using namespace sm::edge;
 
+TEST_CASE("equal_constant_time: equal strings only") {
+  CHECK(equal_constant_time("abc", "abc"));
+  CHECK_FALSE(equal_constant_time("abc", "abd"));
+  CHECK_FALSE(equal_constant_time("abc", "abcd"));
+  CHECK_FALSE(equal_constant_time("", "x"));
+}
+
 TEST_CASE("bearer_matches: only \"Bearer <the token>\", exactly") {
   const std::string t = "0123456789abcdef0123";
   CHECK(bearer_matches("Bearer 0123456789abcdef0123", t));

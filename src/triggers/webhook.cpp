@@ -1,7 +1,7 @@
 #include "triggers/webhook.h"
+#include "edge/api_token.h"
 
 #include <fmt/format.h>
-#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -33,7 +33,7 @@ std::string lower(std::string s) {
 /// Whether `sent` is the hex HMAC of `body` (after `prefix`, such as "sha256=").
 bool signed_by(const std::string& sent, const std::string& prefix, const std::string& body, const std::string& secret) {
   if (!sent.starts_with(prefix)) return false;
-  return equal_constant_time(lower(sent.substr(prefix.size())), hmac_sha256_hex(secret, body));
+  return edge::equal_constant_time(lower(sent.substr(prefix.size())), hmac_sha256_hex(secret, body));
 }
 
 Reading refuse(int status, std::string error) {
@@ -103,10 +103,6 @@ std::string hmac_sha256_hex(const std::string& key, const std::string& data) {
   return hex;
 }
 
-bool equal_constant_time(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
-}
-
 Reading read_delivery(Forge forge, const std::map<std::string, std::string>& h, const std::string& body,
                       const std::string& secret, const std::string& branch) {
   bool ok = false;
@@ -117,7 +113,7 @@ Reading read_delivery(Forge forge, const std::map<std::string, std::string>& h, 
       missing = "X-Hub-Signature-256";
       break;
     case Forge::GitLab:
-      ok = equal_constant_time(header(h, "x-gitlab-token"), secret);
+      ok = edge::equal_constant_time(header(h, "x-gitlab-token"), secret);
       missing = "X-Gitlab-Token";
       break;
     case Forge::Gitea:

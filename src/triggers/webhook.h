@@ -19,8 +19,6 @@ const char* name_of(Forge forge);
 /// Lower-case hex HMAC-SHA256 of `data` with `key` (OpenSSL).
 std::string hmac_sha256_hex(const std::string& key, const std::string& data);
 
-/// Whether `a` and `b` are equal, in a time that does not depend on where they differ.
-bool equal_constant_time(std::string_view a, std::string_view b);
 
 /// A push to deploy: the commit the branch now names, and the delivery's id ("" when
 /// the forge sent none).

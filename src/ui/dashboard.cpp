@@ -2,25 +2,20 @@
 
 #include <fmt/format.h>
 #include <httplib.h>
-#include <openssl/crypto.h>
 
 #include <memory>
 #include <thread>
 
 #include "edge/api_token.h"
-#include "log/json_text.h"
+#include "api/http_server.h"
 #include "ui/assets.h"
 #include "ui/event_feed.h"
 
 namespace sm::ui {
+using api::reply;
 using nlohmann::json;
 
 namespace {
-
-void reply(httplib::Response& res, int status, const json& body) {
-  res.status = status;
-  res.set_content(log::json_text(body) + "\n", "application/json");
-}
 
 json commit_json(const git::CommitInfo& c) {
   return {{"hash", c.hash}, {"subject", c.subject}, {"author", c.author}, {"time", c.time}};
@@ -34,10 +29,6 @@ void page_headers(httplib::Response& res) {
   res.set_header("X-Content-Type-Options", "nosniff");
   res.set_header("Referrer-Policy", "no-referrer");
   res.set_header("Cache-Control", "no-store");
-}
-
-bool equal_secret(const std::string& a, const std::string& b) {
-  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
 }  // namespace
@@ -55,7 +46,7 @@ Dashboard::Access Dashboard::access(const httplib::Request& req, std::string& wh
   const auto csrf = sessions_.csrf_of(cookie_value(req.get_header_value("Cookie"), kCookie));
   if (!csrf) return Access::None;
   if (req.method == "GET" || req.method == "HEAD") return Access::Allowed;
-  if (!equal_secret(req.get_header_value("X-CSRF-Token"), *csrf)) {
+  if (!edge::equal_constant_time(req.get_header_value("X-CSRF-Token"), *csrf)) {
     why = "cross-site request refused: a POST with the session cookie must carry the page's X-CSRF-Token";
     return Access::Forbidden;
   }

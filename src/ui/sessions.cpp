@@ -1,10 +1,11 @@
 #include "ui/sessions.h"
 
-#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include <algorithm>
 #include <stdexcept>
+
+#include "edge/api_token.h"
 
 namespace sm::ui {
 namespace {
@@ -43,7 +44,7 @@ std::optional<std::string> Sessions::csrf_of(const std::string& id, Clock::time_
   // Compared in constant time against each live session: a lookup by key would tell a
   // timing attacker how much of a guessed id matched.
   for (auto it = by_id_.begin(); it != by_id_.end(); ++it)
-    if (CRYPTO_memcmp(it->first.data(), id.data(), 64) == 0) {
+    if (edge::equal_constant_time(it->first, id)) {
       if (it->second.expires <= now) {
         by_id_.erase(it);
         return std::nullopt;
