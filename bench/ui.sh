@@ -7,14 +7,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
+source bench/wrk_lib.sh
 dir=$(bash scripts/build.sh release | tail -n 1)
 root=$PWD
 entries=${1:-10000}
 loads=${2:-10}
 
-work=$(mktemp -d)
-daemon=""
-trap '[ -n "$daemon" ] && kill "$daemon" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+bench_scratch
 
 make_app_repo "$work/repo" vA vB
 b=$(git -C "$work/repo" rev-parse HEAD)
@@ -28,7 +27,7 @@ awk -v n="$entries" 'BEGIN { for (i = 0; i < n; i++)
   > "$work/data/journal.ndjson"
 "$dir/slot-machine" start --config "$work/slot-machine.json" --repo "$work/repo" --data "$work/data" \
   2>"$work/daemon.log" &
-daemon=$!
+pids+=($!)
 wait_port "$api"
 "$dir/slot-machine" deploy "$b" --api-port "$api" >/dev/null
 
