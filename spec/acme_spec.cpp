@@ -210,7 +210,7 @@ TEST_CASE("ACME: a certificate for two names from pebble through HTTP-01, served
   json config = acme_config(ca, http_port, tls_port);
   repo.write_config(config);
   Daemon d(repo, kProxyMode);
-  REQUIRE(d.deploy(v1).status == 200);  // deploys do not wait for the certificate
+  REQUIRE_MESSAGE(d.deploy(v1).status == 200, d.log());  // deploys do not wait for the certificate
   REQUIRE_MESSAGE(wait_log(d, kInstalled, 1, 60s), d.log());
   const fs::path root = ca.root(repo.home() / "pebble-root.pem");
   const fs::path cwd = repo.home();
@@ -284,7 +284,7 @@ TEST_CASE("ACME failures: a truncated directory, then a challenge the CA cannot 
   fake_thread.join();
 
   // Meanwhile: deploys work, plain HTTP says why it cannot redirect yet, HTTPS is closed.
-  REQUIRE(d.deploy(v1).status == 200);
+  REQUIRE_MESSAGE(d.deploy(v1).status == 200, d.log());
   Http meanwhile = http_get(http_port, "/");
   CHECK(meanwhile.status == 503);
   CHECK(meanwhile.body.find("certificate is still being obtained") != std::string::npos);
@@ -320,7 +320,7 @@ TEST_CASE("ACME renewal: a certificate with a third of its life left is renewed 
   short_lived_cert(tls, kDomains, 12, 30);
   std::ofstream(tls / "order.json") << json{{"directory_url", ca.directory_url()}, {"domains", kDomains}}.dump();
   Daemon d(repo, kProxyMode);
-  REQUIRE(d.deploy(v1).status == 200);
+  REQUIRE_MESSAGE(d.deploy(v1).status == 200, d.log());
   TlsConnection before(tls_port, "app.test", tls / "cert.pem");  // the old certificate
   CHECK(before.get().find("hello from v1") != std::string::npos);
   CHECK(d.log().find("ACME: obtaining") == std::string::npos);

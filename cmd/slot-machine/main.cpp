@@ -15,6 +15,7 @@
 #include "api/hook.h"
 #include "api/start.h"
 #include "config/config.h"
+#include "git/worker.h"
 #include "init/init.h"
 #include "service/units.h"
 
@@ -50,6 +51,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string first = argv[1];
+  if (first == sm::git::kWorkerCommand) sm::git::worker_main(argc, argv);  // the daemon's own child
   if (first == "--version") {
     std::cout << "slot-machine (cpp) spec/1 " << SLOT_MACHINE_VERSION << "\n";
     return 0;

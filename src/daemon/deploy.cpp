@@ -6,8 +6,9 @@
 #include "daemon/daemon.h"
 #include "daemon/daemon_internal.h"
 #include "daemon/shared_dirs.h"
+#include "git/worker.h"
 #include "log/log.h"
-#include "process/forked.h"
+#include "process/worker.h"
 
 namespace sm::daemon {
 using std::chrono::milliseconds;
@@ -44,6 +45,10 @@ OpResult Daemon::run_deploy(const std::string& revision) {
   persist();  // a crash from here on must not offer the target as previous
   stop_app(*target, "its slot is being redeployed");
   log::info("deploy {} ({}) to slot {}", commit, revision, target->name);
+  emit(EventKind::Started, {{"operation", "deploy"},
+                            {"commit", commit},
+                            {"slot", std::string(1, target->name)},
+                            {"previous_commit", old_live ? old_live->commit : ""}});
   const auto started = Clock::now();
 
   OpResult r;
@@ -56,26 +61,18 @@ OpResult Daemon::run_deploy(const std::string& revision) {
 
   set_stage("deploy", "checkout");
   unlink_shared(slot_dir(*target), cfg_.shared_dirs);  // the checkout must not write through them
-  // In a child process, so that a cancel stops it at once even while libgit2 writes
-  // (it has no way to stop then); the libgit2 memory stays in the child, too.
-  process::ForkedResult checkout;
+  // In a worker process, so that a cancel stops it at once even while libgit2 writes
+  // (it has no way to stop then); the libgit2 memory stays in the worker, too.
+  process::WorkerResult checkout;
   try {
-    checkout = process::run_forked(reaper_, [&] {
-      repo_.checkout_worktree(slot_dir(*target),
-                              fmt::format("slot-{}-{}", target->name, data_dir_id(paths_.data_dir)),
-                              commit);
-    }, [this] { return interrupted(); });
+    checkout = process::run_worker(
+        reaper_,
+        git::checkout_args(repo_, slot_dir(*target),
+                           fmt::format("slot-{}-{}", target->name, data_dir_id(paths_.data_dir)), commit),
+        [this] { return interrupted(); });
   } catch (const std::exception& e) {
     return fail("checkout", e.what());
   }
-  // Said after the checkout's fork, not before: listeners that wake a thread on it (the
-  // notification outbox, GitHub deployments) would otherwise allocate in a fresh thread
-  // while we fork, and under AddressSanitizer, whose allocator has no fork handlers in
-  // GCC 12, the child could inherit its lock held and hang. glibc's malloc is fork-safe.
-  emit(EventKind::Started, {{"operation", "deploy"},
-                            {"commit", commit},
-                            {"slot", std::string(1, target->name)},
-                            {"previous_commit", old_live ? old_live->commit : ""}});
   if (checkout.stopped || cancelled_)
     return fail("checkout", cancelled_ ? kCancelledError : "abandoned: the daemon is shutting down");
   if (!checkout.error.empty()) return fail("checkout", checkout.error);
@@ -122,11 +119,12 @@ std::string Daemon::resolve_or_fetch(const std::string& revision) {
     const std::filesystem::path token_file = cfg_.webhooks ? cfg_.webhooks->token_file : std::filesystem::path();
     set_stage("deploy", "fetch");
     log::info("commit {} is not here; fetching remote \"{}\"", revision, remote);
-    // In a child process, like the checkout: a cancel stops it at once, and the memory
+    // In a worker process, like the checkout: a cancel stops it at once, and the memory
     // libgit2 leaks in its config regex matching (Debian's libgit2 1.5) stays there.
-    process::ForkedResult fetched;
+    process::WorkerResult fetched;
     try {
-      fetched = process::run_forked(reaper_, [&] { repo_.fetch(remote, token_file); }, [this] { return interrupted(); });
+      fetched = process::run_worker(reaper_, git::fetch_args(repo_, remote, token_file),
+                                    [this] { return interrupted(); });
     } catch (const std::exception& f) {
       fetched.error = f.what();
     }

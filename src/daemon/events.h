@@ -18,7 +18,7 @@ namespace sm::daemon {
 /// stream (stage, output, health) and of what the API and listeners show.
 enum class EventKind {
   Stage,          // an operation entered a stage: {"operation","stage"}; "" when it left the last
-  Started,        // a deploy has checked its commit out: {"operation","commit","slot","previous_commit"}
+  Started,        // a deploy begins (before its checkout): {"operation","commit","slot","previous_commit"}
   Output,         // a line of setup output: {"line"}
   Health,         // a health probe while an app starts: {"attempt","healthy","detail"}
   Finished,       // an operation (or an adoption at start) ended: its journal entry

@@ -89,6 +89,7 @@ class Repository {
   /// Object directories to read besides the repository's own, for the operations that
   /// follow (a push's quarantine while its pre-receive hook runs); empty: none.
   void set_extra_objects(std::vector<std::filesystem::path> dirs) { extra_objects_ = std::move(dirs); }
+  const std::vector<std::filesystem::path>& extra_objects() const { return extra_objects_; }
 
   /// Fetches `remote` (a configured remote's name): its branches into
   /// refs/remotes/<remote>/. Credentials for SSH come from the ssh-agent; for HTTPS, a

@@ -1,4 +1,5 @@
 #include "git/git.h"
+#include "git/worker.h"
 
 #include <doctest/doctest.h>
 
@@ -70,4 +71,36 @@ TEST_CASE("git: resolve finds refs, hashes and describe strings without libgit2'
   CHECK(kind("fix-gzip~1") == ErrorKind::InvalidRevision);  // refused: would reach the regex
   CHECK(kind("$(touch x)") == ErrorKind::InvalidRevision);
   CHECK(kind("deadbeef") == ErrorKind::UnknownRevision);
+}
+
+TEST_CASE("git worker: a checkout's and a fetch's arguments read back as the same job; others are refused") {
+  sm::test::TempDir d;
+  REQUIRE(std::system(("git init -q -b main '" + d.path.string() + "'").c_str()) == 0);
+  sm::git::Library lib;
+  auto repo = sm::git::Repository::open(d.path);
+  repo.set_extra_objects({"/q/incoming-1"});
+  auto args = sm::git::checkout_args(repo, "/data/slot a", "slot-a-1", "abc");
+  REQUIRE(args.at(0) == sm::git::kWorkerCommand);
+  auto job = sm::git::parse_job({args.begin() + 1, args.end()});
+  REQUIRE(job);
+  CHECK(job->kind == sm::git::Job::Kind::Checkout);
+  CHECK(job->repo == repo.workdir());
+  CHECK(job->path == "/data/slot a");
+  CHECK(job->name == "slot-a-1");
+  CHECK(job->commit == "abc");
+  CHECK(job->extra_objects == std::vector<std::filesystem::path>{"/q/incoming-1"});
+
+  repo.set_extra_objects({});
+  args = sm::git::fetch_args(repo, "origin", "");
+  job = sm::git::parse_job({args.begin() + 1, args.end()});
+  REQUIRE(job);
+  CHECK(job->kind == sm::git::Job::Kind::Fetch);
+  CHECK(job->name == "origin");
+  CHECK(job->token_file.empty());
+  CHECK(job->extra_objects.empty());
+
+  for (const std::vector<std::string>& bad : std::vector<std::vector<std::string>>{
+           {}, {"checkout"}, {"checkout", "/r", "/p", "n"}, {"fetch", "/r", "origin"}, {"push", "/r", "a", "b", "c"},
+           {"fetch", "", "origin", ""}})
+    CHECK_MESSAGE(!sm::git::parse_job(bad), bad.size());
 }

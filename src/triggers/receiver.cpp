@@ -136,9 +136,7 @@ void Receiver::run() {
     {
       std::unique_lock lock(mu_);
       cv_.wait(lock, [&] { return stopped_ || pending_; });
-      // A moment for the delivery's answer to be written (and for a burst of pushes to
-      // coalesce) before the deploy forks its fetch: see decisions.md, "Webhooks".
-      if (cv_.wait_for(lock, kSettle, [&] { return stopped_; })) return;
+      if (stopped_) return;
       q = std::move(*pending_);
       pending_.reset();
       deploying_ = true;

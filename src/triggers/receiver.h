@@ -26,8 +26,6 @@ class Receiver {
  public:
   static constexpr double kBurst = 20, kPerSecond = 5;
   static constexpr size_t kRememberedDeliveries = 1000;
-  /// How long an accepted push waits before its deploy starts.
-  static constexpr std::chrono::milliseconds kSettle{100};
 
   /// Runs one deploy of `commit`; returns "" when it succeeded, else why it did not.
   using Deploy = std::function<std::string(const std::string& commit)>;
