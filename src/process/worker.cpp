@@ -13,24 +13,11 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "process/signal_safe.h"
+
 extern char** environ;
 
 namespace sm::process {
-namespace {
-
-/// "<prefix><errno>\n" into `out` without allocating (the child between fork and exec).
-size_t exec_failure(char* out, int err) {
-  const char prefix[] = "cannot execute /proc/self/exe (the daemon's own binary): errno ";
-  std::memcpy(out, prefix, sizeof prefix - 1);
-  size_t n = sizeof prefix - 1;
-  char digits[12];
-  size_t d = 0;
-  do digits[d++] = static_cast<char>('0' + err % 10); while ((err /= 10) > 0 && d < sizeof digits);
-  while (d > 0) out[n++] = digits[--d];
-  return n;
-}
-
-}  // namespace
 
 WorkerResult run_worker(Reaper& reaper, const std::vector<std::string>& args,
                         const std::function<bool()>& stop) {
@@ -58,8 +45,9 @@ WorkerResult run_worker(Reaper& reaper, const std::vector<std::string>& args,
     sigemptyset(&none);
     pthread_sigmask(SIG_SETMASK, &none, nullptr);
     execve("/proc/self/exe", argv.data(), environ);
-    char msg[128];
-    (void)!write(kWorkerResultFd, msg, exec_failure(msg, errno));
+    char msg[96] = "cannot execute /proc/self/exe (the daemon's own binary): errno ";
+    const char* end = put_decimal(msg + std::strlen(msg), errno);
+    (void)!write(kWorkerResultFd, msg, static_cast<size_t>(end - msg));
     _exit(127);
   });
   close(fds[1]);

@@ -14,25 +14,15 @@
 #include <utility>
 #include <thread>
 
+#include "process/signal_safe.h"
+
 extern char** environ;
 
 namespace sm::service {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-/// Writes `n` in decimal at `out` (async-signal-safe); returns the end.
-char* put_decimal(char* out, long n) {
-  char digits[24];
-  int len = 0;
-  do {
-    digits[len++] = static_cast<char>('0' + n % 10);
-    n /= 10;
-  } while (n > 0 && len < 23);
-  while (len) *out++ = digits[--len];
-  *out = '\0';
-  return out;
-}
+using process::put_decimal;
 
 bool is_service_var(const char* entry) {
   for (const char* name : {"LISTEN_FDS=", "LISTEN_PID=", "LISTEN_FDNAMES=", "SLOT_MACHINE_UPGRADE_FD="})
