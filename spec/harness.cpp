@@ -277,6 +277,23 @@ Http http_post(int port, const std::string& path, const std::string& body,
   return to_http(c.Post(path, body, "application/json"));
 }
 
+Http get_first_bytes(int port, const std::string& path, const std::map<std::string, std::string>& headers) {
+  httplib::Client c("127.0.0.1", port);
+  c.set_read_timeout(5, 0);
+  Http out;
+  c.Get(
+      path, httplib::Headers(headers.begin(), headers.end()),
+      [&](const httplib::Response& r) {
+        out.status = r.status;
+        return true;
+      },
+      [&](const char* data, size_t len) {
+        out.body.append(data, len);
+        return false;  // hang up at once
+      });
+  return out;
+}
+
 }  // namespace spec
 
 namespace spec {

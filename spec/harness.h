@@ -102,6 +102,9 @@ struct Http {
 Http http_get(int port, const std::string& path, std::chrono::milliseconds timeout = 10s);
 Http http_post(int port, const std::string& path, const std::string& body,
                std::chrono::milliseconds timeout = 60s);
+/// GETs a stream (`logs?follow=1`, `/events`), reads its first bytes and hangs up, as a
+/// closed browser tab does: the status and those bytes (status 0 when no connection).
+Http get_first_bytes(int port, const std::string& path, const std::map<std::string, std::string>& headers = {});
 
 /// No extra arguments: the daemon in proxy mode.
 inline const std::vector<std::string> kProxyMode{};

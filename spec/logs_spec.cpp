@@ -94,30 +94,15 @@ TEST_CASE("logs: followers that hang up on a quiet log give their places back (4
   repo.write_config();
   Daemon d(repo);
   REQUIRE(d.deploy(a).status == 200);
-  // Opens a follower (as SSE when `sse`), reads what comes first, hangs up; returns the
-  // status and what it read.
+  // Opens a follower (as SSE when `sse`), reads what comes first, hangs up.
   auto follow_once = [&](bool sse) {
-    httplib::Client c("127.0.0.1", d.api_port());
-    c.set_read_timeout(5, 0);
-    std::string got;
-    int status = 0;
-    httplib::Headers h;
-    if (sse) h.emplace("Accept", "text/event-stream");
-    c.Get(
-        "/logs?tail=5&follow=1", h,
-        [&](const httplib::Response& r) {
-          status = r.status;
-          return true;
-        },
-        [&](const char* data, size_t len) {
-          got.append(data, len);
-          return false;  // hang up at once
-        });
-    return std::make_pair(status, got);
+    return get_first_bytes(d.api_port(), "/logs?tail=5&follow=1",
+                           sse ? std::map<std::string, std::string>{{"Accept", "text/event-stream"}}
+                               : std::map<std::string, std::string>{});
   };
-  const auto [status, first] = follow_once(true);
-  CHECK(status == 200);
-  CHECK(first.find("event: line\ndata: ") == 0);
+  const Http first = follow_once(true);
+  CHECK(first.status == 200);
+  CHECK(first.body.find("event: line\ndata: ") == 0);
   // Nothing is written to the log meanwhile: each hung-up follower must be noticed
   // without a write. Twelve in a row never find the four places taken for long.
   for (int i = 0; i < 12; ++i) {
@@ -126,7 +111,7 @@ TEST_CASE("logs: followers that hang up on a quiet log give their places back (4
     bool accepted = false;
     while (!accepted && std::chrono::steady_clock::now() - t0 < 5s) {
       REQUIRE(http_get(d.api_port(), "/logs?tail=1&follow=0").status == 200);  // not a follower: never refused
-      accepted = follow_once(i % 2 == 0).first != 503;
+      accepted = follow_once(i % 2 == 0).status != 503;
       if (!accepted) std::this_thread::sleep_for(100ms);
     }
     REQUIRE(accepted);

@@ -117,25 +117,12 @@ TEST_CASE("dashboard: event streams that hang up give their places back (4 at mo
   repo.commit("v1");
   repo.write_config();
   Daemon d(repo);
-  auto open_and_hang_up = [&] {
-    httplib::Client c("127.0.0.1", d.api_port());
-    c.set_read_timeout(5, 0);
-    int status = 0;
-    c.Get(
-        "/events", httplib::Headers{},
-        [&](const httplib::Response& r) {
-          status = r.status;
-          return true;
-        },
-        [&](const char*, size_t) { return false; });  // the first bytes (an idle comment): hang up
-    return status;
-  };
   for (int i = 0; i < 10; ++i) {  // nothing happens meanwhile: each must be noticed without an event
     CAPTURE(i);
     const auto t0 = std::chrono::steady_clock::now();
     int status = 503;
     while (status == 503 && std::chrono::steady_clock::now() - t0 < 5s) {
-      status = open_and_hang_up();
+      status = get_first_bytes(d.api_port(), "/events").status;  // the first bytes: an idle comment
       if (status == 503) std::this_thread::sleep_for(100ms);
     }
     REQUIRE(status == 200);
