@@ -1,5 +1,4 @@
 #include "triggers/webhook.h"
-#include "edge/api_token.h"
 
 #include <fmt/format.h>
 #include <openssl/evp.h>
@@ -7,6 +6,8 @@
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
+
+#include "edge/api_token.h"
 
 namespace sm::triggers {
 using nlohmann::json;

@@ -19,7 +19,6 @@ const char* name_of(Forge forge);
 /// Lower-case hex HMAC-SHA256 of `data` with `key` (OpenSSL).
 std::string hmac_sha256_hex(const std::string& key, const std::string& data);
 
-
 /// A push to deploy: the commit the branch now names, and the delivery's id ("" when
 /// the forge sent none).
 struct Push {

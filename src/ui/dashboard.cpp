@@ -6,8 +6,8 @@
 #include <memory>
 #include <thread>
 
-#include "edge/api_token.h"
 #include "api/http_server.h"
+#include "edge/api_token.h"
 #include "ui/assets.h"
 #include "ui/event_feed.h"
 
