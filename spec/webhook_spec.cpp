@@ -82,6 +82,14 @@ int deploys_of(Daemon& d, const std::string& commit) {
   return n;
 }
 
+/// Waits (up to 5 s) until the journal has a deploy of `commit`: /status shows a deploy's
+/// commit live and no operation running a moment before its journal entry is written.
+void wait_journalled(Daemon& d, const std::string& commit) {
+  const auto until = std::chrono::steady_clock::now() + 5s;
+  while (deploys_of(d, commit) == 0 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(20ms);
+}
+
 json wait_live(Daemon& d, const std::string& commit, std::chrono::seconds timeout = 60s) {
   return d.wait_status([&](const json& s) { return s["live_commit"] == commit && s["operation"] == ""; }, timeout);
 }
@@ -223,6 +231,7 @@ TEST_CASE("webhooks: pushes that arrive during a deploy coalesce and the newest 
   CHECK(replacing.status == 202);
   CHECK(replacing.json_body()["replaces"] == skipped);
   CHECK(wait_live(d, newest)["live_commit"] == newest);
+  wait_journalled(d, newest);
   CHECK(deploys_of(d, slow) == 1);
   CHECK(deploys_of(d, skipped) == 0);
   CHECK(deploys_of(d, newest) == 1);
