@@ -5,7 +5,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake pkg-config git curl ca-certificates procps
+  build-essential cmake pkg-config ccache git curl ca-certificates procps
   libcli11-dev libcpp-httplib-dev nlohmann-json3-dev libgit2-dev libfmt-dev doctest-dev
   libboost-dev libsystemd-dev libssl-dev openssl
   util-linux systemd

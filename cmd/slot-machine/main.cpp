@@ -18,6 +18,7 @@
 #include "git/worker.h"
 #include "init/init.h"
 #include "service/units.h"
+#include "version/version.h"
 
 namespace {
 
@@ -53,7 +54,7 @@ int main(int argc, char** argv) {
   const std::string first = argv[1];
   if (first == sm::git::kWorkerCommand) sm::git::worker_main(argc, argv);  // the daemon's own child
   if (first == "--version") {
-    std::cout << "slot-machine (cpp) spec/1 " << SLOT_MACHINE_VERSION << "\n";
+    std::cout << "slot-machine (cpp) spec/1 " << sm::kVersion << "\n";
     return 0;
   }
   const bool help = first == "-h" || first == "--help";
@@ -181,7 +182,7 @@ int main(int argc, char** argv) {
   }
 
   if (*version) {
-    std::cout << "slot-machine (cpp) spec/1 " << SLOT_MACHINE_VERSION << "\n";
+    std::cout << "slot-machine (cpp) spec/1 " << sm::kVersion << "\n";
     return 0;
   }
   if (*init) {

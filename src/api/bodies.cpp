@@ -1,4 +1,5 @@
 #include "api/bodies.h"
+#include "version/version.h"
 
 #include <fmt/format.h>
 #include <unistd.h>
@@ -56,7 +57,7 @@ json status_body(const daemon::Status& s) {
                                          : json{{"time", s.last_auto_rollback_time},
                                                 {"reason", s.last_auto_rollback_reason}}},
               {"daemon_pid", getpid()},
-              {"daemon_version", SLOT_MACHINE_VERSION}};
+              {"daemon_version", kVersion}};
 }
 
 std::pair<DeployBody, std::string> parse_deploy_body(const std::string& body) {

@@ -32,6 +32,7 @@
 #include "service/upgrade.h"
 #include "notify/notifier.h"
 #include "triggers/receiver.h"
+#include "version/version.h"
 
 namespace sm::api {
 namespace fs = std::filesystem;
@@ -296,7 +297,7 @@ int start_daemon(const StartOptions& opts) {
       return r.status == daemon::OpStatus::Ok ? std::string() : r.error;
     });
   if (predecessor) {
-    predecessor->ready(SLOT_MACHINE_VERSION);
+    predecessor->ready(kVersion);
     predecessor->wait_go(std::chrono::seconds(10));  // the old daemon stops taking API calls
   }
   Upgrader upgrader(daemon, server, proxy ? &*proxy : nullptr, reaper, start_args(opts, paths.data_dir));

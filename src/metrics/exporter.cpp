@@ -2,6 +2,7 @@
 
 #include "metrics/exposition.h"
 #include "proxy/proxy.h"
+#include "version/version.h"
 
 namespace sm::metrics {
 namespace {
@@ -57,7 +58,7 @@ std::string Exporter::scrape() const {
   const daemon::Status s = daemon_.status();
   Exposition x;
   x.gauge("slot_machine_build_info", "The daemon's version and routing mode (always 1).",
-          {{{{"version", SLOT_MACHINE_VERSION}, {"mode", s.mode}}, 1}});
+          {{{{"version", kVersion}, {"mode", s.mode}}, 1}});
 
   std::vector<Sample> deploys, rollbacks;
   for (const char* r : kResults) {

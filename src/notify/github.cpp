@@ -7,6 +7,7 @@
 
 #include "log/json_text.h"
 #include "log/log.h"
+#include "version/version.h"
 
 namespace sm::notify {
 using nlohmann::json;
@@ -68,7 +69,7 @@ std::optional<json> GitHubDeployments::call(const std::string& path, const json&
     const httplib::Headers h{{"Authorization", "Bearer " + token_},
                              {"Accept", "application/vnd.github+json"},
                              {"X-GitHub-Api-Version", "2022-11-28"},
-                             {"User-Agent", "slot-machine/" SLOT_MACHINE_VERSION}};
+                             {"User-Agent", std::string("slot-machine/") + kVersion}};
     auto r = c.Post(prefix + path, h, log::json_text(body), "application/json");
     if (!r) {
       why = fmt::format("no answer: {}", httplib::to_string(r.error()));

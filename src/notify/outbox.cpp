@@ -14,6 +14,7 @@
 #include "log/json_text.h"
 #include "log/log.h"
 #include "triggers/webhook.h"
+#include "version/version.h"
 
 namespace sm::notify {
 namespace fs = std::filesystem;
@@ -50,7 +51,7 @@ std::string post(const Target& t, const std::string& event, const std::string& d
   c.set_read_timeout(10, 0);
   c.set_write_timeout(10, 0);
   c.enable_server_certificate_verification(true);
-  httplib::Headers h{{"User-Agent", "slot-machine/" SLOT_MACHINE_VERSION},
+  httplib::Headers h{{"User-Agent", std::string("slot-machine/") + kVersion},
                      {"X-Slot-Machine-Event", event},
                      {"X-Slot-Machine-Delivery", delivery}};
   if (!t.secret.empty()) h.emplace("X-Slot-Machine-Signature", "sha256=" + triggers::hmac_sha256_hex(t.secret, body));

@@ -8,6 +8,7 @@
 
 #include "edge/acme/certificate.h"
 #include "log/log.h"
+#include "version/version.h"
 
 namespace sm::edge::acme {
 
@@ -209,7 +210,7 @@ class Session {
       c->set_write_timeout(10, 0);
       if (!settings_.ca_file.empty()) c->set_ca_cert_path(settings_.ca_file.c_str());
       c->enable_server_certificate_verification(true);
-      c->set_default_headers({{"User-Agent", "slot-machine/" SLOT_MACHINE_VERSION}});
+      c->set_default_headers({{"User-Agent", std::string("slot-machine/") + kVersion}});
       it = clients_.emplace(origin, std::move(c)).first;
     }
     return *it->second;
