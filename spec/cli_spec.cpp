@@ -87,6 +87,13 @@ TEST_CASE("invalid configs are one-line errors naming the field; nothing starts"
       {R"({"start_command": "x", "port": "3000"})", "\"port\" must be an integer"},
       {R"({"start_command": "x", "drain_timeout_ms": -5})", "\"drain_timeout_ms\""},
       {R"({"start_command": "x", "env_file": "missing.env"})", "\"env_file\""},
+      // A typo is named beside the error it causes, with the key it most likely meant.
+      {R"({"start_comand": "x"})",
+       "\"start_command\" is required (the command that starts your app); unknown key \"start_comand\" (did you "
+       "mean \"start_command\"?)"},
+      {R"({"start_command": "x", "port": 70000, "drain_timout_ms": 5, "colour": 1})",
+       "unknown key \"colour\"; unknown key \"drain_timout_ms\" (did you mean \"drain_timeout_ms\"?)"},
+      {"{\"start_command\": \"x\",\n \"port\": 3000,\n}", "line 3, column 1"},
   };
   for (const auto& c : cases) {
     std::ofstream(d.path / "slot-machine.json") << c.text;
@@ -116,13 +123,28 @@ TEST_CASE("start: a bad --port or a non-repository is a clear error") {
   CHECK(no_repo.err.find("not a git repository") != std::string::npos);
 }
 
-TEST_CASE("unknown config keys are a warning, not an error") {
+TEST_CASE("unknown config keys are a warning, not an error, with the key a typo most likely meant") {
   AppRepo repo;
   repo.commit("v1");
-  repo.write_config({{"colour", "blue"}});
+  repo.write_config({{"colour", "blue"}, {"helth_endpoint", "/up"}});
   Daemon d(repo);
-  CHECK(d.log().find("unknown key \"colour\"") != std::string::npos);
+  CHECK(d.log().find("unknown key \"colour\" ignored") != std::string::npos);
+  CHECK(d.log().find("unknown key \"helth_endpoint\" (did you mean \"health_endpoint\"?) ignored") != std::string::npos);
   check_clean_stop(d);
+}
+
+TEST_CASE("a client command with a ./slot-machine.json that is not JSON says where, exit 2, instead of "
+          "trying the default port") {
+  TempDir d;
+  std::ofstream(d.path / "slot-machine.json") << "{\"api_port\": 9555,\n}\n";
+  for (const char* cmd : {"status", "deploy", "rollback", "stop"}) {
+    auto r = run({slot_machine_bin(), cmd}, d.path);
+    CHECK_MESSAGE(r.exit_code == 2, cmd);
+    CHECK_MESSAGE(r.err.find("slot-machine.json is not valid JSON") != std::string::npos, cmd << ": " << r.err);
+    CHECK_MESSAGE(r.err.find("line 2, column 1") != std::string::npos, cmd << ": " << r.err);
+    CHECK_MESSAGE(r.err.find("a comma after the last entry?") != std::string::npos, cmd << ": " << r.err);
+    CHECK_MESSAGE(r.err.find("cannot reach") == std::string::npos, cmd << ": " << r.err);
+  }
 }
 
 TEST_CASE("client commands read only api_port from ./slot-machine.json") {

@@ -18,6 +18,8 @@ namespace {
 using nlohmann::json;
 using namespace fields;
 
+Loaded parse_fields(const json& doc, const std::filesystem::path& base_dir);
+
 int get_ms(const json& doc, const std::string& key, int fallback, long long min) {
   long long v = get_int(doc, key, fallback);
   if (v < min || v > 24LL * 3600 * 1000)
@@ -205,12 +207,59 @@ void get_api_tls(const json& doc, const std::filesystem::path& base_dir, Config&
   std::tie(c.api_tls_cert, c.api_tls_key) = get_cert_pair(doc.at("api_tls"), "api_tls", {"cert", "key"}, base_dir);
 }
 
+/// nlohmann's parse error without its "[json.exception...]" prefix, with a hint for the
+/// commonest slip (a comma after the last entry).
+std::string json_error_text(const json::exception& e) {
+  std::string what = e.what();
+  if (what.rfind("[json.exception.", 0) == 0 && what.find("] ") != std::string::npos)
+    what.erase(0, what.find("] ") + 2);
+  if (what.find("unexpected '}'") != std::string::npos || what.find("unexpected ']'") != std::string::npos)
+    what += " (a comma after the last entry?)";
+  return what;
+}
+
 json parse_json(const std::string& text) {
   try {
     return json::parse(text);
   } catch (const json::exception& e) {  // parse_error, or out_of_range for a number too large
-    throw ConfigError(fmt::format("config: not valid JSON: {}", e.what()));
+    throw ConfigError(fmt::format("config: not valid JSON: {}", json_error_text(e)));
   }
+}
+
+/// Levenshtein distance between `a` and `b` (short strings: config keys).
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = up;
+    }
+  }
+  return row[b.size()];
+}
+
+/// `unknown key "start_comand" (did you mean "start_command"?)` for each key the config
+/// does not know, the nearest known key named when it is a likely typo.
+std::vector<std::string> unknown_keys(const json& doc) {
+  std::vector<std::string> out;
+  for (const auto& [key, _] : doc.items()) {
+    if (kKnownKeys.count(key)) continue;
+    std::string best;
+    size_t best_distance = 0;
+    for (const auto& known : kKnownKeys) {
+      const size_t d = edit_distance(key, known);
+      if (best.empty() || d < best_distance) std::tie(best, best_distance) = std::tie(known, d);
+    }
+    // A typo: a few letters off, not a different word.
+    const bool close = best_distance <= std::max<size_t>(2, key.size() / 4);
+    out.push_back(close ? fmt::format("unknown key \"{}\" (did you mean \"{}\"?)", key, best)
+                        : fmt::format("unknown key \"{}\"", key));
+  }
+  return out;
 }
 
 std::string read_file(const std::filesystem::path& path) {
@@ -239,11 +288,22 @@ Loaded parse(const std::string& text, const std::filesystem::path& base_dir) {
   if (!doc.is_object())
     throw ConfigError(fmt::format("config: must be a JSON object, got {}", doc.type_name()));
 
-  Loaded out;
-  for (const auto& [key, _] : doc.items())
-    if (!kKnownKeys.count(key))
-      out.warnings.push_back(fmt::format("config: unknown key \"{}\" ignored", key));
+  const std::vector<std::string> unknown = unknown_keys(doc);
+  try {
+    Loaded out = parse_fields(doc, base_dir);
+    for (const auto& u : unknown) out.warnings.push_back(fmt::format("config: {} ignored", u));
+    return out;
+  } catch (const ConfigError& e) {
+    // A typo'd key is often why a field is missing or wrong: say both in the one line.
+    if (unknown.empty()) throw;
+    throw ConfigError(fmt::format("{}; {}", e.what(), fmt::join(unknown, "; ")));
+  }
+}
 
+namespace {
+
+Loaded parse_fields(const json& doc, const std::filesystem::path& base_dir) {
+  Loaded out;
   Config& c = out.config;
   if (!doc.contains("start_command"))
     throw ConfigError("config: \"start_command\" is required (the command that starts your app)");
@@ -309,6 +369,8 @@ Loaded parse(const std::string& text, const std::filesystem::path& base_dir) {
   return out;
 }
 
+}  // namespace
+
 Loaded load(const std::filesystem::path& path) {
   std::error_code ec;
   auto abs = std::filesystem::absolute(path, ec);
@@ -323,8 +385,9 @@ ClientSettings client_settings(const std::filesystem::path& path) {
   json doc;
   try {
     doc = json::parse(read_file(path));
-  } catch (const json::exception&) {
-    return out;  // clients validate nothing but api_port; the daemon reports bad JSON
+  } catch (const json::exception& e) {  // without it there is no api_port to read
+    throw ConfigError(fmt::format("config: {} is not valid JSON: {}; fix it, or pass --api-port N",
+                                  path.string(), json_error_text(e)));
   }
   if (!doc.is_object()) return out;
   const auto base = std::filesystem::absolute(path, ec).parent_path();

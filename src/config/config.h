@@ -113,7 +113,8 @@ struct ClientSettings {
   std::filesystem::path api_token_file;  // absolute, or empty
   std::filesystem::path api_tls_cert;    // absolute, or empty: plain HTTP
 };
-/// Throws ConfigError only when api_port itself is unusable.
+/// Throws ConfigError when the file is not valid JSON (there is no api_port to read then)
+/// or api_port itself is unusable.
 ClientSettings client_settings(const std::filesystem::path& path);
 
 /// Port validation shared by config fields ("port") and CLI flags ("--port"): throws
