@@ -315,3 +315,60 @@ TEST_CASE("a rollback whose slot fails to come up is a 500 and the live version 
   CHECK(serves(d.public_port(), "vB"));
   check_clean_stop(d);
 }
+
+TEST_CASE("deploying the live commit does nothing (unchanged: true) unless forced; a deploy that destroys the "
+          "rollback target says so in its answer, the journal, status and the CLI") {
+  AppRepo repo;
+  const std::string v1 = repo.commit("v1");
+  const std::string v2 = repo.commit("v2");
+  const std::string bad = repo.commit("bad", "--start-unhealthy");
+  repo.write_config({{"health_timeout_ms", 800}});
+  Daemon d(repo, kProxyMode);
+  REQUIRE(d.deploy(v1).status == 200);
+  REQUIRE(d.deploy(v2).status == 200);
+  const int pid = d.status()["live_pid"];
+
+  auto same = d.deploy(v2);
+  REQUIRE(same.status == 200);
+  CHECK(same.json_body()["unchanged"] == true);
+  CHECK(same.json_body()["commit"] == v2);
+  json s = d.status();
+  CHECK(s["live_pid"] == pid);  // nothing was started
+  CHECK(s["previous_commit"] == v1);  // the rollback target is still there
+  auto cli_same = d.cli({"deploy", "HEAD~1"});
+  CHECK(cli_same.exit_code == 0);
+  CHECK_MESSAGE(cli_same.out.find("already live and healthy in slot b: nothing done (--force redeploys it)") !=
+                    std::string::npos, cli_same.out);
+
+  // A failed deploy takes the previous slot: it says so, and status explains the empty previous.
+  auto failed = d.deploy(bad);
+  CHECK(failed.status == 500);
+  CHECK(failed.json_body()["previous_replaced"] == v1);
+  s = d.status();
+  CHECK(s["live_commit"] == v2);
+  CHECK(s["previous_slot"] == "");
+  CHECK(s["can_roll_back"] == false);
+  CHECK(s["previous_replaced"] == v1);
+  auto journal = http_get(d.api_port(), "/history?limit=1").json_body()["entries"][0];
+  CHECK(journal["result"] == "failed");
+  CHECK(journal["previous_replaced"] == v1);
+  auto st = d.cli({"status"});
+  CHECK_MESSAGE(st.out.find("nothing to roll back to (the last deploy used the slot of " + v1.substr(0, 12)) !=
+                    std::string::npos, st.out);
+  CHECK(d.rollback().status == 400);
+
+  // The CLI (a streamed deploy) says it too, also on success when the version before was the
+  // same commit: --force redeploys v1 into v2's slot, so previous = live = v1 and v2 is gone.
+  REQUIRE(d.deploy(v1).status == 200);  // live v1, previous v2
+  auto forced = d.cli({"deploy", "--force", "HEAD~2"});  // v1 again, into v2's slot
+  CHECK_MESSAGE(forced.exit_code == 0, forced.err);
+  CHECK_MESSAGE(forced.out.find("note: the rollback target " + v2.substr(0, 12)) != std::string::npos, forced.out);
+  s = d.status();
+  CHECK(s["live_commit"] == v1);
+  CHECK(s["previous_commit"] == v1);
+  CHECK(s["previous_replaced"] == "");  // there is a previous slot, if of the same commit
+  CHECK(s["live_pid"] != pid);
+  CHECK(http_get(d.api_port(), "/history?limit=1").json_body()["entries"][0]["previous_replaced"] == v2);
+  CHECK(http_post(d.api_port(), "/deploy", R"({"commit": "HEAD", "force": "yes"})").status == 400);
+  check_clean_stop(d);
+}

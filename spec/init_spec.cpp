@@ -70,3 +70,14 @@ TEST_CASE("init in an unrecognised directory fails and writes nothing") {
   CHECK(r.err.find("could not detect") != std::string::npos);
   CHECK_FALSE(fs::exists(d.path / "slot-machine.json"));
 }
+
+TEST_CASE("init in a bare repository says why it cannot detect the project and where the example config is") {
+  TempDir d;
+  sh("git init -q --bare app.git", d.path);
+  auto r = run({slot_machine_bin(), "init"}, d.path / "app.git");
+  CHECK(r.exit_code == 1);
+  CHECK_MESSAGE(r.err.find("is a bare git repository") != std::string::npos, r.err);
+  CHECK_MESSAGE(r.err.find("slot-machine.json.example") != std::string::npos, r.err);
+  CHECK_MESSAGE(r.err.find("--repo " + (d.path / "app.git").string()) != std::string::npos, r.err);
+  CHECK_FALSE(fs::exists(d.path / "app.git" / "slot-machine.json"));
+}

@@ -93,7 +93,7 @@ TEST_CASE("progress: the CLI prints each stage with its duration, setup output i
   CHECK(r.out.find("\033[") == std::string::npos);  // not a terminal: plain text
   CHECK(r.out.rfind("deployed " + a + " in slot a") != std::string::npos);
 
-  auto q = d.cli({"deploy", "--quiet", a});
+  auto q = d.cli({"deploy", "--quiet", "--force", a});  // the live commit: only --force redeploys it
   CHECK(q.exit_code == 0);
   CHECK(q.out.rfind("deployed " + a + " in slot b", 0) == 0);
   CHECK(std::count(q.out.begin(), q.out.end(), '\n') == 1);

@@ -206,3 +206,86 @@ TEST_CASE("cancel while the deploy fetches from a remote that does not answer: a
   ::close(holder);
   check_clean_stop(d);
 }
+
+namespace {
+/// `git fsck` of `repo`: exit 0 and no error, invalid, missing or broken object or ref.
+void check_fsck_clean(const fs::path& repo, const char* when) {
+  auto r = run({"/usr/bin/git", "fsck", "--no-progress"}, repo, {}, 60s);
+  const std::string all = r.out + r.err;
+  CHECK_MESSAGE(r.exit_code == 0, when << ": " << all);
+  for (const char* bad : {"error", "invalid", "missing", "broken"})
+    CHECK_MESSAGE(all.find(bad) == std::string::npos, when << ": " << all);
+}
+}  // namespace
+
+TEST_CASE("a push git would refuse after the hook is rejected before anything is deployed (unstaged or staged "
+          "changes, an untracked file the commit would overwrite, the checked-out branch without updateInstead); "
+          "git fsck stays clean through accepted and rejected pushes; a slot whose HEAD names a vanished commit "
+          "is repaired by the next checkout") {
+  AppRepo repo;
+  const std::string v1 = repo.commit("v1");
+  sh("git config receive.denyCurrentBranch updateInstead", repo.dir());
+  repo.write_config();
+  Daemon d(repo);
+  REQUIRE(d.deploy(v1).status == 200);
+  auto installed = run({slot_machine_bin(), "hook", "install", "--config", repo.config_path().string()}, repo.dir(),
+                       {}, 10s);
+  REQUIRE_MESSAGE(installed.exit_code == 0, installed.err);
+  TempDir work;
+  const fs::path dev = work.path / "dev";
+  clone(repo.dir(), dev);
+  std::ofstream(dev / "notes.txt") << "from dev\n";
+  const std::string v2 = commit_in(dev, "v2");
+  const size_t deploys = history(d, 50).size();
+
+  auto refused = [&](const std::string& says) {
+    auto r = git_push(dev);
+    CHECK(r.exit_code != 0);
+    CHECK_MESSAGE(r.err.find("the push of main is rejected before deploying") != std::string::npos, r.err);
+    CHECK_MESSAGE(r.err.find(says) != std::string::npos, r.err);
+    CHECK_MESSAGE(r.err.find("deploying " + v2.substr(0, 12)) == std::string::npos, r.err);
+    CHECK(head_of(repo.dir()) == v1);
+    CHECK(d.status()["live_commit"] == v1);
+    CHECK(history(d, 50).size() == deploys);  // nothing ran
+  };
+  std::ofstream(repo.dir() / "VERSION", std::ios::app) << "edited on the server\n";
+  refused("unstaged changes (VERSION)");
+  sh("git checkout -q VERSION && echo staged > extra && git add extra", repo.dir());
+  refused("staged changes (extra)");
+  sh("git rm -q --cached extra && rm extra && echo mine > notes.txt", repo.dir());
+  refused("would overwrite files there that git does not track");
+  sh("rm notes.txt && git config receive.denyCurrentBranch refuse", repo.dir());
+  refused("receive.denyCurrentBranch is \"refuse\"");
+  sh("git config receive.denyCurrentBranch updateInstead", repo.dir());
+  check_fsck_clean(repo.dir(), "after the refused pushes");
+
+  auto accepted = git_push(dev);
+  CHECK_MESSAGE(accepted.exit_code == 0, accepted.err);
+  CHECK(d.status()["live_commit"] == v2);
+  CHECK(read_file(repo.dir() / "notes.txt") == "from dev\n");
+
+  // A deploy that fails rejects the push; git then deletes the quarantine it came from.
+  const std::string bad = commit_in(dev, "v3", "--no-such-flag");
+  auto rejected = git_push(dev);
+  CHECK(rejected.exit_code != 0);
+  CHECK_MESSAGE(rejected.err.find("deploying " + bad.substr(0, 12)) != std::string::npos, rejected.err);
+  check_fsck_clean(repo.dir(), "after a push rejected by its failed deploy");
+  // The next deploy into that slot works the first time.
+  Http again = d.deploy(v1);
+  CHECK_MESSAGE(again.status == 200, again.body);
+  check_fsck_clean(repo.dir(), "after the next deploy");
+
+  // A slot HEAD naming a commit that is gone (what the rejected pushes of 0.1 left behind):
+  // repaired by the next checkout into it, never a failed deploy.
+  const std::string idle = d.status()["previous_slot"];
+  fs::path admin;
+  for (const auto& e : fs::directory_iterator(repo.dir() / ".git" / "worktrees"))
+    if (e.path().filename().string().rfind("slot-" + idle + "-", 0) == 0) admin = e.path();
+  REQUIRE_FALSE(admin.empty());
+  std::ofstream(admin / "HEAD") << std::string(40, 'e') << "\n";
+  Http repaired = d.deploy(v2);
+  CHECK_MESSAGE(repaired.status == 200, repaired.body);
+  CHECK(d.status()["live_commit"] == v2);
+  check_fsck_clean(repo.dir(), "after the repair");
+  check_clean_stop(d);
+}

@@ -81,7 +81,8 @@ TEST_CASE("dashboard: served from the binary with a strict CSP; revisions, commi
   CHECK(unknown->status == 404);
 
   // History pages: skip counts from the newest.
-  REQUIRE(d.deploy(v1).status == 200);  // the same commit again: into the other slot
+  // The same commit again, forced (else nothing is done): into the other slot.
+  REQUIRE(http_post(d.api_port(), "/deploy", json{{"commit", v1}, {"force", true}}.dump()).status == 200);
   auto page1 = json::parse(c.Get("/history?limit=1")->body)["entries"];
   auto page2 = json::parse(c.Get("/history?limit=1&skip=1")->body)["entries"];
   REQUIRE(page1.size() == 1);
@@ -102,6 +103,10 @@ TEST_CASE("dashboard: served from the binary with a strict CSP; revisions, commi
       return !done && seen.find("event: finished") == std::string::npos;
     });
   });
+  struct StopReading {  // before the reader is joined, also when a REQUIRE below fails
+    std::atomic<bool>& done;
+    ~StopReading() { done = true; }
+  } stop_reading{done};
   std::this_thread::sleep_for(300ms);
   REQUIRE(d.rollback().status == 200);
   reader.join();
@@ -235,4 +240,47 @@ TEST_CASE("dashboard in Chromium: log in with the token, the cookie the script c
   REQUIRE(deployed->status == 200);
   browser("login", {fmt::format("http://127.0.0.1:{}/ui/", d.api_port()), kToken, v1}, repo);
   check_clean_stop(d);
+}
+
+TEST_CASE("dashboard: the first state is in the HTML the server sends (live, previous, Roll back disabled with "
+          "nothing to roll back to), but not to a visitor who must log in; /favicon.ico is served") {
+  AppRepo repo;
+  const std::string v1 = repo.commit("v1");
+  const std::string v2 = repo.commit("v2 subject");
+  repo.write_config();
+  Daemon d(repo);
+  REQUIRE(d.deploy(v1).status == 200);
+  httplib::Client c("127.0.0.1", d.api_port());
+  auto one = c.Get("/ui/");
+  REQUIRE(one);
+  CHECK(one->body.find("@@") == std::string::npos);  // every placeholder filled
+  CHECK(one->body.find("<div id=\"dashboard\">") != std::string::npos);
+  CHECK(one->body.find(v1.substr(0, 12)) != std::string::npos);
+  CHECK(one->body.find("id=\"rollback\" disabled") != std::string::npos);
+  CHECK(one->body.find("Nothing to roll back to yet.") != std::string::npos);
+  REQUIRE(d.deploy(v2).status == 200);
+  auto two = c.Get("/ui/");
+  CHECK(two->body.find("v2 subject") != std::string::npos);
+  CHECK(two->body.find("<span class=\"good\">healthy</span>") != std::string::npos);
+  CHECK(two->body.find("id=\"rollback\">") != std::string::npos);  // enabled
+  auto icon = c.Get("/favicon.ico");
+  REQUIRE(icon);
+  CHECK(icon->status == 200);
+  CHECK(icon->get_header_value("Content-Type") == "image/svg+xml");
+  check_clean_stop(d);
+
+  AppRepo locked;
+  const std::string l1 = locked.commit("v1");
+  locked.write_config({{"api_token_file", write_token(locked).string()}});
+  Daemon t(locked);
+  httplib::Client ct("127.0.0.1", t.api_port());
+  REQUIRE(ct.Post("/deploy", headers({{"Authorization", "Bearer " + kToken}}), json{{"commit", l1}}.dump(),
+                  "application/json")->status == 200);
+  auto anonymous = ct.Get("/ui/");
+  REQUIRE(anonymous);
+  CHECK(anonymous->status == 200);
+  CHECK(anonymous->body.find(l1.substr(0, 12)) == std::string::npos);
+  CHECK(anonymous->body.find("<div id=\"dashboard\" hidden>") != std::string::npos);
+  CHECK(ct.Get("/favicon.ico")->status == 200);  // open, like the page itself
+  check_clean_stop(t);
 }

@@ -33,6 +33,7 @@ const char* kUsage =
     "  restart    start the live version afresh and switch to it (no downtime)\n"
     "  cancel     stop the running deploy or rollback\n"
     "  upgrade    hand over to the slot-machine binary now installed (no downtime)\n"
+    "  stop       stop the daemon: drain the apps and exit\n"
     "  systemd    write the .service and .socket units for this app\n"
     "  status     show what is running\n"
     "  history    list past deploys, rollbacks and restarts\n"
@@ -42,7 +43,7 @@ const char* kUsage =
     "\n"
     "Run `slot-machine <command> --help` for a command's options.\n";
 
-const std::set<std::string> kCommands = {"init", "start", "deploy", "rollback", "restart", "cancel", "upgrade", "systemd", "status", "history", "logs", "hook", "version"};
+const std::set<std::string> kCommands = {"init", "start", "deploy", "rollback", "restart", "cancel", "upgrade", "stop", "systemd", "status", "history", "logs", "hook", "version"};
 
 }  // namespace
 
@@ -107,6 +108,8 @@ int main(int argc, char** argv) {
   deploy->add_option("COMMIT", commit, "full or short hash, branch, tag or HEAD");
   add_client_flags(deploy);
   deploy->add_flag("-q,--quiet", client.quiet, "print only the final line, not each stage");
+  deploy->add_flag("--force", client.force,
+                   "deploy even when COMMIT is already live and healthy (otherwise nothing is done)");
   // --wait alone waits 600 s, --wait=N waits N seconds. A flag, so `deploy --wait v1.2`
   // still deploys v1.2.
   auto add_wait = [&](CLI::App* sub) {
@@ -129,6 +132,12 @@ int main(int argc, char** argv) {
 
   auto* cancel = app.add_subcommand("cancel", "stop the running deploy or rollback at its current stage");
   add_client_flags(cancel);
+
+  auto* stop = app.add_subcommand("stop", "stop the daemon: drain the apps and exit, as SIGTERM does");
+  add_client_flags(stop);
+  int stop_wait = 120;
+  stop->add_option("--timeout", stop_wait, "seconds to wait for it to be gone (default 120)")
+      ->check(CLI::Range(1, 86400));
 
   auto* upgrade = app.add_subcommand(
       "upgrade", "replace the daemon by the binary now at its path, keeping the apps and every connection");
@@ -223,6 +232,7 @@ int main(int argc, char** argv) {
   if (*restart) return sm::api::restart_command(client, std::cout, std::cerr);
   if (*cancel) return sm::api::cancel_command(client, std::cout, std::cerr);
   if (*upgrade) return sm::api::upgrade_command(client, std::cout, std::cerr);
+  if (*stop) return sm::api::stop_command(client, stop_wait, std::cout, std::cerr);
   if (*logs) return sm::api::logs_command(client, logs_slot, logs_n, logs_follow, std::cout, std::cerr);
   if (*history) return sm::api::history_command(client, history_n, std::cout, std::cerr);
   return sm::api::status_command(client, std::cout, std::cerr);

@@ -25,6 +25,8 @@ int http_status(OpStatus s) {
 json op_body(const OpResult& r, bool with_previous) {
   json j{{"success", r.status == OpStatus::Ok}, {"slot", r.slot}, {"commit", r.commit}};
   if (with_previous) j["previous_commit"] = r.previous_commit;
+  if (r.unchanged) j["unchanged"] = true;
+  if (!r.previous_replaced.empty()) j["previous_replaced"] = r.previous_replaced;
   if (r.status != OpStatus::Ok) {
     j["error"] = r.error;
     if (!r.stage.empty()) j["stage"] = r.stage;
@@ -37,11 +39,15 @@ json status_body(const daemon::Status& s) {
               {"live_commit", s.live_commit},
               {"previous_slot", s.previous_slot},
               {"previous_commit", s.previous_commit},
+              {"can_roll_back", !s.previous_slot.empty()},
+              {"previous_replaced", s.previous_replaced},
               {"last_deploy_time", s.last_deploy_time},
               {"healthy", s.healthy},
               {"mode", s.mode},
               {"operation", s.operation},
               {"stage", s.stage},
+              {"operation_commit", s.operation_commit},
+              {"operation_stages", s.operation_stages},
               {"live_pid", s.live_pid},
               {"live_port", s.live_ports.port},
               {"live_internal_port", s.live_ports.internal_port},
@@ -73,7 +79,11 @@ std::pair<DeployBody, std::string> parse_deploy_body(const std::string& body) {
   if (!j.contains("commit")) return {{}, fmt::format("missing \"commit\"; {}", shape)};
   if (!j["commit"].is_string())
     return {{}, fmt::format("\"commit\" must be a string, got {}", j["commit"].type_name())};
-  DeployBody d{j["commit"].get<std::string>(), {}};
+  DeployBody d{j["commit"].get<std::string>(), {}, false};
+  if (j.contains("force")) {
+    if (!j["force"].is_boolean()) return {{}, fmt::format("\"force\" must be true or false, got {}", j["force"].type_name())};
+    d.force = j["force"].get<bool>();
+  }
   if (j.contains("quarantine")) {
     if (!j["quarantine"].is_string() || j["quarantine"].get<std::string>().empty())
       return {{}, "\"quarantine\" must be the path of a push's quarantine directory"};

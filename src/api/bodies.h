@@ -21,10 +21,11 @@ nlohmann::json op_body(const daemon::OpResult& r, bool with_previous);
 nlohmann::json status_body(const daemon::Status& s);
 
 /// POST /deploy: {"commit": "<rev>", "quarantine": "<dir>" (optional: a push's
-/// objects, for the pre-receive hook)}.
+/// objects, for the pre-receive hook), "force": bool (optional)}.
 struct DeployBody {
   std::string commit;
   std::filesystem::path quarantine;
+  bool force = false;  // "force": true redeploys the commit even when it is live and healthy
 };
 /// The body, or an error message for a 400.
 std::pair<DeployBody, std::string> parse_deploy_body(const std::string& body);

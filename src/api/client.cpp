@@ -3,7 +3,13 @@
 #include <fmt/format.h>
 #include <httplib.h>
 
+#include <signal.h>
+
+#include <cerrno>
+#include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <thread>
 #include <nlohmann/json.hpp>
 
 #include "api/client_http.h"
@@ -29,6 +35,16 @@ std::optional<std::string> head_commit(std::ostream& err) {
   }
 }
 
+/// No process `pid`, or only its zombie (its parent has not reaped it yet).
+bool process_gone(int pid) {
+  if (kill(pid, 0) != 0) return errno == ESRCH;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(stat, line);
+  const auto paren = line.rfind(')');
+  return paren != std::string::npos && paren + 2 < line.size() && line[paren + 2] == 'Z';
+}
+
 std::string short_hash(const std::string& h) { return h.empty() ? "(none)" : h.substr(0, 12); }
 
 /// Prints an operation's outcome. `op` names it in errors ("deploy"), `done` in the
@@ -40,20 +56,29 @@ int finish_op(const ClientOptions& o, const char* op, const char* done, const Re
     return 1;
   }
   if (o.json) out << log::json_text(r.body, 2) << "\n";
+  // Said whatever the outcome: the two-slot trade-off must never be silent.
+  const std::string replaced = str(r.body, "previous_replaced");
+  const std::string lost = replaced.empty() ? "" : fmt::format(
+      "note: the rollback target {} was in the slot this {} used; there is nothing to roll back to now "
+      "(see \"Two slots, one rollback target\" in the README)\n", short_hash(replaced), op);
   if (r.status == 200 && r.body.value("success", false)) {
-    if (!o.json) {
+    if (!o.json && r.body.value("unchanged", false)) {
+      out << fmt::format("{} is already live and healthy in slot {}: nothing done (--force redeploys it)\n",
+                         str(r.body, "commit"), str(r.body, "slot"));
+    } else if (!o.json) {
       out << fmt::format("{}{} {} in slot {}", o.tty ? "\033[1;32m" : "", done, str(r.body, "commit"),
                          str(r.body, "slot"));
-      if (r.body.contains("previous_commit"))
+      if (!str(r.body, "previous_commit").empty())
         out << fmt::format(" (previous: {})", short_hash(str(r.body, "previous_commit")));
       if (r.took_ms >= 0) out << fmt::format(" in {} ms", r.took_ms);
-      out << (o.tty ? "\033[0m\n" : "\n");
+      out << (o.tty ? "\033[0m\n" : "\n") << lost;
     }
     return 0;
   }
   std::string error = str(r.body, "error");
   err << fmt::format("slot-machine: {} failed (HTTP {}){}: {}\n", op, r.status,
                      o.remote ? " on " + o.url : "", error.empty() ? log::json_text(r.body) : error);
+  if (!o.json) err << lost;
   return 1;
 }
 
@@ -68,6 +93,7 @@ int deploy_command(const ClientOptions& o, const std::optional<std::string>& com
   // Deploys include the setup command, which may take long: wait up to a day.
   json request{{"commit", rev}};
   if (!quarantine.empty()) request["quarantine"] = quarantine;
+  if (o.force) request["force"] = true;
   const std::string body = log::json_text(request);
   if (o.json) return finish_op(o, "deploy", "deployed", call(o, "POST", "/deploy", body, 86400), out, err);
   return finish_op(o, "deploy", "deployed",
@@ -96,6 +122,32 @@ int cancel_command(const ClientOptions& o, std::ostream& out, std::ostream& err)
     out << log::json_text(r.body, 2) << "\n";
   else
     out << fmt::format("cancelled the {} at stage {}\n", str(r.body, "cancelled"), str(r.body, "stage"));
+  return 0;
+}
+
+int stop_command(const ClientOptions& o, int wait_s, std::ostream& out, std::ostream& err) {
+  Reply r = call(o, "POST", "/shutdown", "{}", 10);
+  if (!answered_ok(o, r, "stop", err)) return 1;
+  const int pid = r.body.value("pid", 0);
+  if (!o.json) out << fmt::format("stopping the daemon (pid {}): draining the apps\n", pid) << std::flush;
+  // Gone when its API no longer answers: it closes the API first, then drains.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(wait_s);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (o.remote || pid <= 0) {  // another machine's pid means nothing here: its API has gone
+      if (!call(o, "GET", "/", "", 2).failure.empty()) break;
+    } else if (process_gone(pid)) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (std::chrono::steady_clock::now() >= deadline) {
+    err << fmt::format("slot-machine: stop: the daemon (pid {}) is still draining after {} s\n", pid, wait_s);
+    return 1;
+  }
+  if (o.json)
+    out << log::json_text(r.body, 2) << "\n";
+  else
+    out << "stopped\n";
   return 0;
 }
 
@@ -134,10 +186,16 @@ int status_command(const ClientOptions& o, std::ostream& out, std::ostream& err)
                                                    s.value("live_port", 0));
     out << "\n";
   }
-  out << fmt::format("previous:    {}", str(s, "previous_slot").empty()
-                                              ? "none"
-                                              : fmt::format("slot {}  {}", str(s, "previous_slot"),
-                                                            str(s, "previous_commit")));
+  if (str(s, "previous_slot").empty())
+    out << (str(s, "live_slot").empty() ? "previous:    none"
+            : str(s, "previous_replaced").empty()
+                ? "previous:    none: nothing to roll back to"
+                : fmt::format("previous:    none: nothing to roll back to (the last deploy used the slot of {})",
+                              short_hash(str(s, "previous_replaced"))));
+  else
+    out << fmt::format("previous:    slot {}  {}{}", str(s, "previous_slot"), str(s, "previous_commit"),
+                       str(s, "previous_commit") == str(s, "live_commit") ? "  (the live commit: a rollback "
+                                                                            "changes no code)" : "");
   if (!str(s, "standby").empty())
     out << fmt::format("  {} standby (pid {}) until {}", str(s, "standby"), s.value("previous_pid", 0),
                        str(s, "standby_until"));
@@ -160,7 +218,9 @@ int status_command(const ClientOptions& o, std::ostream& out, std::ostream& err)
     out << fmt::format("auto-rollback: {}: {}\n", str(s["last_auto_rollback"], "time"),
                        str(s["last_auto_rollback"], "reason"));
   if (!str(s, "operation").empty())
-    out << fmt::format("running:     {} ({})\n", str(s, "operation"), str(s, "stage"));
+    out << fmt::format("running:     {}{} ({})\n", str(s, "operation"),
+                       str(s, "operation_commit").empty() ? "" : " of " + str(s, "operation_commit"),
+                       str(s, "stage"));
   return 0;
 }
 

@@ -17,6 +17,7 @@ struct ClientOptions {
   bool quiet = false;  // deploy/rollback: only the final line
   bool tty = false;    // stdout is a terminal: colour the final line
   int wait_s = 0;      // deploy/rollback/restart: wait this long for a running operation
+  bool force = false;  // deploy: redeploy a commit that is live and healthy (else nothing is done)
 };
 
 /// Each returns the process exit code: 0 on success, 1 when the daemon cannot be
@@ -36,6 +37,9 @@ int restart_command(const ClientOptions& opts, std::ostream& out, std::ostream& 
 int cancel_command(const ClientOptions& opts, std::ostream& out, std::ostream& err);
 /// `upgrade`: the daemon hands over to the binary now installed at its path. 0 when the
 /// new daemon serves.
+/// `stop`: the daemon drains its apps and exits, as on SIGTERM; waits up to `wait_s`
+/// for it to be gone. 0 when it has.
+int stop_command(const ClientOptions& opts, int wait_s, std::ostream& out, std::ostream& err);
 int upgrade_command(const ClientOptions& opts, std::ostream& out, std::ostream& err);
 int status_command(const ClientOptions& opts, std::ostream& out, std::ostream& err);
 /// `logs`: the last `lines` lines of a slot's log; with `follow`, then every new line

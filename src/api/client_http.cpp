@@ -150,13 +150,17 @@ Reply call_streaming(const ClientOptions& o, const std::string& path, const std:
       finish_stage(at);
       stage = str(e, "stage");
       stage_at = at;
-    } else if (event == "output" && !o.quiet) {
+    } else if (event == "output" && !o.quiet &&
+               str(e, "line").find_first_not_of(" \t\r") != std::string::npos) {  // npm's blank lines
       out << "    | " << str(e, "line") << "\n";
     } else if (event == "health" && !o.quiet && !e.value("healthy", false) && at - stage_at >= 500) {
       out << fmt::format("    health check {}: {}\n", e.value("attempt", 0), str(e, "detail"));
     } else if (event == "done") {
       done = e;
-      finish_stage(e.value("duration_ms", 0LL));
+      if (e.value("status", 200) == 200)
+        finish_stage(e.value("duration_ms", 0LL));
+      else if (!stage.empty() && !o.quiet)  // the stage it failed at did not finish
+        out << fmt::format("  {:<10} failed after {} ms\n", stage, e.value("duration_ms", 0LL) - stage_at);
       stage.clear();
     }
     out.flush();

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "api/hook_checks.h"
 #include "files/atomic_file.h"
 #include "git/git.h"
 
@@ -42,6 +43,27 @@ bool good_branch(const std::string& b) {
   return true;
 }
 
+/// The path to run slot-machine by, as installed: the PATH entry that is this binary
+/// (a symlink to a versioned install stays a symlink, so swapping it is followed), else
+/// the binary's own path.
+fs::path invoked_path() {
+  std::error_code ec;
+  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  const char* path = std::getenv("PATH");
+  std::string dirs = path ? path : "";
+  for (size_t start = 0; start <= dirs.size();) {
+    size_t end = dirs.find(':', start);
+    if (end == std::string::npos) end = dirs.size();
+    const fs::path dir = dirs.substr(start, end - start);
+    start = end + 1;
+    if (dir.empty() || !dir.is_absolute()) continue;
+    const fs::path candidate = dir / "slot-machine";
+    std::error_code cec;
+    if (fs::equivalent(candidate, self, cec)) return candidate;
+  }
+  return self;
+}
+
 }  // namespace
 
 int hook_install(const HookOptions& o, std::ostream& out, std::ostream& err) {
@@ -61,7 +83,7 @@ int hook_install(const HookOptions& o, std::ostream& out, std::ostream& err) {
                          "from it; pass --config PATH\n", config.string());
       return 2;
     }
-    const fs::path self = fs::read_symlink("/proc/self/exe", ec);
+    const fs::path self = invoked_path();
     const fs::path hooks = repo.hooks_dir();
     const fs::path hook = hooks / "pre-receive";
     if (fs::exists(hook) && !ours(hook) && !o.force) {
@@ -78,9 +100,17 @@ int hook_install(const HookOptions& o, std::ostream& out, std::ostream& err) {
     files::write_atomic(hook, text, 0755);
     out << fmt::format("installed {}: a push of {} to {} deploys it (a failed deploy rejects the push)\n",
                        hook.string(), branch, repo.workdir().string());
-    if (!repo.bare())
+    if (!repo.bare()) {
       out << "this repository has a work tree: pushes to its checked-out branch need "
-             "`git config receive.denyCurrentBranch updateInstead`\n";
+             "`git config receive.denyCurrentBranch updateInstead`, and git refuses them while the work "
+             "tree has uncommitted changes (the hook rejects such a push before deploying)\n";
+      const fs::path work = fs::absolute(repo.workdir()).lexically_normal();
+      const auto rel = config.lexically_relative(work);
+      if (!rel.empty() && *rel.begin() != "..")
+        out << fmt::format("{} is inside that work tree: commit it and change it by pushing, or keep it "
+                           "outside the repository (hook install --config PATH); an uncommitted edit there "
+                           "makes git refuse every push\n", config.string());
+    }
     return 0;
   } catch (const std::exception& e) {
     err << "slot-machine: hook install: " << e.what() << "\n";
@@ -116,6 +146,8 @@ int hook_run(const ClientOptions& client, const std::string& branch, std::istrea
   const char* q = std::getenv("GIT_QUARANTINE_PATH");
   // Absolute: the daemon does not share our working directory.
   const std::string quarantine = q && *q ? fs::absolute(q).lexically_normal().string() : "";
+  const char* gd = std::getenv("GIT_DIR");
+  const std::string git_dir = fs::absolute(gd && *gd ? gd : ".").lexically_normal().string();
   std::string old_id, new_id, name;
   int code = 0;
   while (in >> old_id >> new_id >> name) {
@@ -123,6 +155,13 @@ int hook_run(const ClientOptions& client, const std::string& branch, std::istrea
     if (new_id.find_first_not_of('0') == std::string::npos) {
       out << fmt::format("slot-machine: {} is being deleted; nothing is deployed\n", branch);
       continue;
+    }
+    // Everything git checks after this hook, checked before the deploy: a push git then
+    // refuses must not have changed what runs.
+    if (const std::string why = refusal_by_git({old_id, new_id, name}, git_dir); !why.empty()) {
+      err << fmt::format("slot-machine: the push of {} is rejected before deploying: {}; nothing was deployed and "
+                         "{} is unchanged\n", branch, why, branch);
+      return 1;
     }
     out << fmt::format("slot-machine: deploying {} ({})\n", new_id.substr(0, 12), branch);
     out.flush();

@@ -145,15 +145,16 @@ ApiServer::ApiServer(daemon::Daemon& d, ApiSecurity security)
     }
     const std::string commit = d.commit;
     const std::filesystem::path quarantine = d.quarantine;
+    const bool force = d.force;
     daemon::OpWait wait;
     if (!wait_of(req, res, wait)) return;
     if (wants_ndjson(req)) {
-      stream_op(res, [this, commit, quarantine, wait](const daemon::Daemon::Progress& p) {
-        return daemon_.deploy(commit, p, wait, quarantine);
+      stream_op(res, [this, commit, quarantine, wait, force](const daemon::Daemon::Progress& p) {
+        return daemon_.deploy(commit, p, wait, quarantine, force);
       }, true);
       return;
     }
-    OpResult r = daemon_.deploy(commit, {}, wait, quarantine);
+    OpResult r = daemon_.deploy(commit, {}, wait, quarantine, force);
     reply(res, http_status(r.status), op_body(r, true));
   });
   // Rollback and restart take no body: the same route, another operation.
@@ -194,6 +195,15 @@ ApiServer::ApiServer(daemon::Daemon& d, ApiSecurity security)
       reply(res, a.status, {{"success", false}, {"error", a.error}});
   });
   method_not_allowed(s, "/upgrade", "POST");
+  s.Post("/shutdown", [this](const httplib::Request&, httplib::Response& res) {
+    if (!shutdown_) {
+      reply(res, 501, {{"success", false}, {"error", "this daemon cannot be stopped over its API"}});
+      return;
+    }
+    reply(res, 200, {{"success", true}, {"pid", getpid()}});
+    shutdown_();  // drains as SIGTERM does, after this answer has gone
+  });
+  method_not_allowed(s, "/shutdown", "POST");
   s.Get("/history", [this](const httplib::Request& req, httplib::Response& res) {
     size_t limit = 0, skip = 0;
     if (count_param(req, res, "limit", 20, 1, 10000, limit) && count_param(req, res, "skip", 0, 0, 100000000, skip))

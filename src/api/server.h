@@ -58,6 +58,9 @@ class ApiServer {
   int listening_fd() const { return keep_; }
   /// What POST /upgrade runs (not set: 501).
   void on_upgrade(std::function<UpgradeAnswer()> upgrade) { upgrade_ = std::move(upgrade); }
+  /// POST /shutdown (`slot-machine stop`): answered 200, then `stop` runs (it must only
+  /// ask the daemon to stop, as SIGTERM does, not stop the server from its own thread).
+  void on_shutdown(std::function<void()> stop) { shutdown_ = std::move(stop); }
   /// What GET /metrics answers (Prometheus text; not set: 501).
   void on_metrics(std::function<std::string()> scrape) { metrics_ = std::move(scrape); }
   /// Serves the dashboard (GET /ui/ and its endpoints) too, and lets its logins use the
@@ -95,6 +98,7 @@ class ApiServer {
   std::thread thread_;
   std::atomic<bool> accept_loop_ended_{false};
   std::function<UpgradeAnswer()> upgrade_;
+  std::function<void()> shutdown_;
   std::function<std::string()> metrics_;
   std::optional<std::string> token_;
   std::string scheme_;  // "http" or "https": what a browser's Origin must say

@@ -18,6 +18,8 @@
 #include "edge/api_token.h"
 #include "edge/acme/manager.h"
 #include "edge/tls_files.h"
+#include "files/dir_lock.h"
+#include "process/port_owner.h"
 #include "daemon/proxy_router.h"
 #include "daemon/router.h"
 #include "metrics/exporter.h"
@@ -100,6 +102,18 @@ std::unique_ptr<edge::acme::Manager> start_acme(const config::Config& cfg, const
             "answers ACME challenges and 503, and HTTPS handshakes fail",
             cfg.tls_port, fmt::join(cfg.acme_domains, ", "), cfg.acme_directory_url, cfg.port);
   return m;
+}
+
+/// "port N is already in use by WHO; NEED in CONFIG), ...what to do": never advises
+/// --no-proxy when the holder is another slot-machine (two daemons would share an app).
+std::string port_taken(int port, const std::string& need, const fs::path& config) {
+  const auto owner = process::port_owner(port);
+  const std::string by = owner ? " by " + process::describe(*owner) : "";
+  if (owner && owner->name == "slot-machine")
+    return fmt::format("port {} is already in use{}; {} in {}): stop that daemon, or give this one "
+                       "another port", port, by, need, config.string());
+  return fmt::format("port {} is already in use{}; {} in {}): stop what holds it, choose another "
+                     "port, or start with --no-proxy", port, by, need, config.string());
 }
 
 }  // namespace
@@ -193,6 +207,16 @@ int start_daemon(const StartOptions& opts) {
   if (ec)
     return fail(1, fmt::format("cannot create the data directory {}: {}; pass --data DIR",
                                paths.data_dir.string(), ec.message()));
+  // Before any port is looked at: a second daemon on this data directory would adopt
+  // the first one's apps and kill them when it stops.
+  std::optional<files::DirLock> data_lock;
+  try {
+    data_lock.emplace(files::DirLock::acquire(paths.data_dir));
+  } catch (const files::DirLock::Held& e) {
+    return fail(2, e.what());
+  } catch (const std::exception& e) {
+    return fail(1, e.what());
+  }
 
   // Proxy mode listens only from the first deploy on, but a port that is taken now is
   // an error now, not at the first deploy.
@@ -203,13 +227,10 @@ int start_daemon(const StartOptions& opts) {
     router = std::make_unique<daemon::DirectRouter>(daemon::Ports{cfg.port, cfg.internal_port});
   } else {
     if (cfg.tls_port && given.https_fd < 0 && !daemon::port_is_free(cfg.tls_port))
-      return fail(1, fmt::format("port {} is already in use; HTTPS needs it (\"tls.port\" in {})",
-                                 cfg.tls_port, opts.config.string()));
+      return fail(1, port_taken(cfg.tls_port, "HTTPS needs it (\"tls.port\"", opts.config));
     for (int p : {cfg.port, cfg.internal_port})
       if (!(p == cfg.port ? given.public_fd >= 0 : given.internal_fd >= 0) && !daemon::port_is_free(p))
-        return fail(1, fmt::format("port {} is already in use; the proxy needs it (\"port\"/"
-                                   "\"internal_port\" in {}), or start with --no-proxy",
-                                   p, opts.config.string()));
+        return fail(1, port_taken(p, "the proxy needs it (\"port\"/\"internal_port\"", opts.config));
     proxy::Options popts;
     popts.public_port = cfg.port;
     popts.internal_port = cfg.internal_port;
@@ -300,7 +321,9 @@ int start_daemon(const StartOptions& opts) {
     predecessor->ready(kVersion);
     predecessor->wait_go(std::chrono::seconds(10));  // the old daemon stops taking API calls
   }
-  Upgrader upgrader(daemon, server, proxy ? &*proxy : nullptr, reaper, start_args(opts, paths.data_dir));
+  Upgrader upgrader(daemon, server, proxy ? &*proxy : nullptr, reaper, start_args(opts, paths.data_dir),
+                    data_lock->fd());
+  server.on_shutdown([] { kill(getpid(), SIGTERM); });  // main drains, as for SIGTERM
   server.on_upgrade([&] {
     UpgradeAnswer a = upgrader.run();
     if (upgrader.handed_over()) kill(getpid(), SIGTERM);  // main finishes up, after this answer

@@ -22,7 +22,7 @@ UpgradeAnswer Upgrader::run() {
   sockets.push_back({"api", server_.listening_fd()});
   const auto began = Clock::now();
   try {
-    auto next = service::Successor::start(exe, args_, sockets, reaper_, kReadyTimeout);
+    auto next = service::Successor::start(exe, args_, sockets, lock_fd_, reaper_, kReadyTimeout);
     server_.stop_accepting();
     next.go();
     // New connections are the new daemon's from now on (one accepted here would

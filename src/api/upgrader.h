@@ -19,8 +19,9 @@ namespace sm::api {
 class Upgrader {
  public:
   Upgrader(daemon::Daemon& daemon, ApiServer& server, proxy::Proxy* proxy,
-           process::Reaper& reaper, std::vector<std::string> args)
-      : daemon_(daemon), server_(server), proxy_(proxy), reaper_(reaper), args_(std::move(args)) {}
+           process::Reaper& reaper, std::vector<std::string> args, int lock_fd)
+      : daemon_(daemon), server_(server), proxy_(proxy), reaper_(reaper), args_(std::move(args)),
+        lock_fd_(lock_fd) {}
 
   /// Starts the new daemon on this one's sockets and hands it the apps; 409 while an
   /// operation runs or another upgrade does, 500 (this daemon serves on) when it fails.
@@ -36,6 +37,7 @@ class Upgrader {
   proxy::Proxy* proxy_;
   process::Reaper& reaper_;
   const std::vector<std::string> args_;
+  const int lock_fd_;  // the data directory's lock, passed on to the new daemon
   std::mutex mu_;
   std::atomic<bool> handed_over_{false};
   std::atomic<pid_t> successor_pid_{0};

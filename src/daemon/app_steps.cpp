@@ -183,9 +183,7 @@ void Daemon::stop_app(Slot& slot, const char* why) {
   }
   if (!app) return;
   auto d = process::drain(reaper_, app->group, milliseconds(cfg_.drain_timeout_ms));
-  std::string how = d.killed ? fmt::format("SIGKILLed after drain_timeout_ms={}", cfg_.drain_timeout_ms)
-                             : "exited after SIGTERM";
-  if (!d.gone) how += "; some processes could not be killed";
+  const std::string how = process::describe(d, milliseconds(cfg_.drain_timeout_ms));
   append_log(slot, fmt::format("stopped ({}): {} in {} ms", why, how, d.took.count()));
   log::info("slot {}: stopped ({}): {} in {} ms", slot.name, why, how, d.took.count());
 }

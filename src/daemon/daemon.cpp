@@ -13,6 +13,7 @@
 #include "daemon/journal.h"
 #include "daemon/logs.h"
 #include "daemon/state.h"
+#include "git/quarantine.h"
 #include "health/health.h"
 #include "log/log.h"
 #include "process/drain.h"
@@ -55,8 +56,13 @@ fs::path Daemon::log_path(const Slot& s) const {
 void Daemon::set_stage(const std::string& op, const std::string& stage) {
   {
     std::lock_guard lock(mu_);
+    if (op != operation_) {  // a new operation, or none
+      operation_commit_.clear();
+      operation_stages_.clear();
+    }
     operation_ = op;
     stage_ = stage;
+    if (!stage.empty()) operation_stages_.push_back(stage);
   }
   emit(EventKind::Stage, {{"operation", op}, {"stage", stage}});
 }
@@ -99,6 +105,11 @@ OpResult Daemon::failed(OpResult r, const std::string& what, const std::string& 
   r.stage = stage;
   r.error = fmt::format("{} failed at {}: {}", what, stage, error);
   log::info("{}", r.error);
+  if (!r.previous_replaced.empty()) {
+    std::lock_guard lock(mu_);
+    previous_replaced_ = r.previous_replaced;
+    log::info("there is nothing to roll back to: this deploy used the slot of {}", r.previous_replaced.substr(0, 12));
+  }
   set_stage("", "");
   return r;
 }
@@ -106,6 +117,7 @@ OpResult Daemon::failed(OpResult r, const std::string& what, const std::string& 
 void Daemon::promote(Slot& target, Slot* previous) {
   std::lock_guard lock(mu_);
   previous_ = previous && !previous->commit.empty() ? previous : nullptr;
+  if (previous_) previous_replaced_.clear();
   live_ = &target;
   healthy_ = true;
   ++live_generation_;
@@ -117,7 +129,7 @@ void Daemon::promote(Slot& target, Slot* previous) {
 }
 
 OpResult Daemon::deploy(const std::string& revision, Progress progress, const Wait& wait,
-                        const fs::path& quarantine) {
+                        const fs::path& quarantine, bool force) {
   try {
     git::check_revision_syntax(revision);
   } catch (const git::GitError& e) {
@@ -137,12 +149,21 @@ OpResult Daemon::deploy(const std::string& revision, Progress progress, const Wa
                                  objects.string(), quarantine.string()));
   }
   return on_op_thread("deploy", std::move(progress), [&] {
+    if (!quarantine.empty()) {
+      // Ours before anything points at them: git deletes the quarantine if it rejects
+      // the push, which would leave the slot's HEAD naming a vanished commit.
+      try {
+        git::adopt_quarantine(quarantine, repo_.objects_dir());
+      } catch (const git::GitError& e) {
+        return refused(OpStatus::Invalid, e.what());
+      }
+    }
     repo_.set_extra_objects(quarantine.empty() ? std::vector<fs::path>{} : std::vector<fs::path>{quarantine});
     struct Clear {
       git::Repository& r;
       ~Clear() { r.set_extra_objects({}); }
     } clear{repo_};
-    return run_deploy(revision);
+    return run_deploy(revision, force);
   }, wait);
 }
 
@@ -216,6 +237,8 @@ void Daemon::record(const char* action, const OpResult& r, Clock::time_point beg
                    {"duration_ms", std::chrono::duration_cast<milliseconds>(Clock::now() - began).count()},
                    {"result", r.status == OpStatus::Ok ? "ok" : r.cancelled ? "cancelled" : "failed"}};
   if (reason) e["reason"] = reason;
+  if (r.unchanged) e["unchanged"] = true;
+  if (!r.previous_replaced.empty()) e["previous_replaced"] = r.previous_replaced;
   if (r.status == OpStatus::Failed) {
     e["stage"] = r.stage;
     e["error"] = r.error;
@@ -282,6 +305,9 @@ Status Daemon::status() const {
   s.mode = router_.mode();
   s.operation = operation_;
   s.stage = stage_;
+  s.operation_commit = operation_.empty() ? "" : operation_commit_;
+  if (!operation_.empty()) s.operation_stages = operation_stages_;
+  s.previous_replaced = previous_ ? "" : previous_replaced_;
   s.last_deploy_time = last_deploy_time_;
   if (live_) {
     s.live_slot = std::string(1, live_->name);

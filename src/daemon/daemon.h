@@ -47,6 +47,11 @@ struct OpResult {
   std::string slot;
   std::string commit;
   std::string previous_commit;
+  /// A deploy of the commit already live and healthy: nothing was done (no `force`).
+  bool unchanged = false;
+  /// The rollback target this deploy destroyed without leaving another: it checked out
+  /// into the previous slot and then failed, or it redeployed the live commit.
+  std::string previous_replaced;
 };
 
 /// What /status reports.
@@ -57,6 +62,10 @@ struct Status {
   std::string mode;
   std::string operation;  // "deploy", "rollback" or "" when idle
   std::string stage;      // the running operation's stage
+  std::string operation_commit;  // the commit the running operation deploys or goes back to
+  std::vector<std::string> operation_stages;  // its stages so far, the running one last
+  /// When there is no previous slot because the last deploy replaced it: that version.
+  std::string previous_replaced;
   int live_pid = 0;
   Ports live_ports;
   std::string live_since;  // RFC 3339: when the live slot became live ("" if none)
@@ -115,8 +124,10 @@ class Daemon {
   /// (a push's quarantine during its pre-receive hook) read for this deploy only; Invalid
   /// when it is anything else. A full hash the repository lacks is fetched first from
   /// the remote "webhooks.remote" names (default "origin") when the repository has it.
+  /// Deploying the commit that is live and healthy does nothing (OpResult::unchanged)
+  /// unless `force`.
   OpResult deploy(const std::string& revision, Progress progress = {}, const Wait& wait = {},
-                  const std::filesystem::path& quarantine = {});
+                  const std::filesystem::path& quarantine = {}, bool force = false);
   OpResult rollback(Progress progress = {}, const Wait& wait = {});
   /// Starts a fresh process of the live slot's commit (no checkout, no setup; env_file
   /// re-read), health-checks it and switches to it: in proxy mode while the old one
@@ -185,7 +196,7 @@ class Daemon {
   };
 
   // The operations themselves, run by run_locked().
-  OpResult run_deploy(const std::string& revision);
+  OpResult run_deploy(const std::string& revision, bool force);
   /// The commit `revision` names; a full hash not here yet is fetched first. Throws GitError.
   std::string resolve_or_fetch(const std::string& revision);
   OpResult run_rollback(bool automatic = false);
@@ -284,6 +295,9 @@ class Daemon {
   const std::chrono::steady_clock::time_point born_ = std::chrono::steady_clock::now();
   const std::string token_prefix_;  // every process this data dir's daemons start
   std::string operation_, stage_;
+  std::string operation_commit_;   // see Status::operation_commit
+  std::vector<std::string> operation_stages_;  // see Status::operation_stages
+  std::string previous_replaced_;  // see Status::previous_replaced
 
   const std::map<std::string, std::string> base_env_;  // the daemon's environment
 

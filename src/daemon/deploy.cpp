@@ -14,7 +14,7 @@ namespace sm::daemon {
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
-OpResult Daemon::run_deploy(const std::string& revision) {
+OpResult Daemon::run_deploy(const std::string& revision, bool force) {
   set_stage("deploy", "resolve");
   std::string commit;
   try {
@@ -34,17 +34,33 @@ OpResult Daemon::run_deploy(const std::string& revision) {
 
   Slot* old_live;
   Slot* target;
+  std::string replaced;  // the rollback target whose slot this deploy takes
+  OpResult same;         // the answer when `commit` is live and healthy already
   {
     std::lock_guard lock(mu_);
     old_live = live_;
+    same.unchanged = !force && live_ && live_->commit == commit && healthy_ && live_->app && !exit_of(*live_->app);
+    if (same.unchanged) same.slot = std::string(1, live_->name);
+    operation_commit_ = commit;
     target = live_ == &slots_[0] ? &slots_[1] : &slots_[0];
     // The target's files are about to change: it is no longer a previous to offer.
-    if (previous_ == target) previous_ = nullptr;
-    target->commit.clear();
+    if (!same.unchanged && previous_ == target) {
+      replaced = target->commit;
+      previous_ = nullptr;
+    }
+    if (!same.unchanged) target->commit.clear();
+  }
+  if (same.unchanged) {
+    set_stage("", "");
+    same.commit = same.previous_commit = commit;
+    log::info("deploy of {}: already live and healthy in slot {}; nothing done (force redeploys)", commit,
+              same.slot);
+    return same;
   }
   persist();  // a crash from here on must not offer the target as previous
   stop_app(*target, "its slot is being redeployed");
-  log::info("deploy {} ({}) to slot {}", commit, revision, target->name);
+  log::info("deploy {}{} to slot {}", commit, revision == commit ? "" : fmt::format(" ({})", revision),
+            target->name);
   emit(EventKind::Started, {{"operation", "deploy"},
                             {"commit", commit},
                             {"slot", std::string(1, target->name)},
@@ -55,6 +71,11 @@ OpResult Daemon::run_deploy(const std::string& revision) {
   r.slot = std::string(1, target->name);
   r.commit = commit;
   r.previous_commit = old_live ? old_live->commit : "";
+  // Until it succeeds with another version live before it, the rollback target is gone.
+  r.previous_replaced = replaced;
+  if (!replaced.empty())
+    log::info("slot {} held the rollback target {}: if this deploy fails, there is nothing to roll back to",
+              target->name, replaced.substr(0, 12));
   auto fail = [&](const std::string& stage, const std::string& error) {
     return failed(r, fmt::format("deploy of {}", commit.substr(0, 12)), stage, error);
   };
@@ -102,6 +123,12 @@ OpResult Daemon::run_deploy(const std::string& revision) {
     target->commit = commit;
   }
   promote(*target, old_live);
+  {
+    std::lock_guard lock(mu_);
+    // A new rollback target, unless the version before was this same commit (or none).
+    if (previous_ && previous_->commit != commit) r.previous_replaced.clear();
+    previous_replaced_ = r.previous_replaced;
+  }
   persist();
   log::info("deployed {} to slot {} in {} ms", commit, target->name,
             std::chrono::duration_cast<milliseconds>(Clock::now() - started).count());

@@ -129,6 +129,26 @@ bool ensure_gitignored(const fs::path& dir) {
   return true;
 }
 
+namespace {
+
+/// Where the annotated example config is: the package's copy, else the source's.
+std::string example_config() {
+  const fs::path installed = "/usr/share/doc/slot-machine/slot-machine.json.example";
+  std::error_code ec;
+  return fs::exists(installed, ec) ? installed.string()
+                                   : "slot-machine.json.example (in slot-machine's source; the Debian package "
+                                     "installs it as " + installed.string() + ")";
+}
+
+/// A bare git repository: HEAD, objects/ and refs/ at the top, no work tree.
+bool is_bare_repository(const fs::path& dir) {
+  std::error_code ec;
+  return fs::is_regular_file(dir / "HEAD", ec) && fs::is_directory(dir / "objects", ec) &&
+         fs::is_directory(dir / "refs", ec) && !fs::exists(dir / ".git", ec);
+}
+
+}  // namespace
+
 Outcome run(const fs::path& dir, bool force, bool use_runner) {
   const fs::path config = dir / "slot-machine.json";
   Outcome out;
@@ -139,13 +159,20 @@ Outcome run(const fs::path& dir, bool force, bool use_runner) {
         changed ? "\nadded .slot-machine to .gitignore" : "");
     return out;
   }
+  if (is_bare_repository(dir))
+    throw InitError(fmt::format(
+        "init: {} is a bare git repository: it has no files to detect the project from, and a config "
+        "written into it would not be in any checkout. Run init in a clone of the app, or write "
+        "slot-machine.json outside the repository from {} and start with `slot-machine start --repo {} "
+        "--config PATH`",
+        dir.string(), example_config(), dir.string()));
   auto d = detect(dir, use_runner);
   if (!d)
     throw InitError(fmt::format(
         "init: could not detect the project in {} (looked for bun.lock, package-lock.json, "
         "yarn.lock, pnpm-lock.yaml, uv.lock, requirements.txt, Gemfile.lock, go.mod and a "
-        "Procfile web: line); write slot-machine.json by hand from slot-machine.json.example",
-        dir.string()));
+        "Procfile web: line); write slot-machine.json by hand from {}",
+        dir.string(), example_config()));
   const std::string text = render_config(*d, present(dir / ".env"));
   try {
     files::write_atomic(config, text);

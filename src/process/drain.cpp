@@ -1,5 +1,8 @@
 #include "process/drain.h"
 
+#include <fmt/format.h>
+#include <sys/wait.h>
+
 #include <csignal>
 
 namespace sm::process {
@@ -19,6 +22,7 @@ bool wait_gone(Reaper& reaper, const ProcessGroup& group, Clock::time_point dead
 DrainResult drain(Reaper& reaper, const ProcessGroup& group, milliseconds grace) {
   DrainResult r;
   const auto start = Clock::now();
+  r.exited_before = reaper.exit_status(group.leader).has_value();
   signal_group(group, SIGTERM);
   signal_group(group, SIGCONT);  // a stopped process must run to see SIGTERM
   r.gone = wait_gone(reaper, group, start + grace);
@@ -28,9 +32,25 @@ DrainResult drain(Reaper& reaper, const ProcessGroup& group, milliseconds grace)
     // SIGKILL cannot be ignored; only a process stuck in the kernel outlives this bound.
     r.gone = wait_gone(reaper, group, Clock::now() + std::chrono::seconds(10));
   }
+  r.leader_status = reaper.exit_status(group.leader);
   reaper.forget(group.leader);
   r.took = std::chrono::duration_cast<milliseconds>(Clock::now() - start);
   return r;
+}
+
+std::string describe(const DrainResult& d, milliseconds grace) {
+  std::string how;
+  if (d.exited_before)
+    how = d.leader_status ? "had already " + describe_exit(*d.leader_status) : "had already exited";
+  else if (d.killed)
+    how = fmt::format("SIGKILLed after drain_timeout_ms={}", grace.count());
+  else if (d.leader_status && !(WIFSIGNALED(*d.leader_status) && WTERMSIG(*d.leader_status) == SIGTERM) &&
+           !(WIFEXITED(*d.leader_status) && WEXITSTATUS(*d.leader_status) == 0))
+    how = describe_exit(*d.leader_status) + " after SIGTERM";
+  else
+    how = "exited after SIGTERM";
+  if (!d.gone) how += "; some processes could not be killed";
+  return how;
 }
 
 size_t kill_all_descendants(Reaper& reaper) {

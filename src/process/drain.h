@@ -3,6 +3,8 @@
 
 #include <chrono>
 #include <functional>
+#include <optional>
+#include <string>
 
 #include "process/process_group.h"
 #include "process/reaper.h"
@@ -14,7 +16,13 @@ struct DrainResult {
   bool killed = false;  // SIGTERM was not enough; SIGKILL was sent
   bool gone = false;    // no process of the group is left
   std::chrono::milliseconds took{0};
+  bool exited_before = false;         // the leader had already exited when the drain began
+  std::optional<int> leader_status;   // its wait status, when it was our child and has exited
 };
+
+/// "exited after SIGTERM", "had already exited with status 3", "SIGKILLed after
+/// drain_timeout_ms=5000", ...: how a drain ended, for logs.
+std::string describe(const DrainResult& d, std::chrono::milliseconds grace);
 
 /// Waits until no member of `group` is alive or `deadline` passes. Wakes on every exit
 /// the reaper sees and re-checks at least every 10 ms (grandchildren are reaped by

@@ -14,6 +14,7 @@
 #include <utility>
 #include <thread>
 
+#include "files/dir_lock.h"
 #include "process/signal_safe.h"
 
 extern char** environ;
@@ -25,7 +26,8 @@ using Clock = std::chrono::steady_clock;
 using process::put_decimal;
 
 bool is_service_var(const char* entry) {
-  for (const char* name : {"LISTEN_FDS=", "LISTEN_PID=", "LISTEN_FDNAMES=", "SLOT_MACHINE_UPGRADE_FD="})
+  for (const char* name : {"LISTEN_FDS=", "LISTEN_PID=", "LISTEN_FDNAMES=", "SLOT_MACHINE_UPGRADE_FD=",
+                           "SLOT_MACHINE_LOCK_FD="})
     if (std::strncmp(entry, name, std::strlen(name)) == 0) return true;
   return false;
 }
@@ -76,7 +78,7 @@ std::string own_executable() {
 }
 
 Successor Successor::start(const std::string& exe, const std::vector<std::string>& args,
-                           const std::vector<HandedSocket>& sockets, process::Reaper& reaper,
+                           const std::vector<HandedSocket>& sockets, int lock_fd, process::Reaper& reaper,
                            std::chrono::milliseconds timeout) {
   if (access(exe.c_str(), X_OK) != 0)
     throw UpgradeError(fmt::format("cannot run the new binary {}: {}; install it there (and "
@@ -111,6 +113,10 @@ Successor Successor::start(const std::string& exe, const std::vector<std::string
   const int channel_high = fcntl(pair[1], F_DUPFD_CLOEXEC, 64);
   if (channel_high < 0) throw UpgradeError(fmt::format("cannot pass the upgrade channel: {}", std::strerror(errno)));
   high.push_back(channel_high);
+  const int lock_high = lock_fd >= 0 ? fcntl(lock_fd, F_DUPFD_CLOEXEC, 64) : -1;
+  if (lock_fd >= 0 && lock_high < 0)
+    throw UpgradeError(fmt::format("cannot pass the data directory's lock: {}", std::strerror(errno)));
+  if (lock_high >= 0) high.push_back(lock_high);
 
   std::vector<std::string> env;
   for (char** e = environ; e && *e; ++e)
@@ -120,6 +126,7 @@ Successor Successor::start(const std::string& exe, const std::vector<std::string
   env.push_back(fmt::format("LISTEN_FDS={}", n));
   env.push_back("LISTEN_FDNAMES=" + names);
   env.push_back(fmt::format("{}={}", kUpgradeFdVar, 3 + n));
+  if (lock_high >= 0) env.push_back(fmt::format("{}={}", files::DirLock::kLockFdVar, 4 + n));
   env.push_back("LISTEN_PID=" + std::string(24, '\0'));  // the child writes its pid here
   std::vector<char*> envp;
   for (auto& s : env) envp.push_back(s.data());
@@ -137,7 +144,8 @@ Successor Successor::start(const std::string& exe, const std::vector<std::string
     if (child != 0) return child;  // parent (or -1)
     for (int i = 0; i < n; ++i) dup2(high[static_cast<size_t>(i)], 3 + i);
     dup2(channel_high, 3 + n);
-    close_range(static_cast<unsigned>(4 + n), ~0U, 0);
+    if (lock_high >= 0) dup2(lock_high, 4 + n);
+    close_range(static_cast<unsigned>(lock_high >= 0 ? 5 + n : 4 + n), ~0U, 0);
     put_decimal(pid_slot, getpid());
     sigset_t none;
     sigemptyset(&none);

@@ -37,9 +37,10 @@ class Successor {
   /// Starts `exe args...` with `sockets` and the channel, then waits up to `timeout`
   /// for it to say it serves. Throws UpgradeError with the reason: the file is missing
   /// or not executable, it exited (with its own error message when it sent one), or it
-  /// did not get ready in time (then it is killed).
+  /// did not get ready in time (then it is killed). `lock_fd` (the data directory's
+  /// lock, files::DirLock) is passed on too, so the lock never lapses.
   static Successor start(const std::string& exe, const std::vector<std::string>& args,
-                         const std::vector<HandedSocket>& sockets, process::Reaper& reaper,
+                         const std::vector<HandedSocket>& sockets, int lock_fd, process::Reaper& reaper,
                          std::chrono::milliseconds timeout);
   Successor(Successor&& other) noexcept;
   Successor& operator=(Successor&&) = delete;

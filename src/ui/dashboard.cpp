@@ -4,6 +4,7 @@
 #include <httplib.h>
 
 #include <memory>
+#include <map>
 #include <thread>
 
 #include "api/http_server.h"
@@ -31,7 +32,64 @@ void page_headers(httplib::Response& res) {
   res.set_header("Cache-Control", "no-store");
 }
 
+/// `text` with HTML's special characters escaped.
+std::string escaped(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
 }  // namespace
+
+std::string Dashboard::render_index(std::string_view page, const std::optional<daemon::Status>& status) {
+  std::map<std::string, std::string> v;  // placeholder -> HTML
+  auto card = [&](const std::string& side, const std::string& hash, const std::string& slot) {
+    std::string subject = "—", author = "—";
+    if (!hash.empty()) try {
+        const git::CommitInfo c = repo_.describe(hash);
+        subject = c.subject;
+        author = c.author;
+      } catch (const git::GitError&) {
+        subject = "(not in the repository)";
+      }
+    v[side + "_commit"] = hash.empty() ? "—" : escaped(hash.substr(0, 12));
+    v[side + "_subject"] = escaped(subject);
+    v[side + "_author"] = escaped(author);
+    v[side + "_slot"] = slot.empty() ? "—" : escaped(slot);
+  };
+  const daemon::Status s = status.value_or(daemon::Status{});
+  card("live", status ? s.live_commit : "", s.live_slot);
+  card("previous", status ? s.previous_commit : "", s.previous_slot);
+  v["live_health"] = !status || s.live_commit.empty() ? "—"
+                     : s.healthy ? "<span class=\"good\">healthy</span>" : "<span class=\"bad\">unhealthy</span>";
+  v["operation"] = !status || s.operation.empty()
+                       ? "Idle."
+                       : escaped(fmt::format("{}{} running: {}", s.operation,
+                                             s.operation_commit.empty() ? "" : " of " + s.operation_commit.substr(0, 12),
+                                             s.stage));
+  const bool can_roll_back = status && !s.previous_slot.empty();
+  v["rollback_disabled"] = can_roll_back ? "" : " disabled";
+  v["rollback_note"] = !status || can_roll_back || s.live_commit.empty() ? ""
+                       : s.previous_replaced.empty()
+                           ? "Nothing to roll back to yet."
+                           : escaped(fmt::format("Nothing to roll back to: the last deploy used the slot of {}.",
+                                                 s.previous_replaced.substr(0, 12)));
+  v["dashboard_hidden"] = status ? "" : " hidden";
+  std::string out(page);
+  for (const auto& [key, html] : v) {
+    const std::string mark = "@@" + key + "@@";
+    for (size_t at; (at = out.find(mark)) != std::string::npos;) out.replace(at, mark.size(), html);
+  }
+  return out;
+}
 
 Dashboard::Dashboard(daemon::Daemon& daemon, git::Repository repo, std::optional<std::string> token, bool https)
     : daemon_(daemon), repo_(std::move(repo)), token_(std::move(token)), https_(https) {}
@@ -39,7 +97,8 @@ Dashboard::Dashboard(daemon::Daemon& daemon, git::Repository repo, std::optional
 bool Dashboard::is_open(const httplib::Request& req) {
   if (req.method == "POST") return req.path == "/ui/login";
   if (req.method != "GET") return false;
-  return req.path == "/ui" || req.path == "/ui/" || req.path == "/ui/session" || find_asset(req.path) != nullptr;
+  return req.path == "/ui" || req.path == "/ui/" || req.path == "/ui/session" || req.path == "/favicon.ico" ||
+         find_asset(req.path) != nullptr;
 }
 
 Dashboard::Access Dashboard::access(const httplib::Request& req, std::string& why) {
@@ -58,14 +117,26 @@ void Dashboard::add_routes(httplib::Server& s, const std::atomic<bool>& stopping
     res.status = 308;
     res.set_header("Location", "/ui/");
   });
-  s.Get(R"(/ui/([a-z]+\.[a-z]+)?)", [](const httplib::Request& req, httplib::Response& res) {
-    const Asset* a = find_asset(req.path == "/ui/" ? "/ui/index.html" : req.path);
+  s.Get(R"(/ui/([a-z]+\.[a-z]+)?)", [this](const httplib::Request& req, httplib::Response& res) {
+    const bool index = req.path == "/ui/" || req.path == "/ui/index.html";
+    const Asset* a = find_asset(index ? "/ui/index.html" : req.path);
     if (!a) {
       reply(res, 404, {{"error", fmt::format("no such page: {}", req.path)}});
       return;
     }
     page_headers(res);
-    res.set_content(std::string(a->body), std::string(a->type));
+    std::string why;
+    // The first state is in the HTML (a screenshot without scripts shows it), but only
+    // to whoever may see it: with a token, a logged-in session.
+    const bool may_see = !token_ || access(req, why) == Access::Allowed;
+    res.set_content(index ? render_index(a->body, may_see ? std::optional(daemon_.status()) : std::nullopt)
+                          : std::string(a->body),
+                    std::string(a->type));
+  });
+  s.Get("/favicon.ico", [](const httplib::Request&, httplib::Response& res) {
+    const Asset* icon = find_asset("/ui/favicon.svg");
+    res.set_header("Cache-Control", "max-age=86400");
+    res.set_content(std::string(icon->body), std::string(icon->type));
   });
 
   s.Get("/ui/session", [this](const httplib::Request& req, httplib::Response& res) {

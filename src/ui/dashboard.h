@@ -47,6 +47,10 @@ class Dashboard {
   static bool is_open(const httplib::Request& req);
 
  private:
+  /// index.html with its @@placeholders@@ filled from `status` (the cards, the operation,
+  /// the rollback button), or emptied and the dashboard hidden when it is nullopt (a
+  /// visitor who must log in first).
+  std::string render_index(std::string_view page, const std::optional<daemon::Status>& status);
   daemon::Daemon& daemon_;
   git::Repository repo_;
   std::optional<std::string> token_;

@@ -78,8 +78,17 @@ async function refreshStatus() {
   await showCard(previous, s.previous_commit, s.previous_slot);
   field(previous, 'standby', s.standby ? `${s.standby} until ${s.standby_until}` : 'none');
   if (s.operation) {
-    $('operation').textContent = `${s.operation} running: ${s.stage || 'starting'}`;
+    const of = s.operation_commit ? ` of ${short(s.operation_commit)}` : '';
+    $('operation').textContent = `${s.operation}${of} running: ${s.stage || 'starting'}`;
+    // A tab opened mid-operation: the stages it missed, from /status.
+    if ($('stages').children.length === 0) for (const st of s.operation_stages || []) stageItem(st);
   }
+  const rb = $('rollback');
+  rb.disabled = !s.can_roll_back;
+  rb.title = s.can_roll_back ? '' : (s.previous_replaced
+    ? `Nothing to roll back to: the last deploy used the slot of ${short(s.previous_replaced)}.`
+    : 'Nothing to roll back to yet.');
+  $('rollback-note').textContent = s.can_roll_back || !s.live_commit ? '' : rb.title;
   if (s.live_slot && s.live_slot !== state.logSlot) followLog(s.live_slot);
 }
 
@@ -95,9 +104,18 @@ function historyRow(e) {
   ];
   cells.forEach((text, i) => {
     const td = document.createElement('td');
-    td.textContent = text;
+    td.append(text);
     if (i === 2) td.className = 'hash';
-    if (i === 4) { td.className = e.result === 'ok' ? 'good' : 'bad'; if (e.error) td.title = e.error; }
+    if (i === 4) {
+      td.className = e.result === 'ok' ? 'good' : 'bad';
+      if (e.error) {  // shown, not hidden in a tooltip: its first line, the whole on hover
+        const why = document.createElement('div');
+        why.className = 'error-detail';
+        why.textContent = e.error.split('\n')[0];
+        td.title = e.error;
+        td.appendChild(why);
+      }
+    }
     tr.appendChild(td);
   });
   return tr;
@@ -167,10 +185,16 @@ function onEvent(kind, data) {
       $('output').hidden = false;
       $('output').append(`${data.line}\n`);
       break;
-    case 'health':
-      $('operation').textContent = `health check ${data.attempt}: ${data.healthy ? 'healthy' : data.detail || 'not yet'}`;
+    case 'health': {
+      // Refused connections while the app boots are the normal wait, not an error.
+      const booting = !data.healthy && /refused/i.test(data.detail || '');
+      $('operation').textContent = `health check ${data.attempt}: ` + (data.healthy ? 'healthy'
+        : booting ? 'waiting for the app to listen' : data.detail || 'not yet');
+      $('operation').className = data.healthy || booting ? '' : 'bad';
       break;
+    }
     case 'finished':
+      $('operation').className = data.result === 'ok' ? '' : 'bad';
       $('operation').textContent = `${data.action} ${data.result === 'ok' ? 'finished' : data.result}` +
         ` (${short(data.commit)}, ${duration(data.duration_ms)})${data.error ? ': ' + data.error : ''}`;
       for (const li of $('stages').children) li.className = 'done';

@@ -1,0 +1,57 @@
+#include "config/keys.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <set>
+#include <tuple>
+
+namespace sm::config {
+namespace {
+
+const std::set<std::string> kKnownKeys = {
+    "start_command", "setup_command",    "port",      "internal_port", "health_endpoint",
+    "health_timeout_ms", "drain_timeout_ms", "setup_timeout_ms", "env_file", "api_port",      "api_bind",
+    "proxy_timeout_ms", "proxy_header_timeout_ms", "proxy_max_conns_per_ip", "log_max_bytes",
+    "log_keep", "api_token_file", "api_tls", "tls", "restart", "shared_dirs", "standby", "standby_ttl_s",
+    "auto_rollback_s", "webhooks", "notify", "github"};
+
+/// Levenshtein distance between `a` and `b` (short strings: config keys).
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = up;
+    }
+  }
+  return row[b.size()];
+}
+
+/// `unknown key "start_comand" (did you mean "start_command"?)` for each key the config
+/// does not know, the nearest known key named when it is a likely typo.
+}  // namespace
+
+std::vector<std::string> unknown_keys(const nlohmann::json& doc) {
+  std::vector<std::string> out;
+  for (const auto& [key, _] : doc.items()) {
+    if (kKnownKeys.count(key)) continue;
+    std::string best;
+    size_t best_distance = 0;
+    for (const auto& known : kKnownKeys) {
+      const size_t d = edit_distance(key, known);
+      if (best.empty() || d < best_distance) std::tie(best, best_distance) = std::tie(known, d);
+    }
+    // A typo: a few letters off, not a different word.
+    const bool close = best_distance <= std::max<size_t>(2, key.size() / 4);
+    out.push_back(close ? fmt::format("unknown key \"{}\" (did you mean \"{}\"?)", key, best)
+                        : fmt::format("unknown key \"{}\"", key));
+  }
+  return out;
+}
+
+}  // namespace sm::config
