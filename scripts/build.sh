@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Builds slot-machine. Usage: scripts/build.sh [debug|release|sanitize|fuzz] (default
-# release; fuzz builds only the libFuzzer targets, with clang).
+# release). sanitize and fuzz are one build (build-sanitize, clang): slot-machine, testapp
+# and the unit tests with AddressSanitizer + UndefinedBehaviorSanitizer, and the
+# libFuzzer targets from the same objects (they carry the fuzzer's coverage hooks too);
+# -O1 with line tables, so reports name files and lines.
 # Prints the build directory on its last line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,10 +14,12 @@ target=()
 case "$kind" in
   release)  dir=build;          flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo) ;;
   debug)    dir=build-debug;    flags=(-DCMAKE_BUILD_TYPE=Debug) ;;
-  sanitize) dir=build-sanitize; flags=(-DCMAKE_BUILD_TYPE=Debug -DSLOT_MACHINE_SANITIZE=ON) ;;
-  fuzz)     dir=build-fuzz;     target=(--target fuzzers)
-            flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLOT_MACHINE_FUZZ=ON
-                   -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=clang) ;;
+  # The spec suite runs against this build's slot-machine and testapp with the release
+  # build's spec driver, so the driver is not built here.
+  sanitize|fuzz)
+            dir=build-sanitize; target=(--target slot-machine testapp unit_tests fuzzers)
+            flags=(-DCMAKE_BUILD_TYPE=None "-DCMAKE_CXX_FLAGS=-O1 -gline-tables-only"
+                   -DSLOT_MACHINE_SANITIZE=ON -DSLOT_MACHINE_FUZZ=ON -DCMAKE_CXX_COMPILER=clang++) ;;
   *) echo "build.sh: unknown build kind '$kind' (use release, debug, sanitize or fuzz)" >&2; exit 2 ;;
 esac
 

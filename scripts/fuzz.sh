@@ -3,7 +3,7 @@
 # from its committed seed corpus (fuzz/corpus/<target>/), and prints executions per
 # second and coverage for each. A crash, leak, sanitizer report or hang fails the run;
 # the input that caused it is kept under fuzz/findings/ (add it to the corpus once fixed).
-# Usage: scripts/fuzz.sh [SECONDS] [TARGET...]
+# Usage: scripts/fuzz.sh [SECONDS] [TARGET...]   (FUZZ_JOBS targets at a time, default one per core)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -17,24 +17,34 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p fuzz/findings
 
-failed=()
-for t in "${targets[@]}"; do
+# FUZZ_JOBS targets at a time (default: one per core); each is single-threaded.
+jobs=${FUZZ_JOBS:-$(nproc)}
+run_target() {
+  local t=$1
   mkdir -p "$work/$t"
   # New inputs go to a scratch corpus; the committed seeds stay as they are.
-  set +e
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     "$dir/fuzz_$t" "$work/$t" "fuzz/corpus/$t" -max_total_time="$secs" -timeout=10 \
     -rss_limit_mb=4096 -print_final_stats=1 -artifact_prefix="fuzz/findings/$t-" \
     >"$work/$t.log" 2>&1
-  rc=$?
-  set -e
+  echo $? >"$work/$t.rc"
+}
+for t in "${targets[@]}"; do
+  while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
+  run_target "$t" &
+done
+wait
+
+failed=()
+for t in "${targets[@]}"; do
+  rc=$(cat "$work/$t.rc")
   execs=$(awk '/stat::number_of_executed_units/ {print $2}' "$work/$t.log")
   per_s=$(awk '/stat::average_exec_per_sec/ {print $2}' "$work/$t.log")
   cov=$(grep -oE 'cov: [0-9]+ ft: [0-9]+' "$work/$t.log" | tail -n 1 || true)
   corpus=$(ls "$work/$t" | wc -l)
   printf 'fuzz %-9s %6s s  %9s execs  %6s exec/s  %-20s new inputs %s  %s\n' "$t" "$secs" \
-    "${execs:-?}" "${per_s:-?}" "${cov:-cov: ?}" "$corpus" "$([ $rc -eq 0 ] && echo ok || echo FAILED)"
-  if [ $rc -ne 0 ]; then
+    "${execs:-?}" "${per_s:-?}" "${cov:-cov: ?}" "$corpus" "$([ "$rc" -eq 0 ] && echo ok || echo FAILED)"
+  if [ "$rc" -ne 0 ]; then
     failed+=("$t")
     tail -n 60 "$work/$t.log" >&2
   fi

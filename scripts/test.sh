@@ -1,56 +1,94 @@
 #!/usr/bin/env bash
 # Runs every test: unit tests and the black-box spec suite on a normal build, the Debian
-# package's checks (scripts/check_package.sh), then the
-# same again on an AddressSanitizer + UndefinedBehaviorSanitizer build. Any sanitizer
-# report fails the run; then every fuzz target briefly (scripts/fuzz.sh, FUZZ_SECONDS
-# each, default 20). Usage: scripts/test.sh [--no-sanitize]
+# package's checks (scripts/check_package.sh), the include layering (scripts/layers.sh),
+# then the unit tests and the spec suite again against an AddressSanitizer +
+# UndefinedBehaviorSanitizer build (any sanitizer report fails the run), then every fuzz
+# target briefly (scripts/fuzz.sh, FUZZ_SECONDS each, default 20).
+#
+# Usage: scripts/test.sh            everything (what CI runs)
+#        scripts/test.sh --quick    unit tests and the release spec only: the edit-compile-test loop
+#        scripts/test.sh --no-sanitize   everything but the sanitizer build and the fuzz run
+#
+# The spec suite runs as parallel processes (scripts/spec.sh, SPEC_JOBS at a time,
+# default 2 per core). Builds go through ccache, whose cache lives outside the clone
+# (ccache's default, ~/.cache/ccache), so a second run and CI on the same machine reuse it.
+# Ends with the time each stage took and the plain line `tests: N passed, N failed`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 
+mode=full
+case "${1:-}" in
+  "") ;;
+  --quick) mode=quick ;;
+  --no-sanitize) mode=no-sanitize ;;
+  *) echo "test.sh: unknown option '$1' (use --quick or --no-sanitize)" >&2; exit 2 ;;
+esac
+jobs=${SPEC_JOBS:-$(( $(nproc) * 2 ))}
+
 counts=$(mktemp)
-trap 'rm -f "$counts"' EXIT
-run_suite() {  # $1 = build dir
-  echo "== unit tests ($1)"
-  "$1/unit_tests" | tee -a "$counts"
-  echo "== spec suite ($1)"
-  SLOT_MACHINE_BIN="$PWD/$1/slot-machine" TESTAPP_BIN="$PWD/$1/testapp" "$1/spec" | tee -a "$counts"
+reports=$(mktemp -d)
+trap 'rm -rf "$counts" "$reports"' EXIT
+began=$SECONDS
+stage_began=$SECONDS
+timings=()
+stage() {  # ends the running stage (if any) and names the next
+  [ -n "${stage_name:-}" ] && timings+=("$(printf '%-24s %5d s' "$stage_name" $(( SECONDS - stage_began )))")
+  stage_name=${1:-}
+  stage_began=$SECONDS
+  [ -n "$stage_name" ] && echo "== $stage_name"
+  return 0
 }
 
+stage "release build"
 dir=$(bash scripts/build.sh release | tail -n 1)
-run_suite "$dir"
-echo "== Debian package"
-bash scripts/check_package.sh
+stage "unit tests (release)"
+"$dir/unit_tests" | tee -a "$counts"
+stage "spec (release)"
+bash scripts/spec.sh "$dir/spec" "$dir/slot-machine" "$dir/testapp" "$jobs" "$counts"
 
-if [ "${1:-}" != "--no-sanitize" ]; then
+if [ "$mode" != quick ]; then
+  stage "Debian package"
+  bash scripts/check_package.sh
+  stage "include layering"
+  bash scripts/layers.sh
+fi
+
+if [ "$mode" = full ]; then
+  stage "sanitizer build"
   sdir=$(bash scripts/build.sh sanitize | tail -n 1)
-  reports=$(mktemp -d)
-  trap 'rm -rf "$reports" "$counts"' EXIT
   # Every process (daemon, testapp, the suites) writes any report to $reports; the run
   # fails when one appears, even from a process whose exit code nobody checks.
   export ASAN_OPTIONS="log_path=$reports/asan:detect_leaks=1:abort_on_error=0"
   export UBSAN_OPTIONS="log_path=$reports/ubsan:print_stacktrace=1:halt_on_error=1"
-  run_suite "$sdir"
+  stage "unit tests (sanitizer)"
+  "$sdir/unit_tests" | tee -a "$counts"
+  stage "spec (sanitizer)"
+  # The suite's own driver is the release one: it drives the sanitizer build's binaries.
+  bash scripts/spec.sh "$dir/spec" "$sdir/slot-machine" "$sdir/testapp" "$jobs" "$counts"
+  unset ASAN_OPTIONS UBSAN_OPTIONS
   if compgen -G "$reports/*" >/dev/null; then
     echo "sanitizer reports:" >&2
     cat "$reports"/* >&2
     exit 1
   fi
   echo "== sanitizer build: no reports"
-fi
 
-if [ "${1:-}" != "--no-sanitize" ]; then
   # Each libFuzzer target for a short run from its corpus: regressions in the parsers
-  # of outside input (config, env file, revisions, state, journal, API, proxy).
-  echo "== fuzz smoke (${FUZZ_SECONDS:-20} s per target)"
+  # of outside input (config, env file, revisions, state, journal, API, proxy, webhooks).
+  stage "fuzz smoke (${FUZZ_SECONDS:-20} s a target)"
   bash scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
 fi
+stage ""
 
 left=$( (ps -C testapp -o pid=,stat= || true) | awk '$2 !~ /^Z/ { print $1 }')  # zombies are not running
 if [ -n "$left" ]; then
   echo "test.sh: testapp processes left running: $left" >&2
   exit 1
 fi
+echo "== time per stage ($mode run)"
+printf '  %s\n' "${timings[@]}"
+printf '  %-24s %5d s\n' "total" $(( SECONDS - began ))
 # doctest's "test cases: N | N passed | N failed" lines, summed into the plain closing line.
 awk -F'|' '/test cases:/ { gsub(/[^0-9]/, "", $2); gsub(/[^0-9]/, "", $3); p += $2; f += $3 }
            END { printf "tests: %d passed, %d failed\n", p, f }' "$counts"

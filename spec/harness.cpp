@@ -21,6 +21,8 @@
 
 #include <fstream>
 #include <random>
+#include <cstdio>
+#include <cstdlib>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -141,17 +143,34 @@ std::string unique_tag() {
 
 using namespace detail;
 
+namespace {
+/// The ports this process may hand out: $SPEC_PORTS ("LOW-HIGH", within 20000-32000) when
+/// shards of the suite run side by side, each with a range of its own, else 20000-32000.
+std::pair<int, int> port_range() {
+  int low = 20000, high = 32000;
+  if (const char* v = std::getenv("SPEC_PORTS")) {
+    int l = 0, h = 0;
+    if (std::sscanf(v, "%d-%d", &l, &h) == 2 && 20000 <= l && l + 50 <= h && h <= 32000) {
+      low = l;
+      high = h;
+    }
+  }
+  return {low, high};
+}
+}  // namespace
+
 int free_port() {
   static std::set<int> handed_out;
   static std::mt19937 rng(std::random_device{}());
-  std::uniform_int_distribution<int> dist(20000, 32000);
+  static const auto [low, high] = port_range();
+  std::uniform_int_distribution<int> dist(low, high);
   for (int i = 0; i < 1000; ++i) {
     int p = dist(rng);
     if (handed_out.count(p) || !can_bind(p) || port_open(p)) continue;
     handed_out.insert(p);
     return p;
   }
-  FAIL("no free port in 20000-32000");
+  FAIL("no free port in " << low << "-" << high);
   return 0;
 }
 

@@ -7,16 +7,11 @@
 #include <atomic>
 #include <nlohmann/json.hpp>
 
-#include "log/json_text.h"
+#include "http/reply.h"
 
 namespace sm::api {
 
-/// Answers `status` with `body` as one line of JSON: every answer of the API and the
-/// dashboard that is not a stream.
-inline void reply(httplib::Response& res, int status, const nlohmann::json& body) {
-  res.status = status;
-  res.set_content(log::json_text(body) + "\n", "application/json");
-}
+using http::reply;
 
 namespace detail {
 

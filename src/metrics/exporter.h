@@ -10,7 +10,7 @@
 
 #include "daemon/daemon.h"
 #include "daemon/events.h"
-#include "metrics/histogram.h"
+#include "stats/histogram.h"
 
 namespace sm::proxy {
 class Proxy;
@@ -32,14 +32,14 @@ class OperationCounters {
   /// Operations of action "restart" that started the app again, by reason
   /// (crashed, requested, daemon-start).
   uint64_t restarts(const std::string& reason) const;
-  HistogramSnapshot deploy_durations() const { return deploy_seconds_.snapshot(); }
+  stats::HistogramSnapshot deploy_durations() const { return deploy_seconds_.snapshot(); }
 
  private:
   // Keys are fixed at construction (the maps never change shape); values are atomics
   // written by the listener only.
   std::map<std::string, std::atomic<uint64_t>> finished_ = make_finished();
   std::map<std::string, std::atomic<uint64_t>> restarts_ = make_restarts();
-  Histogram deploy_seconds_{kDeployBounds};
+  stats::Histogram deploy_seconds_{stats::kDeployBounds};
   static std::map<std::string, std::atomic<uint64_t>> make_finished();
   static std::map<std::string, std::atomic<uint64_t>> make_restarts();
 };

@@ -7,9 +7,16 @@
 #include <utility>
 #include <vector>
 
-#include "metrics/histogram.h"
+#include "stats/histogram.h"
 
 namespace sm::metrics {
+
+// The counters and histograms the hot paths keep (stats/), exported here.
+using stats::bump;
+using stats::Histogram;
+using stats::HistogramSnapshot;
+using stats::kDeployBounds;
+using stats::kRequestBounds;
 
 /// Label name/value pairs of one sample, in order.
 using Labels = std::vector<std::pair<std::string, std::string>>;

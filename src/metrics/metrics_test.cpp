@@ -2,7 +2,7 @@
 
 #include "metrics/exporter.h"
 #include "metrics/exposition.h"
-#include "metrics/histogram.h"
+#include "stats/histogram.h"
 
 using namespace sm::metrics;
 using sm::daemon::Event;

@@ -81,13 +81,13 @@ class InFlight {
 /// The request counters behind Proxy::stats(): written by the event loop only.
 struct Counters {
   std::array<std::atomic<uint64_t>, 5> responses{};  // by status class
-  metrics::Histogram duration{metrics::kRequestBounds};
+  stats::Histogram duration{stats::kRequestBounds};
   std::atomic<uint64_t> upgrades{0};
   /// Counts the request whose answer `client` carries (none: nothing), begun at `began`.
   void answered(const Stream& client, Clock::time_point began) {
     const unsigned cls = client.answered / 100;
     if (cls < 1 || cls > 5) return;
-    metrics::bump(responses[cls - 1]);
+    stats::bump(responses[cls - 1]);
     duration.observe(std::chrono::duration<double>(Clock::now() - began).count());
   }
 };

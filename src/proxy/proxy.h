@@ -14,7 +14,7 @@
 #include <utility>
 #include <vector>
 
-#include "metrics/histogram.h"
+#include "stats/histogram.h"
 
 namespace sm::proxy {
 
@@ -43,7 +43,7 @@ inline constexpr size_t kLocalBodyLimit = 1 << 20;
 /// app's, piped unread.
 struct Stats {
   std::array<uint64_t, 5> responses{};  // [0] 1xx … [4] 5xx
-  metrics::HistogramSnapshot duration;   // seconds from the request's header read to its answer written
+  stats::HistogramSnapshot duration;   // seconds from the request's header read to its answer written
   uint64_t upgrades = 0;                 // Upgrade (WebSocket) tunnels opened
   uint64_t open_connections = 0;         // client connections open now
 };

@@ -140,7 +140,7 @@ awaitable<void> Proxy::Impl::tunnel(Stream& client, beast::flat_buffer& cbuf,
   auto a = std::make_shared<Stream>(std::move(client));
   auto b = std::make_shared<Stream>(std::move(conn->stream));
   ++backend->tunnels;
-  metrics::bump(counters.upgrades);
+  stats::bump(counters.upgrades);
   struct Open {
     Backend& b;
     ~Open() { --b.tunnels; }

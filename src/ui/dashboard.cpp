@@ -7,13 +7,13 @@
 #include <map>
 #include <thread>
 
-#include "api/http_server.h"
+#include "http/reply.h"
 #include "edge/api_token.h"
 #include "ui/assets.h"
 #include "ui/event_feed.h"
 
 namespace sm::ui {
-using api::reply;
+using http::reply;
 using nlohmann::json;
 
 namespace {

@@ -1,9 +1,9 @@
-#include "metrics/histogram.h"
+#include "stats/histogram.h"
 
 #include <algorithm>
 #include <stdexcept>
 
-namespace sm::metrics {
+namespace sm::stats {
 
 Histogram::Histogram(std::span<const double> bounds) : n_(bounds.size()) {
   if (bounds.size() > kMaxBuckets || !std::is_sorted(bounds.begin(), bounds.end()))
@@ -30,4 +30,4 @@ HistogramSnapshot Histogram::snapshot() const {
   return s;
 }
 
-}  // namespace sm::metrics
+}  // namespace sm::stats

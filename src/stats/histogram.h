@@ -9,7 +9,7 @@
 #include <span>
 #include <vector>
 
-namespace sm::metrics {
+namespace sm::stats {
 
 /// Adds `n` to a counter that only one thread writes: a plain load and store (no locked
 /// read-modify-write), still race-free for readers on other threads.
@@ -49,4 +49,4 @@ inline constexpr std::array<double, 13> kRequestBounds{0.001, 0.0025, 0.005, 0.0
 /// Bounds for deploys: 100 ms to 10 min.
 inline constexpr std::array<double, 12> kDeployBounds{0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600};
 
-}  // namespace sm::metrics
+}  // namespace sm::stats
