@@ -9,6 +9,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 
+# ccache: paths under the clone are hashed relative to it, and the build directory is not
+# hashed, so another clone (CI's, a second checkout) hits the same cache entries.
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD} CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-1}
+
 kind=${1:-release}
 target=()
 case "$kind" in

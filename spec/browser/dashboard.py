@@ -139,7 +139,8 @@ def main(url, cli, api_port, repo, v1, v2):
         d.close()
         d.switch_to.window(first)
         wait(d, "the first tab's deploy to succeed", lambda: "is live in slot b" in text(d, "#action-result"))
-        check(live_commit(d) == v2[:12], "v2 live after the first tab's deploy")
+        # The live card follows the deploy's `finished` event; it may lag the answer a moment.
+        wait(d, "v2 live after the first tab's deploy", lambda: live_commit(d) == v2[:12])
 
         # Readable on a phone: nothing wider than the screen.
         d.set_window_size(390, 1600)

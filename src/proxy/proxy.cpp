@@ -160,7 +160,10 @@ awaitable<std::optional<Refusal>> Proxy::Impl::read_request_header(Stream& clien
     scan = scan_header(std::string_view(data, cbuf.size()), scanned);
     scanned = cbuf.size();
     if (scan.obs_fold) co_return Refusal{400, "obs-fold (a header line continued) is not accepted"};
-    if (scan.end) break;
+    if (scan.end) {
+      watched.served = true;
+      break;
+    }
     if (cbuf.size() >= kHeaderLimit) co_return Refusal{431, "request header too large"};
     if (!started) client.expires_after(kClientIdle);
     watched.awaiting_request = !started;
@@ -198,8 +201,11 @@ awaitable<void> Proxy::Impl::watchdog(std::shared_ptr<Watched> w) {
     co_await w->timer.async_wait(redirect(ec));
     if (w->done) co_return;
     const auto now = Clock::now();
-    // Handing over: a connection idle between requests gets a second for its next one.
-    if (draining && w->awaiting_request && w->client && now - drain_began >= kDrainIdleGrace)
+    // Handing over: a connection idle between requests gets a second for its next one
+    // (its client retries on a fresh connection). One that has not sent its first request
+    // yet cannot be retried by its client: it keeps the header timeout and the drain
+    // deadline, however slow its first bytes (a loaded client seen at over a second).
+    if (draining && w->awaiting_request && w->served && w->client && now - drain_began >= kDrainIdleGrace)
       w->client->time_out_now();
     if (w->client) w->client->check(now);
     if (w->backend) w->backend->check(now);

@@ -125,6 +125,7 @@ struct Watched {
   Stream* backend = nullptr;
   bool done = false;
   bool awaiting_request = false;  // waiting for the first byte of a next request
+  bool served = false;            // a request header has been read on this connection
 };
 
 /// Points `w.backend` at a backend stream for as long as it lives.
