@@ -3,18 +3,15 @@
 #include <fmt/format.h>
 #include <httplib.h>
 
-#include <signal.h>
-
-#include <cerrno>
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <thread>
 #include <nlohmann/json.hpp>
 
 #include "api/client_http.h"
 #include "git/git.h"
 #include "log/json_text.h"
+#include "process/process_group.h"
 
 namespace sm::api {
 using nlohmann::json;
@@ -33,16 +30,6 @@ std::optional<std::string> head_commit(std::ostream& err) {
                        e.what());
     return std::nullopt;
   }
-}
-
-/// No process `pid`, or only its zombie (its parent has not reaped it yet).
-bool process_gone(int pid) {
-  if (kill(pid, 0) != 0) return errno == ESRCH;
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  std::getline(stat, line);
-  const auto paren = line.rfind(')');
-  return paren != std::string::npos && paren + 2 < line.size() && line[paren + 2] == 'Z';
 }
 
 std::string short_hash(const std::string& h) { return h.empty() ? "(none)" : h.substr(0, 12); }
@@ -135,7 +122,7 @@ int stop_command(const ClientOptions& o, int wait_s, std::ostream& out, std::ost
   while (std::chrono::steady_clock::now() < deadline) {
     if (o.remote || pid <= 0) {  // another machine's pid means nothing here: its API has gone
       if (!call(o, "GET", "/", "", 2).failure.empty()) break;
-    } else if (process_gone(pid)) {
+    } else if (!process::is_alive(pid)) {  // its parent may not have reaped it yet
       break;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
