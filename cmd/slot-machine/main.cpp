@@ -11,11 +11,11 @@
 #include <set>
 #include <vector>
 
-#include "api/client.h"
-#include "api/hook.h"
-#include "api/start.h"
+#include "cli/client.h"
+#include "cli/hook.h"
+#include "server/start.h"
 #include "config/config.h"
-#include "git/worker.h"
+#include "git/jobs.h"
 #include "init/init.h"
 #include "service/units.h"
 #include "version/version.h"
@@ -79,7 +79,7 @@ int main(int argc, char** argv) {
                  "bun run start) instead of writing the script's own text");
 
   auto* start = app.add_subcommand("start", "run the daemon in the foreground");
-  sm::api::StartOptions start_opts;
+  sm::server::StartOptions start_opts;
   int start_port = 0;
   start->add_option("--config", start_opts.config, "config file (default ./slot-machine.json)");
   start->add_option("--repo", start_opts.repo, "the app's git repository (default: cwd)");
@@ -87,7 +87,7 @@ int main(int argc, char** argv) {
   start->add_option("--port", start_port, "API port; beats the config's api_port (default 9100)");
   start->add_flag("--no-proxy", start_opts.no_proxy, "direct mode: the app binds `port` itself");
 
-  sm::api::ClientOptions client;
+  sm::cli::ClientOptions client;
   int api_port = 0;
   std::vector<std::string> remotes;
   std::string cacert;
@@ -169,7 +169,7 @@ int main(int argc, char** argv) {
   add_connection_flags(logs);
   auto* hook = app.add_subcommand("hook", "deploy on git push: install or uninstall the pre-receive hook");
   hook->require_subcommand(1);
-  sm::api::HookOptions hook_opts;
+  sm::cli::HookOptions hook_opts;
   auto* hook_install = hook->add_subcommand("install", "write <repo>/hooks/pre-receive: a push of the branch deploys it");
   hook_install->add_option("--repo", hook_opts.repo, "the repository pushes go to (default: cwd)");
   hook_install->add_option("--branch", hook_opts.branch, "the branch that deploys (default: the one HEAD names)");
@@ -204,36 +204,36 @@ int main(int argc, char** argv) {
     }
   }
   if (*systemd) return sm::service::write_units(units, std::cout, std::cerr);
-  if (*hook_install) return sm::api::hook_install(hook_opts, std::cout, std::cerr);
-  if (*hook_uninstall) return sm::api::hook_uninstall(hook_opts, std::cout, std::cerr);
+  if (*hook_install) return sm::cli::hook_install(hook_opts, std::cout, std::cerr);
+  if (*hook_uninstall) return sm::cli::hook_uninstall(hook_opts, std::cout, std::cerr);
   if (*hook_run) {
     std::vector<std::string> none;
-    if (int code = sm::api::connection_options(std::nullopt, none, "", false, client, std::cerr, hook_config))
+    if (int code = sm::cli::connection_options(std::nullopt, none, "", false, client, std::cerr, hook_config))
       return code;
-    return sm::api::hook_run(client, hook_branch, std::cin, std::cout, std::cerr);
+    return sm::cli::hook_run(client, hook_branch, std::cin, std::cout, std::cerr);
   }
   if (*start) {
     if (start->count("--port")) start_opts.api_port = start_port;
-    return sm::api::start_daemon(start_opts);
+    return sm::server::start_daemon(start_opts);
   }
 
   std::optional<int> port_flag;
   if (app.get_subcommands()[0]->count("--api-port")) port_flag = api_port;
-  if (int code = sm::api::connection_options(port_flag, remotes, cacert, deploy->parsed(), client, std::cerr))
+  if (int code = sm::cli::connection_options(port_flag, remotes, cacert, deploy->parsed(), client, std::cerr))
     return code;
   client.tty = isatty(STDOUT_FILENO) == 1;
   if (*deploy && remotes.size() > 1)
-    return sm::api::deploy_to_each(client, remotes, deploy->count("COMMIT") ? std::optional(commit) : std::nullopt,
+    return sm::cli::deploy_to_each(client, remotes, deploy->count("COMMIT") ? std::optional(commit) : std::nullopt,
                                    std::cout, std::cerr);
   if (*deploy)
-    return sm::api::deploy_command(client, deploy->count("COMMIT") ? std::optional(commit) : std::nullopt,
+    return sm::cli::deploy_command(client, deploy->count("COMMIT") ? std::optional(commit) : std::nullopt,
                                    std::cout, std::cerr);
-  if (*rollback) return sm::api::rollback_command(client, std::cout, std::cerr);
-  if (*restart) return sm::api::restart_command(client, std::cout, std::cerr);
-  if (*cancel) return sm::api::cancel_command(client, std::cout, std::cerr);
-  if (*upgrade) return sm::api::upgrade_command(client, std::cout, std::cerr);
-  if (*stop) return sm::api::stop_command(client, stop_wait, std::cout, std::cerr);
-  if (*logs) return sm::api::logs_command(client, logs_slot, logs_n, logs_follow, std::cout, std::cerr);
-  if (*history) return sm::api::history_command(client, history_n, std::cout, std::cerr);
-  return sm::api::status_command(client, std::cout, std::cerr);
+  if (*rollback) return sm::cli::rollback_command(client, std::cout, std::cerr);
+  if (*restart) return sm::cli::restart_command(client, std::cout, std::cerr);
+  if (*cancel) return sm::cli::cancel_command(client, std::cout, std::cerr);
+  if (*upgrade) return sm::cli::upgrade_command(client, std::cout, std::cerr);
+  if (*stop) return sm::cli::stop_command(client, stop_wait, std::cout, std::cerr);
+  if (*logs) return sm::cli::logs_command(client, logs_slot, logs_n, logs_follow, std::cout, std::cerr);
+  if (*history) return sm::cli::history_command(client, history_n, std::cout, std::cerr);
+  return sm::cli::status_command(client, std::cout, std::cerr);
 }

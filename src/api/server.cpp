@@ -21,7 +21,7 @@
 #include "ui/dashboard.h"
 #include "ui/sse.h"
 #include "api/peer.h"
-#include "daemon/logs.h"
+#include "daemon/slot_logs.h"
 #include "log/json_text.h"
 #include <nlohmann/json.hpp>
 

@@ -11,7 +11,7 @@
 #include "config/env_file.h"
 #include "daemon/daemon_internal.h"
 #include "daemon/journal.h"
-#include "daemon/logs.h"
+#include "daemon/slot_logs.h"
 #include "daemon/state.h"
 #include "git/quarantine.h"
 #include "health/health.h"

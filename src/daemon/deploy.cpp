@@ -6,7 +6,7 @@
 #include "daemon/daemon.h"
 #include "daemon/daemon_internal.h"
 #include "daemon/shared_dirs.h"
-#include "git/worker.h"
+#include "git/jobs.h"
 #include "log/log.h"
 #include "process/worker.h"
 

@@ -1,6 +1,6 @@
 #include "daemon/daemon.h"
 
-#include "daemon/logs.h"
+#include "daemon/slot_logs.h"
 #include "health/health.h"
 #include "log/log.h"
 #include "process/spawn.h"

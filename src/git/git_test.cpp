@@ -1,5 +1,5 @@
 #include "git/git.h"
-#include "git/worker.h"
+#include "git/jobs.h"
 
 #include <doctest/doctest.h>
 

@@ -1,4 +1,4 @@
-#include "service/notify.h"
+#include "service/sd_notify.h"
 
 #include <fmt/format.h>
 #include <systemd/sd-daemon.h>

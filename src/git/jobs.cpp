@@ -1,4 +1,4 @@
-#include "git/worker.h"
+#include "git/jobs.h"
 
 #include <sys/stat.h>
 #include <unistd.h>

@@ -3,7 +3,7 @@
 #include <fstream>
 
 #include "test_support.h"
-#include "daemon/logs.h"
+#include "daemon/slot_logs.h"
 
 namespace fs = std::filesystem;
 using namespace sm::daemon;

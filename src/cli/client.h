@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-namespace sm::api {
+namespace sm::cli {
 
 struct ClientOptions {
   std::string url = "http://127.0.0.1:9100";  // the daemon's API (see remote_url)
@@ -60,4 +60,4 @@ int connection_options(std::optional<int> api_port, std::vector<std::string>& re
 /// trailing '/' allowed). Throws std::invalid_argument saying what is wrong with it.
 std::string remote_url(const std::string& url);
 
-}  // namespace sm::api
+}  // namespace sm::cli

@@ -8,9 +8,9 @@
 #include <ostream>
 #include <string>
 
-#include "api/client.h"
+#include "cli/client.h"
 
-namespace sm::api {
+namespace sm::cli {
 
 /// An HTTP exchange with the daemon: a status and a parsed JSON body, or the reason
 /// it could not happen.
@@ -49,4 +49,4 @@ bool answered_ok(const ClientOptions& o, const Reply& r, const char* what, std::
 /// `j[key]` when it is a string, else "".
 std::string str(const nlohmann::json& j, const char* key);
 
-}  // namespace sm::api
+}  // namespace sm::cli

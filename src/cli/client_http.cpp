@@ -1,4 +1,4 @@
-#include "api/client_http.h"
+#include "cli/client_http.h"
 
 #include <fmt/format.h>
 #include <httplib.h>
@@ -11,7 +11,7 @@
 #include <memory>
 #include <stdexcept>
 
-namespace sm::api {
+namespace sm::cli {
 using nlohmann::json;
 
 namespace {
@@ -267,4 +267,4 @@ std::string remote_url(const std::string& url) {
   return fmt::format("{}://{}:{}", scheme, host, std::stoi(port));
 }
 
-}  // namespace sm::api
+}  // namespace sm::cli

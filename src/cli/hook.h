@@ -10,9 +10,9 @@
 #include <ostream>
 #include <string>
 
-#include "api/client.h"
+#include "cli/client.h"
 
-namespace sm::api {
+namespace sm::cli {
 
 struct HookOptions {
   std::filesystem::path repo = ".";  // the repository pushes go to (bare or not)
@@ -35,4 +35,4 @@ int hook_run(const ClientOptions& client, const std::string& branch, std::istrea
 /// The first line of every hook `install` writes: how `uninstall` recognises its own.
 inline constexpr const char* kHookMarker = "# slot-machine pre-receive hook";
 
-}  // namespace sm::api
+}  // namespace sm::cli

@@ -1,4 +1,4 @@
-#include "api/hook.h"
+#include "cli/hook.h"
 
 #include <fmt/format.h>
 #include <sys/stat.h>
@@ -8,11 +8,11 @@
 #include <fstream>
 #include <sstream>
 
-#include "api/hook_checks.h"
+#include "cli/hook_checks.h"
 #include "files/atomic_file.h"
 #include "git/git.h"
 
-namespace sm::api {
+namespace sm::cli {
 namespace fs = std::filesystem;
 
 namespace {
@@ -177,4 +177,4 @@ int hook_run(const ClientOptions& client, const std::string& branch, std::istrea
   return code;
 }
 
-}  // namespace sm::api
+}  // namespace sm::cli

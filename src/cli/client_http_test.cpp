@@ -2,9 +2,9 @@
 
 #include <stdexcept>
 
-#include "api/client.h"
+#include "cli/client.h"
 
-using sm::api::remote_url;
+using sm::cli::remote_url;
 
 TEST_CASE("--remote URLs: normalised with the scheme's port; anything else is refused with why") {
   CHECK(remote_url("http://127.0.0.1:9100") == "http://127.0.0.1:9100");

@@ -12,20 +12,20 @@
 #include "process/reaper.h"
 #include "proxy/proxy.h"
 
-namespace sm::api {
+namespace sm::server {
 
 /// The old daemon's half of `upgrade` (contract §7): start the binary at our executable
 /// path on our listening sockets, and once it serves, hand it the apps.
 class Upgrader {
  public:
-  Upgrader(daemon::Daemon& daemon, ApiServer& server, proxy::Proxy* proxy,
+  Upgrader(daemon::Daemon& daemon, api::ApiServer& server, proxy::Proxy* proxy,
            process::Reaper& reaper, std::vector<std::string> args, int lock_fd)
       : daemon_(daemon), server_(server), proxy_(proxy), reaper_(reaper), args_(std::move(args)),
         lock_fd_(lock_fd) {}
 
   /// Starts the new daemon on this one's sockets and hands it the apps; 409 while an
   /// operation runs or another upgrade does, 500 (this daemon serves on) when it fails.
-  UpgradeAnswer run();
+  api::UpgradeAnswer run();
 
   bool handed_over() const { return handed_over_; }
   pid_t successor() const { return successor_pid_; }
@@ -33,7 +33,7 @@ class Upgrader {
  private:
   static constexpr std::chrono::seconds kReadyTimeout{60};
   daemon::Daemon& daemon_;
-  ApiServer& server_;
+  api::ApiServer& server_;
   proxy::Proxy* proxy_;
   process::Reaper& reaper_;
   const std::vector<std::string> args_;
@@ -43,4 +43,4 @@ class Upgrader {
   std::atomic<pid_t> successor_pid_{0};
 };
 
-}  // namespace sm::api
+}  // namespace sm::server

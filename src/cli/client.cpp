@@ -1,4 +1,4 @@
-#include "api/client.h"
+#include "cli/client.h"
 
 #include <fmt/format.h>
 #include <httplib.h>
@@ -8,12 +8,12 @@
 #include <thread>
 #include <nlohmann/json.hpp>
 
-#include "api/client_http.h"
+#include "cli/client_http.h"
 #include "git/git.h"
 #include "log/json_text.h"
 #include "process/process_group.h"
 
-namespace sm::api {
+namespace sm::cli {
 using nlohmann::json;
 
 namespace {
@@ -278,4 +278,4 @@ int deploy_to_each(const ClientOptions& o, const std::vector<std::string>& remot
   return 0;
 }
 
-}  // namespace sm::api
+}  // namespace sm::cli

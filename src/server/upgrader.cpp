@@ -1,13 +1,13 @@
-#include "api/upgrader.h"
+#include "server/upgrader.h"
 
 #include "log/log.h"
-#include "service/notify.h"
+#include "service/sd_notify.h"
 #include "service/upgrade.h"
 
-namespace sm::api {
+namespace sm::server {
 using Clock = std::chrono::steady_clock;
 
-UpgradeAnswer Upgrader::run() {
+api::UpgradeAnswer Upgrader::run() {
   std::unique_lock one(mu_, std::try_to_lock);
   if (!one || handed_over_) return {409, "an upgrade is already running", 0, ""};
   auto ops = daemon_.hold_operations();
@@ -42,4 +42,4 @@ UpgradeAnswer Upgrader::run() {
   }
 }
 
-}  // namespace sm::api
+}  // namespace sm::server

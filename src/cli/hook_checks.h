@@ -5,7 +5,7 @@
 
 #include <string>
 
-namespace sm::api {
+namespace sm::cli {
 
 /// One pushed ref update, as git gives it to pre-receive.
 struct RefUpdate {
@@ -21,4 +21,4 @@ struct RefUpdate {
 /// objects in their quarantine. `git_dir` is the repository's (the hook's cwd).
 std::string refusal_by_git(const RefUpdate& u, const std::string& git_dir);
 
-}  // namespace sm::api
+}  // namespace sm::cli

@@ -1,4 +1,4 @@
-#include "api/hook_checks.h"
+#include "cli/hook_checks.h"
 
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -14,7 +14,7 @@
 
 extern char** environ;
 
-namespace sm::api {
+namespace sm::cli {
 namespace fs = std::filesystem;
 
 namespace {
@@ -144,4 +144,4 @@ std::string refusal_by_git(const RefUpdate& u, const std::string& git_dir) {
   return "";
 }
 
-}  // namespace sm::api
+}  // namespace sm::cli

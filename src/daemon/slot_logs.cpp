@@ -1,4 +1,4 @@
-#include "daemon/logs.h"
+#include "daemon/slot_logs.h"
 
 #include <fcntl.h>
 #include <fmt/format.h>
