@@ -18,7 +18,7 @@ counts=${5:-/dev/null}
 
 # The files that take longest start first, so the pool ends evenly (measured 2026-12-03,
 # bench/README.md "Where the test run's time goes"); files not named here follow.
-first=(acme notify self_heal control standby ui logs deploy metrics proxy_stream)
+first=(acme notify self_heal standby ui cancel logs deploy metrics proxy_stream)
 files=()
 for f in "${first[@]}"; do [ -f "spec/${f}_spec.cpp" ] && files+=("${f}_spec.cpp"); done
 for path in spec/*_spec.cpp; do

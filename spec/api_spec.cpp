@@ -14,10 +14,8 @@ json stable(json s) {  // the parts of /status a refused request must not change
 }  // namespace
 
 TEST_CASE("GET / answers ok; unknown paths 404; wrong methods 405, all JSON") {
-  AppRepo repo;
-  repo.commit("v1");
-  repo.write_config();
-  Daemon d(repo);
+  Site site({{"v1"}});
+  Daemon& d = site.d;
   auto root = http_get(d.api_port(), "/");
   CHECK(root.status == 200);
   CHECK(root.json_body() == json{{"status", "ok"}});
@@ -28,14 +26,13 @@ TEST_CASE("GET / answers ok; unknown paths 404; wrong methods 405, all JSON") {
   CHECK(wrong.status == 405);
   CHECK(wrong.json_body()["error"].get<std::string>().find("POST") != std::string::npos);
   CHECK(http_post(d.api_port(), "/status", "{}").status == 405);
-  check_clean_stop(d);
 }
 
 TEST_CASE("bad deploy requests are 4xx JSON errors and change nothing") {
-  AppRepo repo;
-  std::string a = repo.commit("vA");
-  repo.write_config();
-  Daemon d(repo);
+  Site site({{"vA"}});
+  AppRepo& repo = site.repo;
+  Daemon& d = site.d;
+  const std::string a = site.commits[0];
   REQUIRE(d.deploy(a).status == 200);
   const json before = stable(d.status());
   struct Case {
@@ -74,14 +71,11 @@ TEST_CASE("bad deploy requests are 4xx JSON errors and change nothing") {
   CHECK_FALSE(fs::exists(repo.home() / "pwned"));
   CHECK_FALSE(fs::exists(repo.data_dir() / "slot-a" / "pwned"));
   CHECK_FALSE(fs::exists(repo.data_dir() / "slot-b" / "pwned"));
-  check_clean_stop(d);
 }
 
 TEST_CASE("invalid UTF-8 in a query parameter gets 400, and the daemon keeps serving") {
-  AppRepo repo;
-  repo.commit("vA");
-  repo.write_config();
-  Daemon d(repo);
+  Site site({{"vA"}});
+  Daemon& d = site.d;
   // Found by fuzz/api_fuzz.cpp: the error message quoted the value, and turning it into
   // JSON threw, which ended the daemon.
   auto r = raw_exchange(d.api_port(), "GET /history?limit=%C2%FF HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
@@ -90,40 +84,31 @@ TEST_CASE("invalid UTF-8 in a query parameter gets 400, and the daemon keeps ser
   r = raw_exchange(d.api_port(), "GET /logs?slot=\xff HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   CHECK(r.rfind("HTTP/1.1 4", 0) == 0);
   CHECK(http_get(d.api_port(), "/status").status == 200);
-  check_clean_stop(d);
 }
 
 TEST_CASE("request bodies over 1 MiB get 413") {
-  AppRepo repo;
-  repo.commit("v1");
-  repo.write_config();
-  Daemon d(repo);
+  Site site({{"v1"}});
+  Daemon& d = site.d;
   std::string big = "{\"commit\": \"" + std::string(2 << 20, 'a') + "\"}";
   auto r = http_post(d.api_port(), "/deploy", big);
   CHECK(r.status == 413);
   CHECK(d.status()["live_slot"] == "");
-  check_clean_stop(d);
 }
 
 TEST_CASE("the API listens on 127.0.0.1 only by default") {
-  AppRepo repo;
-  repo.commit("v1");
-  repo.write_config();
-  Daemon d(repo);
+  Site site({{"v1"}});
+  Daemon& d = site.d;
   CHECK(port_open(d.api_port(), "127.0.0.1"));
   CHECK_FALSE(port_open(d.api_port(), "127.0.0.2"));  // another loopback address
-  check_clean_stop(d);
 }
 
 TEST_CASE("a second daemon on the same API port fails clearly") {
-  AppRepo repo;
-  repo.commit("v1");
-  repo.write_config();
-  Daemon d(repo);
+  Site site({{"v1"}});
+  AppRepo& repo = site.repo;
+  Daemon& d = site.d;
   auto r = run({slot_machine_bin(), "start", "--no-proxy", "--config", repo.config_path().string(),
                 "--repo", repo.dir().string(), "--data", (repo.home() / "other").string()},
                repo.home(), {}, 10s);
   CHECK(r.exit_code != 0);
   CHECK_MESSAGE(r.err.find("cannot listen on 127.0.0.1:" + std::to_string(d.api_port())) != std::string::npos, r.err);
-  check_clean_stop(d);
 }

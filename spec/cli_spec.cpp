@@ -124,13 +124,10 @@ TEST_CASE("start: a bad --port or a non-repository is a clear error") {
 }
 
 TEST_CASE("unknown config keys are a warning, not an error, with the key a typo most likely meant") {
-  AppRepo repo;
-  repo.commit("v1");
-  repo.write_config({{"colour", "blue"}, {"helth_endpoint", "/up"}});
-  Daemon d(repo);
+  Site site({{"v1"}}, {{"colour", "blue"}, {"helth_endpoint", "/up"}});
+  Daemon& d = site.d;
   CHECK(d.log().find("unknown key \"colour\" ignored") != std::string::npos);
   CHECK(d.log().find("unknown key \"helth_endpoint\" (did you mean \"health_endpoint\"?) ignored") != std::string::npos);
-  check_clean_stop(d);
 }
 
 TEST_CASE("a client command with a ./slot-machine.json that is not JSON says where, exit 2, instead of "
@@ -148,10 +145,9 @@ TEST_CASE("a client command with a ./slot-machine.json that is not JSON says whe
 }
 
 TEST_CASE("client commands read only api_port from ./slot-machine.json") {
-  AppRepo repo;
-  std::string v1 = repo.commit("v1");
-  repo.write_config();
-  Daemon d(repo);
+  Site site({{"v1"}});
+  Daemon& d = site.d;
+  const std::string v1 = site.commits[0];
   TempDir client;
   std::ofstream(client.path / "slot-machine.json") << "{\"api_port\": " << d.api_port() << "}";
   auto dep = run({slot_machine_bin(), "deploy", v1}, client.path);
@@ -162,31 +158,24 @@ TEST_CASE("client commands read only api_port from ./slot-machine.json") {
   CHECK(json::parse(st.out)["live_commit"] == v1);
   auto text = run({slot_machine_bin(), "status"}, client.path);
   CHECK(text.out.find("healthy") != std::string::npos);
-  check_clean_stop(d);
 }
 
 TEST_CASE("deploy with no COMMIT deploys HEAD of the repository in cwd") {
-  AppRepo repo;
-  repo.commit("v1");
-  std::string v2 = repo.commit("v2");
-  repo.write_config();
-  Daemon d(repo);
+  Site site({{"v1"}, {"v2"}});
+  Daemon& d = site.d;
+  const std::string v2 = site.commits[1];
   auto r = d.cli({"deploy", "--json"});
   CHECK_MESSAGE(r.exit_code == 0, r.err);
   CHECK(json::parse(r.out)["commit"] == v2);
-  check_clean_stop(d);
 }
 
 TEST_CASE("a failing deploy or rollback exits != 0 with the daemon's error") {
-  AppRepo repo;
-  repo.commit("v1");
-  repo.write_config();
-  Daemon d(repo);
+  Site site({{"v1"}});
+  Daemon& d = site.d;
   auto rb = d.cli({"rollback"});
   CHECK(rb.exit_code != 0);
   CHECK(rb.err.find("nothing to roll back to") != std::string::npos);
   auto dep = d.cli({"deploy", "no-such-branch"});
   CHECK(dep.exit_code != 0);
   CHECK(dep.err.find("unknown commit \"no-such-branch\"") != std::string::npos);
-  check_clean_stop(d);
 }

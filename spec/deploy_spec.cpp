@@ -17,10 +17,9 @@ bool serves(int port, const std::string& version) {
 }  // namespace
 
 TEST_CASE("1: deploying a healthy commit makes it live and the public port answers") {
-  AppRepo repo;
-  std::string v1 = repo.commit("v1");
-  repo.write_config();
-  Daemon d(repo);
+  Site site({{"v1"}});
+  Daemon& d = site.d;
+  const std::string v1 = site.commits[0];
   auto before = d.status();
   CHECK(before["live_slot"] == "");
   CHECK(before["last_deploy_time"] == "");
@@ -39,14 +38,12 @@ TEST_CASE("1: deploying a healthy commit makes it live and the public port answe
   CHECK(s["healthy"] == true);
   CHECK(s["last_deploy_time"].get<std::string>().size() == 20);  // 2026-11-22T20:51:00Z
   CHECK(serves(d.public_port(), "v1"));
-  check_clean_stop(d);
 }
 
 TEST_CASE("2: a commit that starts unhealthy fails; nothing is live; its process is killed") {
-  AppRepo repo;
-  std::string bad = repo.commit("bad", "--start-unhealthy");
-  repo.write_config({{"health_timeout_ms", 800}});
-  Daemon d(repo);
+  Site site({{"bad", "--start-unhealthy"}}, {{"health_timeout_ms", 800}});
+  Daemon& d = site.d;
+  const std::string bad = site.commits[0];
   auto r = d.deploy(bad);
   CHECK(r.status == 500);
   auto b = r.json_body();
@@ -59,15 +56,13 @@ TEST_CASE("2: a commit that starts unhealthy fails; nothing is live; its process
   CHECK(s["healthy"] == false);
   CHECK_FALSE(port_open(d.public_port()));
   CHECK(tagged_processes(d.tag()).size() == 1);  // only the daemon itself
-  check_clean_stop(d);
 }
 
 TEST_CASE("3: deploy A, deploy B, rollback: A is live again and answers") {
-  AppRepo repo;
-  std::string a = repo.commit("vA");
-  std::string b = repo.commit("vB");
-  repo.write_config();
-  Daemon d(repo);
+  Site site({{"vA"}, {"vB"}});
+  AppRepo& repo = site.repo;
+  Daemon& d = site.d;
+  const std::string a = site.commits[0], b = site.commits[1];
   REQUIRE(d.deploy(a).status == 200);
   REQUIRE(d.deploy(b).status == 200);
   CHECK(serves(d.public_port(), "vB"));
@@ -83,15 +78,12 @@ TEST_CASE("3: deploy A, deploy B, rollback: A is live again and answers") {
   CHECK(serves(d.public_port(), "vA"));
   // Rollback needs no checkout and no setup: slot b still holds B.
   CHECK(read_file(repo.data_dir() / "slot-b" / "VERSION") == "vB\n");
-  check_clean_stop(d);
 }
 
 TEST_CASE("4: A -> B -> A: previous_commit is always the one just before") {
-  AppRepo repo;
-  std::string a = repo.commit("vA");
-  std::string b = repo.commit("vB");
-  repo.write_config();
-  Daemon d(repo);
+  Site site({{"vA"}, {"vB"}});
+  Daemon& d = site.d;
+  const std::string a = site.commits[0], b = site.commits[1];
   CHECK(d.deploy(a).json_body()["previous_commit"] == "");
   CHECK(d.deploy(b).json_body()["previous_commit"] == a);
   auto third = d.deploy(a).json_body();
@@ -101,29 +93,24 @@ TEST_CASE("4: A -> B -> A: previous_commit is always the one just before") {
   CHECK(s["live_commit"] == a);
   CHECK(s["previous_commit"] == b);
   CHECK(s["previous_slot"] == "b");
-  check_clean_stop(d);
 }
 
 TEST_CASE("5: rollback with nothing deployed is refused") {
-  AppRepo repo;
-  std::string a = repo.commit("vA");
-  repo.write_config();
-  Daemon d(repo);
+  Site site({{"vA"}});
+  Daemon& d = site.d;
+  const std::string a = site.commits[0];
   auto r = d.rollback();
   CHECK(r.status == 400);
   CHECK(r.json_body()["success"] == false);
   CHECK(r.json_body()["error"].get<std::string>().find("nothing to roll back to") != std::string::npos);
   REQUIRE(d.deploy(a).status == 200);
   CHECK(d.rollback().status == 400);  // one deploy: still no previous
-  check_clean_stop(d);
 }
 
 TEST_CASE("6: a deploy during a slow deploy is rejected with 409; the first completes") {
-  AppRepo repo;
-  std::string slow = repo.commit("slow", "--boot-delay 3");
-  std::string other = repo.commit("other");
-  repo.write_config({{"health_timeout_ms", 10000}});
-  Daemon d(repo);
+  Site site({{"slow", "--boot-delay 3"}, {"other"}}, {{"health_timeout_ms", 10000}});
+  Daemon& d = site.d;
+  const std::string slow = site.commits[0], other = site.commits[1];
   Http first;
   std::jthread t([&] { first = d.deploy(slow); });
   auto busy = d.wait_status([](const json& s) { return s["operation"] == "deploy"; }, 5s);
@@ -137,7 +124,6 @@ TEST_CASE("6: a deploy during a slow deploy is rejected with 409; the first comp
   t.join();
   CHECK_MESSAGE(first.status == 200, first.body);
   CHECK(d.status()["live_commit"] == slow);
-  check_clean_stop(d);
 }
 
 TEST_CASE("15: env_file variables reach the app, with PORT and SLOT_MACHINE_* on top") {
@@ -161,23 +147,20 @@ TEST_CASE("15: env_file variables reach the app, with PORT and SLOT_MACHINE_* on
 }
 
 TEST_CASE("16: setup_command runs in the slot before start") {
-  AppRepo repo;
-  std::string v1 = repo.commit("v1");
-  repo.write_config({{"setup_command", "echo \"$SLOT_MACHINE_COMMIT $PWD\" > setup-marker"}});
-  Daemon d(repo);
+  Site site({{"v1"}}, {{"setup_command", "echo \"$SLOT_MACHINE_COMMIT $PWD\" > setup-marker"}});
+  AppRepo& repo = site.repo;
+  Daemon& d = site.d;
+  const std::string v1 = site.commits[0];
   REQUIRE(d.deploy(v1).status == 200);
   auto marker = repo.data_dir() / "slot-a" / "setup-marker";
   REQUIRE(fs::exists(marker));
   CHECK(read_file(marker).find(v1) == 0);
-  check_clean_stop(d);
 }
 
 TEST_CASE("a failing setup fails the deploy with its output; live is untouched") {
-  AppRepo repo;
-  std::string a = repo.commit("vA");
-  std::string b = repo.commit("vB", "", {{"fail-setup", "yes"}});
-  repo.write_config({{"setup_command", "if [ -e fail-setup ]; then echo npm ERR! boom; exit 3; fi"}});
-  Daemon d(repo);
+  Site site({{"vA"}, {"vB", "", {{"fail-setup", "yes"}}}}, {{"setup_command", "if [ -e fail-setup ]; then echo npm ERR! boom; exit 3; fi"}});
+  Daemon& d = site.d;
+  const std::string a = site.commits[0], b = site.commits[1];
   REQUIRE(d.deploy(a).status == 200);
   int pid = d.status()["live_pid"];
   auto r = d.deploy(b);
@@ -191,16 +174,12 @@ TEST_CASE("a failing setup fails the deploy with its output; live is untouched")
   CHECK(s["live_pid"] == pid);  // setup failed before anything was drained
   CHECK(s["healthy"] == true);
   CHECK(serves(d.public_port(), "vA"));
-  check_clean_stop(d);
 }
 
 TEST_CASE("a failed deploy starts the old live slot again and never claims an overwritten previous") {
-  AppRepo repo;
-  std::string a = repo.commit("vA");
-  std::string b = repo.commit("vB");
-  std::string bad = repo.commit("bad", "--start-unhealthy");
-  repo.write_config({{"health_timeout_ms", 800}});
-  Daemon d(repo);
+  Site site({{"vA"}, {"vB"}, {"bad", "--start-unhealthy"}}, {{"health_timeout_ms", 800}});
+  Daemon& d = site.d;
+  const std::string a = site.commits[0], b = site.commits[1], bad = site.commits[2];
   REQUIRE(d.deploy(a).status == 200);
   REQUIRE(d.deploy(b).status == 200);  // live b, previous a
   int old_pid = d.status()["live_pid"];
@@ -216,14 +195,12 @@ TEST_CASE("a failed deploy starts the old live slot again and never claims an ov
   CHECK(s["previous_commit"] == "");
   CHECK(serves(d.public_port(), "vB"));
   CHECK(d.rollback().status == 400);
-  check_clean_stop(d);
 }
 
 TEST_CASE("an app that exits at start fails the deploy at once with its exit status") {
-  AppRepo repo;
-  std::string bad = repo.commit("bad", "--no-such-flag");
-  repo.write_config({{"health_timeout_ms", 20000}});
-  Daemon d(repo);
+  Site site({{"bad", "--no-such-flag"}}, {{"health_timeout_ms", 20000}});
+  Daemon& d = site.d;
+  const std::string bad = site.commits[0];
   auto start = std::chrono::steady_clock::now();
   auto r = d.deploy(bad);
   CHECK(std::chrono::steady_clock::now() - start < 5s);
@@ -231,7 +208,6 @@ TEST_CASE("an app that exits at start fails the deploy at once with its exit sta
   auto err = r.json_body()["error"].get<std::string>();
   CHECK(err.find("exited with status 2") != std::string::npos);
   CHECK(err.find("unknown argument --no-such-flag") != std::string::npos);
-  check_clean_stop(d);
 }
 
 TEST_CASE("short hashes, branches, tags and HEAD resolve to the full hash") {
@@ -280,10 +256,10 @@ TEST_CASE("slots are detached worktrees; no ref is created; untracked files surv
 }
 
 TEST_CASE("app output is appended to <data>/slot-X.log") {
-  AppRepo repo;
-  std::string a = repo.commit("vA");
-  repo.write_config({{"setup_command", "echo setting up"}});
-  Daemon d(repo);
+  Site site({{"vA"}}, {{"setup_command", "echo setting up"}});
+  AppRepo& repo = site.repo;
+  Daemon& d = site.d;
+  const std::string a = site.commits[0];
   REQUIRE(d.deploy(a).status == 200);
   check_clean_stop(d);
   std::string log = read_file(repo.data_dir() / "slot-a.log");
@@ -292,11 +268,10 @@ TEST_CASE("app output is appended to <data>/slot-X.log") {
 }
 
 TEST_CASE("a rollback whose slot fails to come up is a 500 and the live version serves again") {
-  AppRepo repo;
-  std::string a = repo.commit("vA");
-  std::string b = repo.commit("vB");
-  repo.write_config();
-  Daemon d(repo);
+  Site site({{"vA"}, {"vB"}});
+  AppRepo& repo = site.repo;
+  Daemon& d = site.d;
+  const std::string a = site.commits[0], b = site.commits[1];
   REQUIRE(d.deploy(a).status == 200);
   REQUIRE(d.deploy(b).status == 200);
   // Rollback does no checkout: a broken file in the previous slot is what it runs.
@@ -313,17 +288,13 @@ TEST_CASE("a rollback whose slot fails to come up is a 500 and the live version 
   CHECK(s["healthy"] == true);
   CHECK(s["previous_commit"] == a);  // its files were not touched by slot-machine
   CHECK(serves(d.public_port(), "vB"));
-  check_clean_stop(d);
 }
 
 TEST_CASE("deploying the live commit does nothing (unchanged: true) unless forced; a deploy that destroys the "
           "rollback target says so in its answer, the journal, status and the CLI") {
-  AppRepo repo;
-  const std::string v1 = repo.commit("v1");
-  const std::string v2 = repo.commit("v2");
-  const std::string bad = repo.commit("bad", "--start-unhealthy");
-  repo.write_config({{"health_timeout_ms", 800}});
-  Daemon d(repo, kProxyMode);
+  Site site({{"v1"}, {"v2"}, {"bad", "--start-unhealthy"}}, {{"health_timeout_ms", 800}}, kProxyMode);
+  Daemon& d = site.d;
+  const std::string v1 = site.commits[0], v2 = site.commits[1], bad = site.commits[2];
   REQUIRE(d.deploy(v1).status == 200);
   REQUIRE(d.deploy(v2).status == 200);
   const int pid = d.status()["live_pid"];
@@ -370,5 +341,4 @@ TEST_CASE("deploying the live commit does nothing (unchanged: true) unless force
   CHECK(s["live_pid"] != pid);
   CHECK(http_get(d.api_port(), "/history?limit=1").json_body()["entries"][0]["previous_replaced"] == v2);
   CHECK(http_post(d.api_port(), "/deploy", R"({"commit": "HEAD", "force": "yes"})").status == 400);
-  check_clean_stop(d);
 }

@@ -21,11 +21,9 @@ void kill_and_restart(Daemon& d) {
 }
 
 void check_restart_keeps_everything(const std::vector<std::string>& mode) {
-  AppRepo repo;
-  std::string a = repo.commit("vA");
-  std::string b = repo.commit("vB");
-  repo.write_config();
-  Daemon d(repo, mode);
+  Site site({{"vA"}, {"vB"}}, json::object(), mode);
+  Daemon& d = site.d;
+  const std::string a = site.commits[0], b = site.commits[1];
   REQUIRE(d.deploy(a).status == 200);
   REQUIRE(d.deploy(b).status == 200);
   const int pid = live_pid_of(d);
@@ -56,7 +54,6 @@ void check_restart_keeps_everything(const std::vector<std::string>& mode) {
   CHECK(h[0]["action"] == "rollback");
   CHECK(h[1]["action"] == "adopt");
   CHECK(h[1]["commit"] == b);
-  check_clean_stop(d);
 }
 
 }  // namespace
@@ -70,11 +67,9 @@ TEST_CASE("durable: SIGKILL the daemon (proxy mode) and start it again: the prox
 }
 
 TEST_CASE("durable: state.json and the live/prev links follow every operation") {
-  AppRepo repo;
-  std::string a = repo.commit("vA");
-  std::string b = repo.commit("vB");
-  repo.write_config();
-  Daemon d(repo);
+  Site site({{"vA"}, {"vB"}});
+  Daemon& d = site.d;
+  const std::string a = site.commits[0], b = site.commits[1];
   REQUIRE(d.deploy(a).status == 200);
   auto st = json::parse(read_file(d.data_dir() / "state.json"));
   CHECK(st["live"]["commit"] == a);
@@ -87,14 +82,12 @@ TEST_CASE("durable: state.json and the live/prev links follow every operation") 
   CHECK(st["previous"]["commit"] == a);
   CHECK(fs::read_symlink(d.data_dir() / "live") == "slot-b");
   CHECK(fs::read_symlink(d.data_dir() / "prev") == "slot-a");
-  check_clean_stop(d);
 }
 
 TEST_CASE("durable: a clean stop and start brings the live app back on a new process") {
-  AppRepo repo;
-  std::string a = repo.commit("vA");
-  repo.write_config();
-  Daemon d(repo);
+  Site site({{"vA"}});
+  Daemon& d = site.d;
+  const std::string a = site.commits[0];
   REQUIRE(d.deploy(a).status == 200);
   const int pid = live_pid_of(d);
   REQUIRE(d.stop() == 0);
@@ -109,16 +102,12 @@ TEST_CASE("durable: a clean stop and start brings the live app back on a new pro
   REQUIRE(h.size() >= 1);
   CHECK(h[0]["action"] == "restart");
   CHECK(h[0]["result"] == "ok");
-  check_clean_stop(d);
 }
 
 TEST_CASE("durable: SIGKILL during setup: the half-done slot is killed and not offered") {
-  AppRepo repo;
-  std::string a = repo.commit("vA");
-  std::string b = repo.commit("vB");
-  std::string c = repo.commit("vC", "", {{"slow-setup", "1"}});
-  repo.write_config({{"setup_command", "if [ -f slow-setup ]; then sleep 30; fi"}});
-  Daemon d(repo);
+  Site site({{"vA"}, {"vB"}, {"vC", "", {{"slow-setup", "1"}}}}, {{"setup_command", "if [ -f slow-setup ]; then sleep 30; fi"}});
+  Daemon& d = site.d;
+  const std::string a = site.commits[0], b = site.commits[1], c = site.commits[2];
   REQUIRE(d.deploy(a).status == 200);
   REQUIRE(d.deploy(b).status == 200);  // live b in slot b, previous a in slot a
   const int pid = live_pid_of(d);
@@ -141,14 +130,12 @@ TEST_CASE("durable: SIGKILL during setup: the half-done slot is killed and not o
   CHECK(d.rollback().status == 400);
   REQUIRE(d.deploy(a).status == 200);  // and slot a is usable again
   CHECK(d.status()["previous_commit"] == b);
-  check_clean_stop(d);
 }
 
 TEST_CASE("durable: a corrupt state file is a warning and a fresh start; nothing is deleted") {
-  AppRepo repo;
-  std::string a = repo.commit("vA");
-  repo.write_config();
-  Daemon d(repo);
+  Site site({{"vA"}});
+  Daemon& d = site.d;
+  const std::string a = site.commits[0];
   REQUIRE(d.deploy(a).status == 200);
   REQUIRE(d.stop() == 0);
   for (const std::string& bad : {std::string("{\"format\": 1, \"live\": {\"slot\""), std::string("\x01\x02garbage")}) {
@@ -163,16 +150,12 @@ TEST_CASE("durable: a corrupt state file is a warning and a fresh start; nothing
   }
   d.restart();
   REQUIRE(d.deploy(a).status == 200);  // and deploying works again
-  check_clean_stop(d);
 }
 
 TEST_CASE("history: every deploy, failure and rollback, newest first, over the API and the CLI") {
-  AppRepo repo;
-  std::string a = repo.commit("vA");
-  std::string b = repo.commit("vB");
-  std::string bad = repo.commit("bad", "--start-unhealthy");
-  repo.write_config({{"health_timeout_ms", 300}});
-  Daemon d(repo);
+  Site site({{"vA"}, {"vB"}, {"bad", "--start-unhealthy"}}, {{"health_timeout_ms", 300}});
+  Daemon& d = site.d;
+  const std::string a = site.commits[0], b = site.commits[1], bad = site.commits[2];
   REQUIRE(d.deploy(a).status == 200);
   REQUIRE(d.deploy(b).status == 200);
   REQUIRE(d.rollback().status == 200);
@@ -217,5 +200,4 @@ TEST_CASE("history: every deploy, failure and rollback, newest first, over the A
   h = http_get(d.api_port(), "/history").json_body()["entries"];
   REQUIRE(h.size() == 5);
   CHECK(h[0]["commit"] == b);
-  check_clean_stop(d);
 }

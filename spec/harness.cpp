@@ -1,5 +1,7 @@
 #include "harness.h"
 
+#include <exception>
+
 #include <sys/stat.h>
 #include "harness_process.h"
 
@@ -320,6 +322,33 @@ void check_no_sanitizer_report(const std::string& text, const std::string& where
   for (const char* marker : {"runtime error:", "ERROR: AddressSanitizer", "ERROR: LeakSanitizer"})
     CHECK_MESSAGE(text.find(marker) == std::string::npos, "sanitizer report in " << where << ":\n"
                                                                   << text);
+}
+
+namespace {
+std::vector<std::string> commit_all(AppRepo& repo, std::initializer_list<Version> versions, const json& overrides) {
+  std::vector<std::string> hashes;
+  for (const Version& v : versions) hashes.push_back(repo.commit(v.version, v.flags, v.files));
+  repo.write_config(overrides);
+  return hashes;
+}
+}  // namespace
+
+Site::Site(std::initializer_list<Version> versions, const json& overrides, Launch how)
+    : commits(commit_all(repo, versions, overrides)), d(repo, std::move(how)) {}
+
+namespace {
+Launch with_extra_args(std::vector<std::string> extra_args) {
+  Launch how;
+  how.extra_args = std::move(extra_args);
+  return how;
+}
+}  // namespace
+
+Site::Site(std::initializer_list<Version> versions, const json& overrides, std::vector<std::string> extra_args)
+    : Site(versions, overrides, with_extra_args(std::move(extra_args))) {}
+
+Site::~Site() {
+  if (!d.stopped() && std::uncaught_exceptions() == 0) check_clean_stop(d);
 }
 
 void check_clean_stop(Daemon& d) {

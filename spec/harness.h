@@ -152,6 +152,8 @@ class Daemon {
   /// Starts the same daemon (same command, tag and data dir) again after stop();
   /// returns once its API answers.
   void restart();
+  /// Whether stop() has seen it exit (or a test stopped it).
+  bool stopped() const { return exit_code_ != -1; }
   /// The daemon's own stderr so far (every run of it).
   std::string log() const;
   /// Runs the CLI (`slot-machine <args>`) from the repo dir against this daemon.
@@ -198,6 +200,31 @@ namespace spec {
 void check_no_sanitizer_report(const std::string& text, const std::string& where);
 /// The contract's clean shutdown: SIGTERM → exit 0 and no process of the daemon left.
 void check_clean_stop(Daemon& d);
+
+/// One commit of a Site: testapp's VERSION and flags (and extra files).
+struct Version {
+  Version(std::string version, std::string flags = "", std::map<std::string, std::string> files = {})
+      : version(std::move(version)), flags(std::move(flags)), files(std::move(files)) {}
+  std::string version, flags;
+  std::map<std::string, std::string> files;
+};
+
+/// The set-up most cases share: a repository with `versions` committed in order
+/// (`commits`, their hashes), its config written with `overrides`, and a daemon started
+/// (`how`: direct mode unless it says otherwise). It ends the way the contract says a
+/// daemon stops (check_clean_stop), unless the case stopped the daemon itself or has
+/// already failed a REQUIRE.
+struct Site {
+  Site(std::initializer_list<Version> versions, const json& overrides = json::object(), Launch how = {});
+  Site(std::initializer_list<Version> versions, const json& overrides, std::vector<std::string> extra_args);
+  ~Site();
+  Site(const Site&) = delete;
+  Site& operator=(const Site&) = delete;
+
+  AppRepo repo;
+  std::vector<std::string> commits;
+  Daemon d;
+};
 }  // namespace spec
 
 namespace spec {

@@ -12,11 +12,9 @@
 using namespace spec;
 
 TEST_CASE("logs: tail a slot's output (setup between markers) over the API and the CLI") {
-  AppRepo repo;
-  std::string a = repo.commit("vA");
-  std::string b = repo.commit("vB");
-  repo.write_config({{"setup_command", "echo installing deps for $(cat VERSION)"}});
-  Daemon d(repo);
+  Site site({{"vA"}, {"vB"}}, {{"setup_command", "echo installing deps for $(cat VERSION)"}});
+  Daemon& d = site.d;
+  const std::string a = site.commits[0], b = site.commits[1];
   CHECK(http_get(d.api_port(), "/logs").status == 404);  // nothing live yet
   REQUIRE(d.deploy(a).status == 200);
   REQUIRE(d.deploy(b).status == 200);
@@ -45,14 +43,13 @@ TEST_CASE("logs: tail a slot's output (setup between markers) over the API and t
   cli = d.cli({"logs", "--slot", "previous", "-n", "1000"});
   CHECK(cli.out.find("testapp vA") != std::string::npos);
   CHECK(d.cli({"logs", "--slot", "z"}).exit_code == 2);
-  check_clean_stop(d);
 }
 
 TEST_CASE("logs: follow streams new lines as they are written, over the API and the CLI") {
-  AppRepo repo;
-  std::string a = repo.commit("vA");
-  repo.write_config();
-  Daemon d(repo);
+  Site site({{"vA"}});
+  AppRepo& repo = site.repo;
+  Daemon& d = site.d;
+  const std::string a = site.commits[0];
   REQUIRE(d.deploy(a).status == 200);
 
   // API: a follower sees the old tail at once, then a line written later.
@@ -89,10 +86,9 @@ TEST_CASE("logs: follow streams new lines as they are written, over the API and 
 
 TEST_CASE("logs: followers that hang up on a quiet log give their places back (4 at most; a 5th gets 503); "
           "Server-Sent Events when asked for") {
-  AppRepo repo;
-  std::string a = repo.commit("vA");
-  repo.write_config();
-  Daemon d(repo);
+  Site site({{"vA"}});
+  Daemon& d = site.d;
+  const std::string a = site.commits[0];
   REQUIRE(d.deploy(a).status == 200);
   // Opens a follower (as SSE when `sse`), reads what comes first, hangs up.
   auto follow_once = [&](bool sse) {
@@ -138,14 +134,12 @@ TEST_CASE("logs: followers that hang up on a quiet log give their places back (4
   release = true;
   http_post(d.internal_port(), "/control/log?line=wake-up", "");  // the holders read it and hang up
   holders.clear();
-  check_clean_stop(d);
 }
 
 TEST_CASE("logs: a slot log over log_max_bytes is rotated, keeping log_keep files") {
-  AppRepo repo;
-  std::string a = repo.commit("vA");
-  repo.write_config({{"log_max_bytes", 4096}, {"log_keep", 2}});
-  Daemon d(repo);
+  Site site({{"vA"}}, {{"log_max_bytes", 4096}, {"log_keep", 2}});
+  Daemon& d = site.d;
+  const std::string a = site.commits[0];
   REQUIRE(d.deploy(a).status == 200);
   const fs::path log = d.data_dir() / "slot-a.log";
   for (int round = 0; round < 3; ++round) {
@@ -161,5 +155,4 @@ TEST_CASE("logs: a slot log over log_max_bytes is rotated, keeping log_keep file
   // The app goes on writing into the current file.
   http_post(d.internal_port(), "/control/log?line=after-rotation", "");
   CHECK(http_get(d.api_port(), "/logs?tail=1").body == "after-rotation\n");
-  check_clean_stop(d);
 }

@@ -22,10 +22,10 @@ RunResult start_second(AppRepo& repo, const std::vector<std::string>& extra, con
 
 TEST_CASE("a second daemon on the same data directory exits 2 at once naming the owner, also with the "
           "--no-proxy --port the port message used to advise; the first keeps serving, also after an upgrade") {
-  AppRepo repo;
-  const std::string v1 = repo.commit("v1");
-  repo.write_config();
-  Daemon d(repo, kProxyMode);
+  Site site({{"v1"}}, json::object(), kProxyMode);
+  AppRepo& repo = site.repo;
+  Daemon& d = site.d;
+  const std::string v1 = site.commits[0];
   REQUIRE(d.deploy(v1).status == 200);
   const int app_pid = d.status()["live_pid"];
 
@@ -50,21 +50,18 @@ TEST_CASE("a second daemon on the same data directory exits 2 at once naming the
   CHECK(again.exit_code == 2);
   CHECK_MESSAGE(again.err.find(fmt::format("another slot-machine (pid {}) owns", new_pid)) != std::string::npos, again.err);
   CHECK(d.status()["live_pid"] == app_pid);
-  check_clean_stop(d);
 }
 
 TEST_CASE("a port held by another slot-machine is named, and --no-proxy is not advised then") {
-  AppRepo repo;
-  repo.commit("v1");
-  repo.write_config();
-  Daemon d(repo, kProxyMode);
+  Site site({{"v1"}}, json::object(), kProxyMode);
+  AppRepo& repo = site.repo;
+  Daemon& d = site.d;
   REQUIRE(d.deploy(repo.commit("v2")).status == 200);  // the proxy listens from the first deploy on
   auto r = start_second(repo, {"--port", std::to_string(free_port())}, repo.home() / "other-data");
   CHECK(r.exit_code == 1);
   CHECK_MESSAGE(r.err.find(fmt::format("port {} is already in use by another slot-machine (pid {}", d.public_port(),
                                        d.pid())) != std::string::npos, r.err);
   CHECK_MESSAGE(r.err.find("--no-proxy") == std::string::npos, r.err);
-  check_clean_stop(d);
 }
 
 TEST_CASE("slot-machine stop drains the apps and ends the daemon as SIGTERM does; it needs the API token") {

@@ -10,10 +10,9 @@
 using namespace spec;
 
 TEST_CASE("7: crashing the live app makes status unhealthy within a second") {
-  AppRepo repo;
-  std::string a = repo.commit("vA");
-  repo.write_config();
-  Daemon d(repo);
+  Site site({{"vA"}});
+  Daemon& d = site.d;
+  const std::string a = site.commits[0];
   REQUIRE(d.deploy(a).status == 200);
   CHECK(d.status()["healthy"] == true);
   CHECK(http_post(d.internal_port(), "/control/crash", "").status == 200);
@@ -22,28 +21,23 @@ TEST_CASE("7: crashing the live app makes status unhealthy within a second") {
   CHECK(s["healthy"] == false);
   CHECK(std::chrono::steady_clock::now() - start < 1s);
   CHECK(s["live_commit"] == a);  // still the live deploy, honestly reported as down
-  check_clean_stop(d);
 }
 
 TEST_CASE("an app whose health endpoint turns 503 is reported unhealthy") {
-  AppRepo repo;
-  std::string a = repo.commit("vA");
-  repo.write_config();
-  Daemon d(repo);
+  Site site({{"vA"}});
+  Daemon& d = site.d;
+  const std::string a = site.commits[0];
   REQUIRE(d.deploy(a).status == 200);
   http_post(d.internal_port(), "/control/unhealthy", "");
   CHECK(d.wait_status([](const json& s) { return s["healthy"] == false; }, 4s)["healthy"] == false);
   http_post(d.internal_port(), "/control/healthy", "");
   CHECK(d.wait_status([](const json& s) { return s["healthy"] == true; }, 4s)["healthy"] == true);
-  check_clean_stop(d);
 }
 
 TEST_CASE("8: an app ignoring SIGTERM is SIGKILLed after drain_timeout_ms; the deploy succeeds") {
-  AppRepo repo;
-  std::string a = repo.commit("vA", "--spawn-orphan");
-  std::string b = repo.commit("vB");
-  repo.write_config({{"drain_timeout_ms", 600}});
-  Daemon d(repo);
+  Site site({{"vA", "--spawn-orphan"}, {"vB"}}, {{"drain_timeout_ms", 600}});
+  Daemon& d = site.d;
+  const std::string a = site.commits[0], b = site.commits[1];
   REQUIRE(d.deploy(a).status == 200);
   auto who = http_get(d.internal_port(), "/whoami").json_body();
   pid_t old_pid = who["pid"];
@@ -60,15 +54,12 @@ TEST_CASE("8: an app ignoring SIGTERM is SIGKILLed after drain_timeout_ms; the d
   CHECK(now["slot"] == "b");
   CHECK(now["version"] == "vB");
   CHECK(d.log().find("SIGKILLed after drain_timeout_ms=600") != std::string::npos);
-  check_clean_stop(d);
 }
 
 TEST_CASE("17: SIGTERM to the daemon drains the apps and exits 0 with no orphans") {
-  AppRepo repo;
-  std::string a = repo.commit("vA");
-  std::string b = repo.commit("vB");
-  repo.write_config();
-  Daemon d(repo);
+  Site site({{"vA"}, {"vB"}});
+  Daemon& d = site.d;
+  const std::string a = site.commits[0], b = site.commits[1];
   REQUIRE(d.deploy(a).status == 200);
   REQUIRE(d.deploy(b).status == 200);
   CHECK(tagged_processes(d.tag()).size() == 2);
@@ -90,21 +81,18 @@ TEST_CASE("SIGINT and SIGHUP (terminal closed) stop the daemon the same way") {
 }
 
 TEST_CASE("setsid'd and double-forked children die at shutdown, even ignoring SIGTERM") {
-  AppRepo repo;
-  std::string a = repo.commit("vA", "--spawn-orphan --ignore-sigterm");
-  repo.write_config({{"drain_timeout_ms", 300},
+  Site site({{"vA", "--spawn-orphan --ignore-sigterm"}}, {{"drain_timeout_ms", 300},
                      {"start_command", "setsid -f sleep 3600; exec \"$TESTAPP\" $(cat flags)"}});
-  Daemon d(repo);
+  Daemon& d = site.d;
+  const std::string a = site.commits[0];
   REQUIRE(d.deploy(a).status == 200);
   CHECK(tagged_processes(d.tag()).size() == 4);  // daemon, app, two escaped sleepers
-  check_clean_stop(d);
 }
 
 TEST_CASE("SIGTERM during a slow deploy abandons it quickly and leaves nothing behind") {
-  AppRepo repo;
-  std::string slow = repo.commit("slow", "--boot-delay 30");
-  repo.write_config({{"health_timeout_ms", 60000}, {"setup_command", "true"}});
-  Daemon d(repo);
+  Site site({{"slow", "--boot-delay 30"}}, {{"health_timeout_ms", 60000}, {"setup_command", "true"}});
+  Daemon& d = site.d;
+  const std::string slow = site.commits[0];
   std::jthread t([&] { d.deploy(slow); });
   d.wait_status([](const json& s) { return s["stage"] == "health"; }, 5s);
   auto start = std::chrono::steady_clock::now();

@@ -34,11 +34,9 @@ std::vector<std::string> stages(const std::vector<json>& events) {
 }  // namespace
 
 TEST_CASE("progress: a streamed deploy shows every stage and setup line, then the plain answer") {
-  AppRepo repo;
-  std::string a = repo.commit("vA");
-  std::string b = repo.commit("vB");
-  repo.write_config({{"setup_command", "echo step one; sleep 0.2; echo step two"}});
-  Daemon d(repo, kProxyMode);
+  Site site({{"vA"}, {"vB"}}, {{"setup_command", "echo step one; sleep 0.2; echo step two"}}, kProxyMode);
+  Daemon& d = site.d;
+  const std::string a = site.commits[0], b = site.commits[1];
   REQUIRE(d.deploy(a).status == 200);
   auto events = stream(d.api_port(), "/deploy", json{{"commit", b}}.dump());
   REQUIRE(events.size() >= 10);
@@ -74,15 +72,12 @@ TEST_CASE("progress: a streamed deploy shows every stage and setup line, then th
   CHECK(bad[bad.size() - 2]["status"] == 404);
   CHECK(bad.back()["success"] == false);
   CHECK(http_post(d.api_port(), "/deploy", "{}").status == 400);  // plain callers: as before
-  check_clean_stop(d);
 }
 
 TEST_CASE("progress: the CLI prints each stage with its duration, setup output indented") {
-  AppRepo repo;
-  std::string a = repo.commit("vA");
-  std::string bad = repo.commit("bad", "--start-unhealthy");
-  repo.write_config({{"setup_command", "echo installing $(cat VERSION)"}, {"health_timeout_ms", 700}});
-  Daemon d(repo, kProxyMode);
+  Site site({{"vA"}, {"bad", "--start-unhealthy"}}, {{"setup_command", "echo installing $(cat VERSION)"}, {"health_timeout_ms", 700}}, kProxyMode);
+  Daemon& d = site.d;
+  const std::string a = site.commits[0], bad = site.commits[1];
   auto r = d.cli({"deploy", a});
   CHECK_MESSAGE(r.exit_code == 0, r.err);
   CHECK(r.out.find("deploying " + a + "\n") == 0);
@@ -107,5 +102,4 @@ TEST_CASE("progress: the CLI prints each stage with its duration, setup output i
   CHECK(f.out.find("    health check") != std::string::npos);  // a slow health check is shown
   CHECK(f.err.find("deploy failed (HTTP 500)") != std::string::npos);
 
-  check_clean_stop(d);
 }

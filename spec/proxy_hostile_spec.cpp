@@ -146,10 +146,9 @@ std::vector<Hostile> smuggling_table() {
 }  // namespace
 
 TEST_CASE("proxy: smuggling and framing attacks get 4xx and a close, never the app") {
-  AppRepo repo;
-  std::string a = repo.commit("vA");
-  repo.write_config();
-  Daemon d(repo, kProxyMode);
+  Site site({{"vA"}}, json::object(), kProxyMode);
+  Daemon& d = site.d;
+  const std::string a = site.commits[0];
   REQUIRE(d.deploy(a).status == 200);
   for (const auto& h : smuggling_table()) {
     const std::string name = h.name;
@@ -178,14 +177,12 @@ TEST_CASE("proxy: smuggling and framing attacks get 4xx and a close, never the a
   ok = raw_exchange(d.public_port(), "\r\nGET / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
                                      "Connection: close\r\n\r\n");
   CHECK(ok.rfind("HTTP/1.1 200", 0) == 0);
-  check_clean_stop(d);
 }
 
 TEST_CASE("proxy: a header trickled in slowly gets 408; an idle keep-alive connection is not cut") {
-  AppRepo repo;
-  std::string a = repo.commit("vA");
-  repo.write_config({{"proxy_header_timeout_ms", 600}});
-  Daemon d(repo, kProxyMode);
+  Site site({{"vA"}}, {{"proxy_header_timeout_ms", 600}}, kProxyMode);
+  Daemon& d = site.d;
+  const std::string a = site.commits[0];
   REQUIRE(d.deploy(a).status == 200);
 
   RawConn slow(d.public_port());
@@ -209,14 +206,12 @@ TEST_CASE("proxy: a header trickled in slowly gets 408; an idle keep-alive conne
   REQUIRE(idle.send_all("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
   CHECK(idle.read_until_close(5s).rfind("HTTP/1.1 200", 0) == 0);
   CHECK(http_get(d.public_port(), "/").status == 200);
-  check_clean_stop(d);
 }
 
 TEST_CASE("proxy: one address over proxy_max_conns_per_ip is refused, others are served") {
-  AppRepo repo;
-  std::string a = repo.commit("vA");
-  repo.write_config({{"proxy_max_conns_per_ip", 4}});
-  Daemon d(repo, kProxyMode);
+  Site site({{"vA"}}, {{"proxy_max_conns_per_ip", 4}}, kProxyMode);
+  Daemon& d = site.d;
+  const std::string a = site.commits[0];
   REQUIRE(d.deploy(a).status == 200);
   std::vector<std::unique_ptr<RawConn>> held;
   for (int i = 0; i < 4; ++i) held.push_back(std::make_unique<RawConn>(d.public_port()));
@@ -243,7 +238,6 @@ TEST_CASE("proxy: one address over proxy_max_conns_per_ip is refused, others are
   REQUIRE(again.send_all("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
   CHECK(again.read_until_close(5s).rfind("HTTP/1.1 200", 0) == 0);
   held.clear();
-  check_clean_stop(d);
 }
 
 TEST_CASE("config: proxy limits out of range are errors naming the field") {

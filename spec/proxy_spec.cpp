@@ -20,10 +20,9 @@ std::string version_at(int port) {
 }  // namespace
 
 TEST_CASE("proxy: the public port refuses before the first deploy, then serves the app") {
-  AppRepo repo;
-  std::string a = repo.commit("vA");
-  repo.write_config();
-  Daemon d(repo, kProxyMode);
+  Site site({{"vA"}}, json::object(), kProxyMode);
+  Daemon& d = site.d;
+  const std::string a = site.commits[0];
   CHECK(d.status()["mode"] == "proxy");
   CHECK_FALSE(port_open(d.public_port()));
   REQUIRE(d.deploy(a).status == 200);
@@ -36,11 +35,9 @@ TEST_CASE("proxy: the public port refuses before the first deploy, then serves t
 }
 
 TEST_CASE("proxy: the old version answers every request while a slow one deploys") {
-  AppRepo repo;
-  std::string a = repo.commit("vA");
-  std::string b = repo.commit("vB", "--boot-delay 1");
-  repo.write_config();
-  Daemon d(repo, kProxyMode);
+  Site site({{"vA"}, {"vB", "--boot-delay 1"}}, json::object(), kProxyMode);
+  Daemon& d = site.d;
+  const std::string a = site.commits[0], b = site.commits[1];
   REQUIRE(d.deploy(a).status == 200);
   std::atomic<bool> done{false};
   std::vector<std::string> seen;
@@ -61,15 +58,12 @@ TEST_CASE("proxy: the old version answers every request while a slow one deploys
   CHECK(first_b > 10);  // vA served throughout the one-second boot
   for (size_t i = 0; i < seen.size(); ++i)
     CHECK_MESSAGE(seen[i] == (i < first_b ? "vA" : "vB"), "request " << i << ": " << seen[i]);
-  check_clean_stop(d);
 }
 
 TEST_CASE("proxy: a request in flight on the old app completes across a deploy") {
-  AppRepo repo;
-  std::string a = repo.commit("vA");
-  std::string b = repo.commit("vB");
-  repo.write_config({{"drain_timeout_ms", 5000}});
-  Daemon d(repo, kProxyMode);
+  Site site({{"vA"}, {"vB"}}, {{"drain_timeout_ms", 5000}}, kProxyMode);
+  Daemon& d = site.d;
+  const std::string a = site.commits[0], b = site.commits[1];
   REQUIRE(d.deploy(a).status == 200);
   Http slow;
   std::jthread t([&] { slow = http_get(d.public_port(), "/slow?ms=1200", 10s); });
@@ -81,15 +75,12 @@ TEST_CASE("proxy: a request in flight on the old app completes across a deploy")
   CHECK(slow.status == 200);
   CHECK(slow.body.find("slow done") != std::string::npos);
   CHECK(version_at(d.public_port()) == "vB");
-  check_clean_stop(d);
 }
 
 TEST_CASE("proxy: an idle keep-alive connection reaches the new version after a deploy") {
-  AppRepo repo;
-  std::string a = repo.commit("vA");
-  std::string b = repo.commit("vB");
-  repo.write_config();
-  Daemon d(repo, kProxyMode);
+  Site site({{"vA"}, {"vB"}}, json::object(), kProxyMode);
+  Daemon& d = site.d;
+  const std::string a = site.commits[0], b = site.commits[1];
   REQUIRE(d.deploy(a).status == 200);
   httplib::Client c("127.0.0.1", d.public_port());
   c.set_keep_alive(true);
@@ -106,14 +97,12 @@ TEST_CASE("proxy: an idle keep-alive connection reaches the new version after a 
   REQUIRE(r3);
   CHECK(r3->body.find("vA") != std::string::npos);
   c.stop();
-  check_clean_stop(d);
 }
 
 TEST_CASE("proxy: Server-Sent Events arrive as they are sent") {
-  AppRepo repo;
-  std::string a = repo.commit("vA");
-  repo.write_config();
-  Daemon d(repo, kProxyMode);
+  Site site({{"vA"}}, json::object(), kProxyMode);
+  Daemon& d = site.d;
+  const std::string a = site.commits[0];
   REQUIRE(d.deploy(a).status == 200);
   httplib::Client c("127.0.0.1", d.public_port());
   std::vector<std::chrono::steady_clock::time_point> arrivals;
@@ -127,14 +116,12 @@ TEST_CASE("proxy: Server-Sent Events arrive as they are sent") {
   CHECK(body.find("data: event 2") != std::string::npos);
   REQUIRE(arrivals.size() >= 3);
   CHECK(arrivals.back() - arrivals.front() > 600ms);  // not buffered until the end
-  check_clean_stop(d);
 }
 
 TEST_CASE("proxy: bad requests get 400/431, X-Forwarded-* reach the app, Host is kept") {
-  AppRepo repo;
-  std::string a = repo.commit("vA");
-  repo.write_config();
-  Daemon d(repo, kProxyMode);
+  Site site({{"vA"}}, json::object(), kProxyMode);
+  Daemon& d = site.d;
+  const std::string a = site.commits[0];
   REQUIRE(d.deploy(a).status == 200);
   CHECK(raw_exchange(d.public_port(), "GARBAGE\r\n\r\n").rfind("HTTP/1.1 400", 0) == 0);
   CHECK(raw_exchange(d.public_port(), "GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n")
@@ -149,15 +136,12 @@ TEST_CASE("proxy: bad requests get 400/431, X-Forwarded-* reach the app, Host is
   CHECK(body["X-Forwarded-Proto"] == "http");
   CHECK(body["X-Forwarded-Host"] == "example.test");
   CHECK(version_at(d.public_port()) == "vA");  // still serving after the bad ones
-  check_clean_stop(d);
 }
 
 TEST_CASE("proxy: a failed deploy never touches the live app; crashes answer 502") {
-  AppRepo repo;
-  std::string a = repo.commit("vA");
-  std::string bad = repo.commit("bad", "--start-unhealthy");
-  repo.write_config({{"health_timeout_ms", 500}});
-  Daemon d(repo, kProxyMode);
+  Site site({{"vA"}, {"bad", "--start-unhealthy"}}, {{"health_timeout_ms", 500}}, kProxyMode);
+  Daemon& d = site.d;
+  const std::string a = site.commits[0], bad = site.commits[1];
   REQUIRE(d.deploy(a).status == 200);
   int pid = d.status()["live_pid"];
   auto r = d.deploy(bad);
@@ -171,15 +155,12 @@ TEST_CASE("proxy: a failed deploy never touches the live app; crashes answer 502
   http_post(d.internal_port(), "/control/crash", "");
   d.wait_status([](const json& s) { return s["healthy"] == false; }, 3s);
   CHECK(http_get(d.public_port(), "/").status == 502);
-  check_clean_stop(d);
 }
 
 TEST_CASE("proxy: rollback starts the previous slot on fresh ports and drains the old one") {
-  AppRepo repo;
-  std::string a = repo.commit("vA");
-  std::string b = repo.commit("vB");
-  repo.write_config();
-  Daemon d(repo, kProxyMode);
+  Site site({{"vA"}, {"vB"}}, json::object(), kProxyMode);
+  Daemon& d = site.d;
+  const std::string a = site.commits[0], b = site.commits[1];
   REQUIRE(d.deploy(a).status == 200);
   REQUIRE(d.deploy(b).status == 200);
   int b_port = d.status()["live_port"];
@@ -190,5 +171,4 @@ TEST_CASE("proxy: rollback starts the previous slot on fresh ports and drains th
   CHECK(s["live_port"] != b_port);
   CHECK(version_at(d.public_port()) == "vA");
   CHECK(tagged_processes(d.tag()).size() == 2);
-  check_clean_stop(d);
 }

@@ -96,11 +96,9 @@ class RssSampler {
 }  // namespace
 
 TEST_CASE("proxy: a WebSocket echoes through the proxy and stays up until the drain deadline") {
-  AppRepo repo;
-  std::string a = repo.commit("vA");
-  std::string b = repo.commit("vB");
-  repo.write_config({{"drain_timeout_ms", 1500}});
-  Daemon d(repo, kProxyMode);
+  Site site({{"vA"}, {"vB"}}, {{"drain_timeout_ms", 1500}}, kProxyMode);
+  Daemon& d = site.d;
+  const std::string a = site.commits[0], b = site.commits[1];
   REQUIRE(d.deploy(a).status == 200);
   WsClient old_ws(d.public_port());
   CHECK(old_ws.greeting == "testapp vA");
@@ -123,14 +121,12 @@ TEST_CASE("proxy: a WebSocket echoes through the proxy and stays up until the dr
   old_ws.ws.read(buf, ec);
   CHECK(ec);  // closed at the drain deadline
   CHECK(new_ws.echo("pong") == "pong");
-  check_clean_stop(d);
 }
 
 TEST_CASE("upgrade: a WebSocket on the old daemon stays up until drain_timeout_ms; new ones reach the new daemon") {
-  AppRepo repo;
-  std::string a = repo.commit("vA");
-  repo.write_config({{"drain_timeout_ms", 1500}});
-  Daemon d(repo, kProxyMode);
+  Site site({{"vA"}}, {{"drain_timeout_ms", 1500}}, kProxyMode);
+  Daemon& d = site.d;
+  const std::string a = site.commits[0];
   REQUIRE(d.deploy(a).status == 200);
   WsClient old_ws(d.public_port());
   CHECK(old_ws.echo("before") == "before");
@@ -150,7 +146,6 @@ TEST_CASE("upgrade: a WebSocket on the old daemon stays up until drain_timeout_m
   CHECK(d.follow_upgrade(h.json_body()["pid"]) == 0);
   CHECK(d.status()["daemon_pid"] != old_daemon);
   CHECK(new_ws.echo("after") == "after");
-  check_clean_stop(d);
 }
 
 TEST_CASE("proxy: a 512 MiB upload and download stream through with the proxy's memory flat") {
@@ -216,10 +211,9 @@ TEST_CASE("proxy: a 512 MiB upload and download stream through with the proxy's 
 }
 
 TEST_CASE("proxy: an app that stalls past proxy_timeout_ms gets 504, and the proxy goes on") {
-  AppRepo repo;
-  std::string a = repo.commit("vA");
-  repo.write_config({{"proxy_timeout_ms", 300}});
-  Daemon d(repo, kProxyMode);
+  Site site({{"vA"}}, {{"proxy_timeout_ms", 300}}, kProxyMode);
+  Daemon& d = site.d;
+  const std::string a = site.commits[0];
   REQUIRE(d.deploy(a).status == 200);
   auto start = std::chrono::steady_clock::now();
   auto r = http_get(d.public_port(), "/slow?ms=3000");
@@ -227,14 +221,12 @@ TEST_CASE("proxy: an app that stalls past proxy_timeout_ms gets 504, and the pro
   CHECK(r.body.find("did not answer in time") != std::string::npos);
   CHECK(std::chrono::steady_clock::now() - start < 2s);
   CHECK(http_get(d.public_port(), "/").status == 200);
-  check_clean_stop(d);
 }
 
 TEST_CASE("proxy: a body that ends when the app closes is re-framed for keep-alive clients") {
-  AppRepo repo;
-  std::string a = repo.commit("vA");
-  repo.write_config();
-  Daemon d(repo, kProxyMode);
+  Site site({{"vA"}}, json::object(), kProxyMode);
+  Daemon& d = site.d;
+  const std::string a = site.commits[0];
   REQUIRE(d.deploy(a).status == 200);
   // HTTP/1.1, two pipelined requests: the first answer is chunked, the connection survives.
   auto out = raw_exchange(d.public_port(),
@@ -250,5 +242,4 @@ TEST_CASE("proxy: a body that ends when the app closes is re-framed for keep-ali
   CHECK(out.find("unframed body from vA") != std::string::npos);
   CHECK(out.find("chunked") == std::string::npos);
   CHECK(std::chrono::steady_clock::now() - t0 < 3s);  // closed, not left to time out
-  check_clean_stop(d);
 }

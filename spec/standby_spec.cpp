@@ -80,10 +80,9 @@ TEST_CASE("standby warm: the replaced app stays up unrouted; rollback only switc
 
 TEST_CASE("standby frozen: SIGSTOPped while waiting, resumed by a rollback; stopped when "
           "standby_ttl_s is over") {
-  AppRepo repo;
-  const std::string v1 = repo.commit("v1"), v2 = repo.commit("v2");
-  repo.write_config({{"standby", "frozen"}, {"standby_ttl_s", 10}});
-  Daemon d(repo, kProxyMode);
+  Site site({{"v1"}, {"v2"}}, {{"standby", "frozen"}, {"standby_ttl_s", 10}}, kProxyMode);
+  Daemon& d = site.d;
+  const std::string v1 = site.commits[0], v2 = site.commits[1];
   REQUIRE(d.deploy(v1).status == 200);
   const int pid1 = d.status()["live_pid"];
   REQUIRE(d.deploy(v2).status == 200);
@@ -107,15 +106,13 @@ TEST_CASE("standby frozen: SIGSTOPped while waiting, resumed by a rollback; stop
   s = d.status();
   CHECK(s["live_commit"] == v2);
   CHECK(s["live_pid"] != pid2);
-  check_clean_stop(d);
 }
 
 TEST_CASE("standby: a daemon killed with a standby is followed by one that adopts the live app "
           "and the standby") {
-  AppRepo repo;
-  const std::string v1 = repo.commit("v1"), v2 = repo.commit("v2");
-  repo.write_config({{"standby", "frozen"}});
-  Daemon d(repo, kProxyMode);
+  Site site({{"v1"}, {"v2"}}, {{"standby", "frozen"}}, kProxyMode);
+  Daemon& d = site.d;
+  const std::string v1 = site.commits[0], v2 = site.commits[1];
   REQUIRE(d.deploy(v1).status == 200);
   const int pid1 = d.status()["live_pid"];
   REQUIRE(d.deploy(v2).status == 200);
@@ -130,15 +127,13 @@ TEST_CASE("standby: a daemon killed with a standby is followed by one that adopt
   REQUIRE(d.rollback().status == 200);
   CHECK(d.status()["live_pid"] == pid1);
   CHECK(http_get(d.public_port(), "/").body.find("hello from v1") != std::string::npos);
-  check_clean_stop(d);
 }
 
 TEST_CASE("auto-rollback: a new app that exits within auto_rollback_s is rolled back to the "
           "standby (crash restart does not get in first); journalled, shown; never a loop") {
-  AppRepo repo;
-  const std::string v1 = repo.commit("v1"), v2 = repo.commit("v2");
-  repo.write_config({{"standby", "warm"}, {"auto_rollback_s", 30}, {"restart", "on-failure"}});
-  Daemon d(repo, kProxyMode);
+  Site site({{"v1"}, {"v2"}}, {{"standby", "warm"}, {"auto_rollback_s", 30}, {"restart", "on-failure"}}, kProxyMode);
+  Daemon& d = site.d;
+  const std::string v1 = site.commits[0], v2 = site.commits[1];
   REQUIRE(d.deploy(v1).status == 200);
   const int pid1 = d.status()["live_pid"];
   REQUIRE(d.deploy(v2).status == 200);
@@ -168,15 +163,13 @@ TEST_CASE("auto-rollback: a new app that exits within auto_rollback_s is rolled 
   int autos = 0;
   for (const auto& h : entries) autos += h["action"] == "auto-rollback";
   CHECK(autos == 1);
-  check_clean_stop(d);
 }
 
 TEST_CASE("auto-rollback without standby: three failed health probes in the window restart the "
           "previous version") {
-  AppRepo repo;
-  const std::string v1 = repo.commit("v1"), v2 = repo.commit("v2");
-  repo.write_config({{"auto_rollback_s", 20}});
-  Daemon d(repo, kProxyMode);
+  Site site({{"v1"}, {"v2"}}, {{"auto_rollback_s", 20}}, kProxyMode);
+  Daemon& d = site.d;
+  const std::string v1 = site.commits[0], v2 = site.commits[1];
   REQUIRE(d.deploy(v1).status == 200);
   const int pid1 = d.status()["live_pid"];
   REQUIRE(d.deploy(v2).status == 200);
@@ -189,7 +182,6 @@ TEST_CASE("auto-rollback without standby: three failed health probes in the wind
   CHECK(s["live_pid"] != pid1);  // started again: there was no standby
   CHECK(s["healthy"] == true);
   CHECK(http_get(d.public_port(), "/").body.find("hello from v1") != std::string::npos);
-  check_clean_stop(d);
 }
 
 TEST_CASE("standby and auto-rollback config: bad values exit 2 naming the field; standby needs "

@@ -35,10 +35,9 @@ httplib::Headers headers(std::initializer_list<std::pair<const std::string, std:
 }  // namespace
 
 TEST_CASE("dashboard: served from the binary with a strict CSP; revisions, commits, paged history, SSE events") {
-  AppRepo repo;
-  const std::string v1 = repo.commit("v1");
-  repo.write_config();
-  Daemon d(repo);
+  Site site({{"v1"}});
+  Daemon& d = site.d;
+  const std::string v1 = site.commits[0];
   httplib::Client c("127.0.0.1", d.api_port());
   c.set_read_timeout(10, 0);
 
@@ -114,14 +113,11 @@ TEST_CASE("dashboard: served from the binary with a strict CSP; revisions, commi
   CHECK(seen.find("event: stage\ndata: {") != std::string::npos);
   CHECK(seen.find("\"operation\":\"rollback\"") != std::string::npos);
   CHECK(seen.find("event: finished\ndata: {") != std::string::npos);
-  check_clean_stop(d);
 }
 
 TEST_CASE("dashboard: event streams that hang up give their places back (4 at most)") {
-  AppRepo repo;
-  repo.commit("v1");
-  repo.write_config();
-  Daemon d(repo);
+  Site site({{"v1"}});
+  Daemon& d = site.d;
   for (int i = 0; i < 10; ++i) {  // nothing happens meanwhile: each must be noticed without an event
     CAPTURE(i);
     const auto t0 = std::chrono::steady_clock::now();
@@ -132,14 +128,12 @@ TEST_CASE("dashboard: event streams that hang up give their places back (4 at mo
     }
     REQUIRE(status == 200);
   }
-  check_clean_stop(d);
 }
 
 TEST_CASE("dashboard: a POST from another origin is refused (403), also by a daemon without a token") {
-  AppRepo repo;
-  const std::string v1 = repo.commit("v1");
-  repo.write_config();
-  Daemon d(repo);
+  Site site({{"v1"}});
+  Daemon& d = site.d;
+  const std::string v1 = site.commits[0];
   httplib::Client c("127.0.0.1", d.api_port());
   auto forged = c.Post("/deploy", headers({{"Origin", "http://evil.example"}}), json{{"commit", v1}}.dump(),
                        "text/plain");
@@ -151,7 +145,6 @@ TEST_CASE("dashboard: a POST from another origin is refused (403), also by a dae
                      json{{"commit", v1}}.dump(), "application/json");
   REQUIRE(same);
   CHECK(same->status == 200);
-  check_clean_stop(d);
 }
 
 TEST_CASE("dashboard login: the token gives an HttpOnly SameSite=Strict session; its POSTs need the CSRF "
@@ -244,11 +237,9 @@ TEST_CASE("dashboard in Chromium: log in with the token, the cookie the script c
 
 TEST_CASE("dashboard: the first state is in the HTML the server sends (live, previous, Roll back disabled with "
           "nothing to roll back to), but not to a visitor who must log in; /favicon.ico is served") {
-  AppRepo repo;
-  const std::string v1 = repo.commit("v1");
-  const std::string v2 = repo.commit("v2 subject");
-  repo.write_config();
-  Daemon d(repo);
+  Site site({{"v1"}, {"v2 subject"}});
+  Daemon& d = site.d;
+  const std::string v1 = site.commits[0], v2 = site.commits[1];
   REQUIRE(d.deploy(v1).status == 200);
   httplib::Client c("127.0.0.1", d.api_port());
   auto one = c.Get("/ui/");

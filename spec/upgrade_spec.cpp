@@ -24,10 +24,10 @@
 using namespace spec;
 
 TEST_CASE("upgrade: a new daemon takes the sockets and adopts the app (same pid), under load") {
-  AppRepo repo;
-  std::string v1 = repo.commit("v1");
-  repo.write_config();
-  Daemon d(repo, kProxyMode);  // proxy mode
+  Site site({{"v1"}}, json::object(), kProxyMode);
+  AppRepo& repo = site.repo;
+  Daemon& d = site.d;
+  const std::string v1 = site.commits[0];
   REQUIRE(d.deploy(v1).status == 200);
   const json before = d.status();
   const int app_pid = before["live_pid"];
@@ -66,7 +66,6 @@ TEST_CASE("upgrade: a new daemon takes the sockets and adopts the app (same pid)
   CHECK(d.deploy(v2).status == 200);
   CHECK(http_get(d.public_port(), "/").body.find("v2") != std::string::npos);
   CHECK(d.log().find("handed over to the new daemon") != std::string::npos);
-  check_clean_stop(d);
 }
 
 TEST_CASE("upgrade: the binary now at the path is what runs; a broken one leaves the old daemon serving") {
@@ -125,11 +124,9 @@ TEST_CASE("upgrade: the binary now at the path is what runs; a broken one leaves
 }
 
 TEST_CASE("upgrade: 409 while a deploy runs; SIGUSR2 upgrades too") {
-  AppRepo repo;
-  std::string v1 = repo.commit("v1");
-  std::string v2 = repo.commit("v2");
-  repo.write_config({{"setup_command", "sleep 1"}});
-  Daemon d(repo, kProxyMode);
+  Site site({{"v1"}, {"v2"}}, {{"setup_command", "sleep 1"}}, kProxyMode);
+  Daemon& d = site.d;
+  const std::string v1 = site.commits[0], v2 = site.commits[1];
   REQUIRE(d.deploy(v1).status == 200);
   std::jthread deploying([&] { CHECK(d.deploy(v2).status == 200); });
   d.wait_status([](const json& s) { return s["operation"] == "deploy"; }, 5s);
@@ -151,6 +148,5 @@ TEST_CASE("upgrade: 409 while a deploy runs; SIGUSR2 upgrades too") {
   CHECK_MESSAGE(r.out.find("upgraded: the daemon is now pid") != std::string::npos, r.out << r.err);
   CHECK(d.follow_upgrade(d.status()["daemon_pid"]) == 0);
   CHECK(d.status()["healthy"] == true);
-  check_clean_stop(d);
 }
 

@@ -9,6 +9,8 @@
 #include <optional>
 #include <string>
 
+#include "api/admission.h"
+#include "api/log_follow.h"
 #include "daemon/daemon.h"
 #include "edge/tls_files.h"
 
@@ -26,8 +28,6 @@ namespace sm::api {
 
 /// Request bodies above this size are refused with 413.
 inline constexpr size_t kMaxBodyBytes = 1 << 20;
-/// `GET /logs?follow=1` streams at once; each holds one API thread.
-inline constexpr int kMaxLogFollowers = 4;
 
 /// Who may use the API and how it is spoken (contract §8).
 struct ApiSecurity {
@@ -78,12 +78,8 @@ class ApiServer {
   void stop();
 
  private:
-  void logs(const httplib::Request& req, httplib::Response& res);
-  /// Whether `req` may go on: a POST from another origin is refused (403); with a token,
-  /// every request but GET / and the dashboard's open pages needs it or a dashboard
-  /// session (401, or 403 for a session's POST without its CSRF token). Answers the
-  /// refusals itself.
-  bool admit(const httplib::Request& req, httplib::Response& res);
+  /// The route table of contract §5 (routes.cpp).
+  void add_routes();
 
   /// The caller's `Prefer: wait=N` as a Wait (none when absent); false after answering
   /// 400 when it is malformed.
@@ -100,11 +96,9 @@ class ApiServer {
   std::function<UpgradeAnswer()> upgrade_;
   std::function<void()> shutdown_;
   std::function<std::string()> metrics_;
-  std::optional<std::string> token_;
-  std::string scheme_;  // "http" or "https": what a browser's Origin must say
-  ui::Dashboard* dashboard_ = nullptr;
+  Admission admission_;
   std::atomic<bool> stopping_{false};
-  std::atomic<int> followers_{0};
+  LogFollowers logs_;
 };
 
 }  // namespace sm::api

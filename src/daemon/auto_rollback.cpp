@@ -43,41 +43,27 @@ std::optional<RollbackWatch::Verdict> RollbackWatch::on(const Event& e) {
 }
 
 AutoRollback::AutoRollback(Daemon& daemon, int window_s) : daemon_(daemon), watch_(std::chrono::seconds(window_s)) {
+  verdicts_.start([this](RollbackWatch::Verdict& v) { roll_back(v); });
   events_ = daemon.events().subscribe([this](const Event& e) {
     if (e.kind != EventKind::Finished && e.kind != EventKind::AppExited && e.kind != EventKind::LiveProbe) return;
-    std::lock_guard lock(mu_);
-    if (auto v = watch_.on(e)) {
-      pending_ = std::move(v);
-      cv_.notify_all();
+    std::optional<RollbackWatch::Verdict> v;
+    {
+      std::lock_guard lock(mu_);
+      v = watch_.on(e);
     }
+    if (v) verdicts_.put(std::move(*v));
   });
-  thread_ = std::thread([this] { run(); });
 }
 
 void AutoRollback::stop() {
   events_.reset();
-  {
-    std::lock_guard lock(mu_);
-    stop_ = true;
-    cv_.notify_all();
-  }
-  if (thread_.joinable()) thread_.join();
+  verdicts_.close();
 }
 
-void AutoRollback::run() {
-  for (;;) {
-    RollbackWatch::Verdict v;
-    {
-      std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return stop_ || pending_; });
-      if (stop_) return;
-      v = std::move(*pending_);
-      pending_.reset();
-    }
-    const auto r = daemon_.auto_rollback(v.slot, v.commit, v.reason);
-    if (r.status != OpStatus::Ok && r.status != OpStatus::Failed && r.status != OpStatus::ShuttingDown)
-      log::info("auto-rollback not done: {}", r.error);
-  }
+void AutoRollback::roll_back(const RollbackWatch::Verdict& v) {
+  const auto r = daemon_.auto_rollback(v.slot, v.commit, v.reason);
+  if (r.status != OpStatus::Ok && r.status != OpStatus::Failed && r.status != OpStatus::ShuttingDown)
+    log::info("auto-rollback not done: {}", r.error);
 }
 
 }  // namespace sm::daemon

@@ -6,13 +6,12 @@
 // window, so it never triggers another.
 
 #include <chrono>
-#include <condition_variable>
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 
 #include "daemon/events.h"
+#include "threads/inbox.h"
 
 namespace sm::daemon {
 
@@ -53,15 +52,12 @@ class AutoRollback {
   void stop();
 
  private:
-  void run();
+  void roll_back(const RollbackWatch::Verdict& v);
   Daemon& daemon_;
   std::mutex mu_;
-  std::condition_variable cv_;
-  RollbackWatch watch_;  // guarded by mu_
-  std::optional<RollbackWatch::Verdict> pending_;
-  bool stop_ = false;
+  RollbackWatch watch_;  // guarded by mu_ (events come from several threads)
+  threads::Inbox<RollbackWatch::Verdict> verdicts_{threads::Keep::Latest};
   Events::Subscription events_;
-  std::thread thread_;
 };
 
 }  // namespace sm::daemon

@@ -17,49 +17,25 @@ std::chrono::seconds Backoff::next(Clock::time_point now) {
 }
 
 CrashRestart::CrashRestart(Daemon& daemon) : daemon_(daemon) {
+  crashes_.start([this](Crash& c) { restart(c); });
   exits_ = daemon.events().subscribe([this](const Event& e) {
-    if (e.kind != EventKind::AppExited) return;
-    std::lock_guard lock(mu_);
-    pending_ = Crash{e.fields.value("slot", ""), e.fields.value("commit", "")};
-    cv_.notify_all();
+    if (e.kind == EventKind::AppExited) crashes_.put(Crash{e.fields.value("slot", ""), e.fields.value("commit", "")});
   });
-  thread_ = std::thread([this] { run(); });
 }
 
 void CrashRestart::stop() {
   exits_.reset();
-  {
-    std::lock_guard lock(mu_);
-    stop_ = true;
-    cv_.notify_all();
-  }
-  if (thread_.joinable()) thread_.join();
+  crashes_.close();
 }
 
-bool CrashRestart::sleep(std::chrono::seconds d) {
-  std::unique_lock lock(mu_);
-  return !cv_.wait_for(lock, d, [&] { return stop_; });
-}
-
-void CrashRestart::run() {
+void CrashRestart::restart(const Crash& crash) {
   for (;;) {
-    Crash crash;
-    {
-      std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return stop_ || pending_; });
-      if (stop_) return;
-      crash = *pending_;
-      pending_.reset();
-    }
-    for (;;) {  // until it is running again, or no longer ours to restart
-      const auto wait = backoff_.next(Backoff::Clock::now());
-      log::info("live app in slot {} exited; restarting it in {} s (restart: on-failure)",
-                crash.slot, wait.count());
-      if (!sleep(wait)) return;
-      const auto r = daemon_.restart_crashed(crash.slot, crash.commit);
-      backoff_.restarted(Backoff::Clock::now());
-      if (r.status != OpStatus::Failed) break;  // restarted, not needed any more, or stopping
-    }
+    const auto wait = backoff_.next(Backoff::Clock::now());
+    log::info("live app in slot {} exited; restarting it in {} s (restart: on-failure)", crash.slot, wait.count());
+    if (!crashes_.sleep_for(wait)) return;  // stopping
+    const auto r = daemon_.restart_crashed(crash.slot, crash.commit);
+    backoff_.restarted(Backoff::Clock::now());
+    if (r.status != OpStatus::Failed) return;  // restarted, not needed any more, or stopping
   }
 }
 

@@ -4,13 +4,11 @@
 // to start it again, with backoff. The state machine knows nothing of it.
 
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 
 #include "daemon/events.h"
+#include "threads/inbox.h"
 
 namespace sm::daemon {
 
@@ -47,18 +45,13 @@ class CrashRestart {
   struct Crash {
     std::string slot, commit;
   };
-  void run();
-  /// Sleeps `d` unless stopped; false when stopped.
-  bool sleep(std::chrono::seconds d);
+  /// Restarts the crashed app until it runs again or is no longer ours to restart.
+  void restart(const Crash& crash);
 
   Daemon& daemon_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::optional<Crash> pending_;
-  bool stop_ = false;
-  Backoff backoff_;
+  Backoff backoff_;  // the inbox's thread only
+  threads::Inbox<Crash> crashes_{threads::Keep::Latest};
   Events::Subscription exits_;
-  std::thread thread_;
 };
 
 }  // namespace sm::daemon

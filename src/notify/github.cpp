@@ -14,7 +14,7 @@ using nlohmann::json;
 
 GitHubDeployments::GitHubDeployments(config::Config::GitHub cfg, std::string token)
     : cfg_(std::move(cfg)), token_(std::move(token)) {
-  thread_ = std::thread([this] { run(); });
+  jobs_.start([this](Job& job) { post(job); });
 }
 
 void GitHubDeployments::on(const daemon::Event& e) {
@@ -31,24 +31,12 @@ void GitHubDeployments::on(const daemon::Event& e) {
     return;
   }
   if (job.description.size() > 140) job.description = job.description.substr(0, 137) + "...";  // GitHub's limit
-  {
-    std::lock_guard lock(mu_);
-    if (stop_) return;
-    jobs_.push_back(std::move(job));
-  }
-  cv_.notify_all();
+  jobs_.put(std::move(job));  // dropped once stopping
 }
 
 void GitHubDeployments::stop() {
-  {
-    std::lock_guard lock(mu_);
-    if (stop_ && !thread_.joinable()) return;
-    stop_ = true;
-    if (!jobs_.empty()) log::info("github: {} deployment update(s) not posted: the daemon is stopping", jobs_.size());
-    jobs_.clear();
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  if (const size_t dropped = jobs_.close())
+    log::info("github: {} deployment update(s) not posted: the daemon is stopping", dropped);
 }
 
 std::optional<json> GitHubDeployments::call(const std::string& path, const json& body) {
@@ -58,10 +46,7 @@ std::optional<json> GitHubDeployments::call(const std::string& path, const json&
   const std::string prefix = path_at == std::string::npos ? "" : cfg_.api_url.substr(path_at);
   std::string why;
   for (int attempt = 1; attempt <= 3; ++attempt) {
-    if (attempt > 1) {
-      std::unique_lock lock(mu_);
-      if (cv_.wait_for(lock, std::chrono::seconds(attempt - 1), [&] { return stop_; })) return std::nullopt;
-    }
+    if (attempt > 1 && !jobs_.sleep_for(std::chrono::seconds(attempt - 1))) return std::nullopt;  // stopping
     httplib::Client c(origin);
     c.set_connection_timeout(5, 0);
     c.set_read_timeout(10, 0);
@@ -83,35 +68,25 @@ std::optional<json> GitHubDeployments::call(const std::string& path, const json&
   return std::nullopt;
 }
 
-void GitHubDeployments::run() {
-  for (;;) {
-    Job job;
-    {
-      std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return stop_ || !jobs_.empty(); });
-      if (stop_) return;
-      job = std::move(jobs_.front());
-      jobs_.pop_front();
-    }
-    const std::string base = fmt::format("/repos/{}/deployments", cfg_.repo);
-    if (job.state.empty()) {  // a deploy began: its deployment, in progress
-      auto made = call(base, {{"ref", job.commit},
-                              {"environment", cfg_.environment},
-                              {"auto_merge", false},
-                              {"required_contexts", json::array()},
-                              {"description", job.description}});
-      if (!made || !made->is_object() || !(*made)["id"].is_number_integer()) continue;
-      const long long id = (*made)["id"];
-      deployments_[job.op] = id;
-      call(fmt::format("{}/{}/statuses", base, id), {{"state", "in_progress"}, {"description", job.description}});
-      continue;
-    }
-    auto it = deployments_.find(job.op);
-    if (it == deployments_.end()) continue;  // it could not be created (logged)
-    call(fmt::format("{}/{}/statuses", base, it->second),
-         {{"state", job.state}, {"description", job.description}, {"environment", cfg_.environment}});
-    deployments_.erase(it);
+void GitHubDeployments::post(const Job& job) {
+  const std::string base = fmt::format("/repos/{}/deployments", cfg_.repo);
+  if (job.state.empty()) {  // a deploy began: its deployment, in progress
+    auto made = call(base, {{"ref", job.commit},
+                            {"environment", cfg_.environment},
+                            {"auto_merge", false},
+                            {"required_contexts", json::array()},
+                            {"description", job.description}});
+    if (!made || !made->is_object() || !(*made)["id"].is_number_integer()) return;
+    const long long id = (*made)["id"];
+    deployments_[job.op] = id;
+    call(fmt::format("{}/{}/statuses", base, id), {{"state", "in_progress"}, {"description", job.description}});
+    return;
   }
+  auto it = deployments_.find(job.op);
+  if (it == deployments_.end()) return;  // it could not be created (logged)
+  call(fmt::format("{}/{}/statuses", base, it->second),
+       {{"state", job.state}, {"description", job.description}, {"environment", cfg_.environment}});
+  deployments_.erase(it);
 }
 
 }  // namespace sm::notify

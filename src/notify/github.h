@@ -4,17 +4,14 @@
 // failure when it ends, posted by a thread of its own (a deploy never waits for GitHub).
 // Kept in memory only: statuses not posted when the daemon stops are lost (logged).
 
-#include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <map>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
-#include <thread>
 
 #include "config/config.h"
 #include "daemon/events.h"
+#include "threads/inbox.h"
 
 namespace sm::notify {
 
@@ -36,19 +33,15 @@ class GitHubDeployments {
     uint64_t op;
     std::string commit, state, description;  // state "" : create the deployment
   };
-  void run();
+  void post(const Job& job);
   /// One API call, tried 3 times (1 s, then 2 s apart) unless it is refused with a 4xx.
   /// The answer's JSON, or nullopt (logged).
   std::optional<nlohmann::json> call(const std::string& path, const nlohmann::json& body);
 
   const config::Config::GitHub cfg_;
   const std::string token_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Job> jobs_;
-  bool stop_ = false;
-  std::map<uint64_t, long long> deployments_;  // operation → deployment id (worker thread)
-  std::thread thread_;
+  std::map<uint64_t, long long> deployments_;  // operation → deployment id (the inbox's thread)
+  threads::Inbox<Job> jobs_{threads::Keep::All};
 };
 
 }  // namespace sm::notify

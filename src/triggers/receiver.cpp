@@ -33,7 +33,7 @@ void Receiver::start(Deploy deploy) {
   if (started_ || stopped_) return;
   deploy_ = std::move(deploy);
   started_ = true;
-  worker_ = std::thread([this] { run(); });
+  pushes_.start([this](Queued& q) { this->deploy(q); });
 }
 
 void Receiver::stop() {
@@ -41,8 +41,7 @@ void Receiver::stop() {
     std::lock_guard lock(mu_);
     stopped_ = true;
   }
-  cv_.notify_all();
-  if (worker_.joinable()) worker_.join();
+  pushes_.close();
 }
 
 Receiver::Counts Receiver::counts() const {
@@ -96,9 +95,8 @@ proxy::LocalAnswer Receiver::handle(const proxy::LocalRequest& r) {
 }
 
 proxy::LocalAnswer Receiver::accept(Queued q) {
-  const Push& p = q.push;
-  std::optional<std::string> replaced;
-  bool waits;
+  const Push p = q.push;
+  const Forge forge = q.forge;
   {
     std::lock_guard lock(mu_);
     if (!p.delivery.empty()) {
@@ -112,45 +110,34 @@ proxy::LocalAnswer Receiver::accept(Queued q) {
         seen_order_.pop_front();
       }
     }
-    if (pending_) {
-      replaced = pending_->push.commit;
-      ++counts_.coalesced;
-    }
-    waits = deploying_ || pending_;
-    pending_ = q;
-    ++counts_.accepted;
   }
-  cv_.notify_all();
-  log::info("webhook: {} delivery {}: push of {} to {} accepted{}", name_of(q.forge),
+  const auto put = pushes_.put(std::move(q));
+  if (!put.taken) return error(503, "the daemon is not taking webhooks now (stopping)", 5);
+  std::optional<std::string> replaced;
+  if (put.replaced) replaced = put.replaced->push.commit;
+  {
+    std::lock_guard lock(mu_);
+    ++counts_.accepted;
+    if (replaced) ++counts_.coalesced;
+  }
+  log::info("webhook: {} delivery {}: push of {} to {} accepted{}", name_of(forge),
             p.delivery.empty() ? "(no id)" : p.delivery, short_hash(p.commit), branch_,
             replaced ? fmt::format("; it replaces {}, which had not started", short_hash(*replaced))
-                     : waits ? "; it deploys when the running deploy ends" : "");
-  json body{{"accepted", p.commit}, {"branch", branch_}, {"delivery", p.delivery}, {"queued", waits}};
+                     : put.behind ? "; it deploys when the running deploy ends" : "");
+  json body{{"accepted", p.commit}, {"branch", branch_}, {"delivery", p.delivery}, {"queued", put.behind}};
   if (replaced) body["replaces"] = *replaced;
   return answer(202, body);
 }
 
-void Receiver::run() {
-  for (;;) {
-    Queued q;
-    {
-      std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return stopped_ || pending_; });
-      if (stopped_) return;
-      q = std::move(*pending_);
-      pending_.reset();
-      deploying_ = true;
-    }
-    const std::string failed = deploy_(q.push.commit);
-    if (failed.empty())
-      log::info("webhook: deployed {} ({} delivery {})", short_hash(q.push.commit), name_of(q.forge), q.push.delivery);
-    else
-      log::info("webhook: the deploy of {} ({} delivery {}) failed: {}", short_hash(q.push.commit), name_of(q.forge),
-                q.push.delivery, failed);
-    std::lock_guard lock(mu_);
-    deploying_ = false;
-    ++counts_.deployed;
-  }
+void Receiver::deploy(const Queued& q) {
+  const std::string failed = deploy_(q.push.commit);
+  if (failed.empty())
+    log::info("webhook: deployed {} ({} delivery {})", short_hash(q.push.commit), name_of(q.forge), q.push.delivery);
+  else
+    log::info("webhook: the deploy of {} ({} delivery {}) failed: {}", short_hash(q.push.commit), name_of(q.forge),
+              q.push.delivery, failed);
+  std::lock_guard lock(mu_);
+  ++counts_.deployed;
 }
 
 }  // namespace sm::triggers

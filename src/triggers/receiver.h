@@ -7,7 +7,6 @@
 // kBurst deliveries at once and kPerSecond a second after that (429 beyond).
 
 #include <chrono>
-#include <condition_variable>
 #include <deque>
 #include <functional>
 #include <map>
@@ -15,9 +14,9 @@
 #include <optional>
 #include <set>
 #include <string>
-#include <thread>
 
 #include "proxy/proxy.h"
+#include "threads/inbox.h"
 #include "triggers/webhook.h"
 
 namespace sm::triggers {
@@ -61,11 +60,10 @@ class Receiver {
   bool admit(const std::string& peer, std::chrono::steady_clock::time_point now);
   /// Takes an accepted push: queues it, replacing a waiting one. The 202 answer.
   proxy::LocalAnswer accept(Queued q);
-  void run();
+  void deploy(const Queued& q);
 
   const std::string path_, secret_, branch_;
   mutable std::mutex mu_;
-  std::condition_variable cv_;
   struct Bucket {
     double tokens;
     std::chrono::steady_clock::time_point at;
@@ -74,12 +72,10 @@ class Receiver {
   std::map<std::string, Bucket> buckets_;
   std::set<std::string> seen_;        // delivery ids, the newest kRememberedDeliveries
   std::deque<std::string> seen_order_;
-  std::optional<Queued> pending_;
-  bool deploying_ = false;
   bool started_ = false, stopped_ = false;
   Counts counts_;
   Deploy deploy_;
-  std::thread worker_;
+  threads::Inbox<Queued> pushes_{threads::Keep::Latest};  // one deploys, the newest waits
 };
 
 }  // namespace sm::triggers

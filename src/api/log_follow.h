@@ -1,0 +1,32 @@
+#pragma once
+// GET /logs: the last lines of a slot's log, and with follow=1 every new byte as it is
+// written (plain text, or Server-Sent Events for a browser's EventSource).
+
+#include <atomic>
+
+#include "daemon/daemon.h"
+
+namespace httplib {
+struct Request;
+struct Response;
+}  // namespace httplib
+
+namespace sm::api {
+
+/// `GET /logs?follow=1` streams at once; each holds one API thread.
+inline constexpr int kMaxLogFollowers = 4;
+
+class LogFollowers {
+ public:
+  /// `stopping` turning true ends every follower (the API is stopping).
+  LogFollowers(daemon::Daemon& daemon, const std::atomic<bool>& stopping) : daemon_(daemon), stopping_(stopping) {}
+  /// Answers one GET /logs from a client of the API on `api_port`.
+  void serve(const httplib::Request& req, httplib::Response& res, int api_port);
+
+ private:
+  daemon::Daemon& daemon_;
+  const std::atomic<bool>& stopping_;
+  std::atomic<int> followers_{0};
+};
+
+}  // namespace sm::api

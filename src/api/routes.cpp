@@ -1,0 +1,173 @@
+#include "api/server.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+
+#include "api/bodies.h"
+#include "api/http_server.h"
+#include "api/params.h"
+#include "log/json_text.h"
+#include "metrics/exposition.h"
+
+// The route table of contract §5: each route parses its request, calls the Daemon and
+// maps the outcome to a status and a body (bodies.h). Admission (admission.h) has run
+// before any of them.
+
+namespace sm::api {
+using nlohmann::json;
+using daemon::OpResult;
+using daemon::OpStatus;
+
+namespace {
+
+bool wants_ndjson(const httplib::Request& req) {
+  return req.get_header_value("Accept").find("application/x-ndjson") != std::string::npos;
+}
+
+/// Answers 200 with `application/x-ndjson`: one progress event per line as `run` makes
+/// them, then {"event":"done","status":<the plain call's HTTP status>,"duration_ms"},
+/// then the operation's final object (the plain answer's body). A client that goes away
+/// does not stop the operation.
+void stream_op(httplib::Response& res, std::function<OpResult(const daemon::Daemon::Progress&)> run,
+               bool with_previous) {
+  res.set_chunked_content_provider(
+      "application/x-ndjson",
+      [run = std::move(run), with_previous](size_t, httplib::DataSink& sink) {
+        bool connected = true;
+        auto send = [&](const json& j) {
+          const std::string line = log::json_text(j) + "\n";
+          if (connected) connected = sink.write(line.data(), line.size());
+        };
+        const auto began = std::chrono::steady_clock::now();
+        OpResult r = run([&](const json& event) { send(event); });
+        send({{"event", "done"},
+              {"status", http_status(r.status)},
+              {"duration_ms", std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  std::chrono::steady_clock::now() - began).count()}});
+        send(op_body(r, with_previous));
+        if (connected) sink.done();
+        return connected;
+      });
+}
+
+void method_not_allowed(httplib::Server& s, const std::string& path, const char* allow) {
+  auto h = [allow](const httplib::Request& req, httplib::Response& res) {
+    res.set_header("Allow", allow);
+    reply(res, 405, {{"error", fmt::format("{} is not allowed on {}; use {}", req.method,
+                                           req.path, allow)}});
+  };
+  if (std::strcmp(allow, "GET") == 0) {
+    s.Post(path, h);
+    s.Put(path, h);
+    s.Delete(path, h);
+  } else {
+    s.Get(path, h);
+    s.Put(path, h);
+    s.Delete(path, h);
+  }
+}
+
+}  // namespace
+
+void ApiServer::add_routes() {
+  auto& s = *server_;
+  s.Get("/", [](const httplib::Request&, httplib::Response& res) {
+    reply(res, 200, {{"status", "ok"}});
+  });
+  s.Get("/status", [this](const httplib::Request&, httplib::Response& res) {
+    reply(res, 200, status_body(daemon_.status()));
+  });
+  s.Post("/deploy", [this](const httplib::Request& req, httplib::Response& res) {
+    auto [d, error] = parse_deploy_body(req.body);
+    if (!error.empty()) {
+      reply(res, 400, {{"success", false}, {"error", error}});
+      return;
+    }
+    const std::string commit = d.commit;
+    const std::filesystem::path quarantine = d.quarantine;
+    const bool force = d.force;
+    daemon::OpWait wait;
+    if (!wait_of(req, res, wait)) return;
+    if (wants_ndjson(req)) {
+      stream_op(res, [this, commit, quarantine, wait, force](const daemon::Daemon::Progress& p) {
+        return daemon_.deploy(commit, p, wait, quarantine, force);
+      }, true);
+      return;
+    }
+    OpResult r = daemon_.deploy(commit, {}, wait, quarantine, force);
+    reply(res, http_status(r.status), op_body(r, true));
+  });
+  // Rollback and restart take no body: the same route, another operation.
+  using Op = OpResult (daemon::Daemon::*)(daemon::Daemon::Progress, const daemon::OpWait&);
+  auto bodiless_op = [this, &s](const char* path, Op op, bool with_previous) {
+    s.Post(path, [this, op, with_previous](const httplib::Request& req, httplib::Response& res) {
+      daemon::OpWait wait;
+      if (!wait_of(req, res, wait)) return;
+      if (wants_ndjson(req)) {
+        stream_op(res, [this, op, wait](const daemon::Daemon::Progress& p) { return (daemon_.*op)(p, wait); },
+                  with_previous);
+        return;
+      }
+      OpResult r = (daemon_.*op)({}, wait);
+      reply(res, http_status(r.status), op_body(r, with_previous));
+    });
+  };
+  bodiless_op("/rollback", &daemon::Daemon::rollback, false);
+  bodiless_op("/restart", &daemon::Daemon::restart, true);
+  method_not_allowed(s, "/restart", "POST");
+  s.Post("/cancel", [this](const httplib::Request&, httplib::Response& res) {
+    if (auto c = daemon_.cancel())
+      reply(res, 200, {{"cancelled", c->operation}, {"stage", c->stage}});
+    else
+      reply(res, 409, {{"error", "nothing to cancel: no deploy or rollback is running (or it is "
+                                 "already finishing)"}});
+  });
+  method_not_allowed(s, "/cancel", "POST");
+  s.Post("/upgrade", [this](const httplib::Request&, httplib::Response& res) {
+    if (!upgrade_) {
+      reply(res, 501, {{"success", false}, {"error", "this daemon cannot upgrade itself"}});
+      return;
+    }
+    const UpgradeAnswer a = upgrade_();
+    if (a.status == 200)
+      reply(res, 200, {{"success", true}, {"pid", a.pid}, {"version", a.version}});
+    else
+      reply(res, a.status, {{"success", false}, {"error", a.error}});
+  });
+  method_not_allowed(s, "/upgrade", "POST");
+  s.Post("/shutdown", [this](const httplib::Request&, httplib::Response& res) {
+    if (!shutdown_) {
+      reply(res, 501, {{"success", false}, {"error", "this daemon cannot be stopped over its API"}});
+      return;
+    }
+    reply(res, 200, {{"success", true}, {"pid", getpid()}});
+    shutdown_();  // drains as SIGTERM does, after this answer has gone
+  });
+  method_not_allowed(s, "/shutdown", "POST");
+  s.Get("/history", [this](const httplib::Request& req, httplib::Response& res) {
+    size_t limit = 0, skip = 0;
+    if (count_param(req, res, "limit", 20, 1, 10000, limit) && count_param(req, res, "skip", 0, 0, 100000000, skip))
+      reply(res, 200, {{"entries", daemon_.history(limit, skip)}});
+  });
+  method_not_allowed(s, "/history", "GET");
+  s.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    if (!metrics_) {
+      reply(res, 501, {{"error", "this daemon has no metrics"}});
+      return;
+    }
+    res.set_content(metrics_(), metrics::Exposition::kContentType);
+  });
+  method_not_allowed(s, "/metrics", "GET");
+  s.Get("/logs", [this](const httplib::Request& req, httplib::Response& res) { logs_.serve(req, res, port_); });
+  method_not_allowed(s, "/logs", "GET");
+  method_not_allowed(s, "/deploy", "POST");
+  method_not_allowed(s, "/rollback", "POST");
+  method_not_allowed(s, "/status", "GET");
+
+}
+
+}  // namespace sm::api
