@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test: unit tests and the black-box spec suite on a normal build, the Debian
 # package's checks (scripts/check_package.sh), the include layering (scripts/layers.sh),
-# then the unit tests and the spec suite again against an AddressSanitizer +
-# UndefinedBehaviorSanitizer build (any sanitizer report fails the run), then every fuzz
-# target briefly (scripts/fuzz.sh, FUZZ_SECONDS each, default 20).
+# the README's quick start as written (scripts/quickstart.sh), then the unit tests and
+# the spec suite again against an AddressSanitizer + UndefinedBehaviorSanitizer build
+# (any sanitizer report fails the run), then every fuzz target briefly (scripts/fuzz.sh,
+# FUZZ_SECONDS each, default 20).
 #
 # Usage: scripts/test.sh            everything (what CI runs)
 #        scripts/test.sh --quick    unit tests and the release spec only: the edit-compile-test loop
@@ -52,6 +53,10 @@ if [ "$mode" != quick ]; then
   bash scripts/check_package.sh
   stage "include layering"
   bash scripts/layers.sh
+  stage "README quick start"
+  # Counted as one test in the closing line (the script fails the run when it fails).
+  bash scripts/quickstart.sh
+  echo "[doctest] test cases: 1 | 1 passed | 0 failed | quickstart" >>"$counts"
 fi
 
 if [ "$mode" = full ]; then

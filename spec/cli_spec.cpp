@@ -1,6 +1,7 @@
 // Contract §1: CLI texts and exit codes (scenarios 9, 10, 11, 14).
 
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 
 #include <fstream>
 
@@ -178,4 +179,28 @@ TEST_CASE("a failing deploy or rollback exits != 0 with the daemon's error") {
   auto dep = d.cli({"deploy", "no-such-branch"});
   CHECK(dep.exit_code != 0);
   CHECK(dep.err.find("unknown commit \"no-such-branch\"") != std::string::npos);
+}
+
+TEST_CASE("a client right after `start &` waits for the daemon that will serve its port; with none, it fails at once") {
+  AppRepo repo;
+  const std::string v1 = repo.commit("v1");
+  repo.write_config();
+  const int api = repo.config()["api_port"];
+  // As a script types it: the daemon in the background, then a command at once.
+  const std::string bin = slot_machine_bin();
+  const std::string script = fmt::format(
+      "\"{0}\" start --no-proxy --config {1} --repo {2} --data {3} 2>{4}/daemon.err & daemon=$!; "
+      "\"{0}\" status --api-port {5}; rc=$?; kill -TERM $daemon; wait $daemon; echo \"daemon exit $?\"; exit $rc",
+      bin, repo.config_path().string(), repo.dir().string(), repo.data_dir().string(), repo.home().string(), api);
+  auto r = run({"/bin/sh", "-c", script}, repo.home(), {}, 30s);
+  CHECK_MESSAGE(r.exit_code == 0, r.out << r.err << read_file(repo.home() / "daemon.err"));
+  CHECK(r.out.find("live:") != std::string::npos);
+  CHECK(r.out.find("daemon exit 0") != std::string::npos);
+
+  // No daemon for this port (other daemons may run): `cannot reach` without waiting.
+  const auto began = std::chrono::steady_clock::now();
+  auto none = run({bin, "status", "--api-port", std::to_string(free_port())}, repo.home());
+  CHECK(none.exit_code == 1);
+  CHECK(none.err.find("cannot reach") != std::string::npos);
+  CHECK(std::chrono::steady_clock::now() - began < 5s);
 }

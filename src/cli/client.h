@@ -11,6 +11,7 @@ namespace sm::cli {
 struct ClientOptions {
   std::string url = "http://127.0.0.1:9100";  // the daemon's API (see remote_url)
   bool remote = false;                        // url came from --remote (for messages)
+  int local_port = 0;                         // not remote: the port of url
   std::optional<std::string> token;           // sent as Authorization: Bearer
   std::string cacert;                         // https: trust this PEM file, not the system's CAs
   bool json = false;   // print the daemon's JSON instead of text

@@ -5,8 +5,12 @@
 
 #include "config/config.h"
 #include "edge/api_token.h"
+#include "process/port_owner.h"
 
+#include <algorithm>
 #include <cctype>
+#include <chrono>
+#include <thread>
 #include <cstring>
 #include <memory>
 #include <stdexcept>
@@ -44,6 +48,34 @@ std::unique_ptr<httplib::Client> connect(const ClientOptions& o, time_t read_tim
   return c;
 }
 
+/// Whether `d` will serve its API on `port`: its --port, else its config's api_port.
+bool will_serve(const process::DaemonProcess& d, int port) {
+  std::filesystem::path config = "slot-machine.json";
+  for (size_t i = 0; i + 1 < d.args.size(); ++i) {
+    if (d.args[i] == "--port") return d.args[i + 1] == std::to_string(port);
+    if (d.args[i] == "--config") config = d.args[i + 1];
+  }
+  try {
+    return config::client_settings((d.cwd / config).string()).api_port == port;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+/// Whether to try again after `error`: nothing listens on a local daemon's API port, but
+/// a `slot-machine start` that will serve it runs (`start &` then `deploy` in a script: it
+/// is still starting). Up to 10 s from `began`; a refused connection sent nothing, so
+/// trying again is safe.
+bool daemon_still_starting(const ClientOptions& o, httplib::Error error, std::chrono::steady_clock::time_point began) {
+  if (error != httplib::Error::Connection || o.remote || o.local_port == 0) return false;
+  if (std::chrono::steady_clock::now() - began > std::chrono::seconds(10)) return false;
+  const auto daemons = process::daemon_processes();
+  if (std::none_of(daemons.begin(), daemons.end(), [&](const auto& d) { return will_serve(d, o.local_port); }))
+    return false;
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  return true;
+}
+
 }  // namespace
 
 std::string str(const json& j, const char* key) {
@@ -55,8 +87,10 @@ Reply call(const ClientOptions& o, const std::string& method, const std::string&
   auto c = connect(o, read_timeout_s);
   httplib::Headers headers;
   if (o.wait_s > 0) headers.emplace("Prefer", fmt::format("wait={}", o.wait_s));
-  httplib::Result res = method == "GET" ? c->Get(path)
-                                        : c->Post(path, headers, body, "application/json");
+  const auto began = std::chrono::steady_clock::now();
+  httplib::Result res = method == "GET" ? c->Get(path) : c->Post(path, headers, body, "application/json");
+  while (!res && daemon_still_starting(o, res.error(), began))
+    res = method == "GET" ? c->Get(path) : c->Post(path, headers, body, "application/json");
   Reply r;
   if (!res) {
     r.failure = failure_of(res.error());
@@ -76,17 +110,22 @@ Reply call_following(const ClientOptions& o, const std::string& path, time_t rea
   auto c = connect(o, read_timeout_s);
   Reply r;
   std::string error_body;
-  auto res = c->Get(
-      path,
-      [&](const httplib::Response& resp) {
-        r.status = resp.status;
-        return true;
-      },
-      [&](const char* data, size_t len) {
-        if (r.status == 200) return on_data(data, len);
-        error_body.append(data, len);
-        return true;
-      });
+  auto get = [&] {
+    return c->Get(
+        path,
+        [&](const httplib::Response& resp) {
+          r.status = resp.status;
+          return true;
+        },
+        [&](const char* data, size_t len) {
+          if (r.status == 200) return on_data(data, len);
+          error_body.append(data, len);
+          return true;
+        });
+  };
+  const auto began = std::chrono::steady_clock::now();
+  auto res = get();
+  while (!res && r.status == 0 && daemon_still_starting(o, res.error(), began)) res = get();
   if (!res && r.status != 200) r.failure = failure_of(res.error());
   if (r.status != 200) {
     r.body = json::parse(error_body, nullptr, false);
@@ -212,6 +251,7 @@ int connection_options(std::optional<int> api_port, std::vector<std::string>& re
     } else {
       if (api_port) config::check_port("--api-port", *api_port);  // the config's is checked already
       const int port = api_port.value_or(local.api_port);
+      o.local_port = port;
       // The local daemon's own certificate is the one to trust; it must name localhost.
       o.url = fmt::format("{}://{}:{}", local.api_tls_cert.empty() ? "http" : "https",
                           local.api_tls_cert.empty() ? "127.0.0.1" : "localhost", port);

@@ -1,5 +1,7 @@
 #include "process/port_owner.h"
 
+#include <unistd.h>
+
 #include <fmt/format.h>
 
 #include <filesystem>
@@ -47,6 +49,25 @@ std::string data_argument(pid_t pid) {
 }
 
 }  // namespace
+
+std::vector<DaemonProcess> daemon_processes() {
+  std::vector<DaemonProcess> found;
+  std::error_code ec;
+  for (const auto& proc : fs::directory_iterator("/proc", ec)) {
+    const std::string pid = proc.path().filename();
+    if (pid.find_first_not_of("0123456789") != std::string::npos || std::stol(pid) == getpid()) continue;
+    std::ifstream in(proc.path() / "cmdline");
+    std::string argv0, argv1;
+    if (!std::getline(in, argv0, '\0') || !std::getline(in, argv1, '\0') || argv1 != "start") continue;
+    if (fs::path(argv0).filename() != "slot-machine") continue;
+    DaemonProcess d{static_cast<pid_t>(std::stol(pid)), {}, {}};
+    for (std::string arg; std::getline(in, arg, '\0');) d.args.push_back(arg);
+    std::error_code cwd_ec;
+    d.cwd = fs::read_symlink(proc.path() / "cwd", cwd_ec);
+    if (!cwd_ec) found.push_back(std::move(d));
+  }
+  return found;
+}
 
 std::optional<PortOwner> port_owner(int port) {
   std::set<std::string> inodes;

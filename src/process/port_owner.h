@@ -4,8 +4,10 @@
 
 #include <sys/types.h>
 
+#include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace sm::process {
 
@@ -20,6 +22,16 @@ struct PortOwner {
 /// from /proc/net/tcp{,6} and /proc/*/fd; nullopt when none can be seen (another user's
 /// process needs root to be seen).
 std::optional<PortOwner> port_owner(int port);
+
+/// A `slot-machine start` process: its working directory and arguments (after "start").
+struct DaemonProcess {
+  pid_t pid = 0;
+  std::filesystem::path cwd;
+  std::vector<std::string> args;
+};
+/// This user's `slot-machine start` processes (argv[1] is "start"), other than this one:
+/// a client that finds no API may be looking at a daemon still starting.
+std::vector<DaemonProcess> daemon_processes();
 
 /// "another slot-machine (pid 12, --data /srv/x)" / "nginx (pid 7)".
 std::string describe(const PortOwner& o);
