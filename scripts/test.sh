@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test: unit tests and the black-box spec suite on a normal build, the Debian
 # package's checks (scripts/check_package.sh), the include layering (scripts/layers.sh),
-# the README's quick start as written (scripts/quickstart.sh), then the unit tests and
-# the spec suite again against an AddressSanitizer + UndefinedBehaviorSanitizer build
-# (any sanitizer report fails the run), then every fuzz target briefly (scripts/fuzz.sh,
-# FUZZ_SECONDS each, default 20).
+# the docs' links (scripts/doc_links.sh), the README's quick start as written
+# (scripts/quickstart.sh), then the unit tests and the spec suite again against an
+# AddressSanitizer + UndefinedBehaviorSanitizer build (any sanitizer report fails the
+# run), then every fuzz target briefly (scripts/fuzz.sh, FUZZ_SECONDS each, default 20).
 #
 # Usage: scripts/test.sh            everything (what CI runs)
 #        scripts/test.sh --quick    unit tests and the release spec only: the edit-compile-test loop
@@ -51,8 +51,9 @@ bash scripts/spec.sh "$dir/spec" "$dir/slot-machine" "$dir/testapp" "$jobs" "$co
 if [ "$mode" != quick ]; then
   stage "Debian package"
   bash scripts/check_package.sh
-  stage "include layering"
+  stage "include layering, doc links"
   bash scripts/layers.sh
+  bash scripts/doc_links.sh
   stage "README quick start"
   # Counted as one test in the closing line (the script fails the run when it fails).
   bash scripts/quickstart.sh
