@@ -16,9 +16,9 @@ using namespace spec;
 
 namespace {
 
-const std::string kSecret = "spec-notify-secret-0123456789";
+const std::string kNotifySecret = "spec-notify-secret-0123456789";
 
-std::string hmac_hex(const std::string& body) { return spec::hmac_hex(kSecret, body); }
+std::string notify_signature(const std::string& body) { return spec::hmac_hex(kNotifySecret, body); }
 
 /// A notification receiver on 127.0.0.1:port: records every POST; `/fail` answers
 /// 500 while `failing` is above 0 (counting down), `/hang` waits 20 s.
@@ -75,7 +75,7 @@ class Receiver {
   std::jthread thread_;
 };
 
-fs::path secret_file(const AppRepo& repo) { return spec::secret_file(repo, "notify.secret", kSecret); }
+fs::path secret_file(const AppRepo& repo) { return spec::secret_file(repo, "notify.secret", kNotifySecret); }
 
 }  // namespace
 
@@ -106,7 +106,7 @@ TEST_CASE("notify: every event reaches a signed JSON target with the contract's 
   REQUIRE(failed);
   REQUIRE(rolled);
   for (const auto* g : {&*started, &*begun, &*ok, &*failed, &*rolled}) {
-    CHECK(g->signature == "sha256=" + hmac_hex(g->body));
+    CHECK(g->signature == "sha256=" + notify_signature(g->body));
     const json body = json::parse(g->body);
     for (const char* key : {"event", "time", "commit", "slot", "previous_commit", "duration_ms", "stage", "error", "host"})
       CHECK_MESSAGE(body.contains(key), key << " in " << g->body);

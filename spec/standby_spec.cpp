@@ -14,7 +14,7 @@ using namespace spec;
 
 namespace {
 
-json history(Daemon& d, int n) {
+json standby_history(Daemon& d, int n) {
   return http_get(d.api_port(), fmt::format("/history?limit={}", n)).json_body()["entries"];
 }
 
@@ -146,7 +146,7 @@ TEST_CASE("auto-rollback: a new app that exits within auto_rollback_s is rolled 
   CHECK(s["healthy"] == true);
   CHECK(s["standby"] == "");     // the failing app is not kept
   CHECK(s["crash_restarts"] == 0);
-  auto e = history(d, 1)[0];
+  auto e = standby_history(d, 1)[0];
   CHECK(e["action"] == "auto-rollback");
   CHECK(e["result"] == "ok");
   CHECK(e["commit"] == v1);
@@ -159,7 +159,7 @@ TEST_CASE("auto-rollback: a new app that exits within auto_rollback_s is rolled 
   s = d.wait_status([](const json& j) { return j["crash_restarts"] == 1; }, 10s);
   CHECK(s["crash_restarts"] == 1);
   CHECK(s["live_commit"] == v1);
-  auto entries = history(d, 10);
+  auto entries = standby_history(d, 10);
   int autos = 0;
   for (const auto& h : entries) autos += h["action"] == "auto-rollback";
   CHECK(autos == 1);
