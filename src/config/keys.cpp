@@ -37,12 +37,16 @@ size_t edit_distance(const std::string& a, const std::string& b) {
 }  // namespace
 
 std::vector<std::string> unknown_keys(const nlohmann::json& doc) {
+  return unknown_keys(doc, std::vector<std::string>(kKnownKeys.begin(), kKnownKeys.end()));
+}
+
+std::vector<std::string> unknown_keys(const nlohmann::json& doc, const std::vector<std::string>& known_keys) {
   std::vector<std::string> out;
   for (const auto& [key, _] : doc.items()) {
-    if (kKnownKeys.count(key)) continue;
+    if (std::find(known_keys.begin(), known_keys.end(), key) != known_keys.end()) continue;
     std::string best;
     size_t best_distance = 0;
-    for (const auto& known : kKnownKeys) {
+    for (const auto& known : known_keys) {
       const size_t d = edit_distance(key, known);
       if (best.empty() || d < best_distance) std::tie(best, best_distance) = std::tie(known, d);
     }

@@ -1,0 +1,111 @@
+#include "config/apps.h"
+
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include "config/config.h"
+#include "config/keys.h"
+#include "hosts/table.h"
+
+namespace sm::config {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+const std::vector<std::string> kAppKeys = {"repo", "hosts", "config", "strip_prefix", "canonical_host"};
+
+fs::path absolute_in(const fs::path& base_dir, const std::string& p) {
+  const fs::path path(p);
+  return (path.is_absolute() ? path : base_dir / path).lexically_normal();
+}
+
+AppEntry parse_app(const std::string& name, const json& j, const fs::path& base_dir) {
+  const auto bad = [&](const std::string& why) {
+    return ConfigError(fmt::format("config: app \"{}\": {}", name, why));
+  };
+  if (!j.is_object()) throw bad("must be an object such as {\"repo\": \"/srv/blog\", \"hosts\": [\"blog.example.com\"]}");
+  if (const auto unknown = unknown_keys(j, kAppKeys); !unknown.empty()) throw bad(unknown.front());
+  AppEntry a;
+  a.name = name;
+  if (!j.contains("repo") || !j["repo"].is_string() || j["repo"].get<std::string>().empty())
+    throw bad("\"repo\" is required: the path of the app's git repository");
+  a.repo = absolute_in(base_dir, j["repo"].get<std::string>());
+  if (!j.contains("hosts") || !j["hosts"].is_array() || j["hosts"].empty())
+    throw bad("\"hosts\" is required: a non-empty list such as [\"blog.example.com\", \"*.blog.example.com\"]");
+  for (const json& h : j["hosts"]) {
+    if (!h.is_string()) throw bad("\"hosts\" entries must be strings");
+    try {
+      a.hosts.push_back(hosts::parse_pattern(h.get<std::string>()));
+    } catch (const hosts::BadPattern& e) {
+      throw bad(fmt::format("\"hosts\": {}", e.what()));
+    }
+  }
+  if (j.contains("config")) {
+    if (!j["config"].is_string() || j["config"].get<std::string>().empty())
+      throw bad("\"config\" must be the path of the app's slot-machine.json");
+    a.config = absolute_in(base_dir, j["config"].get<std::string>());
+  } else {
+    a.config = a.repo / "slot-machine.json";
+  }
+  if (j.contains("strip_prefix")) {
+    if (!j["strip_prefix"].is_boolean()) throw bad("\"strip_prefix\" must be true or false");
+    a.strip_prefix = j["strip_prefix"].get<bool>();
+  }
+  if (j.contains("canonical_host")) {
+    if (!j["canonical_host"].is_string()) throw bad("\"canonical_host\" must be one of the app's hosts");
+    std::string c = j["canonical_host"].get<std::string>();
+    hosts::Pattern p;
+    try {
+      p = hosts::parse_pattern(c);
+    } catch (const hosts::BadPattern& e) {
+      throw bad(fmt::format("\"canonical_host\": {}", e.what()));
+    }
+    const bool listed = std::find(a.hosts.begin(), a.hosts.end(), p) != a.hosts.end();
+    if (p.wildcard() || !p.prefix.empty() || !listed)
+      throw bad(fmt::format("\"canonical_host\" \"{}\" must be one of the app's \"hosts\" without a wildcard or a "
+                            "path",
+                            c));
+    a.canonical_host = p.host;
+  }
+  return a;
+}
+
+}  // namespace
+
+bool valid_app_name(const std::string& name) {
+  if (name.empty() || name.size() > 32) return false;
+  const auto ok = [](char c, bool first) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (!first && c == '-');
+  };
+  for (size_t i = 0; i < name.size(); ++i)
+    if (!ok(name[i], i == 0)) return false;
+  return true;
+}
+
+std::vector<AppEntry> parse_apps(const json& apps, const fs::path& base_dir) {
+  if (!apps.is_object() || apps.empty())
+    throw ConfigError("config: \"apps\" must be an object of apps by name, such as "
+                      "{\"blog\": {\"repo\": \"/srv/blog\", \"hosts\": [\"blog.example.com\"]}}");
+  if (apps.size() > kMaxApps)
+    throw ConfigError(fmt::format("config: \"apps\" holds {} apps; one server takes at most {}", apps.size(), kMaxApps));
+  std::vector<AppEntry> out;
+  std::vector<hosts::Table::App> routes;
+  for (const auto& [name, entry] : apps.items()) {
+    if (!valid_app_name(name))
+      throw ConfigError(fmt::format("config: app name \"{}\" must be 1-32 of a-z, 0-9 and '-', starting with a "
+                                    "letter or digit",
+                                    name.substr(0, 100)));
+    out.push_back(parse_app(name, entry, base_dir));
+    routes.push_back({name, out.back().hosts});
+  }
+  try {
+    hosts::Table check(routes);
+  } catch (const hosts::BadPattern& e) {
+    throw ConfigError(fmt::format("config: \"apps\": {}", e.what()));
+  }
+  return out;
+}
+
+}  // namespace sm::config

@@ -1,0 +1,38 @@
+#pragma once
+// A server config's "apps" (contract §13): each app's repository, the hosts it is
+// reached by, and where its own slot-machine.json is. Pure parsing and validation; the
+// server builds its apps and host table from the result.
+
+#include <filesystem>
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+#include <vector>
+
+#include "hosts/hosts.h"
+
+namespace sm::config {
+
+/// The most apps one server config may hold.
+inline constexpr size_t kMaxApps = 1000;
+
+/// One app of a server config.
+struct AppEntry {
+  std::string name;                   // [a-z0-9][a-z0-9-]{0,31}
+  std::filesystem::path repo;         // absolute
+  std::vector<hosts::Pattern> hosts;  // at least one
+  std::filesystem::path config;       // absolute; default <repo>/slot-machine.json
+  bool strip_prefix = true;           // a matched path prefix is removed before the app sees the path
+  std::string canonical_host;         // "" or one of `hosts` (exact, no prefix): the others answer 308 to it
+};
+
+/// Whether `name` is a valid app name.
+bool valid_app_name(const std::string& name);
+
+/// Parses "apps" (an object: name → entry). Relative paths are resolved against
+/// `base_dir`. Throws ConfigError naming the app and field: not an object, no apps or
+/// more than kMaxApps, a bad name, a missing or empty "repo" or "hosts", a bad host, a
+/// host (with its prefix) in two apps, a canonical_host not among the app's exact
+/// hosts, an unknown key.
+std::vector<AppEntry> parse_apps(const nlohmann::json& apps, const std::filesystem::path& base_dir);
+
+}  // namespace sm::config
