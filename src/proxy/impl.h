@@ -61,8 +61,8 @@ struct Backend {
   std::vector<std::weak_ptr<Stream>> tunnel_sockets;  // client sides; event loop thread only
 };
 
-/// Owns one count of a backend's in_flight (taken under the routing lock, so a drain
-/// that starts after a switch sees every request routed before it); gives it back once.
+/// Owns one count of a backend's in_flight (taken by route(), so a drain that starts
+/// after a switch sees every request routed before it); gives it back once.
 class InFlight {
  public:
   explicit InFlight(std::shared_ptr<Backend> b) : b_(std::move(b)) {}
@@ -128,19 +128,33 @@ struct Proxy::Impl {
   std::atomic<bool> draining{false};  // hand_over() began: close connections as they finish
   Clock::time_point drain_began;      // loop thread, once draining
 
-  mutable std::mutex mu;  // guards the routing table below
-  std::shared_ptr<Backend> public_backend, internal_backend;
+  /// Where new requests go: replaced whole by switch_to(), read by every request without
+  /// a lock, so a switch never makes a request wait (and N loops can share it).
+  struct Routes {
+    std::shared_ptr<Backend> public_backend, internal_backend;
+  };
+  std::atomic<std::shared_ptr<const Routes>> routes{std::make_shared<const Routes>()};
+  mutable std::mutex known_mu;                // guards `known`: switch_to and the counters, never a request
   std::vector<std::weak_ptr<Backend>> known;  // every backend, for in_flight()/wait_idle()
 
   /// Sums `what` over every backend on `port`.
   int count(int port, std::atomic<int> Backend::*what) const;
 
-  /// The backend new requests go to, with one in_flight count taken for the caller.
+  /// The backend new requests go to, with one in_flight count taken for the caller. The
+  /// count is taken, then the routes are read again: when a switch published new ones
+  /// in between, the count is given back and the new routes taken. So a drain that
+  /// begins after switch_to() returned (and then reads in_flight) sees every request
+  /// routed to the old backend: its count was taken before the switch, or the request
+  /// went to the new backend.
   std::shared_ptr<Backend> route(bool internal) {
-    std::lock_guard lock(mu);
-    auto b = internal ? internal_backend : public_backend;
-    if (b) ++b->in_flight;
-    return b;
+    for (;;) {
+      const auto r = routes.load();
+      auto b = internal ? r->internal_backend : r->public_backend;
+      if (!b) return b;
+      ++b->in_flight;
+      if (routes.load() == r) return b;
+      --b->in_flight;
+    }
   }
 
   /// Binds `host:port` (or takes `fd`, when given) and starts accepting on it; throws

@@ -275,17 +275,14 @@ Proxy::~Proxy() = default;
 void Proxy::switch_to(int port, int internal_port) {
   auto pub = std::make_shared<Backend>(port);
   auto internal = std::make_shared<Backend>(internal_port);
-  bool first;
   {
-    std::lock_guard lock(impl_->mu);
-    first = !impl_->public_backend;
-    impl_->public_backend = pub;
-    impl_->internal_backend = internal;
+    std::lock_guard lock(impl_->known_mu);
     impl_->known.push_back(pub);
     impl_->known.push_back(internal);
     std::erase_if(impl_->known, [](const auto& w) { return w.expired(); });
   }
-  if (first) listen_now();
+  const auto before = impl_->routes.exchange(std::make_shared<const Impl::Routes>(Impl::Routes{pub, internal}));
+  if (!before->public_backend) listen_now();
 }
 
 void Proxy::listen_now() {
@@ -340,7 +337,7 @@ void Proxy::hand_over(Clock::time_point deadline) {
 }
 
 int Proxy::Impl::count(int port, std::atomic<int> Backend::*what) const {
-  std::lock_guard lock(mu);
+  std::lock_guard lock(known_mu);
   int n = 0;
   for (const auto& w : known)
     if (auto b = w.lock(); b && b->port == port) n += (*b).*what;

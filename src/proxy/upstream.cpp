@@ -154,7 +154,7 @@ awaitable<void> Proxy::Impl::tunnel(Stream& client, beast::flat_buffer& cbuf,
 void Proxy::Impl::close_tunnels(std::optional<int> port) {
   std::vector<std::shared_ptr<Backend>> backends;
   {
-    std::lock_guard lock(mu);
+    std::lock_guard lock(known_mu);
     for (const auto& w : known)
       if (auto b = w.lock(); b && (!port || b->port == *port)) backends.push_back(std::move(b));
   }
