@@ -4,7 +4,7 @@
 # the docs' links (scripts/doc_links.sh), the README's quick start as written
 # (scripts/quickstart.sh), then the unit tests and the spec suite again against an
 # AddressSanitizer + UndefinedBehaviorSanitizer build (any sanitizer report fails the
-# run), then every fuzz target briefly (scripts/fuzz.sh, FUZZ_SECONDS each, default 20).
+# run), then every fuzz target briefly (scripts/fuzz.sh, FUZZ_SECONDS each, default 15).
 #
 # Usage: scripts/test.sh            everything (what CI runs)
 #        scripts/test.sh --quick    unit tests and the release spec only: the edit-compile-test loop
@@ -82,8 +82,8 @@ if [ "$mode" = full ]; then
 
   # Each libFuzzer target for a short run from its corpus: regressions in the parsers
   # of outside input (config, env file, revisions, state, journal, API, proxy, webhooks).
-  stage "fuzz smoke (${FUZZ_SECONDS:-20} s a target)"
-  bash scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
+  stage "fuzz smoke (${FUZZ_SECONDS:-15} s a target)"
+  bash scripts/fuzz.sh "${FUZZ_SECONDS:-15}"
 fi
 stage ""
 
