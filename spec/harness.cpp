@@ -336,16 +336,8 @@ std::vector<std::string> commit_all(AppRepo& repo, std::initializer_list<Version
 Site::Site(std::initializer_list<Version> versions, const json& overrides, Launch how)
     : commits(commit_all(repo, versions, overrides)), d(repo, std::move(how)) {}
 
-namespace {
-Launch with_extra_args(std::vector<std::string> extra_args) {
-  Launch how;
-  how.extra_args = std::move(extra_args);
-  return how;
-}
-}  // namespace
-
 Site::Site(std::initializer_list<Version> versions, const json& overrides, std::vector<std::string> extra_args)
-    : Site(versions, overrides, with_extra_args(std::move(extra_args))) {}
+    : Site(versions, overrides, with_args(std::move(extra_args))) {}
 
 Site::~Site() {
   if (!d.stopped() && std::uncaught_exceptions() == 0) check_clean_stop(d);

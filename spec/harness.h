@@ -122,6 +122,9 @@ struct Launch {
   fs::path repo;           // another repository for --repo (default: the AppRepo's)
 };
 
+/// A Launch with `extra_args` and nothing else.
+Launch with_args(std::vector<std::string> extra_args);
+
 /// One `slot-machine start` process for an AppRepo, tagged so that every process it
 /// starts can be found by its environment.
 class Daemon {

@@ -18,13 +18,11 @@
 namespace spec {
 using namespace detail;
 
-namespace {
 Launch with_args(std::vector<std::string> extra_args) {
   Launch how;
   how.extra_args = std::move(extra_args);
   return how;
 }
-}  // namespace
 
 Daemon::Daemon(AppRepo& repo, std::vector<std::string> extra_args)
     : Daemon(repo, with_args(std::move(extra_args))) {}
