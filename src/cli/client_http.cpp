@@ -13,6 +13,7 @@
 #include <thread>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 
 namespace sm::cli {
@@ -51,10 +52,16 @@ std::unique_ptr<httplib::Client> connect(const ClientOptions& o, time_t read_tim
 /// Whether `d` will serve its API on `port`: its --port, else its config's api_port.
 bool will_serve(const process::DaemonProcess& d, int port) {
   std::filesystem::path config = "slot-machine.json";
-  for (size_t i = 0; i + 1 < d.args.size(); ++i) {
-    if (d.args[i] == "--port") return d.args[i + 1] == std::to_string(port);
-    if (d.args[i] == "--config") config = d.args[i + 1];
+  std::optional<std::string> port_arg;
+  for (size_t i = 0; i < d.args.size(); ++i) {  // "--port N" or "--port=N", the same for --config
+    const std::string& a = d.args[i];
+    const bool next = i + 1 < d.args.size();
+    if (a == "--port" && next) port_arg = d.args[i + 1];
+    if (a.starts_with("--port=")) port_arg = a.substr(7);
+    if (a == "--config" && next) config = d.args[i + 1];
+    if (a.starts_with("--config=")) config = a.substr(9);
   }
+  if (port_arg) return *port_arg == std::to_string(port);
   try {
     return config::client_settings((d.cwd / config).string()).api_port == port;
   } catch (const std::exception&) {
