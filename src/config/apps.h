@@ -1,13 +1,15 @@
 #pragma once
-// A server config's "apps" (contract §13): each app's repository, the hosts it is
-// reached by, and where its own slot-machine.json is. Pure parsing and validation; the
-// server builds its apps and host table from the result.
+// A server config (contract §13): the server's fields, and its "apps" (each app's
+// repository, the hosts it is reached by, where its own slot-machine.json is); and an
+// app's own file within a server. Pure parsing and validation; the server builds its
+// apps and host table from the result.
 
 #include <filesystem>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
 
+#include "config/config.h"
 #include "hosts/hosts.h"
 
 namespace sm::config {
@@ -34,5 +36,25 @@ bool valid_app_name(const std::string& name);
 /// host (with its prefix) in two apps, a canonical_host not among the app's exact
 /// hosts, an unknown key.
 std::vector<AppEntry> parse_apps(const nlohmann::json& apps, const std::filesystem::path& base_dir);
+
+/// A config with "apps": the server's fields (in a Config whose app fields stay at their
+/// defaults) and the apps.
+struct ServerConfig {
+  Config server;
+  std::vector<AppEntry> apps;
+  std::vector<std::string> warnings;
+};
+
+/// Whether `text` is a server config (a JSON object with "apps"); false for anything else,
+/// invalid JSON included (parse() then says what is wrong).
+bool is_server_config(const std::string& text);
+
+/// Parses a server config: "apps" and the server's fields only; an app's field at the top
+/// level is refused saying where it belongs. Throws ConfigError.
+ServerConfig parse_server(const std::string& text, const std::filesystem::path& base_dir);
+
+/// Parses an app's own file within a server: the app's fields (start_command required);
+/// the server's fields are ignored, named in one warning. Throws ConfigError.
+Loaded parse_app_file(const std::string& text, const std::filesystem::path& base_dir);
 
 }  // namespace sm::config

@@ -78,3 +78,57 @@ TEST_CASE("apps: 1,000 load, 1,001 are refused with the limit") {
   apps["one-more"] = {{"repo", "/srv/x"}, {"hosts", {"x.com"}}};
   CHECK(apps_refusal(apps).find("holds 1001 apps; one server takes at most 1000") != std::string::npos);
 }
+
+TEST_CASE("server config: the server's fields and the apps; an app's field at the top is refused saying where it goes") {
+  const auto sc = parse_server(R"({
+    "port": 8080, "api_port": 9200, "proxy_timeout_ms": 5000,
+    "apps": {"blog": {"repo": "/srv/blog", "hosts": ["blog.example.com"]}}
+  })",
+                               "/etc/slot-machine");
+  CHECK(sc.server.port == 8080);
+  CHECK(sc.server.api_port == 9200);
+  CHECK(sc.server.proxy_timeout_ms == 5000);
+  CHECK(sc.server.start_command.empty());
+  REQUIRE(sc.apps.size() == 1);
+  CHECK(sc.apps[0].name == "blog");
+  CHECK(is_server_config(R"({"apps": {}})"));
+  CHECK(!is_server_config(R"({"start_command": "x"})"));
+  CHECK(!is_server_config("not json"));
+
+  auto refused = [](const std::string& text) {
+    try {
+      parse_server(text, "/");
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("(accepted)");
+  };
+  CHECK(refused(R"({"start_command": "node .", "apps": {"a": {"repo": "/a", "hosts": ["a.com"]}}})")
+            .find("\"start_command\" is an app's field: with \"apps\" it belongs in each app's own config") !=
+        std::string::npos);
+  CHECK(refused(R"({"prot": 80, "apps": {"a": {"repo": "/a", "hosts": ["a.com"]}}})")
+            .find("unknown key \"prot\" (did you mean \"port\"?)") != std::string::npos);
+  CHECK(refused(R"({"port": 0, "apps": {"a": {"repo": "/a", "hosts": ["a.com"]}}})").find("\"port\" must be 1-65535") !=
+        std::string::npos);
+  CHECK(refused(R"({"apps": {"a": {"repo": "/a"}}})").find("app \"a\": \"hosts\" is required") != std::string::npos);
+}
+
+TEST_CASE("an app's own file: its fields; the server's fields ignored and named once") {
+  const auto app = parse_app_file(R"({"start_command": "node .", "port": 80, "api_port": 9100, "standby": "warm"})",
+                                  "/srv/blog");
+  CHECK(app.config.start_command == "node .");
+  CHECK(app.config.standby == "warm");
+  REQUIRE(app.warnings.size() == 1);
+  CHECK(app.warnings[0] == "config: \"port\", \"api_port\" ignored: the server's config sets them");
+  CHECK_THROWS_WITH_AS(parse_app_file(R"({"port": 80})", "/"), doctest::Contains("\"start_command\" is required"),
+                       ConfigError);
+  CHECK_THROWS_WITH_AS(parse_app_file(R"({"start_command": "x", "apps": {}})", "/"),
+                       doctest::Contains("cannot hold \"apps\""), ConfigError);
+}
+
+TEST_CASE("a server config given to today's daemon is refused as not supported yet, not as a missing start_command") {
+  CHECK_THROWS_WITH_AS(parse(R"({"apps": {"a": {"repo": "/a", "hosts": ["a.com"]}}})", "/"),
+                       doctest::Contains("\"apps\" (several apps behind one port, contract §13) is not supported by "
+                                         "this version yet"),
+                       ConfigError);
+}

@@ -1,4 +1,5 @@
 #include "config/config.h"
+#include "config/apps.h"
 #include "config/fields.h"
 #include "config/keys.h"
 #include "log/json_text.h"
@@ -19,7 +20,11 @@ namespace {
 using nlohmann::json;
 using namespace fields;
 
-Loaded parse_fields(const json& doc, const std::filesystem::path& base_dir);
+/// Which fields a document may hold: all of them (one app), the server's (a config with
+/// "apps"), or an app's own (within a server; start_command required).
+enum class Role { Single, Server, App };
+
+Loaded parse_fields(const json& doc, const std::filesystem::path& base_dir, Role role = Role::Single);
 
 int get_ms(const json& doc, const std::string& key, int fallback, long long min) {
   long long v = get_int(doc, key, fallback);
@@ -248,6 +253,9 @@ Loaded parse(const std::string& text, const std::filesystem::path& base_dir) {
   if (!doc.is_object())
     throw ConfigError(fmt::format("config: must be a JSON object, got {}", doc.type_name()));
 
+  if (doc.contains("apps"))  // parse_server() reads it; the daemon does not serve several apps yet
+    throw ConfigError("config: \"apps\" (several apps behind one port, contract §13) is not supported by this "
+                      "version yet; run one daemon per app, each with its own config, --data and ports");
   const std::vector<std::string> unknown = unknown_keys(doc);
   try {
     Loaded out = parse_fields(doc, base_dir);
@@ -262,14 +270,16 @@ Loaded parse(const std::string& text, const std::filesystem::path& base_dir) {
 
 namespace {
 
-Loaded parse_fields(const json& doc, const std::filesystem::path& base_dir) {
+Loaded parse_fields(const json& doc, const std::filesystem::path& base_dir, Role role) {
   Loaded out;
   Config& c = out.config;
-  if (!doc.contains("start_command"))
-    throw ConfigError("config: \"start_command\" is required (the command that starts your app)");
-  c.start_command = get_string(doc, "start_command", "");
-  if (c.start_command.find_first_not_of(" \t\r\n") == std::string::npos)
-    throw ConfigError("config: \"start_command\" must not be empty");
+  if (role != Role::Server) {
+    if (!doc.contains("start_command"))
+      throw ConfigError("config: \"start_command\" is required (the command that starts your app)");
+    c.start_command = get_string(doc, "start_command", "");
+    if (c.start_command.find_first_not_of(" \t\r\n") == std::string::npos)
+      throw ConfigError("config: \"start_command\" must not be empty");
+  }
   c.setup_command = get_string(doc, "setup_command", "");
   c.port = get_port(doc, "port", c.port);
   c.internal_port = get_port(doc, "internal_port", c.port);
@@ -330,6 +340,64 @@ Loaded parse_fields(const json& doc, const std::filesystem::path& base_dir) {
 }
 
 }  // namespace
+
+bool is_server_config(const std::string& text) {
+  const json doc = json::parse(text, nullptr, false);
+  return doc.is_object() && doc.contains("apps");
+}
+
+ServerConfig parse_server(const std::string& text, const std::filesystem::path& base_dir) {
+  json doc = parse_json(text);
+  if (!doc.is_object()) throw ConfigError(fmt::format("config: must be a JSON object, got {}", doc.type_name()));
+  if (!doc.contains("apps")) throw ConfigError("config: a server config needs \"apps\"");
+  std::vector<std::string> known(kServerKeys.begin(), kServerKeys.end());
+  known.push_back("apps");
+  json server = json::object();
+  for (const auto& [key, value] : doc.items()) {
+    if (key == "apps") continue;
+    if (std::find(kServerKeys.begin(), kServerKeys.end(), key) != kServerKeys.end()) {
+      server[key] = value;
+      continue;
+    }
+    if (unknown_keys(json{{key, nullptr}}).empty())  // an app's field, one level too high
+      throw ConfigError(fmt::format("config: \"{}\" is an app's field: with \"apps\" it belongs in each app's own "
+                                    "config (\"config\" of the app, default <repo>/slot-machine.json)",
+                                    key));
+    throw ConfigError(fmt::format("config: {}", unknown_keys(json{{key, nullptr}}, known).front()));
+  }
+  ServerConfig out;
+  Loaded fields = parse_fields(server, base_dir, Role::Server);
+  out.server = std::move(fields.config);
+  out.warnings = std::move(fields.warnings);
+  out.apps = parse_apps(doc.at("apps"), base_dir);
+  return out;
+}
+
+Loaded parse_app_file(const std::string& text, const std::filesystem::path& base_dir) {
+  json doc = parse_json(text);
+  if (!doc.is_object()) throw ConfigError(fmt::format("config: must be a JSON object, got {}", doc.type_name()));
+  if (doc.contains("apps"))
+    throw ConfigError("config: an app's own config cannot hold \"apps\" (only the server's config does)");
+  std::vector<std::string> ignored;
+  for (const auto& key : kServerKeys)
+    if (doc.contains(key)) {
+      ignored.push_back("\"" + key + "\"");
+      doc.erase(key);
+    }
+  const std::vector<std::string> unknown = unknown_keys(doc);
+  Loaded out;
+  try {
+    out = parse_fields(doc, base_dir, Role::App);
+  } catch (const ConfigError& e) {
+    if (unknown.empty()) throw;
+    throw ConfigError(fmt::format("{}; {}", e.what(), fmt::join(unknown, "; ")));
+  }
+  if (!ignored.empty())
+    out.warnings.push_back(fmt::format("config: {} ignored: the server's config sets {}", fmt::join(ignored, ", "),
+                                       ignored.size() == 1 ? "it" : "them"));
+  for (const auto& u : unknown) out.warnings.push_back(fmt::format("config: {} ignored", u));
+  return out;
+}
 
 Loaded load(const std::filesystem::path& path) {
   std::error_code ec;

@@ -103,6 +103,13 @@ struct Loaded {
 /// Throws ConfigError.
 Loaded parse(const std::string& text, const std::filesystem::path& base_dir);
 
+/// The top-level keys of a server config (contract §13) besides "apps": the server's
+/// own fields. In an app's own file they are ignored, with one warning naming them.
+inline const std::vector<std::string> kServerKeys = {
+    "port",           "internal_port",    "tls",     "api_port",
+    "api_bind",       "api_tls",          "api_token_file", "proxy_timeout_ms",
+    "proxy_header_timeout_ms", "proxy_max_conns_per_ip", "notify", "github"};
+
 /// Reads and validates the file at `path`. Throws ConfigError (also when it is missing).
 Loaded load(const std::filesystem::path& path);
 
