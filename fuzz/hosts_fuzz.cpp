@@ -1,5 +1,5 @@
-// Host names as routing sees them (src/hosts/): any bytes as a Host header and as a
-// "hosts" entry. normalise() must return a name that routes as itself (idempotent, no
+// Host names as routing sees them (src/hosts/): any bytes as a Host header, as a
+// "hosts" entry, and as a Host line plus a target for the routing decision. normalise() must return a name that routes as itself (idempotent, no
 // byte a Host may not carry), parse_pattern() a pattern or BadPattern, and a table of
 // fixed apps must answer any normalised host without crashing.
 #include <cstdint>
@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "hosts/hosts.h"
+#include "hosts/route.h"
 #include "hosts/table.h"
 
 namespace {
@@ -16,6 +17,13 @@ const sm::hosts::Table& table() {
                                    {"shop", {sm::hosts::parse_pattern("*.shop.example.com")}},
                                    {"api", {sm::hosts::parse_pattern("example.com/api")}}});
   return t;
+}
+const sm::hosts::Router& router() {
+  static const sm::hosts::Router r({{"blog", {sm::hosts::parse_pattern("blog.example.com"),
+                                              sm::hosts::parse_pattern("www.blog.example.com")}, true, "blog.example.com"},
+                                    {"api", {sm::hosts::parse_pattern("example.com/api")}, true, ""},
+                                    {"shop", {sm::hosts::parse_pattern("*.shop.example.com")}, false, ""}});
+  return r;
 }
 }  // namespace
 
@@ -33,6 +41,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     const size_t slash = in.find('/');
     table().find(*n, slash == std::string_view::npos ? "/" : in.substr(slash));
+  }
+  // The first line as a Host header, the rest as the request target.
+  const size_t nl = in.find('\n');
+  const auto d = router().decide(in.substr(0, nl), nl == std::string_view::npos ? "/" : in.substr(nl + 1), size & 1);
+  using Kind = sm::hosts::Decision::Kind;
+  if ((d.kind == Kind::Forward && (d.target.empty() || d.target.front() != '/' || d.app.empty())) ||
+      (d.kind == Kind::Redirect && !d.target.starts_with("http")) ||
+      ((d.kind == Kind::BadRequest || d.kind == Kind::NotFound) && !d.app.empty())) {
+    fprintf(stderr, "decide: kind %d app [%s] target [%s]\n", static_cast<int>(d.kind), d.app.c_str(), d.target.c_str());
+    __builtin_trap();
   }
   try {
     const auto p = sm::hosts::parse_pattern(in);

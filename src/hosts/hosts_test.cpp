@@ -142,3 +142,62 @@ TEST_CASE("host table: 1,000 apps of 3 hosts each build and route") {
   CHECK(t.find("example.org", "/app42/x")->app == "app42");
   CHECK(!t.find("example.org", "/app4200"));
 }
+
+#include "hosts/route.h"
+
+namespace {
+Router sample_router() {
+  return Router({{"blog", {parse_pattern("blog.example.com"), parse_pattern("www.blog.example.com")}, true,
+                  "blog.example.com"},
+                 {"api", {parse_pattern("example.com/api")}, true, ""},
+                 {"raw", {parse_pattern("example.com/raw")}, false, ""},
+                 {"shop", {parse_pattern("*.shop.example.com")}, true, ""}});
+}
+}  // namespace
+
+TEST_CASE("route: forward with the prefix stripped and said; or as is when the app keeps it") {
+  const Router r = sample_router();
+  auto d = r.decide("example.com", "/api/users?page=2", false);
+  CHECK(d.kind == Decision::Kind::Forward);
+  CHECK(d.app == "api");
+  CHECK(d.target == "/users?page=2");
+  CHECK(d.prefix == "/api");
+  CHECK(r.decide("example.com", "/api", false).target == "/");
+  CHECK(r.decide("example.com", "/api?x=1", false).target == "/?x=1");
+  d = r.decide("example.com", "/raw/file", false);
+  CHECK(d.app == "raw");
+  CHECK(d.target == "/raw/file");
+  CHECK(d.prefix.empty());
+  d = r.decide("EU.Shop.Example.com:8080", "/cart", false);
+  CHECK(d.app == "shop");
+  CHECK(d.target == "/cart");
+}
+
+TEST_CASE("route: canonical_host answers 308 from the app's other hosts, keeping port, path and query") {
+  const Router r = sample_router();
+  auto d = r.decide("www.blog.example.com", "/post/1?c=2", true);
+  CHECK(d.kind == Decision::Kind::Redirect);
+  CHECK(d.target == "https://blog.example.com/post/1?c=2");
+  CHECK(r.decide("www.blog.example.com:8443", "/", true).target == "https://blog.example.com:8443/");
+  CHECK(r.decide("blog.example.com", "/", false).kind == Decision::Kind::Forward);
+}
+
+TEST_CASE("route: an unknown host is 404, never another app; a bad Host or a disagreeing target is 400") {
+  const Router r = sample_router();
+  auto d = r.decide("other.example.com", "/", false);
+  CHECK(d.kind == Decision::Kind::NotFound);
+  CHECK(d.app.empty());
+  CHECK(d.why == "no app is served at other.example.com");
+  CHECK(r.decide("example.com", "/", false).kind == Decision::Kind::NotFound);  // only /api and /raw there
+  for (const char* bad : {"", "blog example.com", "blog.example.com\x01", "a..b", "host:x"})
+    CHECK(r.decide(bad, "/", false).kind == Decision::Kind::BadRequest);
+  d = r.decide("blog.example.com", "http://example.com/api/x", false);
+  CHECK(d.kind == Decision::Kind::BadRequest);
+  CHECK(d.why == "the request target names another host than the Host header");
+  d = r.decide("example.com", "http://Example.com:80/api/x", false);
+  CHECK(d.kind == Decision::Kind::Forward);
+  CHECK(d.target == "/x");
+  CHECK(r.decide("blog.example.com.", "/", false).kind == Decision::Kind::Forward);  // trailing dot
+  CHECK(r.decide("blog.example.com", "*", false).kind == Decision::Kind::Forward);   // OPTIONS *
+  CHECK(r.decide("blog.example.com", "nonsense", false).kind == Decision::Kind::BadRequest);
+}
