@@ -108,6 +108,7 @@ struct Proxy::Impl {
   Options opts;
   Counters counters;
   std::atomic<size_t> connections{0};  // declared before io, which outlives sessions
+  std::atomic<int> accept_loops{0};    // accept_loop() coroutines still running
   std::map<asio::ip::address, size_t> per_ip;  // open connections per client address (loop thread)
   asio::io_context io{1};
   asio::executor_work_guard<asio::io_context::executor_type> work;
@@ -163,8 +164,11 @@ struct Proxy::Impl {
   /// Listens on the public (and internal) port unless it already does (loop thread).
   void listen_once();
 
-  /// Accepts clients, closing at once those over the total or per-address cap.
+  /// Accepts clients until the acceptor is closed.
   awaitable<void> accept_loop(Acceptor& acc, Kind kind);
+  /// Starts a session for an accepted client (counted in `connections` at once), or
+  /// closes it at once when it is over the total or per-address cap.
+  void serve_accepted(Socket sock, Kind kind);
 
   /// One client connection: read a request header, route it, forward it; repeat while
   /// both sides keep the connection alive.

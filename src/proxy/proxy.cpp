@@ -50,32 +50,49 @@ void Proxy::Impl::listen_once() {
 }
 
 awaitable<void> Proxy::Impl::accept_loop(Acceptor& acc, Kind kind) {
+  struct Running {  // hand_over() waits for every accept loop to end
+    std::atomic<int>& loops;
+    explicit Running(std::atomic<int>& n) : loops(n) { ++loops; }
+    ~Running() { --loops; }
+  } running{accept_loops};
   for (;;) {
     error_code ec;
     Socket sock = co_await acc.async_accept(redirect(ec));
-    if (ec == asio::error::operation_aborted || !acc.is_open()) co_return;
+    if (ec == asio::error::operation_aborted) co_return;
     if (ec) {  // EMFILE and friends: back off instead of spinning
+      if (!acc.is_open()) co_return;
       Timer t(io.get_executor(), std::chrono::milliseconds(50));
       co_await t.async_wait(redirect(ec));
       continue;
     }
-    if (connections >= opts.max_connections) continue;  // closes `sock`
-    const auto peer = sock.remote_endpoint(ec).address();
-    if (ec) continue;  // already gone
-    auto& from_peer = per_ip[peer];
-    if (opts.max_conns_per_ip && from_peer >= opts.max_conns_per_ip) {
-      if (from_peer == 0) per_ip.erase(peer);
-      continue;  // refused: closes `sock`; other addresses are not affected
-    }
-    ++from_peer;
-    sock.set_option(tcp::no_delay(true), ec);
-    asio::co_spawn(io, session(std::move(sock), peer, kind), asio::detached);
+    // A connection the kernel accepted is served even when stop_accepting() closed the
+    // acceptor meanwhile: its client connected in time, and closing it unanswered would
+    // fail its request (seen under load during upgrades).
+    serve_accepted(std::move(sock), kind);
+    if (!acc.is_open()) co_return;
   }
 }
 
-awaitable<void> Proxy::Impl::session(Socket sock, asio::ip::address peer_addr, Kind kind) {
+void Proxy::Impl::serve_accepted(Socket sock, Kind kind) {
+  if (connections >= opts.max_connections) return;  // closes `sock`
+  error_code ec;
+  const auto peer = sock.remote_endpoint(ec).address();
+  if (ec) return;  // already gone
+  auto& from_peer = per_ip[peer];
+  if (opts.max_conns_per_ip && from_peer >= opts.max_conns_per_ip) {
+    if (from_peer == 0) per_ip.erase(peer);
+    return;  // refused: closes `sock`; other addresses are not affected
+  }
+  ++from_peer;
+  sock.set_option(tcp::no_delay(true), ec);
+  // Counted now, not when the session first runs: hand_over() sees it once the accept
+  // loops have ended.
   ++connections;
-  struct Count {
+  asio::co_spawn(io, session(std::move(sock), peer, kind), asio::detached);
+}
+
+awaitable<void> Proxy::Impl::session(Socket sock, asio::ip::address peer_addr, Kind kind) {
+  struct Count {  // taken by serve_accepted()
     Impl& self;
     asio::ip::address peer;
     ~Count() {
@@ -325,7 +342,7 @@ void Proxy::stop_accepting() {
 
 void Proxy::hand_over(Clock::time_point deadline) {
   stop_accepting();
-  while (impl_->connections > 0 && Clock::now() < deadline)
+  while ((impl_->accept_loops > 0 || impl_->connections > 0) && Clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   if (impl_->connections == 0) return;
   std::promise<void> closed;
