@@ -10,13 +10,18 @@ using namespace sm::config;
 using nlohmann::json;
 
 namespace {
-std::string apps_refusal(const json& apps) {
+/// The ConfigError `parse` throws, or "(accepted)".
+template <class Parse>
+std::string refusal_of(Parse parse) {
   try {
-    parse_apps(apps, "/etc/slot-machine");
+    parse();
   } catch (const ConfigError& e) {
     return e.what();
   }
   return "(accepted)";
+}
+std::string apps_refusal(const json& apps) {
+  return refusal_of([&] { parse_apps(apps, "/etc/slot-machine"); });
 }
 }  // namespace
 
@@ -95,14 +100,7 @@ TEST_CASE("server config: the server's fields and the apps; an app's field at th
   CHECK(!is_server_config(R"({"start_command": "x"})"));
   CHECK(!is_server_config("not json"));
 
-  auto refused = [](const std::string& text) {
-    try {
-      parse_server(text, "/");
-    } catch (const ConfigError& e) {
-      return std::string(e.what());
-    }
-    return std::string("(accepted)");
-  };
+  auto refused = [](const std::string& text) { return refusal_of([&] { parse_server(text, "/"); }); };
   CHECK(refused(R"({"start_command": "node .", "apps": {"a": {"repo": "/a", "hosts": ["a.com"]}}})")
             .find("\"start_command\" is an app's field: with \"apps\" it belongs in each app's own config") !=
         std::string::npos);
