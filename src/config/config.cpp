@@ -24,7 +24,21 @@ using namespace fields;
 /// "apps"), or an app's own (within a server; start_command required).
 enum class Role { Single, Server, App };
 
-Loaded parse_fields(const json& doc, const std::filesystem::path& base_dir, Role role = Role::Single);
+Loaded parse_fields(const json& doc, const std::filesystem::path& base_dir, Role role);
+
+/// parse_fields(), with the keys the config does not know as warnings, and named in the
+/// error too when one is thrown (a typo'd key is often why a field is missing or wrong).
+Loaded parse_known(const json& doc, const std::filesystem::path& base_dir, Role role) {
+  const std::vector<std::string> unknown = unknown_keys(doc);
+  try {
+    Loaded out = parse_fields(doc, base_dir, role);
+    for (const auto& u : unknown) out.warnings.push_back(fmt::format("config: {} ignored", u));
+    return out;
+  } catch (const ConfigError& e) {
+    if (unknown.empty()) throw;
+    throw ConfigError(fmt::format("{}; {}", e.what(), fmt::join(unknown, "; ")));
+  }
+}
 
 int get_ms(const json& doc, const std::string& key, int fallback, long long min) {
   long long v = get_int(doc, key, fallback);
@@ -256,16 +270,7 @@ Loaded parse(const std::string& text, const std::filesystem::path& base_dir) {
   if (doc.contains("apps"))  // parse_server() reads it; the daemon does not serve several apps yet
     throw ConfigError("config: \"apps\" (several apps behind one port, contract §13) is not supported by this "
                       "version yet; run one daemon per app, each with its own config, --data and ports");
-  const std::vector<std::string> unknown = unknown_keys(doc);
-  try {
-    Loaded out = parse_fields(doc, base_dir);
-    for (const auto& u : unknown) out.warnings.push_back(fmt::format("config: {} ignored", u));
-    return out;
-  } catch (const ConfigError& e) {
-    // A typo'd key is often why a field is missing or wrong: say both in the one line.
-    if (unknown.empty()) throw;
-    throw ConfigError(fmt::format("{}; {}", e.what(), fmt::join(unknown, "; ")));
-  }
+  return parse_known(doc, base_dir, Role::Single);
 }
 
 namespace {
@@ -359,11 +364,12 @@ ServerConfig parse_server(const std::string& text, const std::filesystem::path& 
       server[key] = value;
       continue;
     }
-    if (unknown_keys(json{{key, nullptr}}).empty())  // an app's field, one level too high
+    const json one{{key, nullptr}};
+    if (unknown_keys(one).empty())  // an app's field, one level too high
       throw ConfigError(fmt::format("config: \"{}\" is an app's field: with \"apps\" it belongs in each app's own "
                                     "config (\"config\" of the app, default <repo>/slot-machine.json)",
                                     key));
-    throw ConfigError(fmt::format("config: {}", unknown_keys(json{{key, nullptr}}, known).front()));
+    throw ConfigError(fmt::format("config: {}", unknown_keys(one, known).front()));
   }
   ServerConfig out;
   Loaded fields = parse_fields(server, base_dir, Role::Server);
@@ -384,18 +390,11 @@ Loaded parse_app_file(const std::string& text, const std::filesystem::path& base
       ignored.push_back("\"" + key + "\"");
       doc.erase(key);
     }
-  const std::vector<std::string> unknown = unknown_keys(doc);
-  Loaded out;
-  try {
-    out = parse_fields(doc, base_dir, Role::App);
-  } catch (const ConfigError& e) {
-    if (unknown.empty()) throw;
-    throw ConfigError(fmt::format("{}; {}", e.what(), fmt::join(unknown, "; ")));
-  }
+  Loaded out = parse_known(doc, base_dir, Role::App);
   if (!ignored.empty())
-    out.warnings.push_back(fmt::format("config: {} ignored: the server's config sets {}", fmt::join(ignored, ", "),
-                                       ignored.size() == 1 ? "it" : "them"));
-  for (const auto& u : unknown) out.warnings.push_back(fmt::format("config: {} ignored", u));
+    out.warnings.insert(out.warnings.begin(),
+                        fmt::format("config: {} ignored: the server's config sets {}", fmt::join(ignored, ", "),
+                                    ignored.size() == 1 ? "it" : "them"));
   return out;
 }
 

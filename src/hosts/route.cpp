@@ -2,8 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <algorithm>
-
 namespace sm::hosts {
 
 namespace {
@@ -56,7 +54,7 @@ Decision Router::decide(std::string_view host_header, std::string_view target, b
 
   const auto match = table_.find(*host, path);
   if (!match) return refuse(Kind::NotFound, fmt::format("no app is served at {}", host->substr(0, 253)));
-  const auto app = std::find_if(apps_.begin(), apps_.end(), [&](const AppRoutes& a) { return a.name == match->app; });
+  const AppRoutes* app = &apps_[match->index];  // the table was built from apps_, in order
   Decision d;
   d.app = app->name;
   if (!app->canonical_host.empty() && *host != app->canonical_host) {

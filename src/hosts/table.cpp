@@ -27,7 +27,7 @@ Table::Table(const std::vector<App>& apps) {
 std::optional<Table::Match> Table::longest(const std::vector<Route>& routes, std::string_view path,
                                            const std::vector<std::string>& names) {
   for (const Route& r : routes)
-    if (under_prefix(path, r.prefix)) return Match{names[r.app], r.prefix};
+    if (under_prefix(path, r.prefix)) return Match{names[r.app], r.prefix, r.app};
   return std::nullopt;
 }
 

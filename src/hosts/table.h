@@ -25,6 +25,7 @@ class Table {
   struct Match {
     std::string_view app;
     std::string_view prefix;  // the entry's path prefix ("" for none)
+    size_t index = 0;         // the app's place in the list the table was built from
   };
   /// The app for a request to `host` (as normalise() returns it) with target `path`:
   /// the entries of the exact name first, then those of the wildcard one label up
