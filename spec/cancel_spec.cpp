@@ -180,21 +180,22 @@ TEST_CASE("cancel a rollback whose app is slow to boot (direct): the live versio
   AppRepo repo;
   std::string a = repo.commit("vA");
   std::string b = repo.commit("vB");
-  // The boot delay comes from a file outside the repository, so the same commit boots
-  // fast when deployed and slowly when rolled back to.
-  const fs::path delay = repo.home() / "boot-delay";
-  std::ofstream(delay) << "0";
+  // The boot delay comes from a file per slot outside the repository, so the same commit
+  // boots fast when deployed and slowly when rolled back to, and nothing is rewritten
+  // while a starting app may still be reading it.
+  const fs::path delay = repo.home() / "boot-delay-";
+  std::ofstream(delay.string() + "a") << "0";
+  std::ofstream(delay.string() + "b") << "0";  // vB, started again after the cancel, boots at once
   repo.write_config({{"health_timeout_ms", 60000},
-                     {"start_command", "exec \"$TESTAPP\" $(cat flags) --boot-delay $(cat '" +
-                                           delay.string() + "')"}});
+                     {"start_command", "exec \"$TESTAPP\" $(cat flags) --boot-delay $(cat '" + delay.string() +
+                                           "'$SLOT_MACHINE_SLOT)"}});
   Daemon d(repo);
   REQUIRE(d.deploy(a).status == 200);
   REQUIRE(d.deploy(b).status == 200);
-  std::ofstream(delay) << "30";
+  std::ofstream(delay.string() + "a") << "30";  // vA, in slot a, boots slowly when rolled back to
   Http r;
   std::jthread rolling([&] { r = d.rollback(); });
   REQUIRE(wait_stage(d, "rollback", "health"));
-  std::ofstream(delay) << "0";  // vB, started again after the cancel, boots at once
   auto c = http_post(d.api_port(), "/cancel", "");
   const auto asked = std::chrono::steady_clock::now();
   rolling.join();
