@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Daemon restart to healthy status when adopting: SIGKILL the daemon, start it again,
+# App restart to healthy status when adopting: SIGKILL the daemon, start it again,
 # time from exec until GET /status says healthy with the same live pid. See bench/README.md.
 # Usage: bench/restart.sh [N]   (default 10; both modes)
 set -euo pipefail

@@ -1,4 +1,4 @@
-// The daemon's API in process: a real ApiServer and Daemon (direct mode, an empty
+// The daemon's API in process: a real ApiServer and App (direct mode, an empty
 // repository, so no revision resolves and nothing is ever started), fed requests whose
 // method, path, query, headers and body come from the input:
 //   byte 0 picks the method; then lines: the target, header lines, an empty line, body.
@@ -12,7 +12,7 @@
 #include <thread>
 
 #include "api/server.h"
-#include "daemon/router.h"
+#include "app/router.h"
 #include "fuzz_support.h"
 #include "git/git.h"
 #include "net_support.h"
@@ -23,8 +23,8 @@ namespace {
 struct World {
   sm::git::Library library;
   sm::process::Reaper reaper;
-  sm::daemon::DirectRouter router{sm::daemon::Ports{fuzz::free_port(), fuzz::free_port()}};
-  std::optional<sm::daemon::Daemon> daemon;
+  sm::app::DirectRouter router{sm::app::Ports{fuzz::free_port(), fuzz::free_port()}};
+  std::optional<sm::app::App> daemon;
   std::optional<sm::api::ApiServer> server;
   int port = fuzz::free_port();
 
@@ -33,7 +33,7 @@ struct World {
     cfg.start_command = "exit 3";
     cfg.health_timeout_ms = 50;
     cfg.drain_timeout_ms = 0;
-    daemon.emplace(cfg, sm::daemon::Paths{fuzz::scratch() / "data"},
+    daemon.emplace(cfg, sm::app::Paths{fuzz::scratch() / "data"},
                    sm::git::Repository::open(fuzz::scratch() / "repo"), reaper, router);
     daemon->restore();
     server.emplace(*daemon);

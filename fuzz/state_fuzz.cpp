@@ -2,16 +2,16 @@
 // state or a warning, never throws, and what it gives can be saved again.
 #include <cstdint>
 
-#include "daemon/state.h"
+#include "app/state.h"
 #include "fuzz_support.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const auto dir = fuzz::scratch();
   fuzz::write_bytes(dir / "state.json", data, size);
-  auto loaded = sm::daemon::load_state(dir);
+  auto loaded = sm::app::load_state(dir);
   if (loaded.state) {
-    sm::daemon::save_state(dir / "again", *loaded.state);
-    if (!sm::daemon::load_state(dir / "again").state) __builtin_trap();  // round trip
+    sm::app::save_state(dir / "again", *loaded.state);
+    if (!sm::app::load_state(dir / "again").state) __builtin_trap();  // round trip
   }
   return 0;
 }

@@ -6,8 +6,8 @@
 
 namespace sm::api {
 using nlohmann::json;
-using daemon::OpResult;
-using daemon::OpStatus;
+using app::OpResult;
+using app::OpStatus;
 
 int http_status(OpStatus s) {
   switch (s) {
@@ -34,7 +34,7 @@ json op_body(const OpResult& r, bool with_previous) {
   return j;
 }
 
-json status_body(const daemon::Status& s) {
+json status_body(const app::Status& s) {
   return json{{"live_slot", s.live_slot},
               {"live_commit", s.live_commit},
               {"previous_slot", s.previous_slot},

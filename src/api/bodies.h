@@ -7,18 +7,18 @@
 #include <string>
 #include <utility>
 
-#include "daemon/daemon.h"
+#include "app/app.h"
 
 namespace sm::api {
 
 /// The HTTP status an operation's outcome maps to.
-int http_status(daemon::OpStatus s);
+int http_status(app::OpStatus s);
 
 /// An operation's answer: success, slot, commit (previous_commit), error and stage.
-nlohmann::json op_body(const daemon::OpResult& r, bool with_previous);
+nlohmann::json op_body(const app::OpResult& r, bool with_previous);
 
 /// GET /status.
-nlohmann::json status_body(const daemon::Status& s);
+nlohmann::json status_body(const app::Status& s);
 
 /// POST /deploy: {"commit": "<rev>", "quarantine": "<dir>" (optional: a push's
 /// objects, for the pre-receive hook), "force": bool (optional)}.

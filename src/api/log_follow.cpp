@@ -11,14 +11,14 @@
 #include "api/http_server.h"
 #include "api/params.h"
 #include "api/peer.h"
-#include "daemon/slot_logs.h"
+#include "app/slot_logs.h"
 #include "ui/sse.h"
 
 namespace sm::api {
 
 void LogFollowers::serve(const httplib::Request& req, httplib::Response& res, int api_port) {
   std::string error;
-  const auto path = daemon_.log_file(req.has_param("slot") ? req.get_param_value("slot") : "live", error);
+  const auto path = app_.log_file(req.has_param("slot") ? req.get_param_value("slot") : "live", error);
   if (path.empty()) {
     reply(res, error.rfind("unknown", 0) == 0 ? 400 : 404, {{"error", error}});
     return;
@@ -31,7 +31,7 @@ void LogFollowers::serve(const httplib::Request& req, httplib::Response& res, in
     return;
   }
   std::uintmax_t offset = 0;
-  std::string text = daemon::tail_lines(path, tail, offset);
+  std::string text = app::tail_lines(path, tail, offset);
   // A browser's EventSource asks for Server-Sent Events: one "line" event per line.
   std::shared_ptr<ui::SseLines> sse;
   if (req.get_header_value("Accept").find("text/event-stream") != std::string::npos) {

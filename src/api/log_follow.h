@@ -4,7 +4,7 @@
 
 #include <atomic>
 
-#include "daemon/daemon.h"
+#include "app/app.h"
 
 namespace httplib {
 struct Request;
@@ -19,12 +19,12 @@ inline constexpr int kMaxLogFollowers = 4;
 class LogFollowers {
  public:
   /// `stopping` turning true ends every follower (the API is stopping).
-  LogFollowers(daemon::Daemon& daemon, const std::atomic<bool>& stopping) : daemon_(daemon), stopping_(stopping) {}
+  LogFollowers(app::App& daemon, const std::atomic<bool>& stopping) : app_(daemon), stopping_(stopping) {}
   /// Answers one GET /logs from a client of the API on `api_port`.
   void serve(const httplib::Request& req, httplib::Response& res, int api_port);
 
  private:
-  daemon::Daemon& daemon_;
+  app::App& app_;
   const std::atomic<bool>& stopping_;
   std::atomic<int> followers_{0};
 };

@@ -13,14 +13,14 @@
 #include "log/json_text.h"
 #include "metrics/exposition.h"
 
-// The route table of contract §5: each route parses its request, calls the Daemon and
+// The route table of contract §5: each route parses its request, calls the App and
 // maps the outcome to a status and a body (bodies.h). Admission (admission.h) has run
 // before any of them.
 
 namespace sm::api {
 using nlohmann::json;
-using daemon::OpResult;
-using daemon::OpStatus;
+using app::OpResult;
+using app::OpStatus;
 
 namespace {
 
@@ -32,7 +32,7 @@ bool wants_ndjson(const httplib::Request& req) {
 /// them, then {"event":"done","status":<the plain call's HTTP status>,"duration_ms"},
 /// then the operation's final object (the plain answer's body). A client that goes away
 /// does not stop the operation.
-void stream_op(httplib::Response& res, std::function<OpResult(const daemon::Daemon::Progress&)> run,
+void stream_op(httplib::Response& res, std::function<OpResult(const app::App::Progress&)> run,
                bool with_previous) {
   res.set_chunked_content_provider(
       "application/x-ndjson",
@@ -79,7 +79,7 @@ void ApiServer::add_routes() {
     reply(res, 200, {{"status", "ok"}});
   });
   s.Get("/status", [this](const httplib::Request&, httplib::Response& res) {
-    reply(res, 200, status_body(daemon_.status()));
+    reply(res, 200, status_body(app_.status()));
   });
   s.Post("/deploy", [this](const httplib::Request& req, httplib::Response& res) {
     auto [d, error] = parse_deploy_body(req.body);
@@ -90,37 +90,37 @@ void ApiServer::add_routes() {
     const std::string commit = d.commit;
     const std::filesystem::path quarantine = d.quarantine;
     const bool force = d.force;
-    daemon::OpWait wait;
+    app::OpWait wait;
     if (!wait_of(req, res, wait)) return;
     if (wants_ndjson(req)) {
-      stream_op(res, [this, commit, quarantine, wait, force](const daemon::Daemon::Progress& p) {
-        return daemon_.deploy(commit, p, wait, quarantine, force);
+      stream_op(res, [this, commit, quarantine, wait, force](const app::App::Progress& p) {
+        return app_.deploy(commit, p, wait, quarantine, force);
       }, true);
       return;
     }
-    OpResult r = daemon_.deploy(commit, {}, wait, quarantine, force);
+    OpResult r = app_.deploy(commit, {}, wait, quarantine, force);
     reply(res, http_status(r.status), op_body(r, true));
   });
   // Rollback and restart take no body: the same route, another operation.
-  using Op = OpResult (daemon::Daemon::*)(daemon::Daemon::Progress, const daemon::OpWait&);
+  using Op = OpResult (app::App::*)(app::App::Progress, const app::OpWait&);
   auto bodiless_op = [this, &s](const char* path, Op op, bool with_previous) {
     s.Post(path, [this, op, with_previous](const httplib::Request& req, httplib::Response& res) {
-      daemon::OpWait wait;
+      app::OpWait wait;
       if (!wait_of(req, res, wait)) return;
       if (wants_ndjson(req)) {
-        stream_op(res, [this, op, wait](const daemon::Daemon::Progress& p) { return (daemon_.*op)(p, wait); },
+        stream_op(res, [this, op, wait](const app::App::Progress& p) { return (app_.*op)(p, wait); },
                   with_previous);
         return;
       }
-      OpResult r = (daemon_.*op)({}, wait);
+      OpResult r = (app_.*op)({}, wait);
       reply(res, http_status(r.status), op_body(r, with_previous));
     });
   };
-  bodiless_op("/rollback", &daemon::Daemon::rollback, false);
-  bodiless_op("/restart", &daemon::Daemon::restart, true);
+  bodiless_op("/rollback", &app::App::rollback, false);
+  bodiless_op("/restart", &app::App::restart, true);
   method_not_allowed(s, "/restart", "POST");
   s.Post("/cancel", [this](const httplib::Request&, httplib::Response& res) {
-    if (auto c = daemon_.cancel())
+    if (auto c = app_.cancel())
       reply(res, 200, {{"cancelled", c->operation}, {"stage", c->stage}});
     else
       reply(res, 409, {{"error", "nothing to cancel: no deploy or rollback is running (or it is "
@@ -151,7 +151,7 @@ void ApiServer::add_routes() {
   s.Get("/history", [this](const httplib::Request& req, httplib::Response& res) {
     size_t limit = 0, skip = 0;
     if (count_param(req, res, "limit", 20, 1, 10000, limit) && count_param(req, res, "skip", 0, 0, 100000000, skip))
-      reply(res, 200, {{"entries", daemon_.history(limit, skip)}});
+      reply(res, 200, {{"entries", app_.history(limit, skip)}});
   });
   method_not_allowed(s, "/history", "GET");
   s.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {

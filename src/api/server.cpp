@@ -25,8 +25,8 @@ std::unique_ptr<httplib::Server> make_server(const edge::CertFiles& tls) {
 
 }  // namespace
 
-ApiServer::ApiServer(daemon::Daemon& d, ApiSecurity security)
-    : daemon_(d),
+ApiServer::ApiServer(app::App& d, ApiSecurity security)
+    : app_(d),
       server_(make_server(security.tls)),
       admission_{std::move(security.token), security.tls.cert.empty() ? "http" : "https", nullptr},
       logs_(d, stopping_) {
@@ -70,7 +70,7 @@ void ApiServer::serve_dashboard(ui::Dashboard& dashboard) {
   dashboard.add_routes(*server_, stopping_);
 }
 
-bool ApiServer::wait_of(const httplib::Request& req, httplib::Response& res, daemon::OpWait& wait) const {
+bool ApiServer::wait_of(const httplib::Request& req, httplib::Response& res, app::OpWait& wait) const {
   const PreferWait p = parse_prefer_wait(req.get_header_value("Prefer"));
   if (!p.error.empty()) {
     reply(res, 400, {{"success", false}, {"error", p.error}});

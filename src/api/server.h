@@ -1,5 +1,5 @@
 #pragma once
-// The daemon's HTTP API (cpp-httplib): parses requests, calls the Daemon, maps its
+// The daemon's HTTP API (cpp-httplib): parses requests, calls the App, maps its
 // results to status codes and JSON bodies.
 
 #include <atomic>
@@ -11,7 +11,7 @@
 
 #include "api/admission.h"
 #include "api/log_follow.h"
-#include "daemon/daemon.h"
+#include "app/app.h"
 #include "edge/tls_files.h"
 
 namespace httplib {
@@ -44,11 +44,11 @@ struct UpgradeAnswer {
   std::string version;
 };
 
-/// ApiServer serves contract §5 (and §7's /upgrade) for one Daemon: bind() or adopt()
+/// ApiServer serves contract §5 (and §7's /upgrade) for one App: bind() or adopt()
 /// a listening socket, then serve() on its own thread; stop() from another.
 class ApiServer {
  public:
-  explicit ApiServer(daemon::Daemon& daemon, ApiSecurity security = {});
+  explicit ApiServer(app::App& daemon, ApiSecurity security = {});
   ~ApiServer();
   /// Throws std::runtime_error naming the address when the port cannot be bound.
   void bind(const std::string& host, int port);
@@ -83,9 +83,9 @@ class ApiServer {
 
   /// The caller's `Prefer: wait=N` as a Wait (none when absent); false after answering
   /// 400 when it is malformed.
-  bool wait_of(const httplib::Request& req, httplib::Response& res, daemon::OpWait& wait) const;
+  bool wait_of(const httplib::Request& req, httplib::Response& res, app::OpWait& wait) const;
 
-  daemon::Daemon& daemon_;
+  app::App& app_;
   int port_ = 0;
   int fd_ = -1;    // the descriptor httplib accepts on
   int keep_ = -1;  // ours, of the same socket: outlives httplib's

@@ -28,8 +28,8 @@ std::map<std::string, std::atomic<uint64_t>> OperationCounters::make_restarts() 
   return m;
 }
 
-void OperationCounters::count(const daemon::Event& e) {
-  if (e.kind != daemon::EventKind::Finished) return;
+void OperationCounters::count(const app::Event& e) {
+  if (e.kind != app::EventKind::Finished) return;
   const std::string action = e.fields.value("action", "");
   const std::string result = e.fields.value("result", "");
   if (auto it = finished_.find(key(action, result)); it != finished_.end()) bump(it->second);
@@ -49,13 +49,13 @@ uint64_t OperationCounters::restarts(const std::string& reason) const {
   return it == restarts_.end() ? 0 : it->second.load(std::memory_order_relaxed);
 }
 
-Exporter::Exporter(daemon::Daemon& daemon, const proxy::Proxy* proxy)
-    : daemon_(daemon), proxy_(proxy), listening_(daemon.events().subscribe([this](const daemon::Event& e) {
+Exporter::Exporter(app::App& daemon, const proxy::Proxy* proxy)
+    : app_(daemon), proxy_(proxy), listening_(daemon.events().subscribe([this](const app::Event& e) {
         ops_.count(e);
       })) {}
 
 std::string Exporter::scrape() const {
-  const daemon::Status s = daemon_.status();
+  const app::Status s = app_.status();
   Exposition x;
   x.gauge("slot_machine_build_info", "The daemon's version and routing mode (always 1).",
           {{{{"version", kVersion}, {"mode", s.mode}}, 1}});

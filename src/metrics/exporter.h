@@ -8,8 +8,8 @@
 #include <map>
 #include <string>
 
-#include "daemon/daemon.h"
-#include "daemon/events.h"
+#include "app/app.h"
+#include "app/events.h"
 #include "stats/histogram.h"
 
 namespace sm::proxy {
@@ -24,7 +24,7 @@ namespace sm::metrics {
 class OperationCounters {
  public:
   /// Counts one event; the rest are ignored. Events come one at a time (Events::publish).
-  void count(const daemon::Event& e);
+  void count(const app::Event& e);
 
   /// Finished operations by journal action and result. Every pair the exporter names is
   /// there from the start, at 0.
@@ -48,14 +48,14 @@ class OperationCounters {
 class Exporter {
  public:
   /// `proxy`: none in direct mode (no proxy families then).
-  Exporter(daemon::Daemon& daemon, const proxy::Proxy* proxy);
+  Exporter(app::App& daemon, const proxy::Proxy* proxy);
   std::string scrape() const;
 
  private:
-  daemon::Daemon& daemon_;
+  app::App& app_;
   const proxy::Proxy* proxy_;
   OperationCounters ops_;
-  daemon::Events::Subscription listening_;  // last: unsubscribed before ops_ goes
+  app::Events::Subscription listening_;  // last: unsubscribed before ops_ goes
 };
 
 }  // namespace sm::metrics

@@ -5,8 +5,8 @@
 #include "stats/histogram.h"
 
 using namespace sm::metrics;
-using sm::daemon::Event;
-using sm::daemon::EventKind;
+using sm::app::Event;
+using sm::app::EventKind;
 
 TEST_CASE("histogram: a value goes in the first bucket whose bound it does not exceed") {
   const double bounds[] = {0.1, 1, 10};

@@ -17,11 +17,11 @@ GitHubDeployments::GitHubDeployments(config::Config::GitHub cfg, std::string tok
   jobs_.start([this](Job& job) { post(job); });
 }
 
-void GitHubDeployments::on(const daemon::Event& e) {
+void GitHubDeployments::on(const app::Event& e) {
   Job job{e.op, e.fields.value("commit", ""), "", ""};
-  if (e.kind == daemon::EventKind::Started && e.fields.value("operation", "") == "deploy") {
+  if (e.kind == app::EventKind::Started && e.fields.value("operation", "") == "deploy") {
     job.description = fmt::format("slot-machine: deploying to slot {}", e.fields.value("slot", ""));
-  } else if (e.kind == daemon::EventKind::Finished && e.fields.value("action", "") == "deploy") {
+  } else if (e.kind == app::EventKind::Finished && e.fields.value("action", "") == "deploy") {
     const bool ok = e.fields.value("result", "") == "ok";
     job.state = ok ? "success" : "failure";
     job.description = ok ? fmt::format("slot-machine: live in slot {}", e.fields.value("slot", ""))

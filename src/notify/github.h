@@ -10,7 +10,7 @@
 #include <string>
 
 #include "config/config.h"
-#include "daemon/events.h"
+#include "app/events.h"
 #include "threads/inbox.h"
 
 namespace sm::notify {
@@ -24,7 +24,7 @@ class GitHubDeployments {
 
   /// Called on the publishing thread: takes deploy Started and Finished events; never
   /// blocks on the network.
-  void on(const daemon::Event& e);
+  void on(const app::Event& e);
   /// Ends the thread after the request in flight (what is queued is dropped, logged).
   void stop();
 

@@ -27,8 +27,8 @@ std::string short_hash(const std::string& commit) { return commit.empty() ? "not
 
 }  // namespace
 
-std::optional<Notice> notice_of(const daemon::Event& e, const std::string& host) {
-  using daemon::EventKind;
+std::optional<Notice> notice_of(const app::Event& e, const std::string& host) {
+  using app::EventKind;
   switch (e.kind) {
     case EventKind::Started:
       if (e.fields.value("operation", "") == "deploy") return make("deploy_started", e.fields, host);

@@ -6,7 +6,7 @@
 #include <optional>
 #include <string>
 
-#include "daemon/events.h"
+#include "app/events.h"
 
 namespace sm::notify {
 
@@ -19,7 +19,7 @@ struct Notice {
 
 /// The notice `e` makes, if any (stages, output and probes make none). `host` names
 /// this machine in it.
-std::optional<Notice> notice_of(const daemon::Event& e, const std::string& host);
+std::optional<Notice> notice_of(const app::Event& e, const std::string& host);
 
 /// The daemon_started notice, with what is live (`commit`, `slot`: "" when nothing is).
 Notice daemon_started(const std::string& commit, const std::string& slot, const std::string& host);

@@ -31,8 +31,8 @@ Notifier::Notifier(const config::Config& cfg, const std::filesystem::path& data_
   outbox_ = std::make_unique<Outbox>(data_dir / "outbox", std::move(targets), std::move(send));
 }
 
-void Notifier::start(daemon::Events& events, const std::string& live_commit, const std::string& live_slot) {
-  listening_ = events.subscribe([this](const daemon::Event& e) {
+void Notifier::start(app::Events& events, const std::string& live_commit, const std::string& live_slot) {
+  listening_ = events.subscribe([this](const app::Event& e) {
     if (auto n = notice_of(e, host_)) outbox_->post_notice(*n);
     if (github_) github_->on(e);
   });

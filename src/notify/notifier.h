@@ -8,7 +8,7 @@
 #include <string>
 
 #include "config/config.h"
-#include "daemon/events.h"
+#include "app/events.h"
 #include "notify/github.h"
 #include "notify/outbox.h"
 
@@ -20,7 +20,7 @@ class Notifier {
   /// naming "notify[i].secret_file" or "github.token_file") and loads <data>/outbox/.
   Notifier(const config::Config& cfg, const std::filesystem::path& data_dir, Sender send = post);
   /// Starts listening to `events` and says daemon_started with what is live.
-  void start(daemon::Events& events, const std::string& live_commit, const std::string& live_slot);
+  void start(app::Events& events, const std::string& live_commit, const std::string& live_slot);
   /// Stops listening and delivering; what is undelivered stays for the next start.
   void stop();
   const Outbox& outbox() const { return *outbox_; }
@@ -29,7 +29,7 @@ class Notifier {
   std::string host_;
   std::unique_ptr<Outbox> outbox_;
   std::unique_ptr<GitHubDeployments> github_;
-  daemon::Events::Subscription listening_;
+  app::Events::Subscription listening_;
 };
 
 }  // namespace sm::notify

@@ -11,8 +11,8 @@
 #include "test_support.h"
 
 using namespace sm::notify;
-using sm::daemon::Event;
-using sm::daemon::EventKind;
+using sm::app::Event;
+using sm::app::EventKind;
 using nlohmann::json;
 
 namespace {

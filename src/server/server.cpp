@@ -8,7 +8,7 @@
 #include <set>
 #include <thread>
 
-#include "daemon/proxy_router.h"
+#include "app/proxy_router.h"
 #include "log/log.h"
 #include "process/drain.h"
 #include "process/port_owner.h"
@@ -80,10 +80,10 @@ std::unique_ptr<proxy::Proxy> make_proxy(const StartOptions& opts, const config:
                                          const service::Listeners& given, edge::acme::Challenges& challenges,
                                          const std::shared_ptr<triggers::Receiver>& webhooks) {
   if (opts.no_proxy) return nullptr;
-  if (cfg.tls_port && given.https_fd < 0 && !daemon::port_is_free(cfg.tls_port))
+  if (cfg.tls_port && given.https_fd < 0 && !app::port_is_free(cfg.tls_port))
     throw StartError(1, port_taken(cfg.tls_port, "HTTPS needs it (\"tls.port\"", opts.config));
   for (int p : {cfg.port, cfg.internal_port})
-    if (!(p == cfg.port ? given.public_fd >= 0 : given.internal_fd >= 0) && !daemon::port_is_free(p))
+    if (!(p == cfg.port ? given.public_fd >= 0 : given.internal_fd >= 0) && !app::port_is_free(p))
       throw StartError(1, port_taken(p, "the proxy needs it (\"port\"/\"internal_port\"", opts.config));
   proxy::Options o;
   o.public_port = cfg.port;
@@ -106,9 +106,9 @@ std::unique_ptr<proxy::Proxy> make_proxy(const StartOptions& opts, const config:
   return std::make_unique<proxy::Proxy>(std::move(o));
 }
 
-std::unique_ptr<daemon::Router> make_router(const config::Config& cfg, proxy::Proxy* proxy) {
-  if (!proxy) return std::make_unique<daemon::DirectRouter>(daemon::Ports{cfg.port, cfg.internal_port});
-  return std::make_unique<daemon::ProxyRouter>(*proxy, std::set<int>{cfg.port, cfg.internal_port, cfg.api_port},
+std::unique_ptr<app::Router> make_router(const config::Config& cfg, proxy::Proxy* proxy) {
+  if (!proxy) return std::make_unique<app::DirectRouter>(app::Ports{cfg.port, cfg.internal_port});
+  return std::make_unique<app::ProxyRouter>(*proxy, std::set<int>{cfg.port, cfg.internal_port, cfg.api_port},
                                                cfg.internal_port == cfg.port);
 }
 
@@ -175,11 +175,11 @@ Server::Server(const StartOptions& opts, Settings settings, const service::Liste
       router_(make_router(cfg_, proxy_.get())),
       acme_(make_acme(cfg_, paths_.data_dir, challenges_, proxy_.get())),
       notifier_(make_notifier(cfg_, opts, paths_.data_dir)),
-      daemon_(cfg_, paths_, repo_, reaper_, *router_),
-      exporter_(daemon_, proxy_.get()),
-      dashboard_(daemon_, repo_, security_.token, !security_.tls.cert.empty()),
-      api_(daemon_, security_),
-      upgrader_(daemon_, api_, proxy_.get(), reaper_, start_args(opts, paths_.data_dir), data_lock_.fd()) {
+      app_(cfg_, paths_, repo_, reaper_, *router_),
+      exporter_(app_, proxy_.get()),
+      dashboard_(app_, repo_, security_.token, !security_.tls.cert.empty()),
+      api_(app_, security_),
+      upgrader_(app_, api_, proxy_.get(), reaper_, start_args(opts, paths_.data_dir), data_lock_.fd()) {
   api_.on_metrics([this] { return exporter_.scrape(); });
   api_.serve_dashboard(dashboard_);
   api_.on_shutdown([] { kill(getpid(), SIGTERM); });  // wait_for_signal() returns, as for SIGTERM
@@ -202,10 +202,10 @@ Server::Server(const StartOptions& opts, Settings settings, const service::Liste
 void Server::serve(std::optional<service::Predecessor>& predecessor) {
   // After the bind (a second daemon has failed by now), before serving: clients that
   // connect meanwhile wait in the listen backlog.
-  daemon_.restore();
+  app_.restore();
   if (notifier_) {
-    const auto s = daemon_.status();
-    notifier_->start(daemon_.events(), s.live_commit, s.live_slot);
+    const auto s = app_.status();
+    notifier_->start(app_.events(), s.live_commit, s.live_slot);
   }
   // A passed public socket queues clients whether we accept or not: accept, and answer
   // 503 until something is live. ACME needs the public port for its challenges from
@@ -214,8 +214,8 @@ void Server::serve(std::optional<service::Predecessor>& predecessor) {
   if (acme_) acme_->start();
   if (webhooks_)
     webhooks_->start([this](const std::string& commit) {
-      const auto r = daemon_.deploy(commit, {}, {std::chrono::hours(1), {}});
-      return r.status == daemon::OpStatus::Ok ? std::string() : r.error;
+      const auto r = app_.deploy(commit, {}, {std::chrono::hours(1), {}});
+      return r.status == app::OpStatus::Ok ? std::string() : r.error;
     });
   if (predecessor) {
     predecessor->ready(kVersion);
@@ -226,15 +226,15 @@ void Server::serve(std::optional<service::Predecessor>& predecessor) {
             router_->mode(), fs::absolute(opts_.repo).lexically_normal().string(), paths_.data_dir.string(),
             getpid(), given_.api_fd >= 0 || given_.public_fd >= 0 ? " on passed sockets" : "");
   // After an upgrade the old daemon tells systemd this one is the main process.
-  if (!predecessor) service::notify_ready(daemon_.status_line());
+  if (!predecessor) service::notify_ready(app_.status_line());
   predecessor.reset();
   // systemd's STATUS= listens to the events that can change the line (not to each line
   // of setup output or health probe).
-  status_to_systemd_ = daemon_.events().subscribe([this](const daemon::Event& e) {
-    if (e.kind == daemon::EventKind::Output || e.kind == daemon::EventKind::Health ||
-        e.kind == daemon::EventKind::LiveProbe)
+  status_to_systemd_ = app_.events().subscribe([this](const app::Event& e) {
+    if (e.kind == app::EventKind::Output || e.kind == app::EventKind::Health ||
+        e.kind == app::EventKind::LiveProbe)
       return;
-    service::notify_status(daemon_.status_line());
+    service::notify_status(app_.status_line());
   });
 }
 
@@ -269,10 +269,10 @@ void Server::finish_after_hand_over() {
 void Server::shut_down(int signal) {
   log::info("received {}: stopping the API and draining every slot", strsignal(signal));
   service::notify_stopping();
-  daemon_.begin_shutdown();
+  app_.begin_shutdown();
   if (webhooks_) webhooks_->stop();
   api_.stop();
-  daemon_.shutdown();
+  app_.shutdown();
   if (size_t left = process::kill_all_descendants(reaper_)) log::info("killed {} leftover process(es) at shutdown", left);
   log::info("stopped");
 }

@@ -1,5 +1,5 @@
 #pragma once
-// The daemon process of one app (what `slot-machine start` runs): the app's Daemon and
+// The daemon process of one app (what `slot-machine start` runs): its App and
 // what is around it: data-directory lock, proxy or direct router, ACME, notifications,
 // webhooks, metrics, dashboard, API and upgrade. The members are declared in the order
 // they come to life, so they end in the reverse one: nothing goes while a member
@@ -9,8 +9,8 @@
 #include <optional>
 
 #include "api/server.h"
-#include "daemon/daemon.h"
-#include "daemon/router.h"
+#include "app/app.h"
+#include "app/router.h"
 #include "edge/acme/manager.h"
 #include "files/dir_lock.h"
 #include "git/git.h"
@@ -62,24 +62,24 @@ class Server {
   const config::Config cfg_;
   const api::ApiSecurity security_;
   const service::Listeners given_;
-  const daemon::Paths paths_;
+  const app::Paths paths_;
   git::Library git_library_;
   git::Repository repo_;  // the daemon gets a copy; this one lists revisions for the dashboard
   files::DirLock data_lock_;
   std::shared_ptr<triggers::Receiver> webhooks_;  // before the proxy, which asks it
   edge::acme::Challenges challenges_;             // outlives the proxy, which reads it
   std::unique_ptr<proxy::Proxy> proxy_;           // none with --no-proxy
-  std::unique_ptr<daemon::Router> router_;
+  std::unique_ptr<app::Router> router_;
   std::unique_ptr<edge::acme::Manager> acme_;  // its thread feeds the proxy: ends first
   std::unique_ptr<notify::Notifier> notifier_;
   process::Reaper reaper_;
-  daemon::Daemon daemon_;
+  app::App app_;
   StopUsers stop_users_{*this};
   metrics::Exporter exporter_;  // counts from before restore()
   ui::Dashboard dashboard_;
   api::ApiServer api_;
   Upgrader upgrader_;
-  daemon::Events::Subscription status_to_systemd_;
+  app::Events::Subscription status_to_systemd_;
 };
 
 }  // namespace sm::server

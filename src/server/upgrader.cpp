@@ -10,7 +10,7 @@ using Clock = std::chrono::steady_clock;
 api::UpgradeAnswer Upgrader::run() {
   std::unique_lock one(mu_, std::try_to_lock);
   if (!one || handed_over_) return {409, "an upgrade is already running", 0, ""};
-  auto ops = daemon_.hold_operations();
+  auto ops = app_.hold_operations();
   if (!ops)
     return {409, "a deploy, rollback or restart is running (or waiting); upgrade when it has finished", 0, ""};
   const std::string exe = service::own_executable();
@@ -28,16 +28,16 @@ api::UpgradeAnswer Upgrader::run() {
     // New connections are the new daemon's from now on (one accepted here would
     // be closed with this daemon, a WebSocket at the drain deadline).
     if (proxy_) proxy_->stop_accepting();
-    daemon_.hand_over();  // no operation starts here again
+    app_.hand_over();  // no operation starts here again
     handed_over_ = true;
     successor_pid_ = next.pid();
-    service::notify_new_main(next.pid(), daemon_.status_line());
+    service::notify_new_main(next.pid(), app_.status_line());
     log::info("upgrade: the new daemon (pid {}, {}) serves after {} ms", next.pid(), next.version(),
               std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - began).count());
     return {200, "", next.pid(), next.version()};
   } catch (const service::UpgradeError& e) {
     log::info("upgrade failed: {}", e.what());
-    service::notify_ready(daemon_.status_line());  // the old daemon serves on
+    service::notify_ready(app_.status_line());  // the old daemon serves on
     return {500, e.what(), 0, ""};
   }
 }

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "api/server.h"
-#include "daemon/daemon.h"
+#include "app/app.h"
 #include "process/reaper.h"
 #include "proxy/proxy.h"
 
@@ -18,9 +18,9 @@ namespace sm::server {
 /// path on our listening sockets, and once it serves, hand it the apps.
 class Upgrader {
  public:
-  Upgrader(daemon::Daemon& daemon, api::ApiServer& server, proxy::Proxy* proxy,
+  Upgrader(app::App& daemon, api::ApiServer& server, proxy::Proxy* proxy,
            process::Reaper& reaper, std::vector<std::string> args, int lock_fd)
-      : daemon_(daemon), server_(server), proxy_(proxy), reaper_(reaper), args_(std::move(args)),
+      : app_(daemon), server_(server), proxy_(proxy), reaper_(reaper), args_(std::move(args)),
         lock_fd_(lock_fd) {}
 
   /// Starts the new daemon on this one's sockets and hands it the apps; 409 while an
@@ -32,7 +32,7 @@ class Upgrader {
 
  private:
   static constexpr std::chrono::seconds kReadyTimeout{60};
-  daemon::Daemon& daemon_;
+  app::App& app_;
   api::ApiServer& server_;
   proxy::Proxy* proxy_;
   process::Reaper& reaper_;

@@ -49,7 +49,7 @@ std::string escaped(const std::string& text) {
 
 }  // namespace
 
-std::string Dashboard::render_index(std::string_view page, const std::optional<daemon::Status>& status) {
+std::string Dashboard::render_index(std::string_view page, const std::optional<app::Status>& status) {
   std::map<std::string, std::string> v;  // placeholder -> HTML
   auto card = [&](const std::string& side, const std::string& hash, const std::string& slot) {
     std::string subject = "—", author = "—";
@@ -65,7 +65,7 @@ std::string Dashboard::render_index(std::string_view page, const std::optional<d
     v[side + "_author"] = escaped(author);
     v[side + "_slot"] = slot.empty() ? "—" : escaped(slot);
   };
-  const daemon::Status s = status.value_or(daemon::Status{});
+  const app::Status s = status.value_or(app::Status{});
   card("live", status ? s.live_commit : "", s.live_slot);
   card("previous", status ? s.previous_commit : "", s.previous_slot);
   v["live_health"] = !status || s.live_commit.empty() ? "—"
@@ -91,8 +91,8 @@ std::string Dashboard::render_index(std::string_view page, const std::optional<d
   return out;
 }
 
-Dashboard::Dashboard(daemon::Daemon& daemon, git::Repository repo, std::optional<std::string> token, bool https)
-    : daemon_(daemon), repo_(std::move(repo)), token_(std::move(token)), https_(https) {}
+Dashboard::Dashboard(app::App& daemon, git::Repository repo, std::optional<std::string> token, bool https)
+    : app_(daemon), repo_(std::move(repo)), token_(std::move(token)), https_(https) {}
 
 bool Dashboard::is_open(const httplib::Request& req) {
   if (req.method == "POST") return req.path == "/ui/login";
@@ -129,7 +129,7 @@ void Dashboard::add_routes(httplib::Server& s, const std::atomic<bool>& stopping
     // The first state is in the HTML (a screenshot without scripts shows it), but only
     // to whoever may see it: with a token, a logged-in session.
     const bool may_see = !token_ || access(req, why) == Access::Allowed;
-    res.set_content(index ? render_index(a->body, may_see ? std::optional(daemon_.status()) : std::nullopt)
+    res.set_content(index ? render_index(a->body, may_see ? std::optional(app_.status()) : std::nullopt)
                           : std::string(a->body),
                     std::string(a->type));
   });
@@ -179,7 +179,7 @@ void Dashboard::add_routes(httplib::Server& s, const std::atomic<bool>& stopping
                                              kMaxEventFeeds)}});
       return;
     }
-    auto feed = std::make_shared<EventFeed>(daemon_.events());
+    auto feed = std::make_shared<EventFeed>(app_.events());
     res.set_header("Cache-Control", "no-store");
     res.set_chunked_content_provider(
         "text/event-stream",

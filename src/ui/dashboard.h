@@ -7,7 +7,7 @@
 #include <optional>
 #include <string>
 
-#include "daemon/daemon.h"
+#include "app/app.h"
 #include "git/git.h"
 #include "ui/sessions.h"
 
@@ -29,7 +29,7 @@ class Dashboard {
  public:
   /// `token`: the API token when one is set (then the page asks to log in); `https`: the
   /// API is served over TLS (the cookie is then Secure).
-  Dashboard(daemon::Daemon& daemon, git::Repository repo, std::optional<std::string> token, bool https);
+  Dashboard(app::App& daemon, git::Repository repo, std::optional<std::string> token, bool https);
 
   /// GET /ui, /ui/ and its assets, GET /ui/session, POST /ui/login and /ui/logout,
   /// GET /events (SSE), GET /revisions, GET /commits/<rev>. Streams end when `stopping`.
@@ -50,8 +50,8 @@ class Dashboard {
   /// index.html with its @@placeholders@@ filled from `status` (the cards, the operation,
   /// the rollback button), or emptied and the dashboard hidden when it is nullopt (a
   /// visitor who must log in first).
-  std::string render_index(std::string_view page, const std::optional<daemon::Status>& status);
-  daemon::Daemon& daemon_;
+  std::string render_index(std::string_view page, const std::optional<app::Status>& status);
+  app::App& app_;
   git::Repository repo_;
   std::optional<std::string> token_;
   bool https_;

@@ -4,12 +4,12 @@
 
 namespace sm::ui {
 
-EventFeed::EventFeed(daemon::Events& events)
-    : listening_(events.subscribe([this](const daemon::Event& e) {
-        if (e.kind == daemon::EventKind::LiveProbe) return;
+EventFeed::EventFeed(app::Events& events)
+    : listening_(events.subscribe([this](const app::Event& e) {
+        if (e.kind == app::EventKind::LiveProbe) return;
         nlohmann::json data = e.fields;
         data["op"] = e.op;
-        std::string text = sse_event(daemon::name_of(e.kind), data.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+        std::string text = sse_event(app::name_of(e.kind), data.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
         {
           std::lock_guard lock(mu_);
           if (queue_.size() >= kMaxQueued) {

@@ -8,7 +8,7 @@
 #include <mutex>
 #include <string>
 
-#include "daemon/events.h"
+#include "app/events.h"
 
 namespace sm::ui {
 
@@ -19,7 +19,7 @@ namespace sm::ui {
 class EventFeed {
  public:
   static constexpr size_t kMaxQueued = 1000;
-  explicit EventFeed(daemon::Events& events);
+  explicit EventFeed(app::Events& events);
   /// What arrived, as SSE text; waits up to `wait` when nothing has ("" then).
   std::string next(std::chrono::milliseconds wait);
 
@@ -28,7 +28,7 @@ class EventFeed {
   std::condition_variable cv_;
   std::deque<std::string> queue_;
   bool gap_ = false;
-  daemon::Events::Subscription listening_;  // last: unsubscribed before the queue goes
+  app::Events::Subscription listening_;  // last: unsubscribed before the queue goes
 };
 
 }  // namespace sm::ui

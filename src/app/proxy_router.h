@@ -1,0 +1,46 @@
+#pragma once
+// Proxy mode's Router: fresh ports per app process, the proxy moves traffic.
+
+#include <set>
+
+#include "app/router.h"
+#include "proxy/proxy.h"
+
+namespace sm::app {
+
+/// True when nothing is bound to `port` on any address.
+bool port_is_free(int port);
+
+/// Picks a port nothing is bound to (checked by binding it on all addresses) from
+/// [lo, hi], skipping `exclude`. Throws std::runtime_error when none is free.
+int pick_free_port(int lo, int hi, const std::set<int>& exclude);
+
+/// Proxy mode: every app process gets its own free PORT and INTERNAL_PORT from
+/// [lo, hi] (by default 10000-19999: below the kernel's ephemeral range, so outgoing
+/// connections cannot take them); the proxy switches traffic and waits for in-flight
+/// requests before the old app is drained.
+class ProxyRouter : public Router {
+ public:
+  /// `one_port`: the config's internal_port equals port, so the app gets one port for
+  /// both (it serves health on its main port).
+  ProxyRouter(proxy::Proxy& proxy, std::set<int> reserved, bool one_port, int lo = 10000,
+              int hi = 19999)
+      : proxy_(proxy), reserved_(std::move(reserved)), one_port_(one_port), lo_(lo), hi_(hi) {}
+  const char* mode() const override { return "proxy"; }
+  Ports ports_for_new_process() override;
+  bool must_drain_before_start() const override { return false; }
+  void switch_to(const Ports& ports) override { proxy_.switch_to(ports.port, ports.internal_port); }
+  void wait_in_flight(const Ports& ports, std::chrono::steady_clock::time_point deadline,
+                      const std::function<bool()>& stop) override {
+    proxy_.wait_idle(ports.port, deadline, stop);
+    proxy_.wait_idle(ports.internal_port, deadline, stop);
+  }
+
+ private:
+  proxy::Proxy& proxy_;
+  std::set<int> reserved_;  // the configured ports: never handed to an app
+  bool one_port_;
+  int lo_, hi_;
+};
+
+}  // namespace sm::app

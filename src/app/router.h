@@ -1,0 +1,50 @@
+#pragma once
+// The one seam between the deploy state machine and how traffic reaches a slot.
+
+#include <chrono>
+#include <functional>
+
+namespace sm::app {
+
+/// The ports one app process is given (PORT and INTERNAL_PORT).
+struct Ports {
+  int port = 0;
+  int internal_port = 0;
+};
+
+/// Router owns the public port. Without the proxy the app binds it itself (so the old
+/// app must be drained before the new one starts); with the proxy the daemon binds it
+/// and moves traffic atomically. The deploy sequence is written once against this.
+class Router {
+ public:
+  virtual ~Router() = default;
+  /// "direct" or "proxy", for status and logs.
+  virtual const char* mode() const = 0;
+  /// Fixed config ports (direct) or fresh free ones (proxy).
+  virtual Ports ports_for_new_process() = 0;
+  /// True only when the old app must stop before the new one can bind.
+  virtual bool must_drain_before_start() const = 0;
+  /// Routes new requests to the app listening on `ports` from now on.
+  virtual void switch_to(const Ports& ports) = 0;
+  /// Waits, until `deadline` at most or until `stop()` says so, for requests in flight
+  /// to the app on `ports`.
+  virtual void wait_in_flight(const Ports& ports, std::chrono::steady_clock::time_point deadline,
+                              const std::function<bool()>& stop) = 0;
+};
+
+/// Direct mode (--no-proxy): the app binds the configured ports itself.
+class DirectRouter : public Router {
+ public:
+  explicit DirectRouter(Ports fixed) : fixed_(fixed) {}
+  const char* mode() const override { return "direct"; }
+  Ports ports_for_new_process() override { return fixed_; }
+  bool must_drain_before_start() const override { return true; }
+  void switch_to(const Ports&) override {}
+  void wait_in_flight(const Ports&, std::chrono::steady_clock::time_point,
+                      const std::function<bool()>&) override {}
+
+ private:
+  Ports fixed_;
+};
+
+}  // namespace sm::app
