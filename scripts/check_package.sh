@@ -16,6 +16,7 @@ expected="usr/bin/slot-machine
 usr/lib/systemd/system/slot-machine@.service
 usr/share/doc/slot-machine/README.md
 usr/share/doc/slot-machine/copyright
+usr/share/doc/slot-machine/server.json.example
 usr/share/doc/slot-machine/slot-machine.json.example
 usr/share/man/man1/slot-machine.1.gz"
 diff <(echo "$expected") "$work/files" || fail "unexpected file list in $deb (diff above: - expected, + found)"

@@ -16,18 +16,26 @@ namespace spec {
 
 /// Requests to the public port from `threads` threads until stopped: with keep-alive
 /// (the daemon's hand-over closes connections as their requests finish) or a new
-/// connection each time. Counts answers, failures, and refused connections apart.
+/// connection each time. Counts answers, failures, and refused connections apart, and
+/// the slowest answer. `host`: the Host header to send (one of several apps); "" for
+/// httplib's own.
 class Load {
  public:
-  Load(int port, int threads, bool keep_alive) {
+  Load(int port, int threads, bool keep_alive, const std::string& host = "") {
     for (int i = 0; i < threads; ++i)
-      workers_.emplace_back([this, port, keep_alive] {
+      workers_.emplace_back([this, port, keep_alive, host] {
         httplib::Client c("127.0.0.1", port);
         c.set_keep_alive(keep_alive);
         c.set_connection_timeout(5, 0);
         c.set_read_timeout(10, 0);
+        httplib::Headers headers;
+        if (!host.empty()) headers.emplace("Host", host);
         while (!stop_) {
-          auto r = c.Get("/");
+          const auto began = std::chrono::steady_clock::now();
+          auto r = c.Get("/", headers);
+          const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - began);
+          for (long long m = slowest_ms_; took.count() > m && !slowest_ms_.compare_exchange_weak(m, took.count());) {
+          }
           if (r && r->status == 200) {
             ++ok_;
           } else {
@@ -49,6 +57,7 @@ class Load {
   int ok() const { return ok_; }
   int failed() const { return failed_; }
   int refused() const { return refused_; }
+  long long slowest_ms() const { return slowest_ms_; }
   std::string first_failure() {
     std::lock_guard lock(mu_);
     return first_failure_;
@@ -57,6 +66,7 @@ class Load {
  private:
   std::atomic<bool> stop_{false};
   std::atomic<int> ok_{0}, failed_{0}, refused_{0};
+  std::atomic<long long> slowest_ms_{0};
   std::mutex mu_;
   std::string first_failure_;
   std::vector<std::thread> workers_;

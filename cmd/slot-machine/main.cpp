@@ -11,6 +11,7 @@
 #include <set>
 #include <vector>
 
+#include "cli/apps.h"
 #include "cli/client.h"
 #include "cli/hook.h"
 #include "server/start.h"
@@ -34,6 +35,8 @@ const char* kUsage =
     "  cancel     stop the running deploy or rollback\n"
     "  upgrade    hand over to the slot-machine binary now installed (no downtime)\n"
     "  stop       stop the daemon: drain the apps and exit\n"
+    "  reload     re-read a server config: apps added start, removed ones stop\n"
+    "  apps       list the daemon's apps; apps add NAME / apps remove NAME\n"
     "  systemd    write the .service and .socket units for this app\n"
     "  status     show what is running\n"
     "  history    list past deploys, rollbacks and restarts\n"
@@ -43,7 +46,7 @@ const char* kUsage =
     "\n"
     "Run `slot-machine <command> --help` for a command's options.\n";
 
-const std::set<std::string> kCommands = {"init", "start", "deploy", "rollback", "restart", "cancel", "upgrade", "stop", "systemd", "status", "history", "logs", "hook", "version"};
+const std::set<std::string> kCommands = {"init", "start", "deploy", "rollback", "restart", "cancel", "upgrade", "stop", "systemd", "status", "history", "logs", "hook", "version", "reload", "apps"};
 
 }  // namespace
 
@@ -91,6 +94,12 @@ int main(int argc, char** argv) {
   int api_port = 0;
   std::vector<std::string> remotes;
   std::string cacert;
+  std::string app_name;
+  auto add_app_flag = [&](CLI::App* sub) {
+    sub->add_option("--app", app_name,
+                    "the app to act on, when the daemon runs several (default: the one whose repository holds "
+                    "the current directory)");
+  };
   auto add_connection_flags = [&](CLI::App* sub) {
     sub->add_option("--api-port", api_port, "daemon API port (default: api_port from ./slot-machine.json, else 9100)");
     sub->add_option("--remote", remotes,
@@ -183,6 +192,30 @@ int main(int argc, char** argv) {
   hook_run->add_option("--config", hook_config, "the daemon's config");
   auto* version = app.add_subcommand("version", "print the version");
 
+  auto* reload = app.add_subcommand("reload", "re-read the daemon's server config (\"apps\"): apps added start, "
+                                              "apps removed are drained and stopped, the others are not touched");
+  add_client_flags(reload);
+  auto* apps = app.add_subcommand("apps", "list the apps of a daemon that runs several");
+  add_client_flags(apps);
+  std::string server_config = "slot-machine.json";
+  sm::cli::AppAddition addition;
+  auto* apps_add = apps->add_subcommand("add", "add an app to the server config and reload it");
+  apps_add->add_option("NAME", addition.name, "the app's name: lower-case letters, digits, '-'")->required();
+  apps_add->add_option("--repo", addition.repo, "the app's git repository")->required();
+  apps_add->add_option("--host", addition.hosts, "a host name it is reached by (repeat for more; *.domain, "
+                                                 "host/prefix)")->required();
+  apps_add->add_option("--app-config", addition.config, "the app's own config (default <repo>/slot-machine.json)");
+  apps_add->add_option("--config", server_config, "the server config (default ./slot-machine.json)");
+  add_client_flags(apps_add);
+  auto* apps_remove = apps->add_subcommand("remove", "remove an app from the server config and reload it");
+  std::string remove_name;
+  apps_remove->add_option("NAME", remove_name, "the app's name")->required();
+  apps_remove->add_option("--config", server_config, "the server config (default ./slot-machine.json)");
+  add_client_flags(apps_remove);
+  for (auto* sub : {deploy, rollback, status, restart, cancel, history, logs}) add_app_flag(sub);
+  add_app_flag(hook_install);
+  add_app_flag(hook_run);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -204,11 +237,17 @@ int main(int argc, char** argv) {
     }
   }
   if (*systemd) return sm::service::write_units(units, std::cout, std::cerr);
-  if (*hook_install) return sm::cli::hook_install(hook_opts, std::cout, std::cerr);
+  if (*hook_install) {
+    hook_opts.app = app_name;
+    return sm::cli::hook_install(hook_opts, std::cout, std::cerr);
+  }
   if (*hook_uninstall) return sm::cli::hook_uninstall(hook_opts, std::cout, std::cerr);
   if (*hook_run) {
     std::vector<std::string> none;
     if (int code = sm::cli::connection_options(std::nullopt, none, "", false, client, std::cerr, hook_config))
+      return code;
+    if (int code = sm::cli::choose_app(client, hook_run->count("--app") ? std::optional(app_name) : std::nullopt,
+                                       false, std::cerr))
       return code;
     return sm::cli::hook_run(client, hook_branch, std::cin, std::cout, std::cerr);
   }
@@ -217,11 +256,24 @@ int main(int argc, char** argv) {
     return sm::server::start_daemon(start_opts);
   }
 
+  // The innermost subcommand given (apps add, not apps) holds the connection flags.
+  CLI::App* given = app.get_subcommands()[0];
+  while (!given->get_subcommands().empty()) given = given->get_subcommands()[0];
   std::optional<int> port_flag;
-  if (app.get_subcommands()[0]->count("--api-port")) port_flag = api_port;
+  if (given->count("--api-port")) port_flag = api_port;
   if (int code = sm::cli::connection_options(port_flag, remotes, cacert, deploy->parsed(), client, std::cerr))
     return code;
   client.tty = isatty(STDOUT_FILENO) == 1;
+  if (*reload) return sm::cli::reload_command(client, std::cout, std::cerr);
+  if (*apps_add) return sm::cli::apps_add_command(client, server_config, addition, std::cout, std::cerr);
+  if (*apps_remove) return sm::cli::apps_remove_command(client, server_config, remove_name, std::cout, std::cerr);
+  if (*apps) return sm::cli::apps_list_command(client, std::cout, std::cerr);
+  const bool scoped = *deploy || *rollback || *restart || *cancel || *logs || *history || *status;
+  if (scoped && !(*deploy && remotes.size() > 1)) {
+    if (int code = sm::cli::choose_app(client, given->count("--app") ? std::optional(app_name) : std::nullopt,
+                                       static_cast<bool>(*status), std::cerr))
+      return code;
+  }
   if (*deploy && remotes.size() > 1)
     return sm::cli::deploy_to_each(client, remotes, deploy->count("COMMIT") ? std::optional(commit) : std::nullopt,
                                    std::cout, std::cerr);
@@ -235,5 +287,6 @@ int main(int argc, char** argv) {
   if (*stop) return sm::cli::stop_command(client, stop_wait, std::cout, std::cerr);
   if (*logs) return sm::cli::logs_command(client, logs_slot, logs_n, logs_follow, std::cout, std::cerr);
   if (*history) return sm::cli::history_command(client, history_n, std::cout, std::cerr);
+  if (client.all_apps) return sm::cli::status_all_command(client, std::cout, std::cerr);
   return sm::cli::status_command(client, std::cout, std::cerr);
 }

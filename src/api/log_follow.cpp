@@ -16,9 +16,10 @@
 
 namespace sm::api {
 
-void LogFollowers::serve(const httplib::Request& req, httplib::Response& res, int api_port) {
+void LogFollowers::serve(const httplib::Request& req, httplib::Response& res, int api_port,
+                         std::shared_ptr<app::App> app) {
   std::string error;
-  const auto path = app_.log_file(req.has_param("slot") ? req.get_param_value("slot") : "live", error);
+  const auto path = app->log_file(req.has_param("slot") ? req.get_param_value("slot") : "live", error);
   if (path.empty()) {
     reply(res, error.rfind("unknown", 0) == 0 ? 400 : 404, {{"error", error}});
     return;

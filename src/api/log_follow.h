@@ -19,12 +19,11 @@ inline constexpr int kMaxLogFollowers = 4;
 class LogFollowers {
  public:
   /// `stopping` turning true ends every follower (the API is stopping).
-  LogFollowers(app::App& daemon, const std::atomic<bool>& stopping) : app_(daemon), stopping_(stopping) {}
-  /// Answers one GET /logs from a client of the API on `api_port`.
-  void serve(const httplib::Request& req, httplib::Response& res, int api_port);
+  explicit LogFollowers(const std::atomic<bool>& stopping) : stopping_(stopping) {}
+  /// Answers one GET /logs of `app` from a client of the API on `api_port`.
+  void serve(const httplib::Request& req, httplib::Response& res, int api_port, std::shared_ptr<app::App> app);
 
  private:
-  app::App& app_;
   const std::atomic<bool>& stopping_;
   std::atomic<int> followers_{0};
 };

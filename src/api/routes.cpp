@@ -71,17 +71,76 @@ void method_not_allowed(httplib::Server& s, const std::string& path, const char*
   }
 }
 
+/// An app-scoped route: `path` unprefixed (the only app) or under /apps/NAME/.
+std::string scoped(const char* path) { return std::string(R"((?:/apps/([^/]*))?)") + path; }
+
+std::string names_of(const std::vector<app::Listed>& list) {
+  std::vector<std::string> names;
+  for (const auto& l : list) names.push_back(l.name);
+  return fmt::format("{}", fmt::join(names, ", "));
+}
+
 }  // namespace
+
+std::shared_ptr<app::App> ApiServer::app_of(const httplib::Request& req, httplib::Response& res) const {
+  const auto list = apps_.list();
+  const bool named = req.matches.size() > 1 && req.matches[1].matched;
+  const app::Listed* l = nullptr;
+  if (named) {
+    const std::string name = req.matches[1].str();
+    l = app::Directory::find(*list, name);
+    if (!l) {
+      reply(res, 404, {{"error", fmt::format("no app named \"{}\" here; the apps are: {} (GET /apps lists them)",
+                                             name.substr(0, 64), names_of(*list))}});
+      return nullptr;
+    }
+  } else if (list->size() == 1) {
+    l = &list->front();
+  } else {
+    json names = json::array();
+    for (const auto& a : *list) names.push_back(a.name);
+    reply(res, 400, {{"error", "several apps: use /apps/NAME/..."}, {"apps", names}});
+    return nullptr;
+  }
+  if (!l->app) {
+    reply(res, 503, {{"error", fmt::format("app {} is not running: {}; fix that, then `slot-machine reload`",
+                                           l->name, l->error)}});
+    return nullptr;
+  }
+  return l->app;
+}
 
 void ApiServer::add_routes() {
   auto& s = *server_;
   s.Get("/", [](const httplib::Request&, httplib::Response& res) {
     reply(res, 200, {{"status", "ok"}});
   });
-  s.Get("/status", [this](const httplib::Request&, httplib::Response& res) {
-    reply(res, 200, status_body(app_.status()));
+  s.Get("/apps", [this](const httplib::Request&, httplib::Response& res) {
+    json apps = json::array();
+    for (const auto& l : *apps_.list()) {
+      json a{{"name", l.name}, {"hosts", l.hosts}, {"repo", l.repo.string()}};
+      if (l.app) {
+        const auto st = l.app->status();
+        a["live_commit"] = st.live_commit.empty() ? json(nullptr) : json(st.live_commit);
+        a["healthy"] = st.healthy;
+        a["operation"] = st.operation.empty() ? json(nullptr) : json(st.operation);
+      } else {
+        a["live_commit"] = nullptr;
+        a["healthy"] = false;
+        a["operation"] = nullptr;
+        a["error"] = l.error;
+      }
+      apps.push_back(std::move(a));
+    }
+    reply(res, 200, {{"apps", std::move(apps)}});
   });
-  s.Post("/deploy", [this](const httplib::Request& req, httplib::Response& res) {
+  method_not_allowed(s, "/apps", "GET");
+  s.Get(scoped("/status"), [this](const httplib::Request& req, httplib::Response& res) {
+    if (auto a = app_of(req, res)) reply(res, 200, status_body(a->status()));
+  });
+  s.Post(scoped("/deploy"), [this](const httplib::Request& req, httplib::Response& res) {
+    auto a = app_of(req, res);
+    if (!a) return;
     auto [d, error] = parse_deploy_body(req.body);
     if (!error.empty()) {
       reply(res, 400, {{"success", false}, {"error", error}});
@@ -93,40 +152,43 @@ void ApiServer::add_routes() {
     app::OpWait wait;
     if (!wait_of(req, res, wait)) return;
     if (wants_ndjson(req)) {
-      stream_op(res, [this, commit, quarantine, wait, force](const app::App::Progress& p) {
-        return app_.deploy(commit, p, wait, quarantine, force);
+      stream_op(res, [a, commit, quarantine, wait, force](const app::App::Progress& p) {
+        return a->deploy(commit, p, wait, quarantine, force);
       }, true);
       return;
     }
-    OpResult r = app_.deploy(commit, {}, wait, quarantine, force);
+    OpResult r = a->deploy(commit, {}, wait, quarantine, force);
     reply(res, http_status(r.status), op_body(r, true));
   });
   // Rollback and restart take no body: the same route, another operation.
   using Op = OpResult (app::App::*)(app::App::Progress, const app::OpWait&);
   auto bodiless_op = [this, &s](const char* path, Op op, bool with_previous) {
-    s.Post(path, [this, op, with_previous](const httplib::Request& req, httplib::Response& res) {
+    s.Post(scoped(path), [this, op, with_previous](const httplib::Request& req, httplib::Response& res) {
+      auto a = app_of(req, res);
+      if (!a) return;
       app::OpWait wait;
       if (!wait_of(req, res, wait)) return;
       if (wants_ndjson(req)) {
-        stream_op(res, [this, op, wait](const app::App::Progress& p) { return (app_.*op)(p, wait); },
-                  with_previous);
+        stream_op(res, [a, op, wait](const app::App::Progress& p) { return ((*a).*op)(p, wait); }, with_previous);
         return;
       }
-      OpResult r = (app_.*op)({}, wait);
+      OpResult r = ((*a).*op)({}, wait);
       reply(res, http_status(r.status), op_body(r, with_previous));
     });
   };
   bodiless_op("/rollback", &app::App::rollback, false);
   bodiless_op("/restart", &app::App::restart, true);
-  method_not_allowed(s, "/restart", "POST");
-  s.Post("/cancel", [this](const httplib::Request&, httplib::Response& res) {
-    if (auto c = app_.cancel())
+  method_not_allowed(s, scoped("/restart"), "POST");
+  s.Post(scoped("/cancel"), [this](const httplib::Request& req, httplib::Response& res) {
+    auto a = app_of(req, res);
+    if (!a) return;
+    if (auto c = a->cancel())
       reply(res, 200, {{"cancelled", c->operation}, {"stage", c->stage}});
     else
       reply(res, 409, {{"error", "nothing to cancel: no deploy or rollback is running (or it is "
                                  "already finishing)"}});
   });
-  method_not_allowed(s, "/cancel", "POST");
+  method_not_allowed(s, scoped("/cancel"), "POST");
   s.Post("/upgrade", [this](const httplib::Request&, httplib::Response& res) {
     if (!upgrade_) {
       reply(res, 501, {{"success", false}, {"error", "this daemon cannot upgrade itself"}});
@@ -139,6 +201,15 @@ void ApiServer::add_routes() {
       reply(res, a.status, {{"success", false}, {"error", a.error}});
   });
   method_not_allowed(s, "/upgrade", "POST");
+  s.Post("/reload", [this](const httplib::Request&, httplib::Response& res) {
+    if (!reload_) {
+      reply(res, 501, {{"success", false}, {"error", "this daemon cannot reload its config"}});
+      return;
+    }
+    const ReloadAnswer a = reload_();
+    reply(res, a.status, a.body);
+  });
+  method_not_allowed(s, "/reload", "POST");
   s.Post("/shutdown", [this](const httplib::Request&, httplib::Response& res) {
     if (!shutdown_) {
       reply(res, 501, {{"success", false}, {"error", "this daemon cannot be stopped over its API"}});
@@ -148,12 +219,14 @@ void ApiServer::add_routes() {
     shutdown_();  // drains as SIGTERM does, after this answer has gone
   });
   method_not_allowed(s, "/shutdown", "POST");
-  s.Get("/history", [this](const httplib::Request& req, httplib::Response& res) {
+  s.Get(scoped("/history"), [this](const httplib::Request& req, httplib::Response& res) {
+    auto a = app_of(req, res);
+    if (!a) return;
     size_t limit = 0, skip = 0;
     if (count_param(req, res, "limit", 20, 1, 10000, limit) && count_param(req, res, "skip", 0, 0, 100000000, skip))
-      reply(res, 200, {{"entries", app_.history(limit, skip)}});
+      reply(res, 200, {{"entries", a->history(limit, skip)}});
   });
-  method_not_allowed(s, "/history", "GET");
+  method_not_allowed(s, scoped("/history"), "GET");
   s.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     if (!metrics_) {
       reply(res, 501, {{"error", "this daemon has no metrics"}});
@@ -162,12 +235,13 @@ void ApiServer::add_routes() {
     res.set_content(metrics_(), metrics::Exposition::kContentType);
   });
   method_not_allowed(s, "/metrics", "GET");
-  s.Get("/logs", [this](const httplib::Request& req, httplib::Response& res) { logs_.serve(req, res, port_); });
-  method_not_allowed(s, "/logs", "GET");
-  method_not_allowed(s, "/deploy", "POST");
-  method_not_allowed(s, "/rollback", "POST");
-  method_not_allowed(s, "/status", "GET");
-
+  s.Get(scoped("/logs"), [this](const httplib::Request& req, httplib::Response& res) {
+    if (auto a = app_of(req, res)) logs_.serve(req, res, port_, std::move(a));
+  });
+  method_not_allowed(s, scoped("/logs"), "GET");
+  method_not_allowed(s, scoped("/deploy"), "POST");
+  method_not_allowed(s, scoped("/rollback"), "POST");
+  method_not_allowed(s, scoped("/status"), "GET");
 }
 
 }  // namespace sm::api

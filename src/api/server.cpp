@@ -25,11 +25,11 @@ std::unique_ptr<httplib::Server> make_server(const edge::CertFiles& tls) {
 
 }  // namespace
 
-ApiServer::ApiServer(app::App& d, ApiSecurity security)
-    : app_(d),
+ApiServer::ApiServer(const app::Directory& apps, ApiSecurity security)
+    : apps_(apps),
       server_(make_server(security.tls)),
       admission_{std::move(security.token), security.tls.cert.empty() ? "http" : "https", nullptr},
-      logs_(d, stopping_) {
+      logs_(stopping_) {
   auto& s = *server_;
   s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     return admit(admission_, req, res) ? httplib::Server::HandlerResponse::Unhandled : httplib::Server::HandlerResponse::Handled;

@@ -12,6 +12,7 @@
 #include "api/admission.h"
 #include "api/log_follow.h"
 #include "app/app.h"
+#include "app/directory.h"
 #include "edge/tls_files.h"
 
 namespace httplib {
@@ -44,11 +45,19 @@ struct UpgradeAnswer {
   std::string version;
 };
 
-/// ApiServer serves contract §5 (and §7's /upgrade) for one App: bind() or adopt()
-/// a listening socket, then serve() on its own thread; stop() from another.
+/// What POST /reload answered: 200 with what changed, or 400 (nothing changed) with why.
+struct ReloadAnswer {
+  int status = 500;
+  nlohmann::json body;
+};
+
+/// ApiServer serves contract §5 (and §7's /upgrade, §13's /apps) for the apps of
+/// `apps`: every app-scoped route under /apps/NAME/, and unprefixed for the only app.
+/// bind() or adopt() a listening socket, then serve() on its own thread; stop() from
+/// another.
 class ApiServer {
  public:
-  explicit ApiServer(app::App& daemon, ApiSecurity security = {});
+  explicit ApiServer(const app::Directory& apps, ApiSecurity security = {});
   ~ApiServer();
   /// Throws std::runtime_error naming the address when the port cannot be bound.
   void bind(const std::string& host, int port);
@@ -61,6 +70,8 @@ class ApiServer {
   /// POST /shutdown (`slot-machine stop`): answered 200, then `stop` runs (it must only
   /// ask the daemon to stop, as SIGTERM does, not stop the server from its own thread).
   void on_shutdown(std::function<void()> stop) { shutdown_ = std::move(stop); }
+  /// What POST /reload runs (not set: 501).
+  void on_reload(std::function<ReloadAnswer()> reload) { reload_ = std::move(reload); }
   /// What GET /metrics answers (Prometheus text; not set: 501).
   void on_metrics(std::function<std::string()> scrape) { metrics_ = std::move(scrape); }
   /// Serves the dashboard (GET /ui/ and its endpoints) too, and lets its logins use the
@@ -85,7 +96,12 @@ class ApiServer {
   /// 400 when it is malformed.
   bool wait_of(const httplib::Request& req, httplib::Response& res, app::OpWait& wait) const;
 
-  app::App& app_;
+  /// The app an app-scoped request is for: the NAME of /apps/NAME/..., or the only app
+  /// for an unprefixed route. nullptr after answering 404 (no such app), 400 (several
+  /// apps, no name) or 503 (the app is listed with an error).
+  std::shared_ptr<app::App> app_of(const httplib::Request& req, httplib::Response& res) const;
+
+  const app::Directory& apps_;
   int port_ = 0;
   int fd_ = -1;    // the descriptor httplib accepts on
   int keep_ = -1;  // ours, of the same socket: outlives httplib's
@@ -94,6 +110,7 @@ class ApiServer {
   std::thread thread_;
   std::atomic<bool> accept_loop_ended_{false};
   std::function<UpgradeAnswer()> upgrade_;
+  std::function<ReloadAnswer()> reload_;
   std::function<void()> shutdown_;
   std::function<std::string()> metrics_;
   Admission admission_;

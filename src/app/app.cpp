@@ -181,6 +181,7 @@ OpResult App::on_op_thread(const char* action, Progress progress,
                               const char* reason) {
   std::optional<OpResult> r;
   const auto turn = ops_.run([&] {
+    const log::Scope scope(paths_.log_name);
     const auto began = Clock::now();
     OpResult out = run_locked(std::move(progress), run);
     record(action, out, began, reason);

@@ -88,6 +88,7 @@ struct OpWait {
 /// Where the daemon keeps things.
 struct Paths {
   std::filesystem::path data_dir;  // <data>; slots at <data>/slot-a, logs at <data>/slot-a.log
+  std::string log_name;            // one of a server's apps: its name, in its log lines; "" for the only one
 };
 
 /// The daemon's state machine. deploy() and rollback() run on the operation thread

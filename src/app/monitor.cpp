@@ -13,6 +13,7 @@ using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
 void App::monitor() {
+  const log::Scope scope(paths_.log_name);
   auto next_probe = Clock::now() + milliseconds(1000);
   for (;;) {
     reaper_.wait_change(reaper_.generation(), std::min(next_probe, Clock::now() + milliseconds(1000)));

@@ -5,6 +5,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <map>
+#include <mutex>
 #include <random>
 #include <stdexcept>
 
@@ -26,12 +29,20 @@ bool port_is_free(int port) {
 }
 
 int pick_free_port(int lo, int hi, const std::set<int>& exclude) {
+  static std::mutex mu;
   static std::mt19937 rng(std::random_device{}());
+  static std::map<int, std::chrono::steady_clock::time_point> picked;  // port → when
+  std::lock_guard lock(mu);
+  const auto now = std::chrono::steady_clock::now();
+  std::erase_if(picked, [&](const auto& p) { return now - p.second > std::chrono::minutes(1); });
   const int span = hi - lo + 1;
   const int start = std::uniform_int_distribution<int>(0, span - 1)(rng);
   for (int i = 0; i < span; ++i) {
     int p = lo + (start + i) % span;
-    if (!exclude.count(p) && port_is_free(p)) return p;
+    if (!exclude.count(p) && !picked.count(p) && port_is_free(p)) {
+      picked[p] = now;
+      return p;
+    }
   }
   throw std::runtime_error(fmt::format("no free port for the app in {}-{}", lo, hi));
 }

@@ -2,6 +2,7 @@
 // Proxy mode's Router: fresh ports per app process, the proxy moves traffic.
 
 #include <set>
+#include <string>
 
 #include "app/router.h"
 #include "proxy/proxy.h"
@@ -12,7 +13,9 @@ namespace sm::app {
 bool port_is_free(int port);
 
 /// Picks a port nothing is bound to (checked by binding it on all addresses) from
-/// [lo, hi], skipping `exclude`. Throws std::runtime_error when none is free.
+/// [lo, hi], skipping `exclude` and every port this process picked in the last minute
+/// (several apps deploying at once must not be given the same port before either binds
+/// it). Throws std::runtime_error when none is free.
 int pick_free_port(int lo, int hi, const std::set<int>& exclude);
 
 /// Proxy mode: every app process gets its own free PORT and INTERNAL_PORT from
@@ -22,14 +25,21 @@ int pick_free_port(int lo, int hi, const std::set<int>& exclude);
 class ProxyRouter : public Router {
  public:
   /// `one_port`: the config's internal_port equals port, so the app gets one port for
-  /// both (it serves health on its main port).
-  ProxyRouter(proxy::Proxy& proxy, std::set<int> reserved, bool one_port, int lo = 10000,
-              int hi = 19999)
-      : proxy_(proxy), reserved_(std::move(reserved)), one_port_(one_port), lo_(lo), hi_(hi) {}
+  /// both (it serves health on its main port). `app`: one of several apps the proxy
+  /// routes by host (contract §13), which always get one port; "" for the only one.
+  ProxyRouter(proxy::Proxy& proxy, std::set<int> reserved, bool one_port, std::string app = {},
+              int lo = 10000, int hi = 19999)
+      : proxy_(proxy), reserved_(std::move(reserved)), one_port_(one_port || !app.empty()), app_(std::move(app)),
+        lo_(lo), hi_(hi) {}
   const char* mode() const override { return "proxy"; }
   Ports ports_for_new_process() override;
   bool must_drain_before_start() const override { return false; }
-  void switch_to(const Ports& ports) override { proxy_.switch_to(ports.port, ports.internal_port); }
+  void switch_to(const Ports& ports) override {
+    if (app_.empty())
+      proxy_.switch_to(ports.port, ports.internal_port);
+    else
+      proxy_.switch_app(app_, ports.port);
+  }
   void wait_in_flight(const Ports& ports, std::chrono::steady_clock::time_point deadline,
                       const std::function<bool()>& stop) override {
     proxy_.wait_idle(ports.port, deadline, stop);
@@ -40,6 +50,7 @@ class ProxyRouter : public Router {
   proxy::Proxy& proxy_;
   std::set<int> reserved_;  // the configured ports: never handed to an app
   bool one_port_;
+  std::string app_;
   int lo_, hi_;
 };
 

@@ -77,6 +77,7 @@ std::string App::restart_live(Slot& live) {
 }
 
 void App::restore() {
+  const log::Scope scope(paths_.log_name);
   std::lock_guard op(op_mu_);
   ++op_id_;
   const auto began = Clock::now();

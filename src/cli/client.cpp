@@ -82,28 +82,28 @@ int deploy_command(const ClientOptions& o, const std::optional<std::string>& com
   if (!quarantine.empty()) request["quarantine"] = quarantine;
   if (o.force) request["force"] = true;
   const std::string body = log::json_text(request);
-  if (o.json) return finish_op(o, "deploy", "deployed", call(o, "POST", "/deploy", body, 86400), out, err);
+  if (o.json) return finish_op(o, "deploy", "deployed", call(o, "POST", app_path(o, "/deploy"), body, 86400), out, err);
   return finish_op(o, "deploy", "deployed",
-                   call_streaming(o, "/deploy", body, fmt::format("deploying {}", rev).c_str(), out),
+                   call_streaming(o, app_path(o, "/deploy"), body, fmt::format("deploying {}", rev).c_str(), out),
                    out, err);
 }
 
 int rollback_command(const ClientOptions& o, std::ostream& out, std::ostream& err) {
   if (!reachable(o, err)) return 1;
-  if (o.json) return finish_op(o, "rollback", "rolled back to", call(o, "POST", "/rollback", "{}", 86400), out, err);
+  if (o.json) return finish_op(o, "rollback", "rolled back to", call(o, "POST", app_path(o, "/rollback"), "{}", 86400), out, err);
   return finish_op(o, "rollback", "rolled back to",
-                   call_streaming(o, "/rollback", "{}", "rolling back", out), out, err);
+                   call_streaming(o, app_path(o, "/rollback"), "{}", "rolling back", out), out, err);
 }
 
 int restart_command(const ClientOptions& o, std::ostream& out, std::ostream& err) {
   if (!reachable(o, err)) return 1;
-  if (o.json) return finish_op(o, "restart", "restarted", call(o, "POST", "/restart", "{}", 86400), out, err);
+  if (o.json) return finish_op(o, "restart", "restarted", call(o, "POST", app_path(o, "/restart"), "{}", 86400), out, err);
   return finish_op(o, "restart", "restarted",
-                   call_streaming(o, "/restart", "{}", "restarting", out), out, err);
+                   call_streaming(o, app_path(o, "/restart"), "{}", "restarting", out), out, err);
 }
 
 int cancel_command(const ClientOptions& o, std::ostream& out, std::ostream& err) {
-  Reply r = call(o, "POST", "/cancel", "{}", 10);
+  Reply r = call(o, "POST", app_path(o, "/cancel"), "{}", 10);
   if (!answered_ok(o, r, "cancel", err)) return 1;
   if (o.json)
     out << log::json_text(r.body, 2) << "\n";
@@ -157,7 +157,7 @@ static std::string human_duration(long long s) {
 }
 
 int status_command(const ClientOptions& o, std::ostream& out, std::ostream& err) {
-  Reply r = call(o, "GET", "/status", "", 10);
+  Reply r = call(o, "GET", app_path(o, "/status"), "", 10);
   if (!answered_ok(o, r, "status", err)) return 1;
   const json& s = r.body;
   if (o.json) {
@@ -212,7 +212,7 @@ int status_command(const ClientOptions& o, std::ostream& out, std::ostream& err)
 }
 
 int history_command(const ClientOptions& o, int limit, std::ostream& out, std::ostream& err) {
-  Reply r = call(o, "GET", fmt::format("/history?limit={}", limit), "", 10);
+  Reply r = call(o, "GET", app_path(o, fmt::format("/history?limit={}", limit)), "", 10);
   if (!answered_ok(o, r, "history", err)) return 1;
   const json entries = r.body.value("entries", json::array());
   if (o.json) {
@@ -239,7 +239,7 @@ int history_command(const ClientOptions& o, int limit, std::ostream& out, std::o
 int logs_command(const ClientOptions& o, const std::string& slot, int lines, bool follow,
                  std::ostream& out, std::ostream& err) {
   // A follower may wait for lines for ever.
-  Reply r = call_following(o, fmt::format("/logs?slot={}&tail={}&follow={}", slot, lines, follow ? 1 : 0),
+  Reply r = call_following(o, app_path(o, fmt::format("/logs?slot={}&tail={}&follow={}", slot, lines, follow ? 1 : 0)),
                            follow ? 365 * 86400 : 30, [&](const char* data, size_t len) {
                              out.write(data, static_cast<std::streamsize>(len));
                              out.flush();

@@ -19,7 +19,14 @@ struct ClientOptions {
   bool tty = false;    // stdout is a terminal: colour the final line
   int wait_s = 0;      // deploy/rollback/restart: wait this long for a running operation
   bool force = false;  // deploy: redeploy a commit that is live and healthy (else nothing is done)
+  std::string app;     // the app an app-scoped command acts on (/apps/NAME/...); "": the only one
+  bool all_apps = false;  // status: every app of several, a line each
 };
+
+/// `path` of an app-scoped route (/status, /deploy...) for the app `o` names.
+inline std::string app_path(const ClientOptions& o, const std::string& path) {
+  return o.app.empty() ? path : "/apps/" + o.app + path;
+}
 
 /// Each returns the process exit code: 0 on success, 1 when the daemon cannot be
 /// reached or the operation failed (the daemon's error on `err`).

@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "cli/hook_checks.h"
@@ -64,6 +65,28 @@ fs::path invoked_path() {
   return self;
 }
 
+/// With a server config (contract §13): the app whose "repo" is `repo` (its work tree or
+/// its git directory). "" for one app's config. Throws std::runtime_error when no app
+/// of the server config has that repository.
+std::string app_of_repo(const fs::path& config, const git::Repository& repo) {
+  std::ifstream in(config, std::ios::binary);
+  const auto doc = nlohmann::json::parse(in, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object() || !doc.contains("apps") || !doc["apps"].is_object()) return "";
+  std::error_code ec;
+  const fs::path mine[] = {fs::weakly_canonical(repo.workdir(), ec), fs::weakly_canonical(repo.hooks_dir().parent_path(), ec)};
+  std::vector<std::string> names;
+  for (const auto& [name, a] : doc["apps"].items()) {
+    names.push_back(name);
+    if (!a.is_object() || !a.contains("repo") || !a["repo"].is_string()) continue;
+    fs::path r(a["repo"].get<std::string>());
+    if (r.is_relative()) r = config.parent_path() / r;
+    const fs::path theirs = fs::weakly_canonical(r, ec);
+    if (theirs == mine[0] || theirs == mine[1]) return name;
+  }
+  throw std::runtime_error(fmt::format("no app of {} has this repository as its \"repo\" (apps: {}); pass --app NAME",
+                                       config.string(), fmt::join(names, ", ")));
+}
+
 }  // namespace
 
 int hook_install(const HookOptions& o, std::ostream& out, std::ostream& err) {
@@ -83,6 +106,7 @@ int hook_install(const HookOptions& o, std::ostream& out, std::ostream& err) {
                          "from it; pass --config PATH\n", config.string());
       return 2;
     }
+    const std::string app = o.app.empty() ? app_of_repo(config, repo) : o.app;
     const fs::path self = invoked_path();
     const fs::path hooks = repo.hooks_dir();
     const fs::path hook = hooks / "pre-receive";
@@ -95,8 +119,9 @@ int hook_install(const HookOptions& o, std::ostream& out, std::ostream& err) {
     const std::string text = fmt::format(
         "#!/bin/sh\n{}: pushes of {} deploy through the daemon of {}.\n"
         "# `slot-machine hook uninstall` removes it.\n"
-        "exec {} hook run --branch {} --config {}\n",
-        kHookMarker, branch, config.string(), sh_quote(self.string()), sh_quote(branch), sh_quote(config.string()));
+        "exec {} hook run --branch {} --config {}{}\n",
+        kHookMarker, branch, config.string(), sh_quote(self.string()), sh_quote(branch), sh_quote(config.string()),
+        app.empty() ? "" : " --app " + sh_quote(app));
     files::write_atomic(hook, text, 0755);
     out << fmt::format("installed {}: a push of {} to {} deploys it (a failed deploy rejects the push)\n",
                        hook.string(), branch, repo.workdir().string());

@@ -19,6 +19,7 @@ struct HookOptions {
   std::string branch;                // "" = the branch its HEAD names
   std::filesystem::path config = "slot-machine.json";  // where the hook finds the daemon
   bool force = false;                // replace a pre-receive hook that is not ours
+  std::string app;                   // a server config's app pushes deploy ("": found by its repo)
 };
 
 /// Writes <hooks>/pre-receive. 0, or 1 with the reason on `err` (2 for bad options).

@@ -4,6 +4,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <fstream>
+#include <optional>
+#include <sstream>
+
 #include "config/config.h"
 #include "config/keys.h"
 #include "hosts/table.h"
@@ -105,6 +109,55 @@ std::vector<AppEntry> parse_apps(const json& apps, const fs::path& base_dir) {
   } catch (const hosts::BadPattern& e) {
     throw ConfigError(fmt::format("config: \"apps\": {}", e.what()));
   }
+  return out;
+}
+
+namespace {
+
+/// The text of `path`, or nullopt when it cannot be read.
+std::optional<std::string> read_text(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+ServerConfig load_server(const fs::path& path) {
+  const fs::path abs = fs::absolute(path).lexically_normal();
+  const auto text = read_text(abs);
+  if (!text) throw ConfigError(fmt::format("config: cannot read {}; pass --config PATH", abs.string()));
+  return parse_server(*text, abs.parent_path());
+}
+
+Loaded load_app_file(const AppEntry& app, const Config& server) {
+  const auto text = read_text(app.config);
+  if (!text)
+    throw ConfigError(fmt::format("cannot read {}: write it (`slot-machine init` in {} writes one) or set the "
+                                  "app's \"config\" to its path",
+                                  app.config.string(), app.repo.string()));
+  Loaded out;
+  try {
+    out = parse_app_file(*text, app.config.parent_path());
+  } catch (const ConfigError& e) {
+    throw ConfigError(fmt::format("{} (in {})", e.what(), app.config.string()));
+  }
+  Config& c = out.config;
+  c.port = server.port;
+  c.internal_port = server.port;
+  c.api_port = server.api_port;
+  c.api_bind = server.api_bind;
+  c.api_token_file = server.api_token_file;
+  c.api_tls_cert = server.api_tls_cert;
+  c.api_tls_key = server.api_tls_key;
+  c.proxy_timeout_ms = server.proxy_timeout_ms;
+  c.proxy_header_timeout_ms = server.proxy_header_timeout_ms;
+  c.proxy_max_conns_per_ip = server.proxy_max_conns_per_ip;
+  c.tls_port = server.tls_port;
+  c.tls_cert = server.tls_cert;
+  c.tls_key = server.tls_key;
   return out;
 }
 

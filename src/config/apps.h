@@ -57,4 +57,13 @@ ServerConfig parse_server(const std::string& text, const std::filesystem::path& 
 /// the server's fields are ignored, named in one warning. Throws ConfigError.
 Loaded parse_app_file(const std::string& text, const std::filesystem::path& base_dir);
 
+/// Reads and parses the server config at `path`. Throws ConfigError.
+ServerConfig load_server(const std::filesystem::path& path);
+
+/// Reads and parses `app`'s own file, and gives it the server's fields (ports, TLS,
+/// API, proxy limits) from `server`: what that app's App runs with. Every app gets one
+/// port (health on PORT: internal_port is the server's own). Throws ConfigError
+/// naming the app and the file.
+Loaded load_app_file(const AppEntry& app, const Config& server);
+
 }  // namespace sm::config

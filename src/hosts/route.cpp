@@ -57,6 +57,7 @@ Decision Router::decide(std::string_view host_header, std::string_view target, b
   const AppRoutes* app = &apps_[match->index];  // the table was built from apps_, in order
   Decision d;
   d.app = app->name;
+  d.index = match->index;
   if (!app->canonical_host.empty() && *host != app->canonical_host) {
     d.kind = Kind::Redirect;
     d.target = fmt::format("{}://{}{}{}", tls ? "https" : "http", app->canonical_host, port_of(host_header), path);

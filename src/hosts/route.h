@@ -25,6 +25,7 @@ struct Decision {
   enum class Kind { BadRequest, NotFound, Redirect, Forward };
   Kind kind = Kind::NotFound;
   std::string app;     // Redirect, Forward
+  size_t index = 0;    // Redirect, Forward: the app's place in the list the router was built from
   std::string target;  // Forward: the target the app sees; Redirect: the Location
   std::string prefix;  // Forward: the matched prefix when stripped (X-Forwarded-Prefix), else ""
   std::string why;     // BadRequest, NotFound: one line for the answer's body
@@ -39,6 +40,9 @@ class Router {
   /// 400) and `target` (origin-form "/p?q", absolute-form "http://h/p", or "*"), on a
   /// TLS connection or not (the scheme of a redirect).
   Decision decide(std::string_view host_header, std::string_view target, bool tls) const;
+
+  /// The apps, in the order given.
+  const std::vector<AppRoutes>& apps() const { return apps_; }
 
  private:
   std::vector<AppRoutes> apps_;

@@ -30,8 +30,16 @@ long long seconds_since(const std::string& rfc3339) {
   return d > 0 ? d : 0;
 }
 
+namespace {
+thread_local std::string scope_app;  // the app this thread's lines name ("": none)
+}  // namespace
+
+Scope::Scope(const std::string& app) : previous_(std::move(scope_app)) { scope_app = app; }
+Scope::~Scope() { scope_app = std::move(previous_); }
+
 void write(const std::string& message) {
-  std::string line = now_rfc3339() + " slot-machine: " + message + "\n";
+  std::string line = now_rfc3339() + " slot-machine: " + (scope_app.empty() ? "" : "app " + scope_app + ": ") +
+                     message + "\n";
   // One write(2) per line keeps lines whole when threads log at once.
   ssize_t rc = ::write(STDERR_FILENO, line.data(), line.size());
   (void)rc;

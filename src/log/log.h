@@ -19,8 +19,22 @@ std::optional<std::time_t> parse_rfc3339(const std::string& text);
 /// Whole seconds from a now_rfc3339() time until now (0 when unparsable or ahead).
 long long seconds_since(const std::string& rfc3339);
 
-/// Writes "<time> slot-machine: <message>" to stderr atomically.
+/// Writes "<time> slot-machine: <message>" to stderr atomically; "<time> slot-machine:
+/// app NAME: <message>" while the writing thread is in a Scope.
 void write(const std::string& message);
+
+/// While it lives, the lines this thread writes name the app it works for (one of a
+/// server's several apps, contract §13). Scopes nest; "" names none.
+class Scope {
+ public:
+  explicit Scope(const std::string& app);
+  ~Scope();
+  Scope(const Scope&) = delete;
+  Scope& operator=(const Scope&) = delete;
+
+ private:
+  std::string previous_;
+};
 
 template <typename... Args>
 void info(fmt::format_string<Args...> f, Args&&... args) {

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "hosts/route.h"
 #include "proxy/proxy.h"
 #include "proxy/relay.h"
 #include "proxy/request_checks.h"
@@ -129,28 +130,38 @@ struct Proxy::Impl {
   std::atomic<bool> draining{false};  // hand_over() began: close connections as they finish
   Clock::time_point drain_began;      // loop thread, once draining
 
-  /// Where new requests go: replaced whole by switch_to(), read by every request without
-  /// a lock, so a switch never makes a request wait (and N loops can share it).
+  /// Where new requests go: replaced whole by switch_to(), switch_app() or route_hosts()
+  /// (one writer at a time, under routes_write_mu), read by every request without a
+  /// lock, so a switch never makes a request wait (and N loops can share it).
   struct Routes {
-    std::shared_ptr<Backend> public_backend, internal_backend;
+    std::shared_ptr<Backend> public_backend, internal_backend;  // one app
+    // Several apps (contract §13): the Host routes, and each app's live backend in the
+    // router's order (null: nothing live for it yet).
+    std::shared_ptr<const hosts::Router> hosts;
+    std::vector<std::shared_ptr<Backend>> apps;
   };
   std::atomic<std::shared_ptr<const Routes>> routes{std::make_shared<const Routes>()};
+  std::mutex routes_write_mu;                 // serialises the writers of `routes`
   mutable std::mutex known_mu;                // guards `known`: switch_to and the counters, never a request
   std::vector<std::weak_ptr<Backend>> known;  // every backend, for in_flight()/wait_idle()
 
   /// Sums `what` over every backend on `port`.
   int count(int port, std::atomic<int> Backend::*what) const;
 
-  /// The backend new requests go to, with one in_flight count taken for the caller. The
-  /// count is taken, then the routes are read again: when a switch published new ones
-  /// in between, the count is given back and the new routes taken. So a drain that
-  /// begins after switch_to() returned (and then reads in_flight) sees every request
-  /// routed to the old backend: its count was taken before the switch, or the request
-  /// went to the new backend.
-  std::shared_ptr<Backend> route(bool internal) {
+  /// Remembers `b` for in_flight()/wait_idle().
+  void remember(const std::shared_ptr<Backend>& b);
+
+  /// The backend `pick` chooses from the routes, with one in_flight count taken for the
+  /// caller. The count is taken, then the routes are read again: when a switch
+  /// published new ones in between, the count is given back and the new routes taken.
+  /// So a drain that begins after switch_to() returned (and then reads in_flight) sees
+  /// every request routed to the old backend: its count was taken before the switch,
+  /// or the request went to the new backend.
+  template <class Pick>
+  std::shared_ptr<Backend> take(Pick pick) {
     for (;;) {
       const auto r = routes.load();
-      auto b = internal ? r->internal_backend : r->public_backend;
+      auto b = pick(*r);
       if (!b) return b;
       ++b->in_flight;
       if (routes.load() == r) return b;
@@ -178,6 +189,11 @@ struct Proxy::Impl {
   /// same target over HTTPS; an ACME HTTP-01 challenge path gets its key authorization
   /// (404 when none is pending); 503 while there is no certificate yet.
   awaitable<void> redirect_to_https(Stream& client, const http::request<http::buffer_body>& req);
+
+  /// Several apps: answers a request the Host routes decided not to forward (400, 404
+  /// or a 308 to the app's canonical host).
+  awaitable<void> answer_unrouted(Stream& client, const http::request<http::buffer_body>& req,
+                                  const hosts::Decision& d);
 
   /// Whether `req` is for Options::local (its path is local_path or below it).
   bool is_local(const http::request<http::buffer_body>& req) const;

@@ -136,21 +136,59 @@ awaitable<void> Proxy::Impl::session(Socket sock, asio::ip::address peer_addr, K
                              refused->reason, refused->status == 405 ? kAllow : nullptr);
       co_return;
     }
+    auto& head = req.get();
+    const auto by_host = kind == Kind::Internal ? nullptr : routes.load()->hosts;
+    const auto target = head.target();
+    hosts::Decision decision;
+    auto decide = [&](const hosts::Router& r) {
+      const auto h = head[http::field::host];
+      decision = r.decide(std::string_view(h.data(), h.size()), std::string_view(target.data(), target.size()),
+                          client.is_tls());
+    };
     if (kind == Kind::Public && opts.tls_port) {
-      co_await redirect_to_https(client, req.get());
+      // Plain HTTP beside HTTPS: a host no app has is told so; every other request is
+      // sent to HTTPS (ACME challenges are answered whatever the host).
+      if (by_host && !target.starts_with("/.well-known/acme-challenge/")) {
+        decide(*by_host);
+        if (decision.kind == hosts::Decision::Kind::BadRequest || decision.kind == hosts::Decision::Kind::NotFound) {
+          co_await answer_unrouted(client, head, decision);
+          co_return;
+        }
+      }
+      co_await redirect_to_https(client, head);
       co_return;
     }
-    if (kind != Kind::Internal && is_local(req.get())) {
+    if (kind != Kind::Internal && is_local(head)) {
       co_await answer_locally(client, cbuf, req, peer);
       co_return;
     }
-    auto backend = route(kind == Kind::Internal);
+    std::shared_ptr<Backend> backend;
+    if (by_host) {
+      backend = take([&](const Routes& r) -> std::shared_ptr<Backend> {
+        if (!r.hosts) return nullptr;
+        decide(*r.hosts);
+        return decision.kind == hosts::Decision::Kind::Forward ? r.apps[decision.index] : nullptr;
+      });
+      if (decision.kind != hosts::Decision::Kind::Forward) {
+        co_await answer_unrouted(client, head, decision);
+        co_return;
+      }
+      head.target(decision.target);
+      head.erase("X-Forwarded-Prefix");
+      if (!decision.prefix.empty()) head.set("X-Forwarded-Prefix", decision.prefix);
+    } else {
+      backend = take([internal = kind == Kind::Internal](const Routes& r) {
+        return internal ? r.internal_backend : r.public_backend;
+      });
+    }
     InFlight counted(backend);
     if (!backend) {
-      co_await write_error(client, http::status::service_unavailable, "no app is live");
+      // Named, not a temporary of a conditional inside co_await (GCC frees that twice).
+      const std::string why = by_host ? fmt::format("app {} has no live version yet", decision.app) : "no app is live";
+      co_await write_error(client, http::status::service_unavailable, why);
       co_return;
     }
-    add_forwarded(req.get(), peer, client.is_tls());
+    add_forwarded(head, peer, client.is_tls());
     if (beast::websocket::is_upgrade(req.get())) {
       counted.release();  // a tunnel is counted in Backend::tunnels instead
       co_await tunnel(client, cbuf, req, backend, *watched);
@@ -271,6 +309,25 @@ awaitable<void> Proxy::Impl::redirect_to_https(Stream& client,
   co_await write_last(client, res);
 }
 
+awaitable<void> Proxy::Impl::answer_unrouted(Stream& client, const http::request<http::buffer_body>& req,
+                                             const hosts::Decision& d) {
+  using Kind = hosts::Decision::Kind;
+  if (d.kind == Kind::Redirect) {
+    http::response<http::empty_body> res{http::status::permanent_redirect, req.version()};
+    res.set(http::field::location, d.target);
+    res.content_length(0);
+    co_await write_last(client, res);
+    co_return;
+  }
+  // A short text: never another app's page.
+  http::response<http::string_body> res{d.kind == Kind::BadRequest ? http::status::bad_request : http::status::not_found,
+                                        req.version()};
+  res.set(http::field::content_type, "text/plain; charset=utf-8");
+  res.body() = d.why + "\n";
+  res.prepare_payload();
+  co_await write_last(client, res);
+}
+
 void Proxy::Impl::add_forwarded(http::request<http::buffer_body>& m, const std::string& peer,
                                 bool tls) {
   auto xff = m["X-Forwarded-For"];
@@ -289,17 +346,55 @@ void Proxy::Impl::add_forwarded(http::request<http::buffer_body>& m, const std::
 Proxy::Proxy(Options opts) : impl_(std::make_unique<Impl>(std::move(opts))) {}
 Proxy::~Proxy() = default;
 
+void Proxy::Impl::remember(const std::shared_ptr<Backend>& b) {
+  std::lock_guard lock(known_mu);
+  known.push_back(b);
+  std::erase_if(known, [](const auto& w) { return w.expired(); });
+}
+
 void Proxy::switch_to(int port, int internal_port) {
   auto pub = std::make_shared<Backend>(port);
   auto internal = std::make_shared<Backend>(internal_port);
+  impl_->remember(pub);
+  impl_->remember(internal);
+  std::shared_ptr<const Impl::Routes> before;
   {
-    std::lock_guard lock(impl_->known_mu);
-    impl_->known.push_back(pub);
-    impl_->known.push_back(internal);
-    std::erase_if(impl_->known, [](const auto& w) { return w.expired(); });
+    std::lock_guard lock(impl_->routes_write_mu);
+    before = impl_->routes.exchange(std::make_shared<const Impl::Routes>(Impl::Routes{pub, internal, {}, {}}));
   }
-  const auto before = impl_->routes.exchange(std::make_shared<const Impl::Routes>(Impl::Routes{pub, internal}));
   if (!before->public_backend) listen_now();
+}
+
+void Proxy::route_hosts(std::shared_ptr<const hosts::Router> router) {
+  std::lock_guard lock(impl_->routes_write_mu);
+  const auto before = impl_->routes.load();
+  Impl::Routes next;
+  next.hosts = std::move(router);
+  for (const auto& app : next.hosts->apps()) {  // each app keeps its live backend
+    std::shared_ptr<Backend> live;
+    if (before->hosts)
+      for (size_t i = 0; i < before->hosts->apps().size(); ++i)
+        if (before->hosts->apps()[i].name == app.name) live = before->apps[i];
+    next.apps.push_back(std::move(live));
+  }
+  impl_->routes.store(std::make_shared<const Impl::Routes>(std::move(next)));
+}
+
+void Proxy::switch_app(const std::string& app, int port) {
+  auto b = std::make_shared<Backend>(port);
+  impl_->remember(b);
+  std::lock_guard lock(impl_->routes_write_mu);
+  const auto before = impl_->routes.load();
+  if (!before->hosts) throw std::logic_error("Proxy::switch_app before route_hosts");
+  Impl::Routes next = *before;
+  bool found = false;
+  for (size_t i = 0; i < next.hosts->apps().size(); ++i)
+    if (next.hosts->apps()[i].name == app) {
+      next.apps[i] = b;
+      found = true;
+    }
+  if (!found) throw std::runtime_error(fmt::format("the proxy routes no app named {}", app));
+  impl_->routes.store(std::make_shared<const Impl::Routes>(std::move(next)));
 }
 
 void Proxy::listen_now() {

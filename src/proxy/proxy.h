@@ -16,6 +16,10 @@
 
 #include "stats/histogram.h"
 
+namespace sm::hosts {
+class Router;
+}
+
 namespace sm::proxy {
 
 using Clock = std::chrono::steady_clock;
@@ -91,6 +95,15 @@ class Proxy {
   /// Routes new requests to the app on `port` / `internal_port`. Starts listening on the
   /// first call; throws std::runtime_error naming the address when it cannot bind.
   void switch_to(int port, int internal_port);
+
+  /// Several apps (contract §13): from now on each request on the public and HTTPS
+  /// ports goes to the app its Host (and path prefix) names, as `router` decides; an
+  /// app already in the previous router keeps its live version. Nothing listens until
+  /// listen_now().
+  void route_hosts(std::shared_ptr<const hosts::Router> router);
+  /// Several apps: routes new requests for `app` to the process on `port`. Throws
+  /// std::runtime_error when the router has no such app.
+  void switch_app(const std::string& app, int port);
 
   /// Starts listening now, before any switch_to (requests get 503 until then): for
   /// sockets the daemon was given, which queue connections whether it accepts or not.

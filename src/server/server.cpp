@@ -4,11 +4,15 @@
 
 #include <unistd.h>
 
+#include <atomic>
+#include <cctype>
+#include <functional>
 #include <csignal>
 #include <set>
 #include <thread>
 
 #include "app/proxy_router.h"
+#include "config/apps.h"
 #include "log/log.h"
 #include "process/drain.h"
 #include "process/port_owner.h"
@@ -41,8 +45,11 @@ git::Repository open_repo(const StartOptions& opts) {
 
 /// Creates the data directory and takes its lock: before any port is looked at, as a
 /// second daemon on this data directory would adopt the first one's apps and kill them
-/// when it stops.
-files::DirLock lock_data_dir(const fs::path& dir) {
+/// when it stops. A single app's repository is checked first (a wrong --repo is the
+/// likelier mistake); a server's apps open theirs each, an unusable one not stopping
+/// the others.
+files::DirLock lock_data_dir(const StartOptions& opts, bool single, const fs::path& dir) {
+  if (single) open_repo(opts);
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec)
@@ -106,10 +113,21 @@ std::unique_ptr<proxy::Proxy> make_proxy(const StartOptions& opts, const config:
   return std::make_unique<proxy::Proxy>(std::move(o));
 }
 
-std::unique_ptr<app::Router> make_router(const config::Config& cfg, proxy::Proxy* proxy) {
-  if (!proxy) return std::make_unique<app::DirectRouter>(app::Ports{cfg.port, cfg.internal_port});
-  return std::make_unique<app::ProxyRouter>(*proxy, std::set<int>{cfg.port, cfg.internal_port, cfg.api_port},
-                                               cfg.internal_port == cfg.port);
+/// A single-app config as a server's one app: named after its repository's folder (so
+/// /apps/NAME/ and --app NAME work too), no hosts (every request is its).
+AppSpec single_spec(const StartOptions& opts, const config::Config& cfg) {
+  AppSpec s;
+  const fs::path repo = fs::absolute(opts.repo).lexically_normal();
+  std::string name;
+  for (char c : (repo.filename().empty() ? repo.parent_path() : repo).filename().string()) {
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (name.size() < 32 && (std::isalnum(static_cast<unsigned char>(c)) || (c == '-' && !name.empty()))) name += c;
+  }
+  s.entry.name = config::valid_app_name(name) ? name : "app";
+  s.entry.repo = repo;
+  s.entry.config = fs::absolute(opts.config).lexically_normal();
+  s.cfg = cfg;
+  return s;
 }
 
 /// ACME (tls.acme): the certificate stored under <data>/tls when it still serves, and
@@ -162,32 +180,106 @@ Server::StopUsers::~StopUsers() {
   if (s.notifier_) s.notifier_->stop();  // listens to its events
 }
 
+std::set<int> Server::reserved_ports() const {
+  std::set<int> r{cfg_.port, cfg_.internal_port, cfg_.api_port};
+  if (cfg_.tls_port) r.insert(cfg_.tls_port);
+  return r;
+}
+
+void Server::publish() {
+  std::vector<app::Listed> list;
+  for (const auto& h : hosted_) list.push_back(h->listed());
+  directory_.publish(std::move(list));
+}
+
+namespace {
+
+/// Runs `each` on every app that runs, 16 at a time (a restore waits for health checks,
+/// a stop for drains: the apps should not wait for each other, nor start a thread each).
+void for_each_app(const std::vector<std::shared_ptr<Hosted>>& apps, const std::function<void(app::App&)>& each) {
+  std::atomic<size_t> next{0};
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < std::min<size_t>(apps.size(), 16); ++i)
+    threads.emplace_back([&] {
+      for (size_t k; (k = next++) < apps.size();)
+        if (const auto& a = apps[k]->app()) each(*a);
+    });
+  for (auto& t : threads) t.join();
+}
+
+}  // namespace
+
+void Server::restore_all(const std::vector<std::shared_ptr<Hosted>>& apps) {
+  for_each_app(apps, [](app::App& a) { a.restore(); });
+}
+
+void Server::stop_all(const std::vector<std::shared_ptr<Hosted>>& apps) {
+  for (const auto& h : apps)
+    if (h->app()) h->app()->begin_shutdown();
+  for_each_app(apps, [](app::App& a) { a.shutdown(); });
+}
+
+std::string Server::status_line() const {
+  if (single_) return single_->status_line();
+  const auto apps = directory_.list();  // not apps_mu_: an upgrade holds it and asks for this line
+  size_t live = 0, healthy = 0;
+  for (const auto& l : *apps)
+    if (l.app) {
+      const auto st = l.app->status();
+      live += !st.live_commit.empty();
+      healthy += st.healthy;
+    }
+  return fmt::format("{} apps: {} live, {} healthy", apps->size(), live, healthy);
+}
+
 Server::Server(const StartOptions& opts, Settings settings, const service::Listeners& given)
     : opts_(opts),
       cfg_(std::move(settings.cfg)),
+      server_cfg_(std::move(settings.server)),
       security_(std::move(settings.security)),
       given_(given),
-      paths_{fs::absolute(opts.data).lexically_normal()},
-      repo_(open_repo(opts)),
-      data_lock_(lock_data_dir(paths_.data_dir)),
+      data_dir_(fs::absolute(opts.data).lexically_normal()),
+      data_lock_(lock_data_dir(opts, !server_cfg_, data_dir_)),
       webhooks_(make_webhooks(cfg_, settings.webhook_secret)),
       proxy_(make_proxy(opts, cfg_, given, challenges_, webhooks_)),
-      router_(make_router(cfg_, proxy_.get())),
-      acme_(make_acme(cfg_, paths_.data_dir, challenges_, proxy_.get())),
-      notifier_(make_notifier(cfg_, opts, paths_.data_dir)),
-      app_(cfg_, paths_, repo_, reaper_, *router_),
-      exporter_(app_, proxy_.get()),
-      dashboard_(app_, repo_, security_.token, !security_.tls.cert.empty()),
-      api_(app_, security_),
-      upgrader_(app_, api_, proxy_.get(), reaper_, start_args(opts, paths_.data_dir), data_lock_.fd()) {
-  api_.on_metrics([this] { return exporter_.scrape(); });
-  api_.serve_dashboard(dashboard_);
+      acme_(make_acme(cfg_, data_dir_, challenges_, proxy_.get())),
+      notifier_(make_notifier(cfg_, opts, data_dir_)),
+      directory_(server_cfg_.has_value()),
+      api_(directory_, security_),
+      upgrader_(directory_, api_, proxy_.get(), reaper_, start_args(opts, data_dir_), data_lock_.fd(),
+                [this] { return status_line(); }) {
+  if (server_cfg_) {
+    for (const auto& w : server_cfg_->warnings) log::info("warning: {}", w);
+    for (auto& spec : app_specs(*server_cfg_)) {
+      for (const auto& w : spec.warnings) log::info("app {}: warning: {}", spec.entry.name, w);
+      const fs::path dir = data_dir_ / "apps" / spec.entry.name;
+      hosted_.push_back(std::make_shared<Hosted>(std::move(spec), dir, reaper_, proxy_.get(), reserved_ports(), true));
+      if (const auto& h = *hosted_.back(); !h.app()) log::info("app {} does not run: {}", h.name(), h.listed().error);
+    }
+    proxy_->route_hosts(host_routes(hosted_));
+  } else {
+    hosted_.push_back(std::make_shared<Hosted>(single_spec(opts, cfg_), data_dir_, reaper_, proxy_.get(),
+                                               reserved_ports(), false));
+    if (!hosted_.front()->app()) throw StartError(1, hosted_.front()->listed().error);
+    single_ = hosted_.front()->app().get();
+    exporter_ = std::make_unique<metrics::Exporter>(*single_, proxy_.get());
+    dashboard_ = std::make_unique<ui::Dashboard>(*single_, *hosted_.front()->repository(), security_.token,
+                                                 !security_.tls.cert.empty());
+    api_.on_metrics([this] { return exporter_->scrape(); });
+    api_.serve_dashboard(*dashboard_);
+  }
+  publish();
   api_.on_shutdown([] { kill(getpid(), SIGTERM); });  // wait_for_signal() returns, as for SIGTERM
   api_.on_upgrade([this] {
-    api::UpgradeAnswer a = upgrader_.run();
+    api::UpgradeAnswer a;
+    {
+      std::lock_guard lock(apps_mu_);  // not during a reload
+      a = upgrader_.run();
+    }
     if (upgrader_.handed_over()) kill(getpid(), SIGTERM);  // main finishes up, after this answer
     return a;
   });
+  api_.on_reload([this] { return reload(); });
   if (given_.api_fd >= 0) {
     api_.adopt(given_.api_fd, cfg_.api_port);
     return;
@@ -202,19 +294,20 @@ Server::Server(const StartOptions& opts, Settings settings, const service::Liste
 void Server::serve(std::optional<service::Predecessor>& predecessor) {
   // After the bind (a second daemon has failed by now), before serving: clients that
   // connect meanwhile wait in the listen backlog.
-  app_.restore();
+  restore_all(hosted_);
   if (notifier_) {
-    const auto s = app_.status();
-    notifier_->start(app_.events(), s.live_commit, s.live_slot);
+    const auto s = single_->status();
+    notifier_->start(single_->events(), s.live_commit, s.live_slot);
   }
   // A passed public socket queues clients whether we accept or not: accept, and answer
   // 503 until something is live. ACME needs the public port for its challenges from
-  // the start, and webhooks may bring the first deploy.
-  if (proxy_ && (given_.public_fd >= 0 || acme_ || webhooks_)) proxy_->listen_now();
+  // the start, and webhooks may bring the first deploy. Several apps: their hosts are
+  // answered at once (404 for a host no app has).
+  if (proxy_ && (given_.public_fd >= 0 || acme_ || webhooks_ || server_cfg_)) proxy_->listen_now();
   if (acme_) acme_->start();
   if (webhooks_)
     webhooks_->start([this](const std::string& commit) {
-      const auto r = app_.deploy(commit, {}, {std::chrono::hours(1), {}});
+      const auto r = single_->deploy(commit, {}, {std::chrono::hours(1), {}});
       return r.status == app::OpStatus::Ok ? std::string() : r.error;
     });
   if (predecessor) {
@@ -222,19 +315,25 @@ void Server::serve(std::optional<service::Predecessor>& predecessor) {
     predecessor->wait_go(std::chrono::seconds(10));  // the old daemon stops taking API calls
   }
   api_.serve();
-  log::info("listening on http://{}:{} (mode {}, repo {}, data {}, pid {}){}", cfg_.api_bind, cfg_.api_port,
-            router_->mode(), fs::absolute(opts_.repo).lexically_normal().string(), paths_.data_dir.string(),
-            getpid(), given_.api_fd >= 0 || given_.public_fd >= 0 ? " on passed sockets" : "");
+  if (server_cfg_)
+    log::info("listening on http://{}:{} ({} apps, config {}, data {}, pid {}){}", cfg_.api_bind, cfg_.api_port,
+              hosted_.size(), fs::absolute(opts_.config).lexically_normal().string(), data_dir_.string(), getpid(),
+              given_.api_fd >= 0 || given_.public_fd >= 0 ? " on passed sockets" : "");
+  else
+    log::info("listening on http://{}:{} (mode {}, repo {}, data {}, pid {}){}", cfg_.api_bind, cfg_.api_port,
+              hosted_.front()->router()->mode(), fs::absolute(opts_.repo).lexically_normal().string(),
+              data_dir_.string(), getpid(), given_.api_fd >= 0 || given_.public_fd >= 0 ? " on passed sockets" : "");
   // After an upgrade the old daemon tells systemd this one is the main process.
-  if (!predecessor) service::notify_ready(app_.status_line());
+  if (!predecessor) service::notify_ready(status_line());
   predecessor.reset();
+  if (!single_) return;
   // systemd's STATUS= listens to the events that can change the line (not to each line
   // of setup output or health probe).
-  status_to_systemd_ = app_.events().subscribe([this](const app::Event& e) {
+  status_to_systemd_ = single_->events().subscribe([this](const app::Event& e) {
     if (e.kind == app::EventKind::Output || e.kind == app::EventKind::Health ||
         e.kind == app::EventKind::LiveProbe)
       return;
-    service::notify_status(app_.status_line());
+    service::notify_status(single_->status_line());
   });
 }
 
@@ -243,14 +342,23 @@ int Server::wait_for_signal() {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGHUP);   // a closed terminal must not orphan the apps
+  sigaddset(&signals, SIGHUP);   // one app: a closed terminal must not orphan it; several: reload
   sigaddset(&signals, SIGUSR2);  // upgrade
   for (;;) {
     int sig = 0;
     if (sigwait(&signals, &sig) != 0) continue;
     if (sig == SIGUSR2 && !upgrader_.handed_over()) {
-      const api::UpgradeAnswer a = upgrader_.run();
+      api::UpgradeAnswer a;
+      {
+        std::lock_guard lock(apps_mu_);  // not during a reload
+        a = upgrader_.run();
+      }
       if (a.status != 200) log::info("SIGUSR2: upgrade not done: {}", a.error);
+    }
+    if (sig == SIGHUP && server_cfg_ && !upgrader_.handed_over()) {
+      const api::ReloadAnswer a = reload();
+      log::info("SIGHUP: {}", a.status == 200 ? "config reloaded" : "config not reloaded: " + a.body.value("error", ""));
+      continue;
     }
     if (sig != SIGUSR2 || upgrader_.handed_over()) return sig;
   }
@@ -269,10 +377,16 @@ void Server::finish_after_hand_over() {
 void Server::shut_down(int signal) {
   log::info("received {}: stopping the API and draining every slot", strsignal(signal));
   service::notify_stopping();
-  app_.begin_shutdown();
+  std::vector<std::shared_ptr<Hosted>> apps;
+  {
+    std::lock_guard lock(apps_mu_);  // after a reload that runs, if one does
+    apps = hosted_;
+  }
+  for (const auto& h : apps)
+    if (h->app()) h->app()->begin_shutdown();
   if (webhooks_) webhooks_->stop();
   api_.stop();
-  app_.shutdown();
+  stop_all(apps);
   if (size_t left = process::kill_all_descendants(reaper_)) log::info("killed {} leftover process(es) at shutdown", left);
   log::info("stopped");
 }

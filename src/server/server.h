@@ -1,16 +1,20 @@
 #pragma once
-// The daemon process of one app (what `slot-machine start` runs): its App and
-// what is around it: data-directory lock, proxy or direct router, ACME, notifications,
-// webhooks, metrics, dashboard, API and upgrade. The members are declared in the order
-// they come to life, so they end in the reverse one: nothing goes while a member
-// declared after it still uses it.
+// The daemon process (what `slot-machine start` runs): its apps (one for a single-app
+// config, each app of "apps" for a server config, contract §13) and what is around them:
+// data-directory lock, proxy or direct router, ACME, notifications, webhooks, metrics,
+// dashboard, API, reload and upgrade. The members are declared in the order they come
+// to life, so they end in the reverse one: nothing goes while a member declared after it
+// still uses it.
 
 #include <memory>
+#include <mutex>
+#include <set>
 #include <optional>
+#include <vector>
 
 #include "api/server.h"
 #include "app/app.h"
-#include "app/router.h"
+#include "app/directory.h"
 #include "edge/acme/manager.h"
 #include "files/dir_lock.h"
 #include "git/git.h"
@@ -18,6 +22,7 @@
 #include "notify/notifier.h"
 #include "process/reaper.h"
 #include "proxy/proxy.h"
+#include "server/hosted.h"
 #include "server/settings.h"
 #include "server/upgrader.h"
 #include "service/listen_fds.h"
@@ -41,7 +46,8 @@ class Server {
   /// daemon this one replaces in an upgrade) or else systemd that it serves.
   void serve(std::optional<service::Predecessor>& predecessor);
   /// Waits for SIGTERM, SIGINT or SIGHUP and returns it. SIGUSR2 upgrades; when that
-  /// hands the apps over, the wait ends too (and so does a POST /upgrade's).
+  /// hands the apps over, the wait ends too (and so does a POST /upgrade's). With a
+  /// server config SIGHUP reloads it instead.
   int wait_for_signal();
   bool handed_over() const { return upgrader_.handed_over(); }
   /// After a hand-over: finishes the connections this process still serves; the apps
@@ -58,25 +64,42 @@ class Server {
     ~StopUsers();
   };
 
+  /// POST /reload, `slot-machine reload`, SIGHUP (reload.cpp): re-reads a server
+  /// config; apps added start, apps removed are drained and stopped, an app whose
+  /// settings changed is taken over by a new App that adopts its running processes,
+  /// the others are not touched. 400 and nothing changes when the new config is invalid.
+  api::ReloadAnswer reload();
+  /// The apps as the API lists them, published after each change.
+  void publish();
+  /// The ports an app process is never given.
+  std::set<int> reserved_ports() const;
+  /// Restores, or drains and stops, `apps`, several at a time.
+  static void restore_all(const std::vector<std::shared_ptr<Hosted>>& apps);
+  static void stop_all(const std::vector<std::shared_ptr<Hosted>>& apps);
+  /// One line for systemd's STATUS=.
+  std::string status_line() const;
+
   const StartOptions opts_;
-  const config::Config cfg_;
+  const config::Config cfg_;  // a single app's config, or the server's fields of a server config
+  const std::optional<config::ServerConfig> server_cfg_;  // a server config: its apps as started
   const api::ApiSecurity security_;
   const service::Listeners given_;
-  const app::Paths paths_;
+  const std::filesystem::path data_dir_;
   git::Library git_library_;
-  git::Repository repo_;  // the daemon gets a copy; this one lists revisions for the dashboard
   files::DirLock data_lock_;
   std::shared_ptr<triggers::Receiver> webhooks_;  // before the proxy, which asks it
   edge::acme::Challenges challenges_;             // outlives the proxy, which reads it
   std::unique_ptr<proxy::Proxy> proxy_;           // none with --no-proxy
-  std::unique_ptr<app::Router> router_;
   std::unique_ptr<edge::acme::Manager> acme_;  // its thread feeds the proxy: ends first
   std::unique_ptr<notify::Notifier> notifier_;
   process::Reaper reaper_;
-  app::App app_;
+  app::Directory directory_;
+  mutable std::mutex apps_mu_;                  // guards hosted_; held by a reload throughout
+  std::vector<std::shared_ptr<Hosted>> hosted_;  // in the config's order
+  app::App* single_ = nullptr;                   // a single-app config's App
   StopUsers stop_users_{*this};
-  metrics::Exporter exporter_;  // counts from before restore()
-  ui::Dashboard dashboard_;
+  std::unique_ptr<metrics::Exporter> exporter_;  // a single app: counts from before restore()
+  std::unique_ptr<ui::Dashboard> dashboard_;     // a single app
   api::ApiServer api_;
   Upgrader upgrader_;
   app::Events::Subscription status_to_systemd_;

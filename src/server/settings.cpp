@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <fstream>
+#include <sstream>
+
 #include "config/env_file.h"
 #include "edge/api_token.h"
 #include "edge/tls_files.h"
@@ -50,6 +53,34 @@ std::string needs_proxy(const config::Config& cfg) {
   return "";
 }
 
+/// Whether the file at `path` holds a server config (with "apps").
+bool is_server_config(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return config::is_server_config(ss.str());
+}
+
+/// A server config (contract §13): the server's fields checked as for one app; each
+/// app's own file is read by the Server, an unusable one not stopping the others.
+Settings read_server_settings(const StartOptions& opts) {
+  if (opts.no_proxy)
+    throw config::ConfigError("--no-proxy cannot serve a config with \"apps\": several apps share the public port "
+                              "through the proxy; start without --no-proxy");
+  Settings s;
+  s.server = config::load_server(opts.config);
+  s.cfg = s.server->server;
+  if (opts.api_port) s.cfg.api_port = *opts.api_port;
+  if (s.cfg.tls_port && !s.cfg.acme_domains.empty())
+    throw config::ConfigError("\"tls.acme\" with \"apps\" is not supported by this version yet; give \"tls\" a "
+                              "\"cert\" and \"key\" that cover every app's hosts, or run one daemon per app");
+  if (!s.cfg.notify.empty() || s.cfg.github)
+    throw config::ConfigError("\"notify\" and \"github\" with \"apps\" are not supported by this version yet; "
+                              "remove them, or run one daemon per app");
+  s.security = api_security(s.cfg);
+  return s;
+}
+
 }  // namespace
 
 Settings read_settings(const StartOptions& opts) {
@@ -68,6 +99,7 @@ Settings read_settings(const StartOptions& opts) {
                                     in));
   Settings s;
   try {
+    if (is_server_config(opts.config)) return read_server_settings(opts);
     auto loaded = config::load(opts.config);
     for (const auto& w : loaded.warnings) log::info("warning: {}", w);
     s.cfg = std::move(loaded.config);

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "api/server.h"
+#include "config/apps.h"
 #include "config/config.h"
 
 namespace sm::server {
@@ -30,7 +31,8 @@ struct StartError : std::runtime_error {
 
 /// The checked inputs of one daemon.
 struct Settings {
-  config::Config cfg;
+  config::Config cfg;  // a single app's config, or the server's fields of a server config
+  std::optional<config::ServerConfig> server;  // a config with "apps" (contract §13)
   api::ApiSecurity security;
   std::string webhook_secret;  // read from webhooks.secret_file ("" without webhooks)
 };

@@ -1,5 +1,7 @@
 #include "server/upgrader.h"
 
+#include <fmt/format.h>
+
 #include "log/log.h"
 #include "service/sd_notify.h"
 #include "service/upgrade.h"
@@ -10,9 +12,17 @@ using Clock = std::chrono::steady_clock;
 api::UpgradeAnswer Upgrader::run() {
   std::unique_lock one(mu_, std::try_to_lock);
   if (!one || handed_over_) return {409, "an upgrade is already running", 0, ""};
-  auto ops = app_.hold_operations();
-  if (!ops)
-    return {409, "a deploy, rollback or restart is running (or waiting); upgrade when it has finished", 0, ""};
+  // Every app's operation lock, so that no deploy, rollback or restart starts while the
+  // new daemon takes over.
+  const auto apps = apps_.list();
+  std::vector<std::unique_lock<std::mutex>> ops;
+  for (const auto& l : *apps) {
+    if (!l.app) continue;
+    ops.push_back(l.app->hold_operations());
+    if (!ops.back())
+      return {409, fmt::format("a deploy, rollback or restart{} is running (or waiting); upgrade when it has finished",
+                               apps->size() > 1 ? " of app " + l.name : ""), 0, ""};
+  }
   const std::string exe = service::own_executable();
   log::info("upgrade: starting {} on this daemon's sockets", exe);
   service::notify_reloading();
@@ -28,16 +38,17 @@ api::UpgradeAnswer Upgrader::run() {
     // New connections are the new daemon's from now on (one accepted here would
     // be closed with this daemon, a WebSocket at the drain deadline).
     if (proxy_) proxy_->stop_accepting();
-    app_.hand_over();  // no operation starts here again
+    for (const auto& l : *apps)
+      if (l.app) l.app->hand_over();  // no operation starts here again
     handed_over_ = true;
     successor_pid_ = next.pid();
-    service::notify_new_main(next.pid(), app_.status_line());
+    service::notify_new_main(next.pid(), status_line_());
     log::info("upgrade: the new daemon (pid {}, {}) serves after {} ms", next.pid(), next.version(),
               std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - began).count());
     return {200, "", next.pid(), next.version()};
   } catch (const service::UpgradeError& e) {
     log::info("upgrade failed: {}", e.what());
-    service::notify_ready(app_.status_line());  // the old daemon serves on
+    service::notify_ready(status_line_());  // the old daemon serves on
     return {500, e.what(), 0, ""};
   }
 }

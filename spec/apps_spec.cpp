@@ -1,0 +1,408 @@
+// Contract §13: several apps behind one port, routed by host name; the API under
+// /apps/NAME/, the CLI's --app, reload, upgrade, isolation under load.
+
+#include <signal.h>
+
+#include <doctest/doctest.h>
+#include <fmt/format.h>
+#include <httplib.h>
+
+#include <fstream>
+#include <thread>
+
+#include "harness.h"
+#include "service_support.h"
+
+using namespace spec;
+
+namespace {
+
+/// An app of a server: its repository, with testapp commits, and its own file (written
+/// by AppRepo::write_config: the ports there are ignored by the server).
+struct HostedApp {
+  HostedApp(const std::string& name, std::vector<std::string> hosts, const json& own = json::object())
+      : name(name), hosts(std::move(hosts)) {
+    repo.write_config(own);
+    commits.push_back(repo.commit("v1 of " + name));
+  }
+  json entry() const { return {{"repo", repo.dir().string()}, {"hosts", hosts}, {"config", repo.config_path().string()}}; }
+  std::string name;
+  std::vector<std::string> hosts;
+  AppRepo repo;
+  std::vector<std::string> commits;
+};
+
+/// A server config in server.home() naming `apps`, with `extra` server fields (the
+/// ports of the first one written kept).
+json server_config(AppRepo& server, const std::vector<HostedApp*>& apps, const json& extra = json::object()) {
+  json first{{"start_command", nullptr},
+             {"health_endpoint", nullptr},
+             {"health_timeout_ms", nullptr},
+             {"drain_timeout_ms", nullptr},
+             {"internal_port", nullptr}};
+  if (server.config().contains("port")) {
+    first["port"] = server.config()["port"];
+    first["api_port"] = server.config()["api_port"];
+  }
+  json c = server.write_config(first);
+  json list = json::object();
+  for (const auto* a : apps) list[a->name] = a->entry();
+  c["apps"] = list;
+  c.merge_patch(extra);
+  std::ofstream(server.config_path()) << c.dump(2);
+  return c;
+}
+
+/// GET / on the public port with `host` as the Host header.
+Http get_host(int port, const std::string& host, const std::string& path = "/") {
+  httplib::Client c("127.0.0.1", port);
+  c.set_connection_timeout(5, 0);
+  c.set_read_timeout(10, 0);
+  auto r = c.Get(path.c_str(), {{"Host", host}});
+  if (!r) return {};
+  return {r->status, r->body};
+}
+
+Http deploy_app(Daemon& d, const std::string& app, const std::string& commit) {
+  return http_post(d.api_port(), "/apps/" + app + "/deploy", json{{"commit", commit}}.dump());
+}
+
+json app_status(Daemon& d, const std::string& app) {
+  return http_get(d.api_port(), "/apps/" + app + "/status").json_body();
+}
+
+/// Polls `pred` every 20 ms until it holds or `timeout` passes; returns whether it held.
+template <typename Pred>
+bool eventually(Pred pred, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(20ms);
+  }
+  return true;
+}
+
+/// Runs the CLI from `cwd` against `d`.
+RunResult cli_in(Daemon& d, const fs::path& cwd, std::vector<std::string> args) {
+  args.insert(args.begin(), slot_machine_bin());
+  args.insert(args.end(), {"--api-port", std::to_string(d.api_port())});
+  return run(args, cwd);
+}
+
+}  // namespace
+
+TEST_CASE("apps: two apps behind one port, routed by Host; the API under /apps/NAME/; the CLI picks the app by "
+          "the current directory or --app") {
+  HostedApp blog("blog", {"blog.test"}), shop("shop", {"shop.test", "*.shop.test", "example.test/shop"});
+  AppRepo server;
+  server_config(server, {&blog, &shop});
+  Daemon d(server, kProxyMode);
+  const int port = server.config()["port"];
+
+  // Before anything is deployed: the port answers at once, per host.
+  CHECK(get_host(port, "blog.test").status == 503);
+  CHECK(get_host(port, "nobody.test").status == 404);
+
+  REQUIRE(deploy_app(d, "blog", blog.commits[0]).status == 200);
+  auto r = cli_in(d, shop.repo.dir(), {"deploy"});  // the app whose repository holds cwd
+  REQUIRE_MESSAGE(r.exit_code == 0, r.out << r.err);
+
+  CHECK(get_host(port, "blog.test").body.find("v1 of blog") != std::string::npos);
+  CHECK(get_host(port, "BLOG.test.").body.find("v1 of blog") != std::string::npos);  // case, trailing dot
+  CHECK(get_host(port, "blog.test:8080").body.find("v1 of blog") != std::string::npos);
+  CHECK(get_host(port, "shop.test").body.find("v1 of shop") != std::string::npos);
+  CHECK(get_host(port, "eu.shop.test").body.find("v1 of shop") != std::string::npos);
+  // A path prefix: stripped, and named in X-Forwarded-Prefix (testapp's /headers echoes them).
+  CHECK(get_host(port, "example.test", "/shop/").body.find("v1 of shop") != std::string::npos);
+  const json seen = json::parse(get_host(port, "example.test", "/shop/headers").body, nullptr, false);
+  CHECK_MESSAGE(seen.value("X-Forwarded-Prefix", "") == "/shop", seen);
+  const Http unknown = get_host(port, "example.test", "/elsewhere");
+  CHECK(unknown.status == 404);
+  CHECK(unknown.body.find("v1 of") == std::string::npos);  // never another app's answer
+  CHECK(get_host(port, "a.b.shop.test").status == 404);    // a wildcard matches one label
+
+  // The API: the list, per-app routes, unprefixed routes refused with several apps.
+  const json apps = http_get(d.api_port(), "/apps").json_body()["apps"];
+  REQUIRE(apps.size() == 2);
+  CHECK(apps[0]["name"] == "blog");
+  CHECK(apps[0]["live_commit"] == blog.commits[0]);
+  CHECK(apps[0]["healthy"] == true);
+  CHECK(apps[1]["hosts"] == json{"shop.test", "*.shop.test", "example.test/shop"});
+  const Http several = http_get(d.api_port(), "/status");
+  CHECK(several.status == 400);
+  CHECK(several.json_body()["error"] == "several apps: use /apps/NAME/...");
+  CHECK(http_get(d.api_port(), "/apps/nope/status").status == 404);
+  CHECK(app_status(d, "shop")["live_commit"] == shop.commits[0]);
+  CHECK(http_get(d.api_port(), "/apps/blog/history").json_body()["entries"].size() == 1);
+  CHECK(http_get(d.api_port(), "/apps/shop/logs?tail=5").status == 200);
+
+  // The CLI: --app, the directory, and a line per app for status.
+  const std::string v2 = blog.repo.commit("v2 of blog");
+  r = cli_in(d, server.home(), {"deploy", v2});
+  CHECK(r.exit_code == 2);
+  CHECK_MESSAGE(r.err.find("several apps (blog, shop)") != std::string::npos, r.err);
+  CHECK(r.err.find("--app NAME") != std::string::npos);
+  r = cli_in(d, server.home(), {"deploy", "--app", "blog", "-q", v2});
+  CHECK_MESSAGE(r.exit_code == 0, r.out << r.err);
+  CHECK(get_host(port, "blog.test").body.find("v2 of blog") != std::string::npos);
+  CHECK(get_host(port, "shop.test").body.find("v1 of shop") != std::string::npos);
+  r = cli_in(d, server.home(), {"status"});
+  CHECK(r.exit_code == 0);
+  CHECK_MESSAGE(r.out.find("blog") != std::string::npos, r.out);
+  CHECK(r.out.find("shop.test *.shop.test") != std::string::npos);
+  CHECK(r.out.find("live " + v2.substr(0, 12)) != std::string::npos);
+  r = cli_in(d, blog.repo.dir(), {"rollback", "-q"});
+  CHECK_MESSAGE(r.exit_code == 0, r.out << r.err);
+  CHECK(app_status(d, "blog")["live_commit"] == blog.commits[0]);
+  r = cli_in(d, server.home(), {"status", "--app", "BAD name"});
+  CHECK(r.exit_code == 2);
+  // Each app keeps its data under <data>/apps/NAME/ and its log lines name it.
+  CHECK(fs::exists(server.data_dir() / "apps" / "blog" / "state.json"));
+  CHECK(fs::exists(server.data_dir() / "apps" / "shop" / "slot-a"));
+  CHECK(d.log().find("app shop: deployed") != std::string::npos);
+}
+
+TEST_CASE("apps: an app whose own file is bad is listed with its error and serves 404; the others run") {
+  HostedApp blog("blog", {"blog.test"}), shop("shop", {"shop.test"});
+  std::ofstream(shop.repo.config_path()) << R"({"start_command": "x", "health_timeout_ms": -1})";
+  AppRepo server;
+  server_config(server, {&blog, &shop});
+  Daemon d(server, kProxyMode);
+  const int port = server.config()["port"];
+  REQUIRE(deploy_app(d, "blog", blog.commits[0]).status == 200);
+  const json apps = http_get(d.api_port(), "/apps").json_body()["apps"];
+  REQUIRE(apps.size() == 2);
+  CHECK(!apps[0].contains("error"));
+  CHECK_MESSAGE(apps[1]["error"].get<std::string>().find("health_timeout_ms") != std::string::npos, apps[1]);
+  CHECK(get_host(port, "shop.test").status == 404);
+  CHECK(get_host(port, "blog.test").body.find("v1 of blog") != std::string::npos);
+  const Http refused = deploy_app(d, "shop", shop.commits[0]);
+  CHECK(refused.status == 503);
+  CHECK(refused.json_body()["error"].get<std::string>().find("slot-machine reload") != std::string::npos);
+  CHECK(d.log().find("app shop does not run") != std::string::npos);
+}
+
+TEST_CASE("apps: configs that cannot run are refused at start, naming the app and field") {
+  HostedApp blog("blog", {"blog.test"}), shop("shop", {"shop.test"});
+  AppRepo server;
+  server_config(server, {&blog, &shop});
+  const std::string bin = slot_machine_bin();
+  const std::string config = server.config_path().string();
+  auto start = [&](std::vector<std::string> extra) {
+    std::vector<std::string> argv{bin, "start", "--config", config, "--data", server.data_dir().string()};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return run(argv, server.home(), {}, 10s);
+  };
+  RunResult r = start({"--no-proxy"});
+  CHECK(r.exit_code == 2);
+  CHECK_MESSAGE(r.err.find("--no-proxy cannot serve a config with \"apps\"") != std::string::npos, r.err);
+
+  server_config(server, {&blog, &shop}, {{"apps", {{"shop", {{"hosts", {"blog.test"}}}}}}});
+  r = start({});
+  CHECK(r.exit_code == 2);
+  CHECK_MESSAGE(r.err.find("blog.test") != std::string::npos, r.err);
+
+  server_config(server, {&blog}, {{"apps", {{"Bad_Name", {{"repo", "/x"}, {"hosts", {"x.test"}}}}}}});
+  r = start({});
+  CHECK(r.exit_code == 2);
+  CHECK_MESSAGE(r.err.find("Bad_Name") != std::string::npos, r.err);
+
+  server_config(server, {&blog}, {{"health_endpoint", "/up"}});
+  r = start({});
+  CHECK(r.exit_code == 2);
+  CHECK_MESSAGE(r.err.find("\"health_endpoint\" is an app's field") != std::string::npos, r.err);
+}
+
+TEST_CASE("apps: deploys of two apps run at once; one app's hanging setup, failed deploys, crash loop and log "
+          "flood add no failed or slow request to another (under load)") {
+  HostedApp blog("blog", {"blog.test"}), shop("shop", {"shop.test"}, {{"setup_command", "sleep 1"},
+                                                                      {"health_timeout_ms", 1000},
+                                                                      {"restart", "on-failure"}});
+  AppRepo server;
+  server_config(server, {&blog, &shop});
+  Daemon d(server, kProxyMode);
+  const int port = server.config()["port"];
+  REQUIRE(deploy_app(d, "blog", blog.commits[0]).status == 200);
+
+  // The shop's one-second setup does not hold the blog's deploy back: each app has its
+  // own operation lock and queue.
+  const std::string b2 = blog.repo.commit("v2 of blog");
+  std::thread slow([&] { CHECK(deploy_app(d, "shop", shop.commits[0]).status == 200); });
+  std::this_thread::sleep_for(200ms);
+  CHECK(app_status(d, "shop")["operation"] == "deploy");
+  const auto began = std::chrono::steady_clock::now();
+  CHECK(deploy_app(d, "blog", b2).status == 200);
+  const auto took = std::chrono::steady_clock::now() - began;
+  CHECK_MESSAGE(took < 700ms, std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
+  slow.join();
+
+  Load load(port, 3, true, "blog.test");
+  std::this_thread::sleep_for(200ms);
+  // The shop's troubles: a deploy whose app never becomes healthy, one whose app exits
+  // at once, its live app crashing (restarted: on-failure) and flooding its log.
+  const std::string unhealthy = shop.repo.commit("v2 of shop", "--start-unhealthy");
+  const std::string dies = shop.repo.commit("v3 of shop", "--no-such-flag");
+  CHECK(deploy_app(d, "shop", unhealthy).status == 500);
+  CHECK(deploy_app(d, "shop", dies).status == 500);
+  const int shop_port = app_status(d, "shop")["live_port"];
+  http_post(shop_port, "/control/log?line=" + std::string(200, 'x') + "&times=20000", "");
+  for (int i = 0; i < 3; ++i) {
+    const int pid = app_status(d, "shop")["live_pid"];
+    http_post(app_status(d, "shop")["live_port"], "/control/crash", "");
+    CHECK(eventually([&] {
+      const json s = app_status(d, "shop");
+      return s["live_pid"] != pid && s["healthy"] == true;
+    }, 10s));
+  }
+  load.finish();
+  CHECK_MESSAGE(load.failed() == 0, load.failed() << " failed of " << load.ok() << ": " << load.first_failure());
+  CHECK(load.ok() > 50);
+  CHECK_MESSAGE(load.slowest_ms() < 1000, load.slowest_ms() << " ms");
+  CHECK(get_host(port, "blog.test").body.find("v2 of blog") != std::string::npos);
+  CHECK(get_host(port, "shop.test").body.find("v1 of shop") != std::string::npos);
+  CHECK(shop_port > 0);
+}
+
+TEST_CASE("apps: reload adds, removes and reroutes apps; the unchanged keep their processes and lose no request; "
+          "a bad config changes nothing") {
+  HostedApp blog("blog", {"blog.test"}), shop("shop", {"shop.test"}), wiki("wiki", {"wiki.test"});
+  AppRepo server;
+  server_config(server, {&blog, &shop});
+  Daemon d(server, kProxyMode);
+  const int port = server.config()["port"];
+  REQUIRE(deploy_app(d, "blog", blog.commits[0]).status == 200);
+  REQUIRE(deploy_app(d, "shop", shop.commits[0]).status == 200);
+  const int blog_pid = app_status(d, "blog")["live_pid"];
+  const int shop_pid = app_status(d, "shop")["live_pid"];
+  Load load(port, 3, true, "blog.test");
+  std::this_thread::sleep_for(200ms);
+
+  // Add wiki, remove shop, give blog a second host: POST /reload.
+  server_config(server, {&blog, &wiki}, {{"apps", {{"blog", {{"hosts", {"blog.test", "www.blog.test"}}}}}}});
+  Http h = http_post(d.api_port(), "/reload", "{}");
+  REQUIRE_MESSAGE(h.status == 200, h.body);
+  const json changes = h.json_body()["apps"];
+  CHECK(changes["added"] == json{"wiki"});
+  CHECK(changes["removed"] == json{"shop"});
+  CHECK(changes["rerouted"] == json{"blog"});
+  CHECK(get_host(port, "www.blog.test").body.find("v1 of blog") != std::string::npos);
+  CHECK(get_host(port, "shop.test").status == 404);
+  CHECK(kill(shop_pid, 0) != 0);  // drained and stopped, no orphan
+  CHECK(get_host(port, "wiki.test").status == 503);
+  CHECK(deploy_app(d, "wiki", wiki.commits[0]).status == 200);
+  CHECK(get_host(port, "wiki.test").body.find("v1 of wiki") != std::string::npos);
+
+  // An invalid config: 400 (the CLI: exit 2) and nothing changes.
+  std::ofstream(server.config_path()) << R"({"apps": {"wiki": {"repo": "/x"}}})";
+  h = http_post(d.api_port(), "/reload", "{}");
+  CHECK(h.status == 400);
+  CHECK_MESSAGE(h.json_body()["error"].get<std::string>().find("\"hosts\" is required") != std::string::npos, h.body);
+  RunResult r = cli_in(d, server.home(), {"reload"});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("nothing changed") != std::string::npos);
+  CHECK(http_get(d.api_port(), "/apps").json_body()["apps"].size() == 2);
+
+  // The app's own file changed: a new App adopts its process (same pid). SIGHUP reloads.
+  server_config(server, {&blog, &wiki});
+  json own = blog.repo.config();
+  own["drain_timeout_ms"] = 1500;
+  std::ofstream(blog.repo.config_path()) << own.dump();
+  kill(d.pid(), SIGHUP);
+  CHECK(eventually([&] { return d.log().find("config reloaded") != std::string::npos; }, 10s));
+  CHECK(d.log().find("1 changed") != std::string::npos);
+  load.finish();
+  CHECK_MESSAGE(load.failed() == 0, load.failed() << " failed of " << load.ok() << ": " << load.first_failure());
+  CHECK(load.ok() > 50);
+  CHECK(app_status(d, "blog")["live_pid"] == blog_pid);
+  CHECK(app_status(d, "blog")["healthy"] == true);
+  CHECK(get_host(port, "www.blog.test").status == 404);
+  // `apps add` / `apps remove` edit the server config in place and reload.
+  r = cli_in(d, server.home(), {"apps", "add", "shop", "--repo", shop.repo.dir().string(), "--host", "shop.test",
+                                "--app-config", shop.repo.config_path().string(), "--config",
+                                server.config_path().string()});
+  CHECK_MESSAGE(r.exit_code == 0, r.out << r.err);
+  const json saved = json::parse(read_file(server.config_path()));
+  CHECK(saved["apps"].contains("shop"));
+  CHECK(saved["port"] == port);  // the rest kept
+  CHECK(get_host(port, "shop.test").body.find("v1 of shop") != std::string::npos);  // its data dir, adopted
+  r = cli_in(d, server.home(), {"apps", "remove", "wiki", "--config", server.config_path().string()});
+  CHECK_MESSAGE(r.exit_code == 0, r.out << r.err);
+  CHECK(get_host(port, "wiki.test").status == 404);
+  r = cli_in(d, server.home(), {"apps", "add", "Bad", "--repo", "/x", "--host", "x.test", "--config",
+                                server.config_path().string()});
+  CHECK(r.exit_code == 2);
+  CHECK(json::parse(read_file(server.config_path())) == json::parse(read_file(server.config_path())));
+  r = cli_in(d, server.home(), {"apps"});
+  CHECK(r.out.find("shop") != std::string::npos);
+  CHECK(r.out.find("wiki") == std::string::npos);
+}
+
+TEST_CASE("apps: upgrade hands every app to the new daemon (same pids), under load") {
+  HostedApp blog("blog", {"blog.test"}), shop("shop", {"shop.test"});
+  AppRepo server;
+  server_config(server, {&blog, &shop});
+  Daemon d(server, kProxyMode);
+  const int port = server.config()["port"];
+  REQUIRE(deploy_app(d, "blog", blog.commits[0]).status == 200);
+  REQUIRE(deploy_app(d, "shop", shop.commits[0]).status == 200);
+  const int blog_pid = app_status(d, "blog")["live_pid"];
+  const int shop_pid = app_status(d, "shop")["live_pid"];
+  Load a(port, 2, true, "blog.test"), b(port, 2, false, "shop.test");
+  std::this_thread::sleep_for(200ms);
+  const Http h = upgrade(d);
+  REQUIRE_MESSAGE(h.status == 200, h.body);
+  std::this_thread::sleep_for(200ms);
+  a.finish();
+  b.finish();
+  CHECK_MESSAGE(a.failed() + b.failed() == 0, a.first_failure() << b.first_failure());
+  CHECK(a.ok() > 20);
+  CHECK(b.ok() > 20);
+  CHECK(app_status(d, "blog")["live_pid"] == blog_pid);
+  CHECK(app_status(d, "shop")["live_pid"] == shop_pid);
+  CHECK(app_status(d, "shop")["daemon_pid"] == d.pid());
+  const std::string v2 = shop.repo.commit("v2 of shop");
+  CHECK(deploy_app(d, "shop", v2).status == 200);
+}
+
+TEST_CASE("apps: hostile Host headers get a 400 or the right app, never another app's answer") {
+  HostedApp blog("blog", {"blog.test"}), shop("shop", {"shop.test"});
+  AppRepo server;
+  server_config(server, {&blog, &shop});
+  Daemon d(server, kProxyMode);
+  const int port = server.config()["port"];
+  REQUIRE(deploy_app(d, "blog", blog.commits[0]).status == 200);
+  REQUIRE(deploy_app(d, "shop", shop.commits[0]).status == 200);
+  auto with_host = [&](const std::string& host_line) {
+    return raw_exchange(port, "GET / HTTP/1.1\r\n" + host_line + "Connection: close\r\n\r\n");
+  };
+  auto status_of = [](const std::string& answer) { return answer.substr(0, 12); };
+  CHECK(status_of(with_host("Host: blog.test\r\n")) == "HTTP/1.1 200");
+  CHECK(status_of(with_host("Host: blog.test\r\nHost: shop.test\r\n")) == "HTTP/1.1 400");
+  CHECK(status_of(with_host("")) == "HTTP/1.1 400");
+  CHECK(status_of(with_host("Host: \r\n")) == "HTTP/1.1 400");
+  CHECK(status_of(with_host("Host: blog .test\r\n")) == "HTTP/1.1 400");
+  CHECK(status_of(with_host("Host: blog.test\x01\r\n")).substr(0, 10) == "HTTP/1.1 4");
+  CHECK(status_of(with_host("Host: " + std::string(300, 'a') + ".test\r\n")) == "HTTP/1.1 400");
+  CHECK(status_of(with_host("Host: 127.0.0.1\r\n")) == "HTTP/1.1 404");
+  CHECK(status_of(with_host("Host: [::1]:80\r\n")) == "HTTP/1.1 404");
+  const std::string absolute =
+      raw_exchange(port, "GET http://shop.test/ HTTP/1.1\r\nHost: blog.test\r\nConnection: close\r\n\r\n");
+  CHECK(status_of(absolute) == "HTTP/1.1 400");
+  CHECK(absolute.find("v1 of") == std::string::npos);
+  const std::string trailing = with_host("Host: shop.test.\r\n");
+  CHECK(trailing.find("v1 of shop") != std::string::npos);
+}
+
+TEST_CASE("apps: server.json.example starts; apps whose repositories are missing are listed with the error") {
+  AppRepo server;
+  server.write_config();
+  json c = json::parse(read_file(fs::path(SPEC_SOURCE_DIR) / ".." / "server.json.example"));
+  c["port"] = server.config()["port"];
+  c["api_port"] = server.config()["api_port"];
+  std::ofstream(server.config_path()) << c.dump(2);
+  Daemon d(server, kProxyMode);
+  const json apps = http_get(d.api_port(), "/apps").json_body()["apps"];
+  REQUIRE(apps.size() == 3);
+  for (const auto& a : apps) CHECK_MESSAGE(a["error"].get<std::string>().find("/srv/") != std::string::npos, a);
+  CHECK(get_host(server.config()["port"], "blog.example.com").status == 404);
+}

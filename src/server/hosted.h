@@ -1,0 +1,73 @@
+#pragma once
+// One app the server runs (contract §13): its entry in the config, its own settings,
+// its data directory, its repository, its router to the proxy, and its App. An app
+// whose own file or repository is unusable is hosted with its error and no App: the
+// API lists it, the proxy answers its hosts 404, the other apps run.
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "app/app.h"
+#include "app/directory.h"
+#include "app/router.h"
+#include "config/apps.h"
+#include "git/git.h"
+#include "hosts/route.h"
+#include "process/reaper.h"
+#include "proxy/proxy.h"
+
+namespace sm::server {
+
+/// What an app of a server config is set up from; two equal specs are the same app
+/// (a reload keeps it untouched).
+struct AppSpec {
+  config::AppEntry entry;
+  config::Config cfg;                 // its own file, with the server's fields
+  std::vector<std::string> warnings;  // from its own file
+  std::string error;                  // its own file is unusable ("" when it is fine)
+  std::string file_text;              // what its own file held, to tell a change
+  bool same_app(const AppSpec& o) const;
+};
+
+/// Reads every app's own file of `server`: an unusable one gives its spec an error.
+std::vector<AppSpec> app_specs(const config::ServerConfig& server);
+
+class Hosted {
+ public:
+  /// Opens the repository and builds the App (not restored yet); on failure the app is
+  /// hosted with the error. `proxy` null: direct mode (a single-app config only).
+  Hosted(AppSpec spec, const std::filesystem::path& data_dir, process::Reaper& reaper, proxy::Proxy* proxy,
+         std::set<int> reserved, bool by_host);
+  Hosted(const Hosted&) = delete;
+  Hosted& operator=(const Hosted&) = delete;
+
+  const std::string& name() const { return spec_.entry.name; }
+  const AppSpec& spec() const { return spec_; }
+  const std::filesystem::path& data_dir() const { return data_dir_; }
+  /// Null when the app could not be set up (listed().error says why).
+  const std::shared_ptr<app::App>& app() const { return app_; }
+  app::Router* router() const { return router_.get(); }
+  /// A second handle of the app's repository (the dashboard lists its revisions); null without an App.
+  git::Repository* repository() { return repo_ ? &*repo_ : nullptr; }
+  app::Listed listed() const;
+  /// A reload changed only how the app is reached (hosts, strip_prefix, canonical_host).
+  void reroute(config::AppEntry entry) { spec_.entry = std::move(entry); }
+
+ private:
+  AppSpec spec_;
+  const std::filesystem::path data_dir_;  // <data>/apps/NAME (<data> for a single-app config)
+  std::string error_;
+  std::optional<git::Repository> repo_;
+  std::unique_ptr<app::Router> router_;
+  std::shared_ptr<app::App> app_;
+};
+
+/// The host routes of these apps, for the proxy. An app that does not run keeps no
+/// hosts: they answer 404.
+std::shared_ptr<const hosts::Router> host_routes(const std::vector<std::shared_ptr<Hosted>>& apps);
+
+}  // namespace sm::server
