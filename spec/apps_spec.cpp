@@ -406,3 +406,28 @@ TEST_CASE("apps: server.json.example starts; apps whose repositories are missing
   for (const auto& a : apps) CHECK_MESSAGE(a["error"].get<std::string>().find("/srv/") != std::string::npos, a);
   CHECK(get_host(server.config()["port"], "blog.example.com").status == 404);
 }
+
+TEST_CASE("apps: /metrics labels every per-app series with app, counts each app's requests, and promtool accepts it") {
+  HostedApp blog("blog", {"blog.test"}), shop("shop", {"shop.test"});
+  AppRepo server;
+  server_config(server, {&blog, &shop});
+  Daemon d(server, kProxyMode);
+  const int port = server.config()["port"];
+  REQUIRE(deploy_app(d, "blog", blog.commits[0]).status == 200);
+  REQUIRE(deploy_app(d, "shop", "no-such-revision").status == 404);
+  for (int i = 0; i < 3; ++i) CHECK(get_host(port, "blog.test").status == 200);
+  CHECK(get_host(port, "shop.test").status == 503);
+  const Http m = http_get(d.api_port(), "/metrics");
+  REQUIRE(m.status == 200);
+  CHECK(m.body.find("slot_machine_deploys_total{app=\"blog\",result=\"ok\"} 1") != std::string::npos);
+  CHECK(m.body.find("slot_machine_live_healthy{app=\"blog\"} 1") != std::string::npos);
+  CHECK(m.body.find("slot_machine_live_healthy{app=\"shop\"} 0") != std::string::npos);
+  CHECK(m.body.find("slot_machine_live_info{app=\"blog\",slot=\"a\",commit=\"" + blog.commits[0] + "\"} 1") !=
+        std::string::npos);
+  CHECK(m.body.find("slot_machine_app_requests_total{app=\"blog\",code=\"2xx\"} 3") != std::string::npos);
+  CHECK(m.body.find("slot_machine_app_requests_total{app=\"shop\",code=\"5xx\"} 1") != std::string::npos);
+  CHECK(m.body.find("slot_machine_deploy_duration_seconds_count{app=\"blog\"} 1") != std::string::npos);
+  std::ofstream(server.home() / "scrape.txt") << m.body;
+  const RunResult r = run({"/bin/sh", "-c", "promtool check metrics < scrape.txt"}, server.home());
+  CHECK_MESSAGE(r.exit_code == 0, r.out << r.err);
+}

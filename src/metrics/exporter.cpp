@@ -1,5 +1,7 @@
 #include "metrics/exporter.h"
 
+#include <algorithm>
+
 #include "metrics/exposition.h"
 #include "proxy/proxy.h"
 #include "version/version.h"
@@ -49,51 +51,80 @@ uint64_t OperationCounters::restarts(const std::string& reason) const {
   return it == restarts_.end() ? 0 : it->second.load(std::memory_order_relaxed);
 }
 
-Exporter::Exporter(app::App& daemon, const proxy::Proxy* proxy)
-    : app_(daemon), proxy_(proxy), listening_(daemon.events().subscribe([this](const app::Event& e) {
-        ops_.count(e);
-      })) {}
+void Exporter::watch(const std::string& name, std::shared_ptr<app::App> app) {
+  std::lock_guard lock(mu_);
+  for (auto& w : apps_)
+    if (w->name == name) {  // a reload replaced the app: its counts go on
+      w->listening.reset();
+      w->app = std::move(app);
+      w->listening = w->app->events().subscribe([ops = &w->ops](const app::Event& e) { ops->count(e); });
+      return;
+    }
+  auto w = std::make_unique<Watched>();
+  w->name = name;
+  w->app = std::move(app);
+  w->listening = w->app->events().subscribe([ops = &w->ops](const app::Event& e) { ops->count(e); });
+  apps_.push_back(std::move(w));
+  std::sort(apps_.begin(), apps_.end(), [](const auto& a, const auto& b) { return a->name < b->name; });
+}
+
+void Exporter::forget(const std::string& name) {
+  std::lock_guard lock(mu_);
+  std::erase_if(apps_, [&](const auto& a) { return a->name == name; });
+}
 
 std::string Exporter::scrape() const {
-  const app::Status s = app_.status();
+  std::lock_guard lock(mu_);
+  std::vector<app::Status> status;
+  for (const auto& a : apps_) status.push_back(a->app->status());
+  // Each sample of app `i`, with its `app` label first when there are several.
+  auto labelled = [&](size_t i, Labels l) {
+    if (by_app_) l.insert(l.begin(), {"app", apps_[i]->name});
+    return l;
+  };
   Exposition x;
   x.gauge("slot_machine_build_info", "The daemon's version and routing mode (always 1).",
-          {{{{"version", kVersion}, {"mode", s.mode}}, 1}});
+          {{{{"version", kVersion}, {"mode", status.empty() ? "proxy" : status.front().mode}}, 1}});
 
-  std::vector<Sample> deploys, rollbacks;
-  for (const char* r : kResults) {
-    deploys.push_back({{{"result", r}}, static_cast<double>(ops_.finished("deploy", r))});
-    rollbacks.push_back({{{"result", r}, {"trigger", "manual"}}, static_cast<double>(ops_.finished("rollback", r))});
-    rollbacks.push_back(
-        {{{"result", r}, {"trigger", "auto"}}, static_cast<double>(ops_.finished("auto-rollback", r))});
+  std::vector<Sample> deploys, rollbacks, restarts, healthy, live_info, uptime, standby, running;
+  std::vector<std::pair<Labels, HistogramSnapshot>> durations;
+  for (size_t i = 0; i < apps_.size(); ++i) {
+    const OperationCounters& ops = apps_[i]->ops;
+    const app::Status& s = status[i];
+    for (const char* r : kResults) {
+      deploys.push_back({labelled(i, {{"result", r}}), static_cast<double>(ops.finished("deploy", r))});
+      rollbacks.push_back(
+          {labelled(i, {{"result", r}, {"trigger", "manual"}}), static_cast<double>(ops.finished("rollback", r))});
+      rollbacks.push_back(
+          {labelled(i, {{"result", r}, {"trigger", "auto"}}), static_cast<double>(ops.finished("auto-rollback", r))});
+    }
+    durations.emplace_back(labelled(i, {}), ops.deploy_durations());
+    for (const char* r : kRestartReasons)
+      restarts.push_back({labelled(i, {{"reason", r}}), static_cast<double>(ops.restarts(r))});
+    const bool live = !s.live_slot.empty();
+    healthy.push_back({labelled(i, {}), live && s.healthy ? 1.0 : 0.0});
+    if (live) live_info.push_back({labelled(i, {{"slot", s.live_slot}, {"commit", s.live_commit}}), 1});
+    uptime.push_back({labelled(i, {}), static_cast<double>(live ? s.live_uptime_s : 0)});
+    standby.push_back({labelled(i, {{"kind", "warm"}}), s.standby == "warm" ? 1.0 : 0.0});
+    standby.push_back({labelled(i, {{"kind", "frozen"}}), s.standby == "frozen" ? 1.0 : 0.0});
+    running.push_back({labelled(i, {}), s.operation.empty() ? 0.0 : 1.0});
   }
   x.counter("slot_machine_deploys_total", "Deploys that ran since the daemon started, by result.", deploys);
   x.counter("slot_machine_rollbacks_total",
             "Rollbacks that ran since the daemon started, by result and trigger (manual: asked "
             "for; auto: auto_rollback_s).",
             rollbacks);
-  x.histogram("slot_machine_deploy_duration_seconds", "How long deploys took, from request to answer.",
-              ops_.deploy_durations());
-  std::vector<Sample> restarts;
-  for (const char* r : kRestartReasons)
-    restarts.push_back({{{"reason", r}}, static_cast<double>(ops_.restarts(r))});
+  x.histograms("slot_machine_deploy_duration_seconds", "How long deploys took, from request to answer.", durations);
   x.counter("slot_machine_app_restarts_total",
             "Times the live app was started again in place, by reason (crashed: restart on "
             "failure; requested: the restart command; daemon-start: found stopped at start).",
             restarts);
-
-  const bool live = !s.live_slot.empty();
   x.gauge("slot_machine_live_healthy", "1 when the live app answers its health check, else 0 (also when nothing is live).",
-          {{{}, live && s.healthy ? 1.0 : 0.0}});
-  std::vector<Sample> live_info;
-  if (live) live_info.push_back({{{"slot", s.live_slot}, {"commit", s.live_commit}}, 1});
+          healthy);
   x.gauge("slot_machine_live_info", "The live slot and commit (1; no sample when nothing is live).", live_info);
-  x.gauge("slot_machine_live_uptime_seconds", "Seconds since the live version became live.",
-          {{{}, static_cast<double>(live ? s.live_uptime_s : 0)}});
-  x.gauge("slot_machine_standby", "1 while the previous app runs on as a standby, by kind (warm, frozen).",
-          {{{{"kind", "warm"}}, s.standby == "warm" ? 1.0 : 0.0}, {{{"kind", "frozen"}}, s.standby == "frozen" ? 1.0 : 0.0}});
-  x.gauge("slot_machine_operation_running", "1 while a deploy, rollback or restart runs.",
-          {{{}, s.operation.empty() ? 0.0 : 1.0}});
+  x.gauge("slot_machine_live_uptime_seconds", "Seconds since the live version became live.", uptime);
+  x.gauge("slot_machine_standby", "1 while the previous app runs on as a standby, by kind (warm, frozen).", standby);
+  x.gauge("slot_machine_operation_running", "1 while a deploy, rollback or restart runs.", running);
 
   if (proxy_) {
     const proxy::Stats p = proxy_->stats();
@@ -108,6 +139,22 @@ std::string Exporter::scrape() const {
             {{{}, static_cast<double>(p.open_connections)}});
     x.counter("slot_machine_proxy_upgrades_total", "Upgrade (WebSocket) tunnels the proxy opened.",
               {{{}, static_cast<double>(p.upgrades)}});
+    if (by_app_) {  // several apps: each one's share of the requests
+      std::vector<Sample> app_codes;
+      std::vector<std::pair<Labels, HistogramSnapshot>> app_durations;
+      for (const auto& [name, st] : proxy_->app_stats()) {
+        for (size_t i = 0; i < st.responses.size(); ++i)
+          app_codes.push_back(
+              {{{"app", name}, {"code", std::to_string(i + 1) + "xx"}}, static_cast<double>(st.responses[i])});
+        app_durations.emplace_back(Labels{{"app", name}}, st.duration);
+      }
+      x.counter("slot_machine_app_requests_total",
+                "Requests for each app's hosts the proxy answered (the app's answers and its own: 503 while "
+                "nothing is live, 308 to its canonical host), by status class.",
+                app_codes);
+      x.histograms("slot_machine_app_request_duration_seconds",
+                   "Seconds from a request's header read to its answer written, by app.", app_durations);
+    }
   }
   return x.text();
 }

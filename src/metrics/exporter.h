@@ -6,7 +6,10 @@
 #include <atomic>
 #include <cstdint>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include "app/app.h"
 #include "app/events.h"
@@ -44,18 +47,33 @@ class OperationCounters {
   static std::map<std::string, std::atomic<uint64_t>> make_restarts();
 };
 
-/// Subscribes to `daemon`'s events for as long as it lives; scrape() writes the text.
+/// Keeps the counters of the apps it watches (a listener of each one's events, from
+/// watch() until forget()) and writes them, each app's state as status() reports it and
+/// the proxy's request counters, on scrape().
 class Exporter {
  public:
-  /// `proxy`: none in direct mode (no proxy families then).
-  Exporter(app::App& daemon, const proxy::Proxy* proxy);
+  /// `proxy`: none in direct mode (no proxy families then). `by_app`: a server config:
+  /// every per-app series carries an `app` label; otherwise exactly one app is watched
+  /// and its series carry none (as before there were several apps).
+  Exporter(const proxy::Proxy* proxy, bool by_app) : proxy_(proxy), by_app_(by_app) {}
+  /// Counts `app`'s operations from now on, as `name` (the counts so far go on when an
+  /// app of that name is watched already: a reload replaced it).
+  void watch(const std::string& name, std::shared_ptr<app::App> app);
+  /// Stops counting the app `name` (removed by a reload); its series go.
+  void forget(const std::string& name);
   std::string scrape() const;
 
  private:
-  app::App& app_;
+  struct Watched {
+    std::string name;
+    std::shared_ptr<app::App> app;
+    OperationCounters ops;
+    app::Events::Subscription listening;  // last: unsubscribed before ops goes
+  };
   const proxy::Proxy* proxy_;
-  OperationCounters ops_;
-  app::Events::Subscription listening_;  // last: unsubscribed before ops_ goes
+  const bool by_app_;
+  mutable std::mutex mu_;  // guards apps_ (not the counters: atomics)
+  std::vector<std::unique_ptr<Watched>> apps_;
 };
 
 }  // namespace sm::metrics

@@ -59,12 +59,21 @@ void Exposition::gauge(const std::string& name, const std::string& help, const s
 }
 
 void Exposition::histogram(const std::string& name, const std::string& help, const HistogramSnapshot& h) {
+  histograms(name, help, {{Labels{}, h}});
+}
+
+void Exposition::histograms(const std::string& name, const std::string& help,
+                            const std::vector<std::pair<Labels, HistogramSnapshot>>& series) {
   out_ += fmt::format("# HELP {} {}\n# TYPE {} histogram\n", name, help_text(help), name);
-  for (size_t i = 0; i < h.cumulative.size(); ++i) {
-    const std::string le = i < h.bounds.size() ? number(h.bounds[i]) : "+Inf";
-    out_ += fmt::format("{}_bucket{{le=\"{}\"}} {}\n", name, le, h.cumulative[i]);
+  for (const auto& [labels, h] : series) {
+    for (size_t i = 0; i < h.cumulative.size(); ++i) {
+      Labels with_le = labels;
+      with_le.emplace_back("le", i < h.bounds.size() ? number(h.bounds[i]) : "+Inf");
+      out_ += fmt::format("{}_bucket{} {}\n", name, labels_text(with_le), h.cumulative[i]);
+    }
+    out_ += fmt::format("{}_sum{} {}\n{}_count{} {}\n", name, labels_text(labels), number(h.sum), name,
+                        labels_text(labels), h.count());
   }
-  out_ += fmt::format("{}_sum {}\n{}_count {}\n", name, number(h.sum), name, h.count());
 }
 
 }  // namespace sm::metrics

@@ -34,6 +34,9 @@ class Exposition {
   void counter(const std::string& name, const std::string& help, const std::vector<Sample>& samples);
   void gauge(const std::string& name, const std::string& help, const std::vector<Sample>& samples);
   void histogram(const std::string& name, const std::string& help, const HistogramSnapshot& h);
+  /// A histogram family with one series per label set (every series' buckets, sum, count).
+  void histograms(const std::string& name, const std::string& help,
+                  const std::vector<std::pair<Labels, HistogramSnapshot>>& series);
   const std::string& text() const { return out_; }
 
   /// The Content-Type of the text.

@@ -139,6 +139,7 @@ struct Proxy::Impl {
     // router's order (null: nothing live for it yet).
     std::shared_ptr<const hosts::Router> hosts;
     std::vector<std::shared_ptr<Backend>> apps;
+    std::vector<std::shared_ptr<Counters>> app_counters;  // each app's requests, kept across reloads
   };
   std::atomic<std::shared_ptr<const Routes>> routes{std::make_shared<const Routes>()};
   std::mutex routes_write_mu;                 // serialises the writers of `routes`

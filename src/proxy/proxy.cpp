@@ -127,8 +127,12 @@ awaitable<void> Proxy::Impl::session(Socket sock, asio::ip::address peer_addr, K
     struct CountAnswer {  // however this request ends
       Counters& counters;
       const Stream& client;
+      std::shared_ptr<Counters> app = nullptr;  // several apps: the app's own, once routed to it
       Clock::time_point began = Clock::now();
-      ~CountAnswer() { counters.answered(client, began); }
+      ~CountAnswer() {
+        counters.answered(client, began);
+        if (app) app->answered(client, began);
+      }
     } count_answer{counters, client};
     if (refused) {
       if (refused->status)
@@ -167,6 +171,8 @@ awaitable<void> Proxy::Impl::session(Socket sock, asio::ip::address peer_addr, K
       backend = take([&](const Routes& r) -> std::shared_ptr<Backend> {
         if (!r.hosts) return nullptr;
         decide(*r.hosts);
+        if (decision.kind == hosts::Decision::Kind::Forward || decision.kind == hosts::Decision::Kind::Redirect)
+          count_answer.app = r.app_counters[decision.index];
         return decision.kind == hosts::Decision::Kind::Forward ? r.apps[decision.index] : nullptr;
       });
       if (decision.kind != hosts::Decision::Kind::Forward) {
@@ -360,7 +366,7 @@ void Proxy::switch_to(int port, int internal_port) {
   std::shared_ptr<const Impl::Routes> before;
   {
     std::lock_guard lock(impl_->routes_write_mu);
-    before = impl_->routes.exchange(std::make_shared<const Impl::Routes>(Impl::Routes{pub, internal, {}, {}}));
+    before = impl_->routes.exchange(std::make_shared<const Impl::Routes>(Impl::Routes{pub, internal, {}, {}, {}}));
   }
   if (!before->public_backend) listen_now();
 }
@@ -370,12 +376,17 @@ void Proxy::route_hosts(std::shared_ptr<const hosts::Router> router) {
   const auto before = impl_->routes.load();
   Impl::Routes next;
   next.hosts = std::move(router);
-  for (const auto& app : next.hosts->apps()) {  // each app keeps its live backend
+  for (const auto& app : next.hosts->apps()) {  // each app keeps its live backend and its counts
     std::shared_ptr<Backend> live;
+    std::shared_ptr<Counters> counts;
     if (before->hosts)
       for (size_t i = 0; i < before->hosts->apps().size(); ++i)
-        if (before->hosts->apps()[i].name == app.name) live = before->apps[i];
+        if (before->hosts->apps()[i].name == app.name) {
+          live = before->apps[i];
+          counts = before->app_counters[i];
+        }
     next.apps.push_back(std::move(live));
+    next.app_counters.push_back(counts ? std::move(counts) : std::make_shared<Counters>());
   }
   impl_->routes.store(std::make_shared<const Impl::Routes>(std::move(next)));
 }
@@ -456,14 +467,28 @@ int Proxy::Impl::count(int port, std::atomic<int> Backend::*what) const {
   return n;
 }
 
-Stats Proxy::stats() const {
+namespace {
+Stats stats_of(const Counters& c) {
   Stats s;
-  for (size_t i = 0; i < s.responses.size(); ++i)
-    s.responses[i] = impl_->counters.responses[i].load(std::memory_order_relaxed);
-  s.duration = impl_->counters.duration.snapshot();
-  s.upgrades = impl_->counters.upgrades.load(std::memory_order_relaxed);
+  for (size_t i = 0; i < s.responses.size(); ++i) s.responses[i] = c.responses[i].load(std::memory_order_relaxed);
+  s.duration = c.duration.snapshot();
+  s.upgrades = c.upgrades.load(std::memory_order_relaxed);
+  return s;
+}
+}  // namespace
+
+Stats Proxy::stats() const {
+  Stats s = stats_of(impl_->counters);
   s.open_connections = impl_->connections.load(std::memory_order_relaxed);
   return s;
+}
+
+std::map<std::string, Stats> Proxy::app_stats() const {
+  std::map<std::string, Stats> out;
+  const auto r = impl_->routes.load();
+  if (!r->hosts) return out;
+  for (size_t i = 0; i < r->hosts->apps().size(); ++i) out[r->hosts->apps()[i].name] = stats_of(*r->app_counters[i]);
+  return out;
 }
 
 int Proxy::in_flight(int port) const { return impl_->count(port, &Backend::in_flight); }

@@ -137,6 +137,10 @@ class Proxy {
   /// ending meanwhile may show in one and not yet in another).
   Stats stats() const;
 
+  /// Several apps: each app's own request counters (open_connections 0: connections are
+  /// not an app's), by name.
+  std::map<std::string, Stats> app_stats() const;
+
   /// Number of requests in flight to the app on `port`.
   int in_flight(int port) const;
   /// Number of Upgrade tunnels open to the app on `port`.

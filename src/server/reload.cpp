@@ -118,6 +118,9 @@ api::ReloadAnswer Server::reload() {
   // Route first (a removed app's hosts answer 404 from now on, an added app's 503 until
   // it is live), then bring the new apps up and drain the removed ones.
   hosted_ = now;
+  for (const auto& h : removed) exporter_.forget(h->name());
+  for (const auto& h : added)
+    if (h->app()) exporter_.watch(h->name(), h->app());
   proxy_->route_hosts(host_routes(hosted_));
   publish();
   std::thread stopping([&] { stop_all(removed); });

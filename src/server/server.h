@@ -98,7 +98,7 @@ class Server {
   std::vector<std::shared_ptr<Hosted>> hosted_;  // in the config's order
   app::App* single_ = nullptr;                   // a single-app config's App
   StopUsers stop_users_{*this};
-  std::unique_ptr<metrics::Exporter> exporter_;  // a single app: counts from before restore()
+  metrics::Exporter exporter_;  // counts from before restore()
   std::unique_ptr<ui::Dashboard> dashboard_;     // a single app
   api::ApiServer api_;
   Upgrader upgrader_;
