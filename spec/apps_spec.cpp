@@ -431,3 +431,36 @@ TEST_CASE("apps: /metrics labels every per-app series with app, counts each app'
   const RunResult r = run({"/bin/sh", "-c", "promtool check metrics < scrape.txt"}, server.home());
   CHECK_MESSAGE(r.exit_code == 0, r.out << r.err);
 }
+
+TEST_CASE("apps: /ui/ lists the apps and opens each one's page, whose endpoints are the app's (browser)") {
+  HostedApp blog("blog", {"blog.test"}), shop("shop", {"shop.test"});
+  AppRepo server;
+  server_config(server, {&blog, &shop});
+  Daemon d(server, kProxyMode);
+  REQUIRE(deploy_app(d, "blog", blog.commits[0]).status == 200);
+  REQUIRE(deploy_app(d, "shop", shop.commits[0]).status == 200);
+  const std::string shop_v2 = shop.repo.commit("v2 of shop");
+
+  const Http list = http_get(d.api_port(), "/ui/");
+  CHECK(list.status == 200);
+  CHECK(list.body.find("href=\"/ui/apps/blog/\"") != std::string::npos);
+  const Http page = http_get(d.api_port(), "/ui/apps/shop/");
+  CHECK(page.status == 200);
+  CHECK(page.body.find("data-base=\"/apps/shop\"") != std::string::npos);
+  CHECK(page.body.find(shop.commits[0].substr(0, 12)) != std::string::npos);  // first state in the HTML
+  CHECK(http_get(d.api_port(), "/ui/apps/nope/").status == 404);
+  const json revisions = http_get(d.api_port(), "/apps/shop/revisions").json_body();
+  CHECK(revisions["recent"][0]["hash"] == shop_v2);
+  CHECK(http_get(d.api_port(), "/revisions").status == 400);
+  CHECK(http_get(d.api_port(), "/apps/blog/commits/" + blog.commits[0]).json_body()["subject"] == "v1 of blog");
+  CHECK(get_first_bytes(d.api_port(), "/apps/blog/events").status == 200);
+
+  std::vector<std::string> argv{"/usr/bin/python3", std::string(SPEC_SOURCE_DIR) + "/browser/dashboard.py", "apps",
+                                fmt::format("http://127.0.0.1:{}/ui/", d.api_port()), blog.commits[0],
+                                shop.commits[0], shop_v2};
+  const auto r = run(argv, server.home(), {}, std::chrono::minutes(3));
+  INFO("browser output:\n" << r.out << r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(app_status(d, "shop")["live_commit"] == shop_v2);
+  CHECK(app_status(d, "blog")["live_commit"] == blog.commits[0]);
+}

@@ -5,6 +5,7 @@ Run by spec/ui_spec.cpp against a daemon it started; exits non-zero with the rea
 the first thing that does not hold. Usage:
   dashboard.py main  URL CLI API_PORT REPO V1 V2     (v1 live; deploys v2 from the CLI)
   dashboard.py login URL TOKEN V1                    (the daemon has an API token)
+  dashboard.py apps  URL BLOG_V1 SHOP_V1 SHOP_V2     (a server with apps blog and shop)
 With SM_SCREENSHOTS=DIR, a PNG of each state is written there (docs/ui/ in the README).
 """
 import os
@@ -152,6 +153,36 @@ def main(url, cli, api_port, repo, v1, v2):
         d.quit()
 
 
+def apps(url, blog_v1, shop_v1, shop_v2):
+    """A server of apps: /ui/ lists them; each one's page shows and deploys that app only."""
+    d = browser()
+    try:
+        d.get(url)
+        wait(d, "two apps listed", lambda: len(d.find_elements(By.CSS_SELECTOR, "#app-list tbody tr")) == 2)
+        rows = {r.get_attribute("data-app"): r.text for r in d.find_elements(By.CSS_SELECTOR, "#app-list tbody tr")}
+        check(set(rows) == {"blog", "shop"}, f"the apps listed: {rows}")
+        check(blog_v1[:12] in rows["blog"] and "blog.test" in rows["blog"], "blog's row: " + rows["blog"])
+        check(shop_v1[:12] in rows["shop"] and "healthy" in rows["shop"], "shop's row: " + rows["shop"])
+        shot(d, "apps")
+        d.find_element(By.LINK_TEXT, "shop").click()
+        wait(d, "shop's live commit", lambda: live_commit(d) == shop_v1[:12])
+        check("shop" in d.title, "the page names the app: " + d.title)
+        wait(d, "shop's history", lambda: len(d.find_elements(By.CSS_SELECTOR, "#history tbody tr")) >= 1)
+        wait(d, "shop's live log", lambda: "testapp v1 of shop" in d.find_element(By.ID, "log").text)
+        field = d.find_element(By.ID, "revision")
+        field.send_keys(shop_v2[:12])
+        d.find_element(By.ID, "deploy").click()
+        confirm_dialog(d, ok=True)
+        wait(d, "shop v2 live", lambda: live_commit(d) == shop_v2[:12], timeout=30)
+        d.get(url)
+        wait(d, "the list again", lambda: len(d.find_elements(By.CSS_SELECTOR, "#app-list tbody tr")) == 2)
+        rows = {r.get_attribute("data-app"): r.text for r in d.find_elements(By.CSS_SELECTOR, "#app-list tbody tr")}
+        check(shop_v2[:12] in rows["shop"], "shop's row shows v2: " + rows["shop"])
+        check(blog_v1[:12] in rows["blog"], "blog untouched: " + rows["blog"])
+    finally:
+        d.quit()
+
+
 def login(url, token, v1):
     d = browser()
     try:
@@ -181,5 +212,5 @@ def login(url, token, v1):
 
 if __name__ == "__main__":
     mode, args = sys.argv[1], sys.argv[2:]
-    main(*args) if mode == "main" else login(*args)
+    {"main": main, "login": login, "apps": apps}[mode](*args)
     print("ok")

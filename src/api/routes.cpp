@@ -74,40 +74,20 @@ void method_not_allowed(httplib::Server& s, const std::string& path, const char*
 /// An app-scoped route: `path` unprefixed (the only app) or under /apps/NAME/.
 std::string scoped(const char* path) { return std::string(R"((?:/apps/([^/]*))?)") + path; }
 
-std::string names_of(const std::vector<app::Listed>& list) {
-  std::vector<std::string> names;
-  for (const auto& l : list) names.push_back(l.name);
-  return fmt::format("{}", fmt::join(names, ", "));
-}
-
 }  // namespace
 
 std::shared_ptr<app::App> ApiServer::app_of(const httplib::Request& req, httplib::Response& res) const {
   const auto list = apps_.list();
   const bool named = req.matches.size() > 1 && req.matches[1].matched;
-  const app::Listed* l = nullptr;
-  if (named) {
-    const std::string name = req.matches[1].str();
-    l = app::Directory::find(*list, name);
-    if (!l) {
-      reply(res, 404, {{"error", fmt::format("no app named \"{}\" here; the apps are: {} (GET /apps lists them)",
-                                             name.substr(0, 64), names_of(*list))}});
-      return nullptr;
-    }
-  } else if (list->size() == 1) {
-    l = &list->front();
-  } else {
-    json names = json::array();
-    for (const auto& a : *list) names.push_back(a.name);
-    reply(res, 400, {{"error", "several apps: use /apps/NAME/..."}, {"apps", names}});
-    return nullptr;
+  auto found = app::Directory::lookup(*list, named ? std::optional(req.matches[1].str()) : std::nullopt);
+  if (found.app) return found.app;
+  json body{{"error", found.error}};
+  if (found.status == 400) {
+    body["apps"] = json::array();
+    for (const auto& a : *list) body["apps"].push_back(a.name);
   }
-  if (!l->app) {
-    reply(res, 503, {{"error", fmt::format("app {} is not running: {}; fix that, then `slot-machine reload`",
-                                           l->name, l->error)}});
-    return nullptr;
-  }
-  return l->app;
+  reply(res, found.status, body);
+  return nullptr;
 }
 
 void ApiServer::add_routes() {

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -41,6 +42,33 @@ class Directory {
     for (const auto& l : list)
       if (l.name == name) return &l;
     return nullptr;
+  }
+
+  /// The running app an app-scoped request is for: the one `name` names (/apps/NAME/...),
+  /// or the only one when `name` is nullopt. Otherwise `status` and `error` say why not:
+  /// 404 no such app, 400 several apps and no name, 503 the app is listed with an error.
+  struct Lookup {
+    std::shared_ptr<App> app;
+    int status = 200;
+    std::string error;
+  };
+  static Lookup lookup(const std::vector<Listed>& list, const std::optional<std::string>& name) {
+    std::string names;
+    for (const auto& l : list) names += (names.empty() ? "" : ", ") + l.name;
+    const Listed* l = nullptr;
+    if (name) {
+      l = find(list, *name);
+      if (!l)
+        return {nullptr, 404,
+                "no app named \"" + name->substr(0, 64) + "\" here; the apps are: " + names + " (GET /apps lists them)"};
+    } else if (list.size() == 1) {
+      l = &list.front();
+    } else {
+      return {nullptr, 400, "several apps: use /apps/NAME/..."};
+    }
+    if (!l->app)
+      return {nullptr, 503, "app " + l->name + " is not running: " + l->error + "; fix that, then `slot-machine reload`"};
+    return {l->app, 200, ""};
   }
 
  private:

@@ -63,17 +63,17 @@ Hosted::Hosted(AppSpec spec, const fs::path& data_dir, process::Reaper& reaper, 
     : spec_(std::move(spec)), data_dir_(data_dir), error_(spec_.error) {
   if (!error_.empty()) return;
   try {
-    repo_.emplace(git::Repository::open(spec_.entry.repo));
+    git::Repository repo = git::Repository::open(spec_.entry.repo);
     std::error_code ec;
     fs::create_directories(data_dir_, ec);
     if (ec) throw std::runtime_error(fmt::format("cannot create {}: {}", data_dir_.string(), ec.message()));
     router_ = make_router(spec_, proxy, std::move(reserved), by_host);
-    app_ = std::make_shared<app::App>(spec_.cfg, app::Paths{data_dir_, by_host ? spec_.entry.name : std::string()}, *repo_, reaper, *router_);
+    app_ = std::make_shared<app::App>(spec_.cfg, app::Paths{data_dir_, by_host ? spec_.entry.name : std::string()},
+                                      std::move(repo), reaper, *router_);
   } catch (const std::exception& e) {
     error_ = e.what();
     app_.reset();
     router_.reset();
-    repo_.reset();
   }
 }
 

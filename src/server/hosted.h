@@ -51,8 +51,6 @@ class Hosted {
   /// Null when the app could not be set up (listed().error says why).
   const std::shared_ptr<app::App>& app() const { return app_; }
   app::Router* router() const { return router_.get(); }
-  /// A second handle of the app's repository (the dashboard lists its revisions); null without an App.
-  git::Repository* repository() { return repo_ ? &*repo_ : nullptr; }
   app::Listed listed() const;
   /// A reload changed only how the app is reached (hosts, strip_prefix, canonical_host).
   void reroute(config::AppEntry entry) { spec_.entry = std::move(entry); }
@@ -61,7 +59,6 @@ class Hosted {
   AppSpec spec_;
   const std::filesystem::path data_dir_;  // <data>/apps/NAME (<data> for a single-app config)
   std::string error_;
-  std::optional<git::Repository> repo_;
   std::unique_ptr<app::Router> router_;
   std::shared_ptr<app::App> app_;
 };

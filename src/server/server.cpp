@@ -246,6 +246,7 @@ Server::Server(const StartOptions& opts, Settings settings, const service::Liste
       notifier_(make_notifier(cfg_, opts, data_dir_)),
       directory_(server_cfg_.has_value()),
       exporter_(proxy_.get(), server_cfg_.has_value()),
+      dashboard_(directory_, security_.token, !security_.tls.cert.empty()),
       api_(directory_, security_),
       upgrader_(directory_, api_, proxy_.get(), reaper_, start_args(opts, data_dir_), data_lock_.fd(),
                 [this] { return status_line(); }) {
@@ -263,13 +264,11 @@ Server::Server(const StartOptions& opts, Settings settings, const service::Liste
                                                reserved_ports(), false));
     if (!hosted_.front()->app()) throw StartError(1, hosted_.front()->listed().error);
     single_ = hosted_.front()->app().get();
-    dashboard_ = std::make_unique<ui::Dashboard>(*single_, *hosted_.front()->repository(), security_.token,
-                                                 !security_.tls.cert.empty());
-    api_.serve_dashboard(*dashboard_);
   }
   for (const auto& h : hosted_)
     if (h->app()) exporter_.watch(h->name(), h->app());
   api_.on_metrics([this] { return exporter_.scrape(); });
+  api_.serve_dashboard(dashboard_);
   publish();
   api_.on_shutdown([] { kill(getpid(), SIGTERM); });  // wait_for_signal() returns, as for SIGTERM
   api_.on_upgrade([this] {

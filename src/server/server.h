@@ -99,7 +99,7 @@ class Server {
   app::App* single_ = nullptr;                   // a single-app config's App
   StopUsers stop_users_{*this};
   metrics::Exporter exporter_;  // counts from before restore()
-  std::unique_ptr<ui::Dashboard> dashboard_;     // a single app
+  ui::Dashboard dashboard_;
   api::ApiServer api_;
   Upgrader upgrader_;
   app::Events::Subscription status_to_systemd_;

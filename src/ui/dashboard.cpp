@@ -47,14 +47,51 @@ std::string escaped(const std::string& text) {
   return out;
 }
 
+
+/// `page` with each @@key@@ replaced by its HTML.
+std::string filled(std::string_view page, const std::map<std::string, std::string>& v) {
+  std::string out(page);
+  for (const auto& [key, html] : v) {
+    const std::string mark = "@@" + key + "@@";
+    for (size_t at; (at = out.find(mark)) != std::string::npos;) out.replace(at, mark.size(), html);
+  }
+  return out;
+}
+
+/// The repository of `app`, opened for this request; nullopt when it does not open.
+std::optional<git::Repository> repo_of(const app::Listed& app) {
+  try {
+    return git::Repository::open(app.repo);
+  } catch (const git::GitError&) {
+    return std::nullopt;
+  }
+}
+
+/// The app an endpoint of the page is for: /apps/NAME/... or the only one. Null after
+/// answering why not.
+std::optional<app::Listed> app_for(const app::Directory& apps, const httplib::Request& req, httplib::Response& res) {
+  const auto list = apps.list();
+  const bool named = req.matches.size() > 1 && req.matches[1].matched;
+  const auto found = app::Directory::lookup(*list, named ? std::optional(req.matches[1].str()) : std::nullopt);
+  if (!found.app) {
+    reply(res, found.status, {{"error", found.error}});
+    return std::nullopt;
+  }
+  for (const auto& l : *list)
+    if (l.app == found.app) return l;
+  return std::nullopt;
+}
+
 }  // namespace
 
-std::string Dashboard::render_index(std::string_view page, const std::optional<app::Status>& status) {
+std::string Dashboard::render_index(std::string_view page, const std::optional<app::Status>& status,
+                                    const app::Listed& app, const std::string& base) {
   std::map<std::string, std::string> v;  // placeholder -> HTML
+  const auto repo = status ? repo_of(app) : std::nullopt;
   auto card = [&](const std::string& side, const std::string& hash, const std::string& slot) {
     std::string subject = "—", author = "—";
-    if (!hash.empty()) try {
-        const git::CommitInfo c = repo_.describe(hash);
+    if (!hash.empty() && repo) try {
+        const git::CommitInfo c = repo->describe(hash);
         subject = c.subject;
         author = c.author;
       } catch (const git::GitError&) {
@@ -83,22 +120,66 @@ std::string Dashboard::render_index(std::string_view page, const std::optional<a
                            : escaped(fmt::format("Nothing to roll back to: the last deploy used the slot of {}.",
                                                  s.previous_replaced.substr(0, 12)));
   v["dashboard_hidden"] = status ? "" : " hidden";
-  std::string out(page);
-  for (const auto& [key, html] : v) {
-    const std::string mark = "@@" + key + "@@";
-    for (size_t at; (at = out.find(mark)) != std::string::npos;) out.replace(at, mark.size(), html);
-  }
-  return out;
+  v["base"] = escaped(base);
+  v["title"] = base.empty() ? "slot-machine" : escaped("slot-machine: " + app.name);
+  v["heading"] = base.empty() ? "slot-machine" : "<a href=\"/ui/\">slot-machine</a>: " + escaped(app.name);
+  return filled(page, v);
 }
 
-Dashboard::Dashboard(app::App& daemon, git::Repository repo, std::optional<std::string> token, bool https)
-    : app_(daemon), repo_(std::move(repo)), token_(std::move(token)), https_(https) {}
+std::string Dashboard::render_apps(std::string_view page, bool may_see) {
+  std::string rows;
+  if (may_see)
+    for (const auto& l : *apps_.list()) {
+      std::string hosts;
+      for (const auto& h : l.hosts) hosts += (hosts.empty() ? "" : " ") + h;
+      std::string live = "—", health = "—", running;
+      if (!l.app) {
+        health = "<span class=\"bad\">not running</span> <span class=\"error-detail\">" + escaped(l.error) + "</span>";
+      } else {
+        const app::Status s = l.app->status();
+        if (!s.live_commit.empty()) {
+          live = "<span class=\"hash\">" + escaped(s.live_commit.substr(0, 12)) + "</span>";
+          health = s.healthy ? "<span class=\"good\">healthy</span>" : "<span class=\"bad\">unhealthy</span>";
+        }
+        running = escaped(s.operation.empty() ? "" : s.operation + " (" + s.stage + ")");
+      }
+      rows += fmt::format("<tr data-app=\"{0}\"><td><a href=\"/ui/apps/{0}/\">{0}</a></td><td>{1}</td><td>{2}</td>"
+                          "<td>{3}</td><td>{4}</td></tr>",
+                          escaped(l.name), escaped(hosts), live, health, running);
+    }
+  return filled(page, {{"app_rows", rows}, {"apps_hidden", may_see ? "" : " hidden"},
+                       {"connection", may_see ? "connected" : "not logged in"}});
+}
+
+void Dashboard::app_page(const httplib::Request& req, httplib::Response& res, const std::optional<std::string>& name) {
+  const auto list = apps_.list();
+  const auto found = app::Directory::lookup(*list, name);
+  const app::Listed* l = nullptr;
+  for (const auto& a : *list)
+    if ((name && a.name == *name) || (!name && a.app == found.app)) l = &a;
+  if (!l || (name && !found.app && found.status == 404)) {
+    reply(res, 404, {{"error", fmt::format("no such page: {}", req.path)}});
+    return;
+  }
+  page_headers(res);
+  std::string why;
+  // The first state is in the HTML (a screenshot without scripts shows it), but only
+  // to whoever may see it: with a token, a logged-in session.
+  const bool may_see = !token_ || access(req, why) == Access::Allowed;
+  const Asset* a = find_asset("/ui/index.html");
+  res.set_content(render_index(a->body, may_see && l->app ? std::optional(l->app->status()) : std::nullopt, *l,
+                               name ? "/apps/" + *name : ""),
+                  std::string(a->type));
+}
+
+Dashboard::Dashboard(const app::Directory& apps, std::optional<std::string> token, bool https)
+    : apps_(apps), token_(std::move(token)), https_(https) {}
 
 bool Dashboard::is_open(const httplib::Request& req) {
   if (req.method == "POST") return req.path == "/ui/login";
   if (req.method != "GET") return false;
   return req.path == "/ui" || req.path == "/ui/" || req.path == "/ui/session" || req.path == "/favicon.ico" ||
-         find_asset(req.path) != nullptr;
+         find_asset(req.path) != nullptr || (req.path.starts_with("/ui/apps/") && req.path.ends_with("/"));
 }
 
 Dashboard::Access Dashboard::access(const httplib::Request& req, std::string& why) {
@@ -119,19 +200,27 @@ void Dashboard::add_routes(httplib::Server& s, const std::atomic<bool>& stopping
   });
   s.Get(R"(/ui/([a-z]+\.[a-z]+)?)", [this](const httplib::Request& req, httplib::Response& res) {
     const bool index = req.path == "/ui/" || req.path == "/ui/index.html";
-    const Asset* a = find_asset(index ? "/ui/index.html" : req.path);
+    if (index && apps_.list()->size() != 1) {  // several apps (or none running): the list
+      page_headers(res);
+      std::string why;
+      const Asset* list = find_asset("/ui/apps.html");
+      res.set_content(render_apps(list->body, !token_ || access(req, why) == Access::Allowed), std::string(list->type));
+      return;
+    }
+    if (index) {
+      app_page(req, res, std::nullopt);
+      return;
+    }
+    const Asset* a = find_asset(req.path);
     if (!a) {
       reply(res, 404, {{"error", fmt::format("no such page: {}", req.path)}});
       return;
     }
     page_headers(res);
-    std::string why;
-    // The first state is in the HTML (a screenshot without scripts shows it), but only
-    // to whoever may see it: with a token, a logged-in session.
-    const bool may_see = !token_ || access(req, why) == Access::Allowed;
-    res.set_content(index ? render_index(a->body, may_see ? std::optional(app_.status()) : std::nullopt)
-                          : std::string(a->body),
-                    std::string(a->type));
+    res.set_content(std::string(a->body), std::string(a->type));
+  });
+  s.Get(R"(/ui/apps/([^/]*)/)", [this](const httplib::Request& req, httplib::Response& res) {
+    app_page(req, res, req.matches[1].str());
   });
   s.Get("/favicon.ico", [](const httplib::Request&, httplib::Response& res) {
     const Asset* icon = find_asset("/ui/favicon.svg");
@@ -172,18 +261,20 @@ void Dashboard::add_routes(httplib::Server& s, const std::atomic<bool>& stopping
     reply(res, 200, {{"logged_in", false}});
   });
 
-  s.Get("/events", [this, &stopping](const httplib::Request&, httplib::Response& res) {
+  s.Get(R"((?:/apps/([^/]*))?/events)", [this, &stopping](const httplib::Request& req, httplib::Response& res) {
+    const auto app = app_for(apps_, req, res);
+    if (!app) return;
     if (++feeds_ > kMaxEventFeeds) {
       --feeds_;
       reply(res, 503, {{"error", fmt::format("already {} event streams open; close a dashboard tab and try again",
                                              kMaxEventFeeds)}});
       return;
     }
-    auto feed = std::make_shared<EventFeed>(app_.events());
+    auto feed = std::make_shared<EventFeed>(app->app->events());
     res.set_header("Cache-Control", "no-store");
     res.set_chunked_content_provider(
         "text/event-stream",
-        [feed, &stopping](size_t, httplib::DataSink& sink) {
+        [feed, keep = app->app, &stopping](size_t, httplib::DataSink& sink) {
           if (stopping) {
             sink.done();
             return true;
@@ -196,18 +287,23 @@ void Dashboard::add_routes(httplib::Server& s, const std::atomic<bool>& stopping
         [this](bool) { --feeds_; });
   });
 
-  s.Get("/revisions", [this](const httplib::Request&, httplib::Response& res) {
+  s.Get(R"((?:/apps/([^/]*))?/revisions)", [this](const httplib::Request& req, httplib::Response& res) {
+    const auto app = app_for(apps_, req, res);
+    if (!app) return;
     try {
+      const git::Repository repo = git::Repository::open(app->repo);
       json recent = json::array();
-      for (const auto& c : repo_.recent(20)) recent.push_back(commit_json(c));
-      reply(res, 200, {{"branches", repo_.refs("refs/heads/")}, {"tags", repo_.refs("refs/tags/")}, {"recent", recent}});
+      for (const auto& c : repo.recent(20)) recent.push_back(commit_json(c));
+      reply(res, 200, {{"branches", repo.refs("refs/heads/")}, {"tags", repo.refs("refs/tags/")}, {"recent", recent}});
     } catch (const std::exception& e) {
       reply(res, 500, {{"error", e.what()}});
     }
   });
-  s.Get(R"(/commits/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
+  s.Get(R"((?:/apps/([^/]*))?/commits/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
+    const auto app = app_for(apps_, req, res);
+    if (!app) return;
     try {
-      reply(res, 200, commit_json(repo_.describe(req.matches[1])));
+      reply(res, 200, commit_json(git::Repository::open(app->repo).describe(req.matches[2])));
     } catch (const git::GitError& e) {
       reply(res, e.kind() == git::ErrorKind::UnknownRevision ? 404 : 400, {{"error", e.what()}});
     }

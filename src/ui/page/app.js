@@ -4,6 +4,8 @@
 'use strict';
 
 const $ = (id) => document.getElementById(id);
+// One of several apps: its API routes are under /apps/NAME ("" for the only app).
+const BASE = document.body.dataset.base || '';
 const state = { csrf: '', status: null, historyLoaded: 0, events: null, log: null, logSlot: '', commits: new Map() };
 
 async function api(method, path, body) {
@@ -51,7 +53,7 @@ function field(card, name, text, cls) {
 async function commitInfo(hash) {
   if (!hash) return null;
   if (!state.commits.has(hash)) {
-    const r = await api('GET', `/commits/${hash}`);
+    const r = await api('GET', `${BASE}/commits/${hash}`);
     state.commits.set(hash, r.status === 200 ? r.body : { subject: '(not in the repository)', author: '' });
   }
   return state.commits.get(hash);
@@ -66,7 +68,7 @@ async function showCard(card, hash, slot) {
 }
 
 async function refreshStatus() {
-  const r = await api('GET', '/status');
+  const r = await api('GET', `${BASE}/status`);
   if (r.status !== 200) return;
   const s = r.body;
   state.status = s;
@@ -124,7 +126,7 @@ function historyRow(e) {
 async function loadHistory(more) {
   const body = $('history').querySelector('tbody');
   const skip = more ? state.historyLoaded : 0;
-  const r = await api('GET', `/history?limit=20&skip=${skip}`);
+  const r = await api('GET', `${BASE}/history?limit=20&skip=${skip}`);
   if (r.status !== 200) return;
   if (!more) { body.replaceChildren(); state.historyLoaded = 0; }
   for (const e of r.body.entries) body.appendChild(historyRow(e));
@@ -133,7 +135,7 @@ async function loadHistory(more) {
 }
 
 async function loadRevisions() {
-  const r = await api('GET', '/revisions');
+  const r = await api('GET', `${BASE}/revisions`);
   if (r.status !== 200) return;
   const list = $('revisions');
   list.replaceChildren();
@@ -214,7 +216,7 @@ function onEvent(kind, data) {
 
 function followEvents() {
   if (state.events) state.events.close();
-  const es = new EventSource('/events');
+  const es = new EventSource(`${BASE}/events`);
   state.events = es;
   es.onopen = () => { $('connection').textContent = 'connected'; refreshStatus(); };
   es.onerror = () => { $('connection').textContent = es.readyState === EventSource.CLOSED ? 'disconnected' : 'reconnecting…'; };
@@ -228,7 +230,7 @@ function followLog(slot) {
   state.logSlot = slot;
   const pre = $('log');
   pre.replaceChildren();
-  const es = new EventSource(`/logs?slot=${slot}&tail=100&follow=1`);
+  const es = new EventSource(`${BASE}/logs?slot=${slot}&tail=100&follow=1`);
   state.log = es;
   es.addEventListener('line', (m) => {
     const atBottom = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
@@ -268,7 +270,7 @@ async function deploy(ev) {
   if (!rev || !(await confirmAction(`Deploy ${rev}? It replaces what is live now.`))) return;
   $('action-result').className = '';
   $('action-result').textContent = `deploying ${rev}…`;
-  result(await api('POST', '/deploy', { commit: rev }), `deploy of ${rev}`);
+  result(await api('POST', `${BASE}/deploy`, { commit: rev }), `deploy of ${rev}`);
 }
 
 async function rollback() {
@@ -277,7 +279,7 @@ async function rollback() {
   if (!(await confirmAction(`Roll back to ${to}?`))) return;
   $('action-result').className = '';
   $('action-result').textContent = 'rolling back…';
-  result(await api('POST', '/rollback'), 'rollback');
+  result(await api('POST', `${BASE}/rollback`), 'rollback');
 }
 
 // --- logging in and out -----------------------------------------------------------
