@@ -464,3 +464,70 @@ TEST_CASE("apps: /ui/ lists the apps and opens each one's page, whose endpoints 
   CHECK(app_status(d, "shop")["live_commit"] == shop_v2);
   CHECK(app_status(d, "blog")["live_commit"] == blog.commits[0]);
 }
+
+TEST_CASE("apps: webhooks at /.slot-machine/hooks/NAME/FORGE deploy that app only; an app without webhooks or an "
+          "unknown one is 404") {
+  const std::string secret = "apps-webhook-secret-0123456789";
+  HostedApp blog("blog", {"blog.test"}), shop("shop", {"shop.test"});
+  const fs::path secret_path = secret_file(shop.repo, "hook.secret", secret);
+  json own = shop.repo.config();
+  own["webhooks"] = {{"secret_file", secret_path.string()}};
+  std::ofstream(shop.repo.config_path()) << own.dump();
+  AppRepo server;
+  server_config(server, {&blog, &shop});
+  Daemon d(server, kProxyMode);
+  const int port = server.config()["port"];
+  REQUIRE(deploy_app(d, "blog", blog.commits[0]).status == 200);
+  const std::string v2 = shop.repo.commit("v2 of shop");
+  const std::string body = json{{"ref", "refs/heads/main"}, {"after", v2}}.dump();
+  auto post_hook = [&](const std::string& path, const std::string& signature) {
+    httplib::Client c("127.0.0.1", port);
+    c.set_read_timeout(30, 0);
+    auto r = c.Post(path.c_str(), {{"X-Slot-Machine-Signature", signature}, {"Host", "anything.test"}}, body,
+                    "application/json");
+    return r ? Http{r->status, r->body} : Http{};
+  };
+  const std::string good = "sha256=" + hmac_hex(secret, body);
+  CHECK(post_hook("/.slot-machine/hooks/shop/generic", "sha256=" + std::string(64, '0')).status == 401);
+  const Http accepted = post_hook("/.slot-machine/hooks/shop/generic", good);
+  CHECK_MESSAGE(accepted.status == 202, accepted.body);
+  CHECK(eventually([&] { return app_status(d, "shop")["live_commit"] == v2; }, 30s));
+  CHECK(app_status(d, "blog")["live_commit"] == blog.commits[0]);
+  CHECK(post_hook("/.slot-machine/hooks/blog/generic", good).status == 404);
+  const Http unknown = post_hook("/.slot-machine/hooks/nope/generic", good);
+  CHECK(unknown.status == 404);
+  CHECK(unknown.body.find("no app named \\\"nope\\\"") != std::string::npos);
+  CHECK(eventually([&] { return d.log().find("app shop: webhook: deployed " + v2.substr(0, 12)) != std::string::npos; },
+                   5s));
+}
+
+TEST_CASE("apps: `slot-machine systemd` writes one unit pair for a server config, which systemd-analyze accepts") {
+  HostedApp blog("blog", {"blog.test"});
+  AppRepo server;
+  const json c = server_config(server, {&blog}, {{"tls", {{"port", free_port()},
+                                                          {"cert", "/etc/ssl/x.pem"},
+                                                          {"key", "/etc/ssl/x.key"}}}});
+  const fs::path out = server.home() / "units";
+  fs::create_directories(out);
+  auto r = run({slot_machine_bin(), "systemd", "--config", server.config_path().string(), "--out", out.string(),
+                "--name", "slot-machine-apps"},
+               server.home());
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  const std::string s = read_file(out / "slot-machine-apps.service"), k = read_file(out / "slot-machine-apps.socket");
+  CHECK(s.find("Description=slot-machine: zero-downtime deploys of the apps of " + server.config_path().string()) !=
+        std::string::npos);
+  CHECK(s.find("--data /var/lib/slot-machine-apps") != std::string::npos);
+  CHECK(s.find("ExecReload=") != std::string::npos);
+  CHECK(k.find(fmt::format("ListenStream=0.0.0.0:{}", c["port"].get<int>())) != std::string::npos);
+  CHECK(k.find(fmt::format("ListenStream=0.0.0.0:{}", c["tls"]["port"].get<int>())) != std::string::npos);
+  CHECK(k.find(fmt::format("ListenStream=127.0.0.1:{}", c["api_port"].get<int>())) != std::string::npos);
+  auto v = run({"/usr/bin/systemd-analyze", "verify", (out / "slot-machine-apps.service").string(),
+                (out / "slot-machine-apps.socket").string()},
+               server.home());
+  CHECK_MESSAGE(v.exit_code == 0, v.out << v.err);
+  r = run({slot_machine_bin(), "systemd", "--config", server.config_path().string(), "--out", out.string(),
+           "--name", "other", "--no-proxy"},
+          server.home());
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("--no-proxy cannot serve") != std::string::npos);
+}

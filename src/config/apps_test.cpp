@@ -124,9 +124,8 @@ TEST_CASE("an app's own file: its fields; the server's fields ignored and named 
                        doctest::Contains("cannot hold \"apps\""), ConfigError);
 }
 
-TEST_CASE("a server config given to today's daemon is refused as not supported yet, not as a missing start_command") {
+TEST_CASE("a server config read as one app's config says what it is, not that start_command is missing") {
   CHECK_THROWS_WITH_AS(parse(R"({"apps": {"a": {"repo": "/a", "hosts": ["a.com"]}}})", "/"),
-                       doctest::Contains("\"apps\" (several apps behind one port, contract §13) is not supported by "
-                                         "this version yet"),
+                       doctest::Contains("it is a server config (several apps, contract §13), not one app's config"),
                        ConfigError);
 }

@@ -267,9 +267,9 @@ Loaded parse(const std::string& text, const std::filesystem::path& base_dir) {
   if (!doc.is_object())
     throw ConfigError(fmt::format("config: must be a JSON object, got {}", doc.type_name()));
 
-  if (doc.contains("apps"))  // parse_server() reads it; the daemon does not serve several apps yet
-    throw ConfigError("config: \"apps\" (several apps behind one port, contract §13) is not supported by this "
-                      "version yet; run one daemon per app, each with its own config, --data and ports");
+  if (doc.contains("apps"))  // parse_server() reads it: `start` and `systemd` tell the two apart first
+    throw ConfigError("config: this file has \"apps\": it is a server config (several apps, contract §13), not one "
+                      "app's config; `slot-machine start --config` it, and give each app its own file");
   return parse_known(doc, base_dir, Role::Single);
 }
 

@@ -6,6 +6,7 @@
 #include <iterator>
 
 #include "app/proxy_router.h"
+#include "edge/api_token.h"
 #include "log/log.h"
 
 namespace sm::server {
@@ -33,10 +34,10 @@ std::vector<AppSpec> app_specs(const config::ServerConfig& server) {
       auto loaded = config::load_app_file(entry, server.server);
       s.cfg = std::move(loaded.config);
       s.warnings = std::move(loaded.warnings);
-      if (s.cfg.webhooks)
-        throw config::ConfigError(fmt::format("\"webhooks\" in an app of a server config is not supported by this "
-                                              "version yet (in {}); deploy it with the git hook or the API",
-                                              entry.config.string()));
+      if (s.cfg.webhooks && s.cfg.webhooks->path != config::Config::Webhooks{}.path)
+        s.warnings.push_back(fmt::format("\"webhooks.path\" ignored: an app of a server config receives its "
+                                         "webhooks at {}/{}/FORGE",
+                                         kHooksPath, entry.name));
     } catch (const config::ConfigError& e) {
       s.error = e.what();
     }
@@ -68,13 +69,33 @@ Hosted::Hosted(AppSpec spec, const fs::path& data_dir, process::Reaper& reaper, 
     fs::create_directories(data_dir_, ec);
     if (ec) throw std::runtime_error(fmt::format("cannot create {}: {}", data_dir_.string(), ec.message()));
     router_ = make_router(spec_, proxy, std::move(reserved), by_host);
+    if (by_host && spec_.cfg.webhooks) {
+      const std::string secret = edge::read_secret_file(
+          spec_.cfg.webhooks->secret_file, "webhooks.secret_file", "the webhook secret of app " + name(),
+          "write the secret your forge signs with into it and chmod 600 it");
+      webhooks_ = std::make_shared<triggers::Receiver>(std::string(kHooksPath) + "/" + name(), secret,
+                                                       spec_.cfg.webhooks->branch, name());
+    }
     app_ = std::make_shared<app::App>(spec_.cfg, app::Paths{data_dir_, by_host ? spec_.entry.name : std::string()},
                                       std::move(repo), reaper, *router_);
   } catch (const std::exception& e) {
     error_ = e.what();
     app_.reset();
     router_.reset();
+    webhooks_.reset();
   }
+}
+
+void Hosted::start_webhooks() {
+  if (!webhooks_ || !app_) return;
+  // A weak handle: a receiver kept by a reader of the server's hook table must not keep
+  // the App (and what it refers to) alive.
+  webhooks_->start([weak = std::weak_ptr<app::App>(app_)](const std::string& commit) {
+    const auto app = weak.lock();
+    if (!app) return std::string("the app was removed");
+    const auto r = app->deploy(commit, {}, {std::chrono::hours(1), {}});
+    return r.status == app::OpStatus::Ok ? std::string() : r.error;
+  });
 }
 
 app::Listed Hosted::listed() const {

@@ -19,6 +19,7 @@
 #include "hosts/route.h"
 #include "process/reaper.h"
 #include "proxy/proxy.h"
+#include "triggers/receiver.h"
 
 namespace sm::server {
 
@@ -51,6 +52,11 @@ class Hosted {
   /// Null when the app could not be set up (listed().error says why).
   const std::shared_ptr<app::App>& app() const { return app_; }
   app::Router* router() const { return router_.get(); }
+  /// The app's webhook receiver (its own file has "webhooks"), at
+  /// /.slot-machine/hooks/NAME/FORGE; null without.
+  const std::shared_ptr<triggers::Receiver>& webhooks() const { return webhooks_; }
+  /// Starts deploying accepted deliveries (after the App is restored).
+  void start_webhooks();
   app::Listed listed() const;
   /// A reload changed only how the app is reached (hosts, strip_prefix, canonical_host).
   void reroute(config::AppEntry entry) { spec_.entry = std::move(entry); }
@@ -61,7 +67,11 @@ class Hosted {
   std::string error_;
   std::unique_ptr<app::Router> router_;
   std::shared_ptr<app::App> app_;
+  std::shared_ptr<triggers::Receiver> webhooks_;  // after the App: stopped before it goes
 };
+
+/// Where a server's apps receive webhooks: kHooksPath/NAME/FORGE.
+inline constexpr const char* kHooksPath = "/.slot-machine/hooks";
 
 /// The host routes of these apps, for the proxy. An app that does not run keeps no
 /// hosts: they answer 404.

@@ -125,6 +125,7 @@ api::ReloadAnswer Server::reload() {
   publish();
   std::thread stopping([&] { stop_all(removed); });
   restore_all(added);
+  for (const auto& h : added) h->start_webhooks();
   stopping.join();
   removed.clear();
   replaced_old.clear();

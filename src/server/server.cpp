@@ -13,6 +13,7 @@
 
 #include "app/proxy_router.h"
 #include "config/apps.h"
+#include "log/json_text.h"
 #include "log/log.h"
 #include "process/drain.h"
 #include "process/port_owner.h"
@@ -85,7 +86,8 @@ std::string port_taken(int port, const std::string& need, const fs::path& config
 /// that is taken now is an error now (StartError), not at the first deploy.
 std::unique_ptr<proxy::Proxy> make_proxy(const StartOptions& opts, const config::Config& cfg,
                                          const service::Listeners& given, edge::acme::Challenges& challenges,
-                                         const std::shared_ptr<triggers::Receiver>& webhooks) {
+                                         std::string local_path,
+                                         std::function<proxy::LocalAnswer(const proxy::LocalRequest&)> local) {
   if (opts.no_proxy) return nullptr;
   if (cfg.tls_port && given.https_fd < 0 && !app::port_is_free(cfg.tls_port))
     throw StartError(1, port_taken(cfg.tls_port, "HTTPS needs it (\"tls.port\"", opts.config));
@@ -106,9 +108,9 @@ std::unique_ptr<proxy::Proxy> make_proxy(const StartOptions& opts, const config:
   o.tls_fd = given.https_fd;
   if (!cfg.acme_domains.empty())
     o.acme_challenge = [c = &challenges](std::string_view token) { return c->find(token); };
-  if (webhooks) {
-    o.local_path = cfg.webhooks->path;
-    o.local = [webhooks](const proxy::LocalRequest& r) { return webhooks->handle(r); };
+  if (local) {
+    o.local_path = std::move(local_path);
+    o.local = std::move(local);
   }
   return std::make_unique<proxy::Proxy>(std::move(o));
 }
@@ -177,7 +179,22 @@ std::unique_ptr<notify::Notifier> make_notifier(const config::Config& cfg, const
 
 Server::StopUsers::~StopUsers() {
   if (s.webhooks_) s.webhooks_->stop();  // deploys through the daemon
+  for (const auto& h : s.hosted_)
+    if (h->webhooks()) h->webhooks()->stop();
   if (s.notifier_) s.notifier_->stop();  // listens to its events
+}
+
+proxy::LocalAnswer Server::hook_of_app(const proxy::LocalRequest& r) const {
+  // r.target is kHooksPath, then /NAME/FORGE (the proxy checked the prefix).
+  const std::string_view rest = std::string_view(r.target).substr(std::string_view(kHooksPath).size());
+  const std::string_view name = rest.starts_with('/') ? rest.substr(1, rest.find_first_of("/?", 1) - 1) : "";
+  const auto hooks = hooks_.load();
+  if (const auto it = hooks->find(std::string(name)); it != hooks->end()) return it->second->handle(r);
+  return {404, log::json_text({{"error", fmt::format("no app named \"{}\" receives webhooks here; post to {}/NAME/"
+                                                     "github (or gitlab, gitea, generic) with NAME an app whose own "
+                                                     "config has \"webhooks\"",
+                                                     std::string(name.substr(0, 64)), kHooksPath)}}),
+          0};
 }
 
 std::set<int> Server::reserved_ports() const {
@@ -188,8 +205,13 @@ std::set<int> Server::reserved_ports() const {
 
 void Server::publish() {
   std::vector<app::Listed> list;
-  for (const auto& h : hosted_) list.push_back(h->listed());
+  auto hooks = std::make_shared<std::map<std::string, std::shared_ptr<triggers::Receiver>>>();
+  for (const auto& h : hosted_) {
+    list.push_back(h->listed());
+    if (h->webhooks()) (*hooks)[h->name()] = h->webhooks();
+  }
   directory_.publish(std::move(list));
+  hooks_.store(std::move(hooks));
 }
 
 namespace {
@@ -214,6 +236,8 @@ void Server::restore_all(const std::vector<std::shared_ptr<Hosted>>& apps) {
 }
 
 void Server::stop_all(const std::vector<std::shared_ptr<Hosted>>& apps) {
+  for (const auto& h : apps)
+    if (h->webhooks()) h->webhooks()->stop();  // deliveries get 503
   for (const auto& h : apps)
     if (h->app()) h->app()->begin_shutdown();
   for_each_app(apps, [](app::App& a) { a.shutdown(); });
@@ -241,7 +265,11 @@ Server::Server(const StartOptions& opts, Settings settings, const service::Liste
       data_dir_(fs::absolute(opts.data).lexically_normal()),
       data_lock_(lock_data_dir(opts, !server_cfg_, data_dir_)),
       webhooks_(make_webhooks(cfg_, settings.webhook_secret)),
-      proxy_(make_proxy(opts, cfg_, given, challenges_, webhooks_)),
+      proxy_(server_cfg_ ? make_proxy(opts, cfg_, given, challenges_, kHooksPath,
+                                      [this](const proxy::LocalRequest& r) { return hook_of_app(r); })
+             : webhooks_ ? make_proxy(opts, cfg_, given, challenges_, cfg_.webhooks->path,
+                                      [w = webhooks_](const proxy::LocalRequest& r) { return w->handle(r); })
+                         : make_proxy(opts, cfg_, given, challenges_, "", {})),
       acme_(make_acme(cfg_, data_dir_, challenges_, proxy_.get())),
       notifier_(make_notifier(cfg_, opts, data_dir_)),
       directory_(server_cfg_.has_value()),
@@ -296,6 +324,7 @@ void Server::serve(std::optional<service::Predecessor>& predecessor) {
   // After the bind (a second daemon has failed by now), before serving: clients that
   // connect meanwhile wait in the listen backlog.
   restore_all(hosted_);
+  for (const auto& h : hosted_) h->start_webhooks();
   if (notifier_) {
     const auto s = single_->status();
     notifier_->start(single_->events(), s.live_commit, s.live_slot);
@@ -369,6 +398,11 @@ void Server::finish_after_hand_over() {
   log::info("handed over to the new daemon (pid {}); finishing the connections this one still serves",
             upgrader_.successor());
   if (webhooks_) webhooks_->stop();  // deliveries get 503 here; the new daemon takes them
+  {
+    std::lock_guard lock(apps_mu_);
+    for (const auto& h : hosted_)
+      if (h->webhooks()) h->webhooks()->stop();
+  }
   std::thread api([this] { api_.stop(); });
   if (proxy_) proxy_->hand_over(Clock::now() + std::chrono::milliseconds(cfg_.drain_timeout_ms));
   api.join();
@@ -383,8 +417,10 @@ void Server::shut_down(int signal) {
     std::lock_guard lock(apps_mu_);  // after a reload that runs, if one does
     apps = hosted_;
   }
-  for (const auto& h : apps)
+  for (const auto& h : apps) {
+    if (h->webhooks()) h->webhooks()->stop();
     if (h->app()) h->app()->begin_shutdown();
+  }
   if (webhooks_) webhooks_->stop();
   api_.stop();
   stop_all(apps);

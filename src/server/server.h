@@ -6,6 +6,8 @@
 // to life, so they end in the reverse one: nothing goes while a member declared after it
 // still uses it.
 
+#include <atomic>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -76,6 +78,9 @@ class Server {
   /// Restores, or drains and stops, `apps`, several at a time.
   static void restore_all(const std::vector<std::shared_ptr<Hosted>>& apps);
   static void stop_all(const std::vector<std::shared_ptr<Hosted>>& apps);
+  /// A server's webhooks: the delivery for kHooksPath/NAME/FORGE handed to app NAME's
+  /// receiver (404 when it has none). On the proxy's event loop: never blocks.
+  proxy::LocalAnswer hook_of_app(const proxy::LocalRequest& r) const;
   /// One line for systemd's STATUS=.
   std::string status_line() const;
 
@@ -88,6 +93,10 @@ class Server {
   git::Library git_library_;
   files::DirLock data_lock_;
   std::shared_ptr<triggers::Receiver> webhooks_;  // before the proxy, which asks it
+  // A server's apps' webhook receivers by name, published with the directory and read by
+  // the proxy's loop without a lock (before the proxy too).
+  std::atomic<std::shared_ptr<const std::map<std::string, std::shared_ptr<triggers::Receiver>>>> hooks_{
+      std::make_shared<const std::map<std::string, std::shared_ptr<triggers::Receiver>>>()};
   edge::acme::Challenges challenges_;             // outlives the proxy, which reads it
   std::unique_ptr<proxy::Proxy> proxy_;           // none with --no-proxy
   std::unique_ptr<edge::acme::Manager> acme_;  // its thread feeds the proxy: ends first

@@ -6,8 +6,10 @@
 
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <ostream>
 
+#include "config/apps.h"
 #include "files/atomic_file.h"
 #include "service/upgrade.h"
 
@@ -55,7 +57,7 @@ std::string service_unit(const UnitSpec& s, const config::Config& cfg) {
   std::string u = fmt::format(
       "# Written by `slot-machine systemd` for {config}.\n"
       "[Unit]\n"
-      "Description=slot-machine: zero-downtime deploys of {repo}\n"
+      "Description=slot-machine: zero-downtime deploys of {what}\n"
       "Requires={name}.socket\n"
       "After=network.target {name}.socket\n"
       "\n"
@@ -73,7 +75,8 @@ std::string service_unit(const UnitSpec& s, const config::Config& cfg) {
       "Restart=on-failure\n"
       "RestartSec=1\n"
       "WorkingDirectory={dir}\n",
-      fmt::arg("config", s.config.string()), fmt::arg("repo", s.repo.string()),
+      fmt::arg("config", s.config.string()),
+      fmt::arg("what", s.server ? "the apps of " + s.config.string() : s.repo.string()),
       fmt::arg("name", s.name), fmt::arg("start", start), fmt::arg("bin", word(s.binary.string())),
       fmt::arg("api", cfg.api_port), fmt::arg("stop_s", stop_s),
       fmt::arg("dir", word(s.config.parent_path().string())));
@@ -93,7 +96,8 @@ std::string socket_unit(const UnitSpec& s, const config::Config& cfg) {
       "[Socket]\n"
       "Service={}.service\n"
       "ListenStream={}:{}\n",
-      s.config.string(), s.repo.string(), s.name, cfg.api_bind, cfg.api_port);
+      s.config.string(), s.server ? "the apps of " + s.config.string() : s.repo.string(), s.name, cfg.api_bind,
+      cfg.api_port);
   if (s.proxy) {
     u += fmt::format("ListenStream=0.0.0.0:{}\n", cfg.port);  // where the proxy binds it
     if (cfg.internal_port != cfg.port) u += fmt::format("ListenStream=127.0.0.1:{}\n", cfg.internal_port);
@@ -107,8 +111,15 @@ int write_units(const UnitOptions& o, std::ostream& out, std::ostream& err) {
   std::error_code ec;
   const fs::path config = fs::absolute(o.config).lexically_normal();
   config::Config cfg;
+  bool server = false;
   try {
-    cfg = config::load(config).config;
+    std::ifstream in(config, std::ios::binary);
+    const std::string text((std::istreambuf_iterator<char>(in)), {});
+    server = config::is_server_config(text);
+    cfg = server ? config::load_server(config).server : config::load(config).config;
+    if (server && o.no_proxy)
+      throw config::ConfigError("--no-proxy cannot serve a config with \"apps\" (the apps share the public port "
+                                "through the proxy)");
   } catch (const config::ConfigError& e) {
     err << fmt::format("slot-machine: {} (in {}); the units are written from a valid config\n",
                        e.what(), config.string());
@@ -124,7 +135,11 @@ int write_units(const UnitOptions& o, std::ostream& out, std::ostream& err) {
   s.binary = own_executable();
   s.config = config;
   s.repo = fs::absolute(o.repo.empty() ? config.parent_path() : o.repo).lexically_normal();
-  s.data = fs::absolute(o.data.empty() ? s.repo / ".slot-machine" : o.data).lexically_normal();
+  s.server = server;
+  s.data = fs::absolute(!o.data.empty() ? o.data
+                        : server      ? fs::path("/var/lib") / s.name
+                                      : s.repo / ".slot-machine")
+               .lexically_normal();
   s.user = o.user.empty() ? owner_of(config) : (o.user == "root" ? "" : o.user);
   s.proxy = !o.no_proxy;
 

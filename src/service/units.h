@@ -1,5 +1,6 @@
 #pragma once
-// `slot-machine systemd`: the .service and .socket units for one app (contract §7).
+// `slot-machine systemd`: the .service and .socket units for one app (contract §7), or
+// for a server of apps (one unit for the whole server, contract §13).
 
 #include <filesystem>
 #include <string>
@@ -17,6 +18,7 @@ struct UnitSpec {
   std::filesystem::path data;       // the data directory
   std::string user;                 // User=, "" for none (root)
   bool proxy = true;                // proxy mode: the socket also holds the public port(s)
+  bool server = false;              // a server config ("apps"): one unit for every app
 };
 
 /// NAME.service: Type=notify, the daemon started with the config, `upgrade` as reload,
@@ -37,7 +39,7 @@ struct UnitOptions {
   std::string name;                 // default: default_unit_name(config's directory)
   std::filesystem::path out = "/etc/systemd/system";
   std::filesystem::path repo;       // default: the config's directory
-  std::filesystem::path data;       // default: <repo>/.slot-machine
+  std::filesystem::path data;       // default: <repo>/.slot-machine; a server config: /var/lib/NAME
   std::string user;                 // default: the config file's owner (none when root)
   bool no_proxy = false;
   bool force = false;

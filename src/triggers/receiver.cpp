@@ -25,8 +25,8 @@ std::string short_hash(const std::string& commit) { return commit.substr(0, 12);
 
 }  // namespace
 
-Receiver::Receiver(std::string path, std::string secret, std::string branch)
-    : path_(std::move(path)), secret_(std::move(secret)), branch_(std::move(branch)) {}
+Receiver::Receiver(std::string path, std::string secret, std::string branch, std::string app)
+    : path_(std::move(path)), secret_(std::move(secret)), branch_(std::move(branch)), app_(std::move(app)) {}
 
 void Receiver::start(Deploy deploy) {
   std::lock_guard lock(mu_);
@@ -71,6 +71,7 @@ bool Receiver::admit(const std::string& peer, Clock::time_point now) {
 }
 
 proxy::LocalAnswer Receiver::handle(const proxy::LocalRequest& r) {
+  const log::Scope scope(app_);
   std::string rest = r.target.substr(std::min(path_.size(), r.target.size()));
   rest = rest.substr(0, rest.find('?'));
   {
@@ -130,6 +131,7 @@ proxy::LocalAnswer Receiver::accept(Queued q) {
 }
 
 void Receiver::deploy(const Queued& q) {
+  const log::Scope scope(app_);
   const std::string failed = deploy_(q.push.commit);
   if (failed.empty())
     log::info("webhook: deployed {} ({} delivery {})", short_hash(q.push.commit), name_of(q.forge), q.push.delivery);

@@ -30,8 +30,8 @@ class Receiver {
   using Deploy = std::function<std::string(const std::string& commit)>;
 
   /// `path`: the configured prefix ("/.slot-machine/hooks"); `secret` signs deliveries;
-  /// pushes to `branch` deploy.
-  Receiver(std::string path, std::string secret, std::string branch);
+  /// pushes to `branch` deploy. `app`: one of a server's apps, named in the log lines.
+  Receiver(std::string path, std::string secret, std::string branch, std::string app = "");
   ~Receiver() { stop(); }
   Receiver(const Receiver&) = delete;
   Receiver& operator=(const Receiver&) = delete;
@@ -62,7 +62,7 @@ class Receiver {
   proxy::LocalAnswer accept(Queued q);
   void deploy(const Queued& q);
 
-  const std::string path_, secret_, branch_;
+  const std::string path_, secret_, branch_, app_;
   mutable std::mutex mu_;
   struct Bucket {
     double tokens;
