@@ -51,12 +51,15 @@ for p in "${single_pids[@]}"; do kill -TERM "$p"; done
 for p in "${single_pids[@]}"; do wait "$p" 2>/dev/null || true; done
 
 # --- one daemon with 1 app, then (a new daemon) with 10 -------------------------------
+user=""
+[ "$(id -u)" = 0 ] && user=', "user": "root"'
 server_config() {  # file n port api
   {
     echo "{\"port\": $3, \"api_port\": $4, \"apps\": {"
     for i in $(seq 0 $(($2 - 1))); do
       [ "$i" -gt 0 ] && echo ","
-      echo "\"app$i\": {\"repo\": \"$work/app$i\", \"hosts\": [\"app$i.test\"], \"config\": \"$work/app$i.json\"}"
+      # As root, an app runs as root only when it says so; elsewhere as the daemon's user.
+      echo "\"app$i\": {\"repo\": \"$work/app$i\", \"hosts\": [\"app$i.test\"], \"config\": \"$work/app$i.json\"$user}"
     done
     echo "}}"
   } > "$1"

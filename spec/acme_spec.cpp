@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <thread>
@@ -47,6 +48,7 @@ class Pebble {
     ca_ = crt;
     dns_port_ = free_port();
     mgmt_port_ = free_port();
+    dns_mgmt_port_ = free_port();
     const fs::path config = repo.home() / "pebble.json";
     std::ofstream(config) << json{{"pebble",
                                    {{"listenAddress", fmt::format("127.0.0.1:{}", dir_port_)},
@@ -59,14 +61,14 @@ class Pebble {
                                     {"externalAccountBindingRequired", false}}}}
                                  .dump();
     const fs::path log = repo.home() / "pebble.log";
-    dns_ = detail::spawn_with({"/usr/bin/pebble-challtestsrv", "-management", fmt::format("127.0.0.1:{}", free_port()),
+    dns_ = detail::spawn_with({"/usr/bin/pebble-challtestsrv", "-management", fmt::format("127.0.0.1:{}", dns_mgmt_port_),
                                "-dns01", fmt::format("127.0.0.1:{}", dns_port_), "-http01", "", "-https01", "",
                                "-tlsalpn01", "", "-defaultIPv6", ""},
                               repo.home(), {}, log, log);
     pebble_ = detail::spawn_with({"/usr/bin/pebble", "-config", config.string(), "-dnsserver",
                                   fmt::format("127.0.0.1:{}", dns_port_)},
                                  repo.home(), {{"PEBBLE_VA_NOSLEEP", "1"}}, log, log);
-    for (int i = 0; i < 500 && !(port_open(dir_port_) && port_open(mgmt_port_)); ++i)
+    for (int i = 0; i < 500 && !(port_open(dir_port_) && port_open(mgmt_port_) && port_open(dns_mgmt_port_)); ++i)
       std::this_thread::sleep_for(10ms);
     REQUIRE_MESSAGE(port_open(dir_port_), read_file(log));
   }
@@ -80,6 +82,13 @@ class Pebble {
     }
   }
   std::string directory_url() const { return fmt::format("https://localhost:{}/dir", dir_port_); }
+  /// Makes `host` resolve to `ip` for the CA (every other name is 127.0.0.1).
+  void point(const std::string& host, const std::string& ip) {
+    httplib::Client c("127.0.0.1", dns_mgmt_port_);
+    auto r = c.Post("/add-a", json{{"host", host}, {"addresses", {ip}}}.dump(), "application/json");
+    REQUIRE(r);
+    REQUIRE(r->status == 200);
+  }
   /// Trust for pebble's own HTTPS (the directory), not for what it issues.
   const fs::path& ca_file() const { return ca_; }
   /// pebble's root for this run (regenerated at each start), written to `to`.
@@ -94,7 +103,7 @@ class Pebble {
   }
 
  private:
-  int dir_port_, dns_port_ = 0, mgmt_port_ = 0;
+  int dir_port_, dns_port_ = 0, mgmt_port_ = 0, dns_mgmt_port_ = 0;
   fs::path ca_;
   pid_t pebble_ = -1, dns_ = -1;
 };
@@ -178,16 +187,18 @@ class TlsConnection {
     stream_.set_verify_callback(asio::ssl::host_name_verification(name));
     stream_.handshake(asio::ssl::stream_base::client);
   }
-  /// GET / on this connection: the body, or what went wrong.
-  std::string get() {
+  /// GET / on this connection (Host: `host`, default the server name): the body, or what
+  /// went wrong; `status` gets the answer's status.
+  std::string get(const std::string& host = "", int* status = nullptr) {
     beast::http::request<beast::http::empty_body> req{beast::http::verb::get, "/", 11};
-    req.set(beast::http::field::host, name_);
+    req.set(beast::http::field::host, host.empty() ? name_ : host);
     beast::error_code ec;
     beast::http::write(stream_, req, ec);
     if (ec) return "write failed: " + ec.message();
     beast::http::response<beast::http::string_body> res;
     beast::http::read(stream_, buf_, res, ec);
     if (ec) return "read failed: " + ec.message();
+    if (status) *status = res.result_int();
     return res.body();
   }
 
@@ -334,4 +345,65 @@ TEST_CASE("ACME renewal: a certificate with a third of its life left is renewed 
   CHECK_MESSAGE(fresh.exit_code == 0, fresh.err);
   CHECK(fresh.out.find("hello from v1") != std::string::npos);
   check_clean_stop(d);
+}
+
+TEST_CASE("ACME with several apps: each app gets its own certificate for its hosts, SNI picks it, a Host of "
+          "another app on that connection is 421, and one app's failing domain delays no other") {
+  AppRepo server, blog, shop, bad;
+  for (auto* a : {&blog, &shop, &bad}) a->write_config();
+  const std::string b1 = blog.commit("v1 of blog"), s1 = shop.commit("v1 of shop");
+  bad.commit("v1 of bad");
+  const int http_port = free_port(), tls_port = free_port();
+  Pebble ca(server, http_port);
+  ca.point("bad.test", "192.0.2.1");  // the CA cannot reach it: that app's order fails
+  json c = server.write_config({{"start_command", nullptr}, {"health_endpoint", nullptr},
+                                {"health_timeout_ms", nullptr}, {"drain_timeout_ms", nullptr},
+                                {"internal_port", nullptr}, {"port", http_port}});
+  c["tls"] = {{"port", tls_port},
+              {"acme", {{"email", "ops@app.test"}, {"directory_url", ca.directory_url()},
+                        {"ca_file", ca.ca_file().string()}}}};
+  auto entry = [](const AppRepo& r, std::vector<std::string> hosts) {
+    json e{{"repo", r.dir().string()}, {"hosts", hosts}, {"config", r.config_path().string()}};
+    if (geteuid() == 0) e["user"] = "root";
+    return e;
+  };
+  c["apps"] = {{"blog", entry(blog, {"blog.test", "www.blog.test"})},
+               {"shop", entry(shop, {"shop.test", "*.shop.test"})},
+               {"bad", entry(bad, {"bad.test"})}};
+  std::ofstream(server.config_path()) << c.dump(2);
+  Daemon d(server, kProxyMode);
+  REQUIRE(http_post(d.api_port(), "/apps/blog/deploy", json{{"commit", b1}}.dump()).status == 200);
+  REQUIRE(http_post(d.api_port(), "/apps/shop/deploy", json{{"commit", s1}}.dump()).status == 200);
+
+  REQUIRE_MESSAGE(wait_log(d, "app blog: ACME: new certificate for blog.test, www.blog.test installed", 1, 40s),
+                  d.log());
+  REQUIRE_MESSAGE(wait_log(d, "app shop: ACME: new certificate for shop.test installed", 1, 40s), d.log());
+  const fs::path root = ca.root(server.home() / "pebble-root.pem");
+  for (const auto& [name, body] : {std::pair{"blog.test", "v1 of blog"}, {"www.blog.test", "v1 of blog"},
+                                   {"shop.test", "v1 of shop"}}) {
+    auto r = curl_name(name, tls_port, root, server.home());
+    CHECK_MESSAGE(r.exit_code == 0, name << ": " << r.err);
+    CHECK_MESSAGE(r.out.find(body) != std::string::npos, name << ": " << r.out);
+  }
+  const auto key_mode = fs::status(server.data_dir() / "apps" / "blog" / "tls" / "key.pem").permissions();
+  CHECK((key_mode & fs::perms::all) == (fs::perms::owner_read | fs::perms::owner_write));
+  // One connection, SNI blog.test: the blog answers; a request on it for the shop is 421.
+  TlsConnection conn(tls_port, "blog.test", root);
+  CHECK(conn.get().find("v1 of blog") != std::string::npos);
+  int status = 0;
+  conn.get("shop.test", &status);
+  CHECK(status == 421);
+  // Plain HTTP: 308 to HTTPS for a host with a certificate; 503 for the app still without.
+  Http plain = http_get(http_port, "/");
+  CHECK(plain.status == 404);  // 127.0.0.1 is no app's host
+  httplib::Client h("127.0.0.1", http_port);
+  auto r = h.Get("/", {{"Host", "shop.test"}});
+  REQUIRE(r);
+  CHECK(r->status == 308);
+  CHECK(r->get_header_value("Location") == fmt::format("https://shop.test:{}/", tls_port));
+  r = h.Get("/", {{"Host", "bad.test"}});
+  REQUIRE(r);
+  CHECK(r->status == 503);
+  CHECK(r->body.find("certificate is still being obtained") != std::string::npos);
+  CHECK(curl_name("bad.test", tls_port, root, server.home()).exit_code != 0);
 }

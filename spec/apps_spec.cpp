@@ -1,7 +1,10 @@
 // Contract §13: several apps behind one port, routed by host name; the API under
 // /apps/NAME/, the CLI's --app, reload, upgrade, isolation under load.
 
+#include <pwd.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <doctest/doctest.h>
 #include <fmt/format.h>
@@ -25,7 +28,12 @@ struct HostedApp {
     repo.write_config(own);
     commits.push_back(repo.commit("v1 of " + name));
   }
-  json entry() const { return {{"repo", repo.dir().string()}, {"hosts", hosts}, {"config", repo.config_path().string()}}; }
+  /// Its entry in the server config; run by the suite as root, it says so ("user": "root").
+  json entry() const {
+    json e{{"repo", repo.dir().string()}, {"hosts", hosts}, {"config", repo.config_path().string()}};
+    if (geteuid() == 0) e["user"] = "root";
+    return e;
+  }
   std::string name;
   std::vector<std::string> hosts;
   AppRepo repo;
@@ -317,9 +325,11 @@ TEST_CASE("apps: reload adds, removes and reroutes apps; the unchanged keep thei
   CHECK(app_status(d, "blog")["healthy"] == true);
   CHECK(get_host(port, "www.blog.test").status == 404);
   // `apps add` / `apps remove` edit the server config in place and reload.
-  r = cli_in(d, server.home(), {"apps", "add", "shop", "--repo", shop.repo.dir().string(), "--host", "shop.test",
-                                "--app-config", shop.repo.config_path().string(), "--config",
-                                server.config_path().string()});
+  std::vector<std::string> add{"apps", "add", "shop", "--repo", shop.repo.dir().string(), "--host", "shop.test",
+                               "--app-config", shop.repo.config_path().string(), "--config",
+                               server.config_path().string()};
+  if (geteuid() == 0) add.insert(add.end(), {"--user", "root"});
+  r = cli_in(d, server.home(), add);
   CHECK_MESSAGE(r.exit_code == 0, r.out << r.err);
   const json saved = json::parse(read_file(server.config_path()));
   CHECK(saved["apps"].contains("shop"));
@@ -399,6 +409,7 @@ TEST_CASE("apps: server.json.example starts; apps whose repositories are missing
   json c = json::parse(read_file(fs::path(SPEC_SOURCE_DIR) / ".." / "server.json.example"));
   c["port"] = server.config()["port"];
   c["api_port"] = server.config()["api_port"];
+  c["tls"]["port"] = free_port();
   std::ofstream(server.config_path()) << c.dump(2);
   Daemon d(server, kProxyMode);
   const json apps = http_get(d.api_port(), "/apps").json_body()["apps"];
@@ -530,4 +541,79 @@ TEST_CASE("apps: `slot-machine systemd` writes one unit pair for a server config
           server.home());
   CHECK(r.exit_code == 2);
   CHECK(r.err.find("--no-proxy cannot serve") != std::string::npos);
+}
+
+TEST_CASE("apps: each app as its own system user: its processes, slots and data are its own, another app's user "
+          "can neither read them nor signal its processes; as root, an app without \"user\" does not run") {
+  if (geteuid() != 0 || !getpwnam("nobody") || !getpwnam("daemon")) {
+    MESSAGE("skipped: needs root and the users nobody and daemon (CI runs the suite as root)");
+    return;
+  }
+  // testapp where the apps' users can run it (the build tree may be in a 0700 directory).
+  TempDir bin;
+  fs::permissions(bin.path, fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec |
+                                fs::perms::group_read | fs::perms::others_read);
+  fs::copy_file(testapp_bin(), bin.path / "testapp");
+  const std::string start = "exec " + (bin.path / "testapp").string() + " $(cat flags)";
+  HostedApp blog("blog", {"blog.test"}, {{"start_command", start}, {"setup_command", "id -un > setup-ran-as"}});
+  HostedApp shop("shop", {"shop.test"}, {{"start_command", start}});
+  HostedApp plain("plain", {"plain.test"}, {{"start_command", start}});
+  AppRepo server;
+  // The apps' users must be able to reach their data directories (0700 each, theirs).
+  fs::permissions(server.home(), fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
+  json apps{{"blog", blog.entry()}, {"shop", shop.entry()}, {"plain", plain.entry()}};
+  apps["blog"]["user"] = "nobody";
+  apps["shop"]["user"] = "daemon";
+  apps["plain"].erase("user");
+  server_config(server, {&blog}, {{"apps", apps}});
+  Daemon d(server, kProxyMode);
+  const int port = server.config()["port"];
+  REQUIRE(deploy_app(d, "blog", blog.commits[0]).status == 200);
+  REQUIRE(deploy_app(d, "shop", shop.commits[0]).status == 200);
+  CHECK(get_host(port, "blog.test").body.find("v1 of blog") != std::string::npos);
+  CHECK(get_host(port, "shop.test").body.find("v1 of shop") != std::string::npos);
+
+  // Refused as root without "user", in one line naming the app; the others run.
+  const json listed = http_get(d.api_port(), "/apps").json_body()["apps"];
+  REQUIRE(listed.size() == 3);
+  CHECK(listed[1]["name"] == "plain");
+  CHECK_MESSAGE(listed[1]["error"].get<std::string>().find("app plain would run as root: set its \"user\"") !=
+                    std::string::npos,
+                listed[1]);
+
+  auto uid_of = [](int pid) {
+    const std::string st = read_file(fmt::format("/proc/{}/status", pid));
+    const size_t at = st.find("\nUid:");
+    return at == std::string::npos ? -1 : std::stoi(st.substr(at + 5));
+  };
+  const int blog_pid = app_status(d, "blog")["live_pid"], shop_pid = app_status(d, "shop")["live_pid"];
+  CHECK(uid_of(blog_pid) == static_cast<int>(getpwnam("nobody")->pw_uid));
+  CHECK(uid_of(shop_pid) == static_cast<int>(getpwnam("daemon")->pw_uid));
+  const fs::path blog_dir = server.data_dir() / "apps" / "blog", shop_dir = server.data_dir() / "apps" / "shop";
+  CHECK(read_file(blog_dir / "slot-a" / "setup-ran-as") == "nobody\n");
+  struct stat st {};
+  REQUIRE(stat(shop_dir.c_str(), &st) == 0);
+  CHECK(st.st_uid == getpwnam("daemon")->pw_uid);
+  CHECK((st.st_mode & 0777) == 0700);
+  REQUIRE(stat((shop_dir / "slot-a" / "VERSION").c_str(), &st) == 0);
+  CHECK(st.st_uid == getpwnam("daemon")->pw_uid);
+
+  // The blog's user cannot read the shop's files nor signal its process (and back).
+  auto as = [&](const std::string& user, const std::string& command) {
+    return run({"/usr/bin/setpriv", "--reuid=" + user, "--regid=" + std::to_string(getpwnam(user.c_str())->pw_gid),
+                "--init-groups", "--", "/bin/sh", "-c", command},
+               "/", {}, 10s);
+  };
+  CHECK(as("nobody", "cat " + (shop_dir / "slot-a" / "VERSION").string()).exit_code != 0);
+  CHECK(as("nobody", "ls " + shop_dir.string()).exit_code != 0);
+  CHECK(as("nobody", "kill -0 " + std::to_string(shop_pid)).exit_code != 0);
+  CHECK(as("daemon", "kill -0 " + std::to_string(blog_pid)).exit_code != 0);
+  CHECK(as("daemon", "cat " + (blog_dir / "slot-a" / "VERSION").string()).exit_code != 0);
+  CHECK(as("daemon", "cat " + (shop_dir / "slot-a" / "VERSION").string()).exit_code == 0);  // its own
+  // A second deploy and a rollback keep the user.
+  const std::string b2 = blog.repo.commit("v2 of blog");
+  REQUIRE(deploy_app(d, "blog", b2).status == 200);
+  CHECK(uid_of(app_status(d, "blog")["live_pid"]) == static_cast<int>(getpwnam("nobody")->pw_uid));
+  REQUIRE(stat((blog_dir / "slot-b" / "VERSION").c_str(), &st) == 0);
+  CHECK(st.st_uid == getpwnam("nobody")->pw_uid);
 }

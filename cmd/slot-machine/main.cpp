@@ -205,6 +205,10 @@ int main(int argc, char** argv) {
   apps_add->add_option("--host", addition.hosts, "a host name it is reached by (repeat for more; *.domain, "
                                                  "host/prefix)")->required();
   apps_add->add_option("--app-config", addition.config, "the app's own config (default <repo>/slot-machine.json)");
+  apps_add->add_option("--user", addition.user,
+                       "the system user its setup and app run as (a daemon running as root needs one; root: say "
+                       "--user root)");
+  apps_add->add_option("--group", addition.group, "its group (default: the user's)");
   apps_add->add_option("--config", server_config, "the server config (default ./slot-machine.json)");
   add_client_flags(apps_add);
   auto* apps_remove = apps->add_subcommand("remove", "remove an app from the server config and reload it");

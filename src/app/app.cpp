@@ -1,5 +1,7 @@
 #include "app/app.h"
 
+#include <sys/stat.h>
+
 #include <malloc.h>
 
 #include <fmt/format.h>
@@ -15,6 +17,7 @@
 #include "app/state.h"
 #include "git/quarantine.h"
 #include "health/health.h"
+#include "files/owner.h"
 #include "log/log.h"
 #include "process/drain.h"
 #include "process/spawn.h"
@@ -34,6 +37,16 @@ App::App(config::Config cfg, Paths paths, git::Repository repo, process::Reaper&
       token_prefix_(data_dir_id(paths_.data_dir) + "."),
       base_env_(process::current_environment()) {
   fs::create_directories(paths_.data_dir);
+  if (cfg_.run_uid >= 0) {  // the app's user owns its data and nobody else may enter it
+    struct stat st {};
+    // The whole tree once, when the directory is not the user's yet (a new app, or a new
+    // "user"); after that each checkout hands its slot over.
+    if (stat(paths_.data_dir.c_str(), &st) == 0 &&
+        (st.st_uid != static_cast<uid_t>(cfg_.run_uid) || st.st_gid != static_cast<gid_t>(cfg_.run_gid)))
+      if (const auto err = files::chown_tree(paths_.data_dir, cfg_.run_uid, cfg_.run_gid); !err.empty())
+        log::info("warning: {}", err);
+    fs::permissions(paths_.data_dir, fs::perms::owner_all, fs::perm_options::replace);
+  }
   journal_ = journal_to(events_, paths_.data_dir / "journal.ndjson");
   monitor_ = std::thread([this] { monitor(); });
   if (cfg_.restart_on_failure) crash_restart_ = std::make_unique<CrashRestart>(*this);

@@ -233,6 +233,9 @@ class App {
   std::map<std::string, std::string> app_env(const Slot& slot, const std::string& commit,
                                              const Ports& ports) const;
   std::string run_setup(Slot& slot, const std::string& commit, const Ports& ports);
+  /// With "user": makes `dir` (a slot just checked out) and the shared directories the
+  /// app user's. "" or what failed.
+  std::string give_to_app_user(const std::filesystem::path& dir) const;
   std::string start_app(Slot& slot, const std::string& commit, const Ports& ports);
   void stop_app(Slot& slot, const char* why);
   /// Direct mode: stop the live app so the new one can bind. True when it did.

@@ -1,5 +1,6 @@
 #include "app/app.h"
 
+#include <pwd.h>
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -7,6 +8,7 @@
 #include <fstream>
 
 #include "config/env_file.h"
+#include "files/owner.h"
 #include "health/health.h"
 #include "log/log.h"
 #include "process/drain.h"
@@ -58,7 +60,24 @@ std::map<std::string, std::string> App::app_env(const Slot& slot, const std::str
   env.insert_or_assign("SLOT_MACHINE", std::string(1, '1'));  // not = "1": GCC 12 warns falsely (-Wrestrict) on that
   env["SLOT_MACHINE_SLOT"] = std::string(1, slot.name);
   env["SLOT_MACHINE_COMMIT"] = commit;
+  if (cfg_.run_uid >= 0) {  // its own user's home and name, not the daemon's
+    passwd pw{}, *found = nullptr;
+    std::vector<char> buf(16384);
+    if (getpwuid_r(static_cast<uid_t>(cfg_.run_uid), &pw, buf.data(), buf.size(), &found) == 0 && found) {
+      env["HOME"] = found->pw_dir;
+      env["USER"] = env["LOGNAME"] = found->pw_name;
+    }
+  }
   return env;
+}
+
+std::string App::give_to_app_user(const fs::path& dir) const {
+  if (cfg_.run_uid < 0) return "";
+  if (auto err = files::chown_tree(dir, cfg_.run_uid, cfg_.run_gid); !err.empty()) return err;
+  const fs::path shared = paths_.data_dir / "shared";
+  std::error_code ec;
+  if (fs::exists(shared, ec)) return files::chown_tree(shared, cfg_.run_uid, cfg_.run_gid);
+  return "";
 }
 
 std::string App::run_setup(Slot& slot, const std::string& commit, const Ports& ports) {
@@ -67,7 +86,7 @@ std::string App::run_setup(Slot& slot, const std::string& commit, const Ports& p
   process::ProcessGroup group;
   try {
     group = process::spawn(reaper_, {cfg_.setup_command, slot_dir(slot), log_path(slot),
-                                     app_env(slot, commit, ports), token_prefix_});
+                                     app_env(slot, commit, ports), token_prefix_, cfg_.run_uid, cfg_.run_gid});
   } catch (const std::exception& e) {
     return fmt::format("setup command could not start: {}", e.what());
   }
@@ -124,7 +143,8 @@ std::string App::start_app(Slot& slot, const std::string& commit, const Ports& p
     append_log(slot, fmt::format("start {} on PORT={} INTERNAL_PORT={}: {}", commit, ports.port,
                                  ports.internal_port, cfg_.start_command));
     app->log_from = file_size_or_zero(log_path(slot));
-    app->group = process::spawn(reaper_, {cfg_.start_command, slot_dir(slot), log_path(slot), env, token_prefix_});
+    app->group = process::spawn(reaper_, {cfg_.start_command, slot_dir(slot), log_path(slot), env, token_prefix_,
+                                          cfg_.run_uid, cfg_.run_gid});
   } catch (const std::exception& e) {
     return fmt::format("the app could not start: {}", e.what());
   }

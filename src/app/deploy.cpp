@@ -99,6 +99,7 @@ OpResult App::run_deploy(const std::string& revision, bool force) {
   if (!checkout.error.empty()) return fail("checkout", checkout.error);
   if (auto err = link_shared(slot_dir(*target), paths_.data_dir / "shared", cfg_.shared_dirs); !err.empty())
     return fail("checkout", err);
+  if (auto err = give_to_app_user(slot_dir(*target)); !err.empty()) return fail("checkout", err);
 
   const Ports ports = router_.ports_for_new_process();
   if (!cfg_.setup_command.empty()) {

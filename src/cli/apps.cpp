@@ -168,6 +168,8 @@ int apps_add_command(const ClientOptions& o, const std::string& server_config, c
                                            server_config, a.name, a.name));
     nlohmann::ordered_json entry{{"repo", fs::absolute(a.repo).lexically_normal().string()}, {"hosts", a.hosts}};
     if (!a.config.empty()) entry["config"] = fs::absolute(a.config).lexically_normal().string();
+    if (!a.user.empty()) entry["user"] = a.user;
+    if (!a.group.empty()) entry["group"] = a.group;
     doc["apps"][a.name] = entry;
     write_server_config(server_config, doc);
   } catch (const std::exception& e) {

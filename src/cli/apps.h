@@ -30,6 +30,7 @@ struct AppAddition {
   std::string repo;
   std::vector<std::string> hosts;
   std::string config;  // the app's own file; "" for the default
+  std::string user, group;  // the system user (and group) it runs as; "" for none
 };
 /// `apps add` / `apps remove`: edits the server config at `server_config` in place (its
 /// other content kept, written atomically, refused when the result would not be a valid

@@ -18,7 +18,8 @@ using nlohmann::json;
 
 namespace {
 
-const std::vector<std::string> kAppKeys = {"repo", "hosts", "config", "strip_prefix", "canonical_host"};
+const std::vector<std::string> kAppKeys = {"repo", "hosts", "config", "strip_prefix", "canonical_host", "user",
+                                           "group"};
 
 fs::path absolute_in(const fs::path& base_dir, const std::string& p) {
   const fs::path path(p);
@@ -73,6 +74,18 @@ AppEntry parse_app(const std::string& name, const json& j, const fs::path& base_
                             c));
     a.canonical_host = p.host;
   }
+  for (const char* key : {"user", "group"}) {
+    if (!j.contains(key)) continue;
+    const json& v = j[key];
+    // A system user or group name (useradd's rule, loosely): checked against the system
+    // when the app is set up.
+    if (!v.is_string() || v.get<std::string>().empty() || v.get<std::string>().size() > 32 ||
+        v.get<std::string>().find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") !=
+            std::string::npos || v.get<std::string>()[0] == '-')
+      throw bad(fmt::format("\"{}\" must be a system {} name such as \"blog\", got {}", key, key, v.dump()));
+    (std::string(key) == "user" ? a.user : a.group) = v.get<std::string>();
+  }
+  if (!a.group.empty() && a.user.empty()) throw bad("\"group\" needs \"user\" (the user the app runs as)");
   return a;
 }
 
@@ -158,6 +171,11 @@ Loaded load_app_file(const AppEntry& app, const Config& server) {
   c.tls_port = server.tls_port;
   c.tls_cert = server.tls_cert;
   c.tls_key = server.tls_key;
+  c.acme = server.acme;  // each app's certificate names its own hosts
+  c.acme_domains.clear();
+  c.acme_email = server.acme_email;
+  c.acme_directory_url = server.acme_directory_url;
+  c.acme_ca_file = server.acme_ca_file;
   return out;
 }
 

@@ -25,6 +25,7 @@ struct AppEntry {
   std::filesystem::path config;       // absolute; default <repo>/slot-machine.json
   bool strip_prefix = true;           // a matched path prefix is removed before the app sees the path
   std::string canonical_host;         // "" or one of `hosts` (exact, no prefix): the others answer 308 to it
+  std::string user, group;            // the system user (and group) its setup and app run as; "": the daemon's
 };
 
 /// Whether `name` is a valid app name.

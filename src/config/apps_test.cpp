@@ -109,6 +109,27 @@ TEST_CASE("server config: the server's fields and the apps; an app's field at th
   CHECK(refused(R"({"port": 0, "apps": {"a": {"repo": "/a", "hosts": ["a.com"]}}})").find("\"port\" must be 1-65535") !=
         std::string::npos);
   CHECK(refused(R"({"apps": {"a": {"repo": "/a"}}})").find("app \"a\": \"hosts\" is required") != std::string::npos);
+  // user and group: names, checked against the system when the app is set up.
+  const auto users = parse_server(R"({"apps": {"a": {"repo": "/a", "hosts": ["a.com"], "user": "www-data",
+                                                     "group": "web"}}})",
+                                  "/");
+  CHECK(users.apps[0].user == "www-data");
+  CHECK(users.apps[0].group == "web");
+  CHECK(refused(R"({"apps": {"a": {"repo": "/a", "hosts": ["a.com"], "user": "bad name"}}})")
+            .find("app \"a\": \"user\" must be a system user name") != std::string::npos);
+  CHECK(refused(R"({"apps": {"a": {"repo": "/a", "hosts": ["a.com"], "user": 0}}})").find("\"user\"") !=
+        std::string::npos);
+  CHECK(refused(R"({"apps": {"a": {"repo": "/a", "hosts": ["a.com"], "group": "web"}}})")
+            .find("\"group\" needs \"user\"") != std::string::npos);
+  // tls.acme: each app's certificate names its hosts, so a server config lists no domains.
+  const auto acme = parse_server(R"({"tls": {"port": 8443, "acme": {"email": "ops@example.com"}},
+                                     "apps": {"a": {"repo": "/a", "hosts": ["a.com"]}}})",
+                                 "/");
+  CHECK(acme.server.acme);
+  CHECK(acme.server.acme_domains.empty());
+  CHECK(acme.server.tls_port == 8443);
+  CHECK(refused(R"({"tls": {"acme": {"domains": ["a.com"]}}, "apps": {"a": {"repo": "/a", "hosts": ["a.com"]}}})")
+            .find("\"tls.acme.domains\" is not for a server config") != std::string::npos);
 }
 
 TEST_CASE("an app's own file: its fields; the server's fields ignored and named once") {

@@ -158,16 +158,22 @@ std::pair<std::filesystem::path, std::filesystem::path> get_cert_pair(
 }
 
 /// "tls.acme": {"domains": [...], "email": "...", "directory_url": "https://...",
-/// "ca_file": PATH}; domains required, the CA defaults to Let's Encrypt.
-void get_acme(const json& a, const std::filesystem::path& base_dir, Config& c) {
+/// "ca_file": PATH}; domains required, the CA defaults to Let's Encrypt. A server config
+/// (`server`) takes no domains: each app's certificate names its hosts.
+void get_acme(const json& a, const std::filesystem::path& base_dir, Config& c, bool server) {
   if (!a.is_object())
-    throw ConfigError(fmt::format("config: \"tls.acme\" must be an object with \"domains\", got {}", type_name(a)));
+    throw ConfigError(fmt::format("config: \"tls.acme\" must be an object{}, got {}",
+                                  server ? "" : " with \"domains\"", type_name(a)));
   for (const auto& [key, _] : a.items())
     if (key != "domains" && key != "email" && key != "directory_url" && key != "ca_file")
       throw ConfigError(fmt::format("config: \"tls.acme\" does not take \"{}\"", key));
-  if (!a.contains("domains") || !a.at("domains").is_array() || a.at("domains").empty())
+  c.acme = true;
+  if (server && a.contains("domains"))
+    throw ConfigError("config: \"tls.acme.domains\" is not for a server config: each app gets a certificate for its "
+                      "own \"hosts\"; remove \"domains\"");
+  if (!server && (!a.contains("domains") || !a.at("domains").is_array() || a.at("domains").empty()))
     throw ConfigError("config: \"tls.acme.domains\" must be a non-empty array of DNS names, like [\"example.com\"]");
-  for (const json& d : a.at("domains")) {
+  for (const json& d : server ? json::array() : a.at("domains")) {
     if (!d.is_string())
       throw ConfigError(fmt::format("config: \"tls.acme.domains\" entries must be strings, got {} ({})",
                                     type_name(d), log::json_text(d)));
@@ -197,14 +203,14 @@ void get_acme(const json& a, const std::filesystem::path& base_dir, Config& c) {
 
 /// "tls": {"port": N, "cert": PATH, "key": PATH} or {"port": N, "acme": {...}} (HTTPS
 /// on the public side).
-void get_tls(const json& doc, const std::filesystem::path& base_dir, Config& c) {
+void get_tls(const json& doc, const std::filesystem::path& base_dir, Config& c, bool server) {
   if (!doc.contains("tls")) return;
   const json& t = doc.at("tls");
   if (t.is_object() && t.contains("acme")) {
     for (const auto& [key, _] : t.items())
       if (key != "port" && key != "acme")
         throw ConfigError(fmt::format("config: \"tls\" takes \"acme\" or \"cert\"/\"key\", not both (\"{}\")", key));
-    get_acme(t.at("acme"), base_dir, c);
+    get_acme(t.at("acme"), base_dir, c, server);
   } else {
     std::tie(c.tls_cert, c.tls_key) = get_cert_pair(t, "tls", {"port", "cert", "key", "acme"}, base_dir);
   }
@@ -315,7 +321,7 @@ Loaded parse_fields(const json& doc, const std::filesystem::path& base_dir, Role
   c.api_port = get_port(doc, "api_port", c.api_port);
   c.api_bind = get_string(doc, "api_bind", c.api_bind);
   if (doc.contains("tls")) {
-    get_tls(doc, base_dir, c);
+    get_tls(doc, base_dir, c, role == Role::Server);
     for (const auto& [name, p] : {std::pair{"port", c.port}, {"internal_port", c.internal_port}, {"api_port", c.api_port}})
       if (c.tls_port == p)
         throw ConfigError(fmt::format("config: \"tls.port\" {} is also \"{}\"; HTTPS needs a port of its own",

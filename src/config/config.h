@@ -46,8 +46,13 @@ struct Config {
   int auto_rollback_s = 0;  // a deploy whose app fails within this many seconds is rolled back; 0 = off
   int tls_port = 0;                               // proxy mode: HTTPS on this port; 0: no HTTPS
   std::filesystem::path tls_cert, tls_key;        // absolute, when tls_port without ACME
-  // tls.acme: certificates from an ACME CA for these names (empty: cert/key files).
+  // tls.acme: certificates from an ACME CA for these names (a server config: for each
+  // app's hosts, and acme_domains stays empty).
+  bool acme = false;
   std::vector<std::string> acme_domains;
+  // One of a server's apps with "user": its setup and app run as this uid and gid, and
+  // its data directory is theirs (-1: the daemon's own; set by the server, not read).
+  int run_uid = -1, run_gid = -1;
   std::string acme_email;
   std::string acme_directory_url = "https://acme-v02.api.letsencrypt.org/directory";
   std::filesystem::path acme_ca_file;  // absolute, or empty: the system's trust store

@@ -13,7 +13,14 @@ namespace fs = std::filesystem;
 using namespace detail;
 
 
-Library::Library() { git_libgit2_init(); }
+Library::Library() {
+  git_libgit2_init();
+  // The repositories and slots are the ones the config names; a server's app with
+  // "user" owns its slots, which the daemon (root) must still open. Git's ownership
+  // check guards against a repository planted in a shared directory, which is not how
+  // these paths are chosen.
+  git_libgit2_opts(GIT_OPT_SET_OWNER_VALIDATION, 0);
+}
 Library::~Library() { git_libgit2_shutdown(); }
 
 Repository::Handle Repository::handle() const {

@@ -106,6 +106,17 @@ TEST_CASE("host table: exact before wildcard, one label for a wildcard, the long
   CHECK(app("com") == "-");
   CHECK(app("[::1]") == "-");
   CHECK(t.size() == 6);
+  // A TLS server name belongs to an app whatever the path: the exact name's entries
+  // (the longest prefix first), else the wildcard's.
+  auto of_host = [&](std::string_view host) {
+    const auto i = t.app_of_host(host);
+    return i ? std::to_string(*i) : std::string("-");
+  };
+  CHECK(of_host("blog.example.com") == "0");
+  CHECK(of_host("eu.shop.example.com") == "1");
+  CHECK(of_host("vip.shop.example.com") == "2");
+  CHECK(of_host("example.com") == "5");  // api2: its prefix is the longest
+  CHECK(of_host("nobody.example.org") == "-");
 }
 
 TEST_CASE("host table: a host with only prefixed entries does not take other paths; a wildcard may") {

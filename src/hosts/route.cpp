@@ -74,4 +74,10 @@ Decision Router::decide(std::string_view host_header, std::string_view target, b
   return d;
 }
 
+std::optional<size_t> Router::app_of_server_name(std::string_view server_name) const {
+  const auto host = normalise(server_name);
+  if (!host) return std::nullopt;
+  return table_.app_of_host(*host);
+}
+
 }  // namespace sm::hosts

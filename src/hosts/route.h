@@ -5,6 +5,7 @@
 // with the path the app sees (its prefix stripped) and X-Forwarded-Prefix. Pure and
 // immutable once built, so every event loop shares one (a reload builds a new one).
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -40,6 +41,10 @@ class Router {
   /// 400) and `target` (origin-form "/p?q", absolute-form "http://h/p", or "*"), on a
   /// TLS connection or not (the scheme of a redirect).
   Decision decide(std::string_view host_header, std::string_view target, bool tls) const;
+
+  /// The app (its index) a connection whose TLS server name is `server_name` belongs to;
+  /// nullopt for a name no app has, or one that is not a host name.
+  std::optional<size_t> app_of_server_name(std::string_view server_name) const;
 
   /// The apps, in the order given.
   const std::vector<AppRoutes>& apps() const { return apps_; }

@@ -40,4 +40,13 @@ std::optional<Table::Match> Table::find(std::string_view host, std::string_view 
   return std::nullopt;
 }
 
+std::optional<size_t> Table::app_of_host(std::string_view host) const {
+  if (auto it = exact_.find(host); it != exact_.end() && !it->second.empty()) return it->second.front().app;
+  const size_t dot = host.find('.');
+  if (dot == std::string_view::npos || host.starts_with('[')) return std::nullopt;
+  if (auto it = wildcard_.find(host.substr(dot + 1)); it != wildcard_.end() && !it->second.empty())
+    return it->second.front().app;
+  return std::nullopt;
+}
+
 }  // namespace sm::hosts

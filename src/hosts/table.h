@@ -33,6 +33,11 @@ class Table {
   /// path is under. nullopt: no app has it (404, never another app's answer).
   std::optional<Match> find(std::string_view host, std::string_view path) const;
 
+  /// The app a connection for `host` (as normalise() returns it; a TLS client's server
+  /// name) belongs to, whatever the path: the exact name's, else the wildcard's (with
+  /// path prefixes, the app of the longest one). nullopt: none.
+  std::optional<size_t> app_of_host(std::string_view host) const;
+
   size_t size() const { return names_.size(); }
 
  private:

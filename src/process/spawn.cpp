@@ -60,7 +60,13 @@ ProcessGroup spawn(Reaper& reaper, const SpawnSpec& spec) {
   envp.push_back(nullptr);
 
   std::string sh = "/bin/sh", dash_c = "-c", command = spec.command;
-  char* argv[] = {sh.data(), dash_c.data(), command.data(), nullptr};
+  std::vector<std::string> words{sh, dash_c, command};
+  if (spec.uid >= 0)  // another user: setpriv changes it, then execs the shell
+    words.insert(words.begin(), {"/usr/bin/setpriv", fmt::format("--reuid={}", spec.uid),
+                                 fmt::format("--regid={}", spec.gid), "--init-groups", "--"});
+  std::vector<char*> argv;
+  for (auto& w : words) argv.push_back(w.data());
+  argv.push_back(nullptr);
 
   SpawnSetup s;
   sigset_t all, none;
@@ -83,7 +89,7 @@ ProcessGroup spawn(Reaper& reaper, const SpawnSpec& spec) {
   int err = 0;
   pid_t pid = reaper.spawn_watched([&] {
     pid_t child = -1;
-    err = posix_spawn(&child, sh.c_str(), &s.actions, &s.attr, argv, envp.data());
+    err = posix_spawn(&child, argv[0], &s.actions, &s.attr, argv.data(), envp.data());
     return err == 0 ? child : -1;
   });
   if (pid < 0)

@@ -24,6 +24,9 @@ struct SpawnSpec {
   /// Starts the group's token, so a later daemon can find every process it started
   /// (see processes_by_token_prefix).
   std::string token_prefix;
+  /// Runs it as this user and group (and the user's supplementary groups), through
+  /// util-linux's setpriv; -1: as the daemon's.
+  int uid = -1, gid = -1;
 };
 
 /// A command that could not be started at all (bad cwd, no /bin/sh, log not writable).

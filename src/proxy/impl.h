@@ -125,6 +125,14 @@ struct Proxy::Impl {
   // swaps it), and whether there is one yet (ACME may still be getting it).
   std::shared_ptr<asio::ssl::context> tls;
   bool have_certificate = false;
+  // Several apps: each app's own certificate by name (loop thread; use_app_certificate()
+  // swaps one in), chosen by the client's server name during the handshake (tls.cpp).
+  std::map<std::string, std::shared_ptr<asio::ssl::context>, std::less<>> app_tls;
+  /// With several apps: makes `ctx` (the certificate a handshake starts with) pick the
+  /// certificate of the app its server name belongs to (loop thread).
+  void choose_by_server_name(asio::ssl::context& ctx);
+  /// The handshake's server-name callback that does it (arg: this Impl).
+  static int choose_app_certificate(SSL* ssl, int* alert, void* arg);
   std::vector<Listening> acceptors;  // loop thread after start
   bool listening = false;            // loop thread
   std::atomic<bool> draining{false};  // hand_over() began: close connections as they finish
@@ -189,8 +197,14 @@ struct Proxy::Impl {
   /// With HTTPS, what the plain public port answers instead of forwarding: 308 to the
   /// same target over HTTPS; an ACME HTTP-01 challenge path gets its key authorization
   /// (404 when none is pending); 503 while there is no certificate yet.
-  awaitable<void> redirect_to_https(Stream& client, const http::request<http::buffer_body>& req);
+  /// `ready`: there is a certificate for the request's host (else 503 while ACME gets one).
+  awaitable<void> redirect_to_https(Stream& client, const http::request<http::buffer_body>& req, bool ready);
 
+  /// HTTPS with several apps: whether a request decided as `d` came on a connection
+  /// whose TLS server name belongs to another app (421 Misdirected Request): a browser
+  /// reusing one connection for two hosts that share an address.
+  static bool is_misdirected(const hosts::Router& r, std::string_view server_name,
+                             const http::request<http::buffer_body>& req, const hosts::Decision& d);
   /// Several apps: answers a request the Host routes decided not to forward (400, 404
   /// or a 308 to the app's canonical host).
   awaitable<void> answer_unrouted(Stream& client, const http::request<http::buffer_body>& req,

@@ -40,6 +40,7 @@ void Proxy::Impl::listen_once() {
   if (listening) return;
   if (opts.tls_port && !tls) {
     tls = tls_context(opts.tls_cert, opts.tls_key);
+    if (routes.load()->hosts) choose_by_server_name(*tls);
     have_certificate = !opts.tls_cert.empty();
   }
   listen(opts.public_bind, opts.public_port, opts.public_fd, Kind::Public);
@@ -151,30 +152,43 @@ awaitable<void> Proxy::Impl::session(Socket sock, asio::ip::address peer_addr, K
     };
     if (kind == Kind::Public && opts.tls_port) {
       // Plain HTTP beside HTTPS: a host no app has is told so; every other request is
-      // sent to HTTPS (ACME challenges are answered whatever the host).
+      // sent to HTTPS (ACME challenges are answered whatever the host), once its host has
+      // a certificate.
+      bool ready = have_certificate;
       if (by_host && !target.starts_with("/.well-known/acme-challenge/")) {
         decide(*by_host);
         if (decision.kind == hosts::Decision::Kind::BadRequest || decision.kind == hosts::Decision::Kind::NotFound) {
           co_await answer_unrouted(client, head, decision);
           co_return;
         }
+        ready = ready || app_tls.contains(decision.app);
       }
-      co_await redirect_to_https(client, head);
+      co_await redirect_to_https(client, head, ready);
       co_return;
     }
+    const std::string server_name = client.is_tls() ? client.server_name() : "";
     if (kind != Kind::Internal && is_local(head)) {
       co_await answer_locally(client, cbuf, req, peer);
       co_return;
     }
     std::shared_ptr<Backend> backend;
     if (by_host) {
+      bool misdirected = false;
       backend = take([&](const Routes& r) -> std::shared_ptr<Backend> {
         if (!r.hosts) return nullptr;
         decide(*r.hosts);
-        if (decision.kind == hosts::Decision::Kind::Forward || decision.kind == hosts::Decision::Kind::Redirect)
-          count_answer.app = r.app_counters[decision.index];
-        return decision.kind == hosts::Decision::Kind::Forward ? r.apps[decision.index] : nullptr;
+        if (decision.kind != hosts::Decision::Kind::Forward && decision.kind != hosts::Decision::Kind::Redirect)
+          return nullptr;
+        count_answer.app = r.app_counters[decision.index];
+        misdirected = is_misdirected(*r.hosts, server_name, head, decision);
+        return decision.kind == hosts::Decision::Kind::Forward && !misdirected ? r.apps[decision.index] : nullptr;
       });
+      if (misdirected) {
+        co_await write_error(client, http::status::misdirected_request,
+                             "this connection's server name (SNI) belongs to another app than the Host; open a "
+                             "connection for this host");
+        co_return;
+      }
       if (decision.kind != hosts::Decision::Kind::Forward) {
         co_await answer_unrouted(client, head, decision);
         co_return;
@@ -273,8 +287,8 @@ awaitable<void> Proxy::Impl::watchdog(std::shared_ptr<Watched> w) {
   }
 }
 
-awaitable<void> Proxy::Impl::redirect_to_https(Stream& client,
-                                               const http::request<http::buffer_body>& req) {
+awaitable<void> Proxy::Impl::redirect_to_https(Stream& client, const http::request<http::buffer_body>& req,
+                                               bool ready) {
   const auto t = req.target();
   const std::string_view target(t.data(), t.size());
   if (constexpr std::string_view prefix = "/.well-known/acme-challenge/"; target.starts_with(prefix)) {
@@ -290,7 +304,7 @@ awaitable<void> Proxy::Impl::redirect_to_https(Stream& client,
     co_await write_last(client, res);
     co_return;
   }
-  if (!have_certificate) {  // ACME has not got one yet: nothing to redirect to
+  if (!ready) {  // ACME has not got one yet: nothing to redirect to
     http::response<http::string_body> res{http::status::service_unavailable, req.version()};
     res.set(http::field::content_type, "text/plain");
     res.set(http::field::retry_after, "30");
@@ -313,6 +327,19 @@ awaitable<void> Proxy::Impl::redirect_to_https(Stream& client,
   res.set(http::field::location, location);
   res.content_length(0);
   co_await write_last(client, res);
+}
+
+bool Proxy::Impl::is_misdirected(const hosts::Router& r, std::string_view server_name,
+                                 const http::request<http::buffer_body>& req, const hosts::Decision& d) {
+  if (server_name.empty()) return false;
+  error_code not_ip;
+  asio::ip::make_address(std::string(server_name), not_ip);
+  if (!not_ip) return false;  // an address sent as the name (wrk, older curl): no name
+  const auto h = req[http::field::host];
+  const auto sni = hosts::normalise(server_name), host = hosts::normalise(std::string_view(h.data(), h.size()));
+  if (sni && host && *sni == *host) return false;
+  const auto app = r.app_of_server_name(server_name);
+  return !app || r.apps()[*app].name != d.app;
 }
 
 awaitable<void> Proxy::Impl::answer_unrouted(Stream& client, const http::request<http::buffer_body>& req,

@@ -133,6 +133,11 @@ class Proxy {
   /// naming the file, and then changes nothing.
   void use_certificate(const std::string& cert, const std::string& key);
 
+  /// Several apps: serves HTTPS for `app`'s hosts with this certificate chain and key
+  /// from the next handshake on (the client's server name picks it). Throws naming the
+  /// file, and then changes nothing.
+  void use_app_certificate(const std::string& app, const std::string& cert, const std::string& key);
+
   /// The counters so far (any thread; each value is read on its own, so a request
   /// ending meanwhile may show in one and not yet in another).
   Stats stats() const;

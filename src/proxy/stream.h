@@ -53,6 +53,12 @@ class TimedSocket {
   /// The TCP socket underneath (TLS or not).
   Socket& socket() { return tls_ ? tls_->next_layer() : sock_; }
   bool is_tls() const { return tls_ != nullptr; }
+  /// The server name the TLS client asked for (SNI), after the handshake; "" for none.
+  std::string server_name() const {
+    if (!tls_) return "";
+    const char* n = SSL_get_servername(const_cast<Tls&>(*tls_).native_handle(), TLSEXT_NAMETYPE_host_name);
+    return n ? n : "";
+  }
   /// The server side of the TLS handshake, bounded by the deadline set before.
   awaitable<error_code> handshake() {
     error_code ec;

@@ -32,6 +32,27 @@ int check_server_name(SSL* ssl, int* alert, void*) {
 
 }  // namespace
 
+/// Several apps: the certificate of the app whose host the server name is; else the
+/// default one (tls.cert) when it carries the name; else refused (unrecognized_name).
+int Proxy::Impl::choose_app_certificate(SSL* ssl, int* alert, void* arg) {
+  auto* self = static_cast<Proxy::Impl*>(arg);
+  const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+  if (!name) return SSL_TLSEXT_ERR_OK;
+  const auto routes = self->routes.load();
+  if (routes->hosts)
+    if (const auto app = routes->hosts->app_of_server_name(name))
+      if (const auto it = self->app_tls.find(routes->hosts->apps()[*app].name); it != self->app_tls.end()) {
+        SSL_set_SSL_CTX(ssl, it->second->native_handle());
+        return SSL_TLSEXT_ERR_OK;
+      }
+  return check_server_name(ssl, alert, nullptr);
+}
+
+void Proxy::Impl::choose_by_server_name(asio::ssl::context& ctx) {
+  SSL_CTX_set_tlsext_servername_callback(ctx.native_handle(), choose_app_certificate);
+  SSL_CTX_set_tlsext_servername_arg(ctx.native_handle(), this);
+}
+
 std::shared_ptr<asio::ssl::context> tls_context(const std::string& cert, const std::string& key) {
   auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
   ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
@@ -59,8 +80,19 @@ void Proxy::use_certificate(const std::string& cert, const std::string& key) {
   auto ctx = tls_context(cert, key);  // throws before anything changes
   std::promise<void> swapped;
   asio::post(impl_->io, [&] {
+    if (impl_->routes.load()->hosts) impl_->choose_by_server_name(*ctx);
     impl_->tls = std::move(ctx);
     impl_->have_certificate = true;
+    swapped.set_value();
+  });
+  swapped.get_future().get();
+}
+
+void Proxy::use_app_certificate(const std::string& app, const std::string& cert, const std::string& key) {
+  auto ctx = tls_context(cert, key);  // throws before anything changes
+  std::promise<void> swapped;
+  asio::post(impl_->io, [&] {
+    impl_->app_tls[app] = std::move(ctx);
     swapped.set_value();
   });
   swapped.get_future().get();

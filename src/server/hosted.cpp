@@ -1,7 +1,11 @@
 #include "server/hosted.h"
 
 #include <fmt/format.h>
+#include <grp.h>
+#include <pwd.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <iterator>
 
@@ -20,7 +24,8 @@ bool AppSpec::same_app(const AppSpec& o) const {
     for (const auto& h : e.hosts) out.push_back(h.text());
     return out;
   };
-  return a.name == b.name && a.repo == b.repo && a.config == b.config && host_texts(a) == host_texts(b) &&
+  return a.name == b.name && a.repo == b.repo && a.config == b.config && a.user == b.user && a.group == b.group &&
+         host_texts(a) == host_texts(b) &&
          a.strip_prefix == b.strip_prefix && a.canonical_host == b.canonical_host && error == o.error &&
          file_text == o.file_text;
 }
@@ -59,11 +64,25 @@ std::unique_ptr<app::Router> make_router(const AppSpec& spec, proxy::Proxy* prox
 
 }  // namespace
 
+namespace {
+
+/// The names an app's ACME certificate is for: its exact hosts, once each (a wildcard
+/// cannot be proved over HTTP-01; a path prefix is not part of a name).
+std::vector<std::string> acme_names(const config::AppEntry& e) {
+  std::vector<std::string> out;
+  for (const auto& h : e.hosts)
+    if (!h.wildcard() && std::find(out.begin(), out.end(), h.host) == out.end()) out.push_back(h.host);
+  return out;
+}
+
+}  // namespace
+
 Hosted::Hosted(AppSpec spec, const fs::path& data_dir, process::Reaper& reaper, proxy::Proxy* proxy,
-               std::set<int> reserved, bool by_host)
+               std::set<int> reserved, bool by_host, edge::acme::Challenges* challenges)
     : spec_(std::move(spec)), data_dir_(data_dir), error_(spec_.error) {
   if (!error_.empty()) return;
   try {
+    if (by_host) run_as_user();
     git::Repository repo = git::Repository::open(spec_.entry.repo);
     std::error_code ec;
     fs::create_directories(data_dir_, ec);
@@ -78,15 +97,50 @@ Hosted::Hosted(AppSpec spec, const fs::path& data_dir, process::Reaper& reaper, 
     }
     app_ = std::make_shared<app::App>(spec_.cfg, app::Paths{data_dir_, by_host ? spec_.entry.name : std::string()},
                                       std::move(repo), reaper, *router_);
+    if (by_host && proxy && challenges && spec_.cfg.acme) make_acme(*proxy, *challenges);
   } catch (const std::exception& e) {
     error_ = e.what();
+    acme_.reset();
     app_.reset();
     router_.reset();
     webhooks_.reset();
   }
 }
 
-void Hosted::start_webhooks() {
+void Hosted::make_acme(proxy::Proxy& proxy, edge::acme::Challenges& challenges) {
+  const auto names = acme_names(spec_.entry);
+  if (names.empty()) {
+    log::info("app {}: no certificate: its hosts are all wildcards, which ACME's HTTP-01 cannot prove; its HTTPS "
+              "answers with tls.cert when there is one",
+              name());
+    return;
+  }
+  edge::acme::ManagerOptions o;
+  o.settings = {spec_.cfg.acme_directory_url, spec_.cfg.acme_ca_file, spec_.cfg.acme_email};
+  o.domains = names;
+  o.dir = data_dir_ / "tls";
+  o.challenges = &challenges;
+  o.install = [&proxy, name = name()](const fs::path& cert, const fs::path& key) {
+    proxy.use_app_certificate(name, cert, key);
+  };
+  o.log_name = name();
+  acme_ = std::make_unique<edge::acme::Manager>(std::move(o));  // throws when <data>/apps/NAME/tls is unusable
+  if (auto files = acme_->usable()) {
+    try {
+      proxy.use_app_certificate(name(), files->first.string(), files->second.string());
+      log::info("app {}: HTTPS for {} with the certificate in {}", name(), fmt::join(names, ", "),
+                files->first.string());
+      return;
+    } catch (const std::exception& e) {
+      log::info("app {}: ACME: the stored certificate cannot be used ({}); getting a new one", name(), e.what());
+    }
+  }
+  log::info("app {}: HTTPS for {}: no certificate yet, asking {}", name(), fmt::join(names, ", "),
+            spec_.cfg.acme_directory_url);
+}
+
+void Hosted::start_triggers() {
+  if (acme_) acme_->start();
   if (!webhooks_ || !app_) return;
   // A weak handle: a receiver kept by a reader of the server's hook table must not keep
   // the App (and what it refers to) alive.
@@ -96,6 +150,40 @@ void Hosted::start_webhooks() {
     const auto r = app->deploy(commit, {}, {std::chrono::hours(1), {}});
     return r.status == app::OpStatus::Ok ? std::string() : r.error;
   });
+}
+
+void Hosted::run_as_user() {
+  const auto& e = spec_.entry;
+  if (e.user.empty()) {
+    if (geteuid() == 0)
+      throw std::runtime_error(fmt::format(
+          "app {} would run as root: set its \"user\" to the system user it runs as (or \"user\": \"root\" to "
+          "mean it)",
+          name()));
+    return;
+  }
+  if (e.user == "root" && e.group.empty()) return;  // as the daemon, said so
+  std::vector<char> buf(16384);
+  passwd pw{}, *user = nullptr;
+  if (getpwnam_r(e.user.c_str(), &pw, buf.data(), buf.size(), &user) != 0 || !user)
+    throw std::runtime_error(fmt::format("app {}: no system user \"{}\"; create it (useradd --system {}) or fix "
+                                         "\"user\"",
+                                         name(), e.user, e.user));
+  gid_t gid = user->pw_gid;
+  if (!e.group.empty()) {
+    std::vector<char> gbuf(16384);
+    group gr{}, *found = nullptr;
+    if (getgrnam_r(e.group.c_str(), &gr, gbuf.data(), gbuf.size(), &found) != 0 || !found)
+      throw std::runtime_error(fmt::format("app {}: no system group \"{}\"; create it or fix \"group\"", name(),
+                                           e.group));
+    gid = found->gr_gid;
+  }
+  if (geteuid() != 0 && user->pw_uid != geteuid())
+    throw std::runtime_error(fmt::format("app {}: only a daemon running as root can run it as \"{}\"", name(),
+                                         e.user));
+  if (geteuid() != 0) return;  // its own user: nothing to change
+  spec_.cfg.run_uid = static_cast<int>(user->pw_uid);
+  spec_.cfg.run_gid = static_cast<int>(gid);
 }
 
 app::Listed Hosted::listed() const {

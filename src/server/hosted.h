@@ -15,6 +15,7 @@
 #include "app/directory.h"
 #include "app/router.h"
 #include "config/apps.h"
+#include "edge/acme/manager.h"
 #include "git/git.h"
 #include "hosts/route.h"
 #include "process/reaper.h"
@@ -41,8 +42,11 @@ class Hosted {
  public:
   /// Opens the repository and builds the App (not restored yet); on failure the app is
   /// hosted with the error. `proxy` null: direct mode (a single-app config only).
+  /// `challenges`: with "tls.acme" in a server config, where the app's ACME manager puts
+  /// its HTTP-01 answers (the proxy serves them); its certificate is obtained for its exact
+  /// hosts and kept under <data>/apps/NAME/tls.
   Hosted(AppSpec spec, const std::filesystem::path& data_dir, process::Reaper& reaper, proxy::Proxy* proxy,
-         std::set<int> reserved, bool by_host);
+         std::set<int> reserved, bool by_host, edge::acme::Challenges* challenges = nullptr);
   Hosted(const Hosted&) = delete;
   Hosted& operator=(const Hosted&) = delete;
 
@@ -55,19 +59,27 @@ class Hosted {
   /// The app's webhook receiver (its own file has "webhooks"), at
   /// /.slot-machine/hooks/NAME/FORGE; null without.
   const std::shared_ptr<triggers::Receiver>& webhooks() const { return webhooks_; }
-  /// Starts deploying accepted deliveries (after the App is restored).
-  void start_webhooks();
+  /// After the App is restored: deploys accepted webhook deliveries, and obtains or renews
+  /// the app's certificate (tls.acme).
+  void start_triggers();
   app::Listed listed() const;
   /// A reload changed only how the app is reached (hosts, strip_prefix, canonical_host).
   void reroute(config::AppEntry entry) { spec_.entry = std::move(entry); }
 
  private:
+  /// The uid and gid the app's "user" and "group" name, into spec_.cfg; throws saying
+  /// why the app cannot run (root without "user", no such user, not root).
+  void run_as_user();
+  /// The app's ACME manager, with the certificate it has stored installed.
+  void make_acme(proxy::Proxy& proxy, edge::acme::Challenges& challenges);
+
   AppSpec spec_;
   const std::filesystem::path data_dir_;  // <data>/apps/NAME (<data> for a single-app config)
   std::string error_;
   std::unique_ptr<app::Router> router_;
   std::shared_ptr<app::App> app_;
   std::shared_ptr<triggers::Receiver> webhooks_;  // after the App: stopped before it goes
+  std::unique_ptr<edge::acme::Manager> acme_;     // its thread feeds the proxy
 };
 
 /// Where a server's apps receive webhooks: kHooksPath/NAME/FORGE.

@@ -18,7 +18,8 @@ std::vector<std::string> unapplied(const config::Config& a, const config::Config
   if (a.port != b.port) out.push_back("port");
   if (a.internal_port != b.internal_port) out.push_back("internal_port");
   if (a.tls_port != b.tls_port || a.tls_cert != b.tls_cert || a.tls_key != b.tls_key ||
-      a.acme_domains != b.acme_domains || a.acme_email != b.acme_email)
+      a.acme != b.acme || a.acme_domains != b.acme_domains || a.acme_email != b.acme_email ||
+      a.acme_directory_url != b.acme_directory_url)
     out.push_back("tls");
   if (a.api_port != b.api_port) out.push_back("api_port");
   if (a.api_bind != b.api_bind) out.push_back("api_bind");
@@ -34,6 +35,7 @@ std::vector<std::string> unapplied(const config::Config& a, const config::Config
 /// host): the same App serves on, routed anew.
 bool only_routes_differ(const AppSpec& a, const AppSpec& b) {
   return a.entry.name == b.entry.name && a.entry.repo == b.entry.repo && a.entry.config == b.entry.config &&
+         a.entry.user == b.entry.user && a.entry.group == b.entry.group &&
          a.error == b.error && a.file_text == b.file_text;
 }
 
@@ -103,7 +105,7 @@ api::ReloadAnswer Server::reload() {
       changes["added"].push_back(name);
     }
     auto h = std::make_shared<Hosted>(std::move(spec), data_dir_ / "apps" / name, reaper_, proxy_.get(),
-                                      reserved_ports(), true);
+                                      reserved_ports(), true, &challenges_);
     if (!h->app()) log::info("app {} does not run: {}", name, h->listed().error);
     added.push_back(h);
     now.push_back(h);
@@ -125,7 +127,7 @@ api::ReloadAnswer Server::reload() {
   publish();
   std::thread stopping([&] { stop_all(removed); });
   restore_all(added);
-  for (const auto& h : added) h->start_webhooks();
+  for (const auto& h : added) h->start_triggers();
   stopping.join();
   removed.clear();
   replaced_old.clear();

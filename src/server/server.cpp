@@ -106,7 +106,7 @@ std::unique_ptr<proxy::Proxy> make_proxy(const StartOptions& opts, const config:
   o.tls_cert = cfg.tls_cert.string();
   o.tls_key = cfg.tls_key.string();
   o.tls_fd = given.https_fd;
-  if (!cfg.acme_domains.empty())
+  if (cfg.acme)
     o.acme_challenge = [c = &challenges](std::string_view token) { return c->find(token); };
   if (local) {
     o.local_path = std::move(local_path);
@@ -283,7 +283,8 @@ Server::Server(const StartOptions& opts, Settings settings, const service::Liste
     for (auto& spec : app_specs(*server_cfg_)) {
       for (const auto& w : spec.warnings) log::info("app {}: warning: {}", spec.entry.name, w);
       const fs::path dir = data_dir_ / "apps" / spec.entry.name;
-      hosted_.push_back(std::make_shared<Hosted>(std::move(spec), dir, reaper_, proxy_.get(), reserved_ports(), true));
+      hosted_.push_back(
+          std::make_shared<Hosted>(std::move(spec), dir, reaper_, proxy_.get(), reserved_ports(), true, &challenges_));
       if (const auto& h = *hosted_.back(); !h.app()) log::info("app {} does not run: {}", h.name(), h.listed().error);
     }
     proxy_->route_hosts(host_routes(hosted_));
@@ -324,7 +325,7 @@ void Server::serve(std::optional<service::Predecessor>& predecessor) {
   // After the bind (a second daemon has failed by now), before serving: clients that
   // connect meanwhile wait in the listen backlog.
   restore_all(hosted_);
-  for (const auto& h : hosted_) h->start_webhooks();
+  for (const auto& h : hosted_) h->start_triggers();
   if (notifier_) {
     const auto s = single_->status();
     notifier_->start(single_->events(), s.live_commit, s.live_slot);

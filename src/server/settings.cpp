@@ -26,7 +26,7 @@ api::ApiSecurity api_security(const config::Config& cfg) {
         "config: \"api_bind\" is {}, reachable from other machines, but the API has no token: "
         "set \"api_token_file\" (or ${}), or bind 127.0.0.1",
         cfg.api_bind, edge::kTokenVar));
-  if (cfg.tls_port && cfg.acme_domains.empty()) {
+  if (cfg.tls_port && !cfg.acme) {
     const std::string expires = edge::check_cert_files({cfg.tls_cert, cfg.tls_key}, "tls");
     log::info("HTTPS on port {} with {} (expires {}); plain HTTP on port {} redirects to it",
               cfg.tls_port, cfg.tls_cert.string(), expires, cfg.port);
@@ -71,9 +71,9 @@ Settings read_server_settings(const StartOptions& opts) {
   s.server = config::load_server(opts.config);
   s.cfg = s.server->server;
   if (opts.api_port) s.cfg.api_port = *opts.api_port;
-  if (s.cfg.tls_port && !s.cfg.acme_domains.empty())
-    throw config::ConfigError("\"tls.acme\" with \"apps\" is not supported by this version yet; give \"tls\" a "
-                              "\"cert\" and \"key\" that cover every app's hosts, or run one daemon per app");
+  if (s.cfg.acme)
+    log::info("HTTPS on port {}: each app's certificate for its hosts from {}; plain HTTP on port {} redirects to "
+              "it", s.cfg.tls_port, s.cfg.acme_directory_url, s.cfg.port);
   if (!s.cfg.notify.empty() || s.cfg.github)
     throw config::ConfigError("\"notify\" and \"github\" with \"apps\" are not supported by this version yet; "
                               "remove them, or run one daemon per app");

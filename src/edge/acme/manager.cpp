@@ -115,6 +115,7 @@ void Manager::renew() {
 }
 
 void Manager::run() {
+  const log::Scope scope(opts_.log_name);
   int failures = 0;
   std::time_t next = due();
   std::unique_lock lock(mu_);

@@ -26,6 +26,7 @@ struct ManagerOptions {
   Challenges* challenges = nullptr;  // where the HTTP-01 answers go (the proxy reads them)
   /// Serve this certificate (PEM chain) and key files from now on; throws when unusable.
   std::function<void(const std::filesystem::path& cert, const std::filesystem::path& key)> install;
+  std::string log_name;  // one of a server's apps: named in its log lines
 };
 
 /// Files under `dir`: the account key, the certificate chain and its key (both keys mode
