@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <httplib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <fstream>
@@ -268,4 +269,47 @@ TEST_CASE("github: each deploy creates a deployment of its commit and posts in_p
   CHECK(got[5].body["description"].get<std::string>().size() <= 140);
   check_clean_stop(d);
   api.stop();
+}
+
+TEST_CASE("notify with several apps: every app's notices go to the server's targets, each naming its app") {
+  const int port = free_port();
+  Receiver rx(port);
+  AppRepo blog, shop, server;
+  for (auto* a : {&blog, &shop}) a->write_config();
+  const std::string b1 = blog.commit("v1 of blog"), s1 = shop.commit("v1 of shop");
+  json c = server.write_config({{"start_command", nullptr}, {"health_endpoint", nullptr},
+                                {"health_timeout_ms", nullptr}, {"drain_timeout_ms", nullptr},
+                                {"internal_port", nullptr}});
+  c["notify"] = {{{"url", rx.url("/json")}}, {{"url", rx.url("/slack")}, {"format", "slack"},
+                                              {"events", {"deploy_succeeded"}}}};
+  auto entry = [](const AppRepo& r, const std::string& host) {
+    json e{{"repo", r.dir().string()}, {"hosts", {host}}, {"config", r.config_path().string()}};
+    if (geteuid() == 0) e["user"] = "root";
+    return e;
+  };
+  c["apps"] = {{"blog", entry(blog, "blog.test")}, {"shop", entry(shop, "shop.test")}};
+  std::ofstream(server.config_path()) << c.dump(2);
+  Daemon d(server, kProxyMode);
+  REQUIRE(http_post(d.api_port(), "/apps/blog/deploy", json{{"commit", b1}}.dump()).status == 200);
+  REQUIRE(http_post(d.api_port(), "/apps/shop/deploy", json{{"commit", s1}}.dump()).status == 200);
+  auto app_of = [&](const std::string& commit) {
+    const auto until = std::chrono::steady_clock::now() + 20s;
+    for (;;) {
+      for (const auto& g : rx.got()) {
+        const json b = json::parse(g.body, nullptr, false);
+        if (g.path == "/json" && g.event == "deploy_succeeded" && b.value("commit", "") == commit)
+          return b.value("app", std::string("(none)"));
+      }
+      if (std::chrono::steady_clock::now() > until) return std::string("(not sent)");
+      std::this_thread::sleep_for(20ms);
+    }
+  };
+  CHECK(app_of(b1) == "blog");
+  CHECK(app_of(s1) == "shop");
+  const auto slack = rx.wait_for("/slack", "deploy_succeeded");
+  REQUIRE(slack);
+  CHECK_MESSAGE((slack->body.find("/blog: deployed") != std::string::npos ||
+                 slack->body.find("/shop: deployed") != std::string::npos),
+                slack->body);
+  CHECK(fs::exists(server.data_dir() / "apps" / "blog" / "outbox"));
 }

@@ -176,6 +176,7 @@ Loaded load_app_file(const AppEntry& app, const Config& server) {
   c.acme_email = server.acme_email;
   c.acme_directory_url = server.acme_directory_url;
   c.acme_ca_file = server.acme_ca_file;
+  c.notify = server.notify;  // every app tells the server's targets, naming itself
   return out;
 }
 

@@ -63,7 +63,9 @@ Notice daemon_started(const std::string& commit, const std::string& slot, const 
 std::string render(const Notice& n, const std::string& format) {
   if (format != "slack") return log::json_text(n.fields);
   const json& f = n.fields;
-  const std::string host = f.value("host", ""), commit = short_hash(f.value("commit", ""));
+  // One of a server's apps: "host/app" wherever the host is named.
+  const std::string host = f.value("host", "") + (f.contains("app") ? "/" + f.value("app", "") : ""),
+                    commit = short_hash(f.value("commit", ""));
   const std::string slot = f.value("slot", ""), error = f.value("error", "");
   const long long ms = f.value("duration_ms", 0LL);
   std::string text;

@@ -15,7 +15,8 @@ std::string hostname() {
 }
 }  // namespace
 
-Notifier::Notifier(const config::Config& cfg, const std::filesystem::path& data_dir, Sender send) : host_(hostname()) {
+Notifier::Notifier(const config::Config& cfg, const std::filesystem::path& data_dir, Sender send, std::string app)
+    : host_(hostname()), app_(std::move(app)) {
   std::vector<Target> targets;
   for (size_t i = 0; i < cfg.notify.size(); ++i) {
     Target t{cfg.notify[i], ""};
@@ -33,10 +34,15 @@ Notifier::Notifier(const config::Config& cfg, const std::filesystem::path& data_
 
 void Notifier::start(app::Events& events, const std::string& live_commit, const std::string& live_slot) {
   listening_ = events.subscribe([this](const app::Event& e) {
-    if (auto n = notice_of(e, host_)) outbox_->post_notice(*n);
+    if (auto n = notice_of(e, host_)) outbox_->post_notice(named(std::move(*n)));
     if (github_) github_->on(e);
   });
-  outbox_->post_notice(daemon_started(live_commit, live_slot, host_));
+  outbox_->post_notice(named(daemon_started(live_commit, live_slot, host_)));
+}
+
+Notice Notifier::named(Notice n) const {
+  if (!app_.empty()) n.fields["app"] = app_;
+  return n;
 }
 
 void Notifier::stop() {

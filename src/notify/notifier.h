@@ -18,7 +18,9 @@ class Notifier {
  public:
   /// Reads each target's secret file and the GitHub token (throws config::ConfigError
   /// naming "notify[i].secret_file" or "github.token_file") and loads <data>/outbox/.
-  Notifier(const config::Config& cfg, const std::filesystem::path& data_dir, Sender send = post);
+  /// `app`: one of a server's apps: every notice says it ("app").
+  Notifier(const config::Config& cfg, const std::filesystem::path& data_dir, Sender send = post,
+           std::string app = "");
   /// Starts listening to `events` and says daemon_started with what is live.
   void start(app::Events& events, const std::string& live_commit, const std::string& live_slot);
   /// Stops listening and delivering; what is undelivered stays for the next start.
@@ -26,7 +28,11 @@ class Notifier {
   const Outbox& outbox() const { return *outbox_; }
 
  private:
+  /// `n` with the app's name, when it is one of a server's apps.
+  Notice named(Notice n) const;
+
   std::string host_;
+  std::string app_;
   std::unique_ptr<Outbox> outbox_;
   std::unique_ptr<GitHubDeployments> github_;
   app::Events::Subscription listening_;

@@ -98,8 +98,11 @@ Hosted::Hosted(AppSpec spec, const fs::path& data_dir, process::Reaper& reaper, 
     app_ = std::make_shared<app::App>(spec_.cfg, app::Paths{data_dir_, by_host ? spec_.entry.name : std::string()},
                                       std::move(repo), reaper, *router_);
     if (by_host && proxy && challenges && spec_.cfg.acme) make_acme(*proxy, *challenges);
+    if (by_host && !spec_.cfg.notify.empty())
+      notifier_ = std::make_unique<notify::Notifier>(spec_.cfg, data_dir_, notify::post, name());
   } catch (const std::exception& e) {
     error_ = e.what();
+    notifier_.reset();
     acme_.reset();
     app_.reset();
     router_.reset();
@@ -139,8 +142,17 @@ void Hosted::make_acme(proxy::Proxy& proxy, edge::acme::Challenges& challenges) 
             spec_.cfg.acme_directory_url);
 }
 
+void Hosted::stop_triggers() {
+  if (webhooks_) webhooks_->stop();
+  if (notifier_) notifier_->stop();
+}
+
 void Hosted::start_triggers() {
   if (acme_) acme_->start();
+  if (notifier_ && app_) {
+    const auto s = app_->status();
+    notifier_->start(app_->events(), s.live_commit, s.live_slot);
+  }
   if (!webhooks_ || !app_) return;
   // A weak handle: a receiver kept by a reader of the server's hook table must not keep
   // the App (and what it refers to) alive.

@@ -18,6 +18,7 @@
 #include "edge/acme/manager.h"
 #include "git/git.h"
 #include "hosts/route.h"
+#include "notify/notifier.h"
 #include "process/reaper.h"
 #include "proxy/proxy.h"
 #include "triggers/receiver.h"
@@ -59,9 +60,12 @@ class Hosted {
   /// The app's webhook receiver (its own file has "webhooks"), at
   /// /.slot-machine/hooks/NAME/FORGE; null without.
   const std::shared_ptr<triggers::Receiver>& webhooks() const { return webhooks_; }
-  /// After the App is restored: deploys accepted webhook deliveries, and obtains or renews
-  /// the app's certificate (tls.acme).
+  /// After the App is restored: deploys accepted webhook deliveries, obtains or renews the
+  /// app's certificate (tls.acme), sends its notifications (notify).
   void start_triggers();
+  /// Webhook deliveries get 503 and notifications stop (what is undelivered stays in the
+  /// app's outbox); before the App stops. Idempotent.
+  void stop_triggers();
   app::Listed listed() const;
   /// A reload changed only how the app is reached (hosts, strip_prefix, canonical_host).
   void reroute(config::AppEntry entry) { spec_.entry = std::move(entry); }
@@ -80,6 +84,7 @@ class Hosted {
   std::shared_ptr<app::App> app_;
   std::shared_ptr<triggers::Receiver> webhooks_;  // after the App: stopped before it goes
   std::unique_ptr<edge::acme::Manager> acme_;     // its thread feeds the proxy
+  std::unique_ptr<notify::Notifier> notifier_;    // listens to the App's events
 };
 
 /// Where a server's apps receive webhooks: kHooksPath/NAME/FORGE.

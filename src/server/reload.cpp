@@ -98,6 +98,7 @@ api::ReloadAnswer Server::reload() {
       continue;
     }
     if (old) {
+      old->stop_triggers();  // its outbox and webhooks are the new one's from now on
       if (old->app()) old->app()->hand_over();  // its processes run on, adopted by the new App
       replaced_old.push_back(old);
       changes["changed"].push_back(name);

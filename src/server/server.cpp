@@ -179,8 +179,7 @@ std::unique_ptr<notify::Notifier> make_notifier(const config::Config& cfg, const
 
 Server::StopUsers::~StopUsers() {
   if (s.webhooks_) s.webhooks_->stop();  // deploys through the daemon
-  for (const auto& h : s.hosted_)
-    if (h->webhooks()) h->webhooks()->stop();
+  for (const auto& h : s.hosted_) h->stop_triggers();
   if (s.notifier_) s.notifier_->stop();  // listens to its events
 }
 
@@ -236,8 +235,7 @@ void Server::restore_all(const std::vector<std::shared_ptr<Hosted>>& apps) {
 }
 
 void Server::stop_all(const std::vector<std::shared_ptr<Hosted>>& apps) {
-  for (const auto& h : apps)
-    if (h->webhooks()) h->webhooks()->stop();  // deliveries get 503
+  for (const auto& h : apps) h->stop_triggers();  // deliveries get 503; notices stay in the outbox
   for (const auto& h : apps)
     if (h->app()) h->app()->begin_shutdown();
   for_each_app(apps, [](app::App& a) { a.shutdown(); });
@@ -271,7 +269,7 @@ Server::Server(const StartOptions& opts, Settings settings, const service::Liste
                                       [w = webhooks_](const proxy::LocalRequest& r) { return w->handle(r); })
                          : make_proxy(opts, cfg_, given, challenges_, "", {})),
       acme_(make_acme(cfg_, data_dir_, challenges_, proxy_.get())),
-      notifier_(make_notifier(cfg_, opts, data_dir_)),
+      notifier_(server_cfg_ ? nullptr : make_notifier(cfg_, opts, data_dir_)),  // a server's apps: each its own
       directory_(server_cfg_.has_value()),
       exporter_(proxy_.get(), server_cfg_.has_value()),
       dashboard_(directory_, security_.token, !security_.tls.cert.empty()),
@@ -401,8 +399,7 @@ void Server::finish_after_hand_over() {
   if (webhooks_) webhooks_->stop();  // deliveries get 503 here; the new daemon takes them
   {
     std::lock_guard lock(apps_mu_);
-    for (const auto& h : hosted_)
-      if (h->webhooks()) h->webhooks()->stop();
+    for (const auto& h : hosted_) h->stop_triggers();
   }
   std::thread api([this] { api_.stop(); });
   if (proxy_) proxy_->hand_over(Clock::now() + std::chrono::milliseconds(cfg_.drain_timeout_ms));
@@ -419,7 +416,7 @@ void Server::shut_down(int signal) {
     apps = hosted_;
   }
   for (const auto& h : apps) {
-    if (h->webhooks()) h->webhooks()->stop();
+    h->stop_triggers();
     if (h->app()) h->app()->begin_shutdown();
   }
   if (webhooks_) webhooks_->stop();

@@ -74,9 +74,10 @@ Settings read_server_settings(const StartOptions& opts) {
   if (s.cfg.acme)
     log::info("HTTPS on port {}: each app's certificate for its hosts from {}; plain HTTP on port {} redirects to "
               "it", s.cfg.tls_port, s.cfg.acme_directory_url, s.cfg.port);
-  if (!s.cfg.notify.empty() || s.cfg.github)
-    throw config::ConfigError("\"notify\" and \"github\" with \"apps\" are not supported by this version yet; "
-                              "remove them, or run one daemon per app");
+  if (s.cfg.github)
+    throw config::ConfigError("\"github\" (deployments of one GitHub repository) with \"apps\" is not supported by "
+                              "this version yet: each app has its own repository; remove it, or run one daemon per "
+                              "app");
   s.security = api_security(s.cfg);
   return s;
 }
