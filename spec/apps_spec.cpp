@@ -428,7 +428,13 @@ TEST_CASE("apps: /metrics labels every per-app series with app, counts each app'
   REQUIRE(deploy_app(d, "shop", "no-such-revision").status == 404);
   for (int i = 0; i < 3; ++i) CHECK(get_host(port, "blog.test").status == 200);
   CHECK(get_host(port, "shop.test").status == 503);
-  const Http m = http_get(d.api_port(), "/metrics");
+  // A request is counted once its answer is written, which its client may read first.
+  Http m;
+  CHECK(eventually([&] {
+    m = http_get(d.api_port(), "/metrics");
+    return m.body.find("slot_machine_app_requests_total{app=\"shop\",code=\"5xx\"} 1") != std::string::npos &&
+           m.body.find("slot_machine_app_requests_total{app=\"blog\",code=\"2xx\"} 3") != std::string::npos;
+  }, 5s));
   REQUIRE(m.status == 200);
   CHECK(m.body.find("slot_machine_deploys_total{app=\"blog\",result=\"ok\"} 1") != std::string::npos);
   CHECK(m.body.find("slot_machine_live_healthy{app=\"blog\"} 1") != std::string::npos);
@@ -616,4 +622,19 @@ TEST_CASE("apps: each app as its own system user: its processes, slots and data 
   CHECK(uid_of(app_status(d, "blog")["live_pid"]) == static_cast<int>(getpwnam("nobody")->pw_uid));
   REQUIRE(stat((blog_dir / "slot-b" / "VERSION").c_str(), &st) == 0);
   CHECK(st.st_uid == getpwnam("nobody")->pw_uid);
+}
+
+TEST_CASE("apps: `hook install` in an app's repository records that app; outside every app's it says to pass --app") {
+  HostedApp blog("blog", {"blog.test"});
+  AppRepo server;
+  server_config(server, {&blog});
+  auto r = run({slot_machine_bin(), "hook", "install", "--config", server.config_path().string()}, blog.repo.dir());
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  const std::string hook = read_file(blog.repo.dir() / ".git" / "hooks" / "pre-receive");
+  CHECK_MESSAGE(hook.find("--app 'blog'") != std::string::npos, hook);
+  AppRepo other;
+  r = run({slot_machine_bin(), "hook", "install", "--config", server.config_path().string()}, other.dir());
+  CHECK(r.exit_code == 1);
+  CHECK_MESSAGE(r.err.find("has this repository as its \"repo\" (apps: blog); pass --app NAME") != std::string::npos,
+                r.err);
 }

@@ -46,6 +46,7 @@ App::App(config::Config cfg, Paths paths, git::Repository repo, process::Reaper&
       if (const auto err = files::chown_tree(paths_.data_dir, cfg_.run_uid, cfg_.run_gid); !err.empty())
         log::info("warning: {}", err);
     fs::permissions(paths_.data_dir, fs::perms::owner_all, fs::perm_options::replace);
+    run_home_ = home_of_run_user();
   }
   journal_ = journal_to(events_, paths_.data_dir / "journal.ndjson");
   monitor_ = std::thread([this] { monitor(); });

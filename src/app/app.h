@@ -236,6 +236,8 @@ class App {
   /// With "user": makes `dir` (a slot just checked out) and the shared directories the
   /// app user's. "" or what failed.
   std::string give_to_app_user(const std::filesystem::path& dir) const;
+  /// With "user": the user's home when it is its own, else <data>/home made its own.
+  std::filesystem::path home_of_run_user() const;
   std::string start_app(Slot& slot, const std::string& commit, const Ports& ports);
   void stop_app(Slot& slot, const char* why);
   /// Direct mode: stop the live app so the new one can bind. True when it did.
@@ -304,6 +306,7 @@ class App {
   std::string previous_replaced_;  // see Status::previous_replaced
 
   const std::map<std::string, std::string> base_env_;  // the daemon's environment
+  std::filesystem::path run_home_;  // with "user": HOME for its commands (set in the constructor)
 
   std::atomic<bool> stopping_{false};
   std::atomic<bool> handed_over_{false};  // the apps belong to a newer daemon

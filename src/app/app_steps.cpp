@@ -1,7 +1,12 @@
 #include "app/app.h"
 
 #include <pwd.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <algorithm>
 #include <deque>
@@ -63,12 +68,30 @@ std::map<std::string, std::string> App::app_env(const Slot& slot, const std::str
   if (cfg_.run_uid >= 0) {  // its own user's home and name, not the daemon's
     passwd pw{}, *found = nullptr;
     std::vector<char> buf(16384);
-    if (getpwuid_r(static_cast<uid_t>(cfg_.run_uid), &pw, buf.data(), buf.size(), &found) == 0 && found) {
-      env["HOME"] = found->pw_dir;
+    if (getpwuid_r(static_cast<uid_t>(cfg_.run_uid), &pw, buf.data(), buf.size(), &found) == 0 && found)
       env["USER"] = env["LOGNAME"] = found->pw_name;
-    }
+    env["HOME"] = run_home_.string();
   }
   return env;
+}
+
+fs::path App::home_of_run_user() const {
+  passwd pw{}, *found = nullptr;
+  std::vector<char> buf(16384);
+  struct stat st {};
+  // A system user's home is often not its own (www-data's /var/www, nobody's
+  // /nonexistent), and tools such as npm write their caches there: then the app gets
+  // <data>/home, its own.
+  if (getpwuid_r(static_cast<uid_t>(cfg_.run_uid), &pw, buf.data(), buf.size(), &found) == 0 && found &&
+      stat(found->pw_dir, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == static_cast<uid_t>(cfg_.run_uid))
+    return found->pw_dir;
+  const fs::path home = paths_.data_dir / "home";
+  std::error_code ec;
+  fs::create_directories(home, ec);
+  if (lchown(home.c_str(), cfg_.run_uid, cfg_.run_gid) != 0 || ec)
+    log::info("warning: cannot make {} the app user's home: {}", home.string(), ec ? ec.message() : strerror(errno));
+  fs::permissions(home, fs::perms::owner_all, fs::perm_options::replace, ec);
+  return home;
 }
 
 std::string App::give_to_app_user(const fs::path& dir) const {
