@@ -1,5 +1,7 @@
 // The daemon's API in process: a real ApiServer and App (direct mode, an empty
-// repository, so no revision resolves and nothing is ever started), fed requests whose
+// repository, so no revision resolves and nothing is ever started), listed as the app
+// "one" beside an app "two" that does not run (so /apps/NAME/ routes reach both the App
+// and the refusals, and unprefixed ones the 400 of several apps), fed requests whose
 // method, path, query, headers and body come from the input:
 //   byte 0 picks the method; then lines: the target, header lines, an empty line, body.
 // Every answer must be a well-formed HTTP response; the server must answer at all (no
@@ -7,11 +9,13 @@
 // leaves, by design.
 #include <cstdint>
 #include <cstdio>
+#include <memory>
 #include <optional>
 #include <string>
 #include <thread>
 
 #include "api/server.h"
+#include "app/directory.h"
 #include "app/router.h"
 #include "fuzz_support.h"
 #include "git/git.h"
@@ -24,7 +28,8 @@ struct World {
   sm::git::Library library;
   sm::process::Reaper reaper;
   sm::app::DirectRouter router{sm::app::Ports{fuzz::free_port(), fuzz::free_port()}};
-  std::optional<sm::app::App> daemon;
+  std::shared_ptr<sm::app::App> daemon;
+  sm::app::Directory apps{true};
   std::optional<sm::api::ApiServer> server;
   int port = fuzz::free_port();
 
@@ -33,10 +38,12 @@ struct World {
     cfg.start_command = "exit 3";
     cfg.health_timeout_ms = 50;
     cfg.drain_timeout_ms = 0;
-    daemon.emplace(cfg, sm::app::Paths{fuzz::scratch() / "data"},
-                   sm::git::Repository::open(fuzz::scratch() / "repo"), reaper, router);
+    daemon = std::make_shared<sm::app::App>(cfg, sm::app::Paths{fuzz::scratch() / "data", ""},
+                                            sm::git::Repository::open(fuzz::scratch() / "repo"), reaper, router);
     daemon->restore();
-    server.emplace(*daemon);
+    apps.publish({{"one", {"one.test"}, fuzz::scratch() / "repo", daemon, ""},
+                  {"two", {"two.test"}, "/nonexistent", nullptr, "its config is missing"}});
+    server.emplace(apps);
     server->bind("127.0.0.1", port);
     server->serve();  // POST /upgrade answers 501: no upgrade is wired here
   }
