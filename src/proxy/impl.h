@@ -1,7 +1,8 @@
 #pragma once
-// The proxy's inside, shared by its two halves: proxy.cpp accepts clients, reads and
-// checks their requests and routes them; upstream.cpp talks to the apps (connect,
-// forward a request and its response, tunnel an Upgrade).
+// The proxy's inside, shared by its parts: proxy.cpp accepts clients, reads and checks
+// their requests and routes them; routes.cpp keeps where they go (the route snapshot
+// and its writers, the host-routing answers, the counters); upstream.cpp talks to the
+// apps (connect, forward a request and its response, tunnel an Upgrade).
 
 #include <boost/beast/http.hpp>
 
