@@ -108,6 +108,26 @@ TEST_CASE("apps: an app whose own file is bad is listed with its error and serve
   CHECK(refused.status == 503);
   CHECK(refused.json_body()["error"].get<std::string>().find("slot-machine reload") != std::string::npos);
   CHECK(d.log().find("app shop does not run") != std::string::npos);
+
+  // As the error says: fix it, reload, and it runs.
+  shop.repo.write_config();
+  REQUIRE(http_post(d.api_port(), "/reload", "{}").status == 200);
+  CHECK(deploy_app(d, "shop", shop.commits[0]).status == 200);
+  CHECK(get_host(port, "shop.test").body.find("v1 of shop") != std::string::npos);
+  // What was wrong may be outside the config (a repository created since): a reload
+  // tries an app that did not run again, its entry and file unchanged.
+  TempDir later;
+  HostedApp wiki("wiki", {"wiki.test"});
+  json entry = wiki.entry();
+  entry["repo"] = (later.path / "wiki").string();
+  server_config(server, {&blog, &shop}, {{"apps", {{"wiki", entry}}}});
+  REQUIRE(http_post(d.api_port(), "/reload", "{}").status == 200);
+  CHECK(http_get(d.api_port(), "/apps/wiki/status").status == 503);
+  sh("git clone -q " + wiki.repo.dir().string() + " wiki", later.path);
+  const Http again = http_post(d.api_port(), "/reload", "{}");
+  CHECK_MESSAGE(again.json_body()["apps"]["changed"] == json{"wiki"}, again.body);
+  CHECK(deploy_app(d, "wiki", wiki.commits[0]).status == 200);
+  CHECK(get_host(port, "wiki.test").body.find("v1 of wiki") != std::string::npos);
 }
 
 TEST_CASE("apps: configs that cannot run are refused at start, naming the app and field") {

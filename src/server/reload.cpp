@@ -86,7 +86,9 @@ api::ReloadAnswer Server::reload() {
     const std::string name = spec.entry.name;
     for (const auto& w : spec.warnings) log::info("app {}: warning: {}", name, w);
     const auto old = find_old(name);
-    if (old && old->spec().same_app(spec)) {
+    // An app that did not run is tried again even when its entry and file are the same:
+    // what was wrong may have been outside them (a repository or user created since).
+    if (old && old->app() && old->spec().same_app(spec)) {
       now.push_back(old);
       changes["unchanged"].push_back(name);
       continue;
