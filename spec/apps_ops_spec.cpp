@@ -142,6 +142,14 @@ TEST_CASE("apps: reload adds, removes and reroutes apps; the unchanged keep thei
   r = cli_in(d, server.home(), {"apps"});
   CHECK(r.out.find("shop") != std::string::npos);
   CHECK(r.out.find("wiki") == std::string::npos);
+
+  // The blog's own file made invalid: nothing can adopt its process, which is drained and
+  // stopped (no orphan); the blog is listed with the error.
+  std::ofstream(blog.repo.config_path()) << R"({"start_command": ""})";
+  REQUIRE(http_post(d.api_port(), "/reload", "{}").status == 200);
+  CHECK(eventually([&] { return kill(blog_pid, 0) != 0; }, 10s));
+  CHECK(http_get(d.api_port(), "/apps/blog/status").status == 503);
+  CHECK(get_host(port, "blog.test").status == 404);
 }
 
 TEST_CASE("apps: upgrade hands every app to the new daemon (same pids), under load") {

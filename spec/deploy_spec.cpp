@@ -177,7 +177,7 @@ TEST_CASE("a failing setup fails the deploy with its output; live is untouched")
 }
 
 TEST_CASE("a failed deploy starts the old live slot again and never claims an overwritten previous") {
-  Site site({{"vA"}, {"vB"}, {"bad", "--start-unhealthy"}}, {{"health_timeout_ms", 800}});
+  Site site({{"vA"}, {"vB"}, {"bad", "--start-unhealthy"}}, {{"health_timeout_ms", 2000}});
   Daemon& d = site.d;
   const std::string a = site.commits[0], b = site.commits[1], bad = site.commits[2];
   REQUIRE(d.deploy(a).status == 200);
@@ -292,7 +292,9 @@ TEST_CASE("a rollback whose slot fails to come up is a 500 and the live version 
 
 TEST_CASE("deploying the live commit does nothing (unchanged: true) unless forced; a deploy that destroys the "
           "rollback target says so in its answer, the journal, status and the CLI") {
-  Site site({{"v1"}, {"v2"}, {"bad", "--start-unhealthy"}}, {{"health_timeout_ms", 800}}, kProxyMode);
+  // Time enough for a good version to answer on a loaded machine (800 ms was seen to
+  // fail a good deploy with 4 spec shards running); the bad one fails after it.
+  Site site({{"v1"}, {"v2"}, {"bad", "--start-unhealthy"}}, {{"health_timeout_ms", 2500}}, kProxyMode);
   Daemon& d = site.d;
   const std::string v1 = site.commits[0], v2 = site.commits[1], bad = site.commits[2];
   REQUIRE(d.deploy(v1).status == 200);

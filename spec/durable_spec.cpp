@@ -153,7 +153,8 @@ TEST_CASE("durable: a corrupt state file is a warning and a fresh start; nothing
 }
 
 TEST_CASE("history: every deploy, failure and rollback, newest first, over the API and the CLI") {
-  Site site({{"vA"}, {"vB"}, {"bad", "--start-unhealthy"}}, {{"health_timeout_ms", 300}});
+  // Time enough for the good versions on a loaded machine (300 ms was seen to fail one).
+  Site site({{"vA"}, {"vB"}, {"bad", "--start-unhealthy"}}, {{"health_timeout_ms", 2000}});
   Daemon& d = site.d;
   const std::string a = site.commits[0], b = site.commits[1], bad = site.commits[2];
   REQUIRE(d.deploy(a).status == 200);

@@ -75,7 +75,7 @@ TEST_CASE("progress: a streamed deploy shows every stage and setup line, then th
 }
 
 TEST_CASE("progress: the CLI prints each stage with its duration, setup output indented") {
-  Site site({{"vA"}, {"bad", "--start-unhealthy"}}, {{"setup_command", "echo installing $(cat VERSION)"}, {"health_timeout_ms", 700}}, kProxyMode);
+  Site site({{"vA"}, {"bad", "--start-unhealthy"}}, {{"setup_command", "echo installing $(cat VERSION)"}, {"health_timeout_ms", 2000}}, kProxyMode);
   Daemon& d = site.d;
   const std::string a = site.commits[0], bad = site.commits[1];
   auto r = d.cli({"deploy", a});

@@ -139,7 +139,7 @@ TEST_CASE("proxy: bad requests get 400/431, X-Forwarded-* reach the app, Host is
 }
 
 TEST_CASE("proxy: a failed deploy never touches the live app; crashes answer 502") {
-  Site site({{"vA"}, {"bad", "--start-unhealthy"}}, {{"health_timeout_ms", 500}}, kProxyMode);
+  Site site({{"vA"}, {"bad", "--start-unhealthy"}}, {{"health_timeout_ms", 2000}}, kProxyMode);
   Daemon& d = site.d;
   const std::string a = site.commits[0], bad = site.commits[1];
   REQUIRE(d.deploy(a).status == 200);

@@ -99,17 +99,23 @@ api::ReloadAnswer Server::reload() {
       changes["rerouted"].push_back(name);
       continue;
     }
+    auto h = std::make_shared<Hosted>(std::move(spec), data_dir_ / "apps" / name, reaper_, proxy_.get(),
+                                      reserved_ports(), true, &challenges_);
+    if (!h->app()) log::info("app {} does not run: {}", name, h->listed().error);
     if (old) {
       old->stop_triggers();  // its outbox and webhooks are the new one's from now on
-      if (old->app()) old->app()->hand_over();  // its processes run on, adopted by the new App
-      replaced_old.push_back(old);
+      if (old->app() && h->app()) {
+        old->app()->hand_over();  // its processes run on, adopted by the new App
+        replaced_old.push_back(old);
+      } else if (old->app()) {
+        removed.push_back(old);  // nothing can adopt its processes: drained and stopped
+      } else {
+        replaced_old.push_back(old);
+      }
       changes["changed"].push_back(name);
     } else {
       changes["added"].push_back(name);
     }
-    auto h = std::make_shared<Hosted>(std::move(spec), data_dir_ / "apps" / name, reaper_, proxy_.get(),
-                                      reserved_ports(), true, &challenges_);
-    if (!h->app()) log::info("app {} does not run: {}", name, h->listed().error);
     added.push_back(h);
     now.push_back(h);
   }
