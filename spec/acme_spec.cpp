@@ -23,6 +23,7 @@
 #include <fstream>
 #include <thread>
 
+#include "apps_support.h"
 #include "harness.h"
 #include "harness_process.h"
 #include "service_support.h"
@@ -356,20 +357,13 @@ TEST_CASE("ACME with several apps: each app gets its own certificate for its hos
   const int http_port = free_port(), tls_port = free_port();
   Pebble ca(server, http_port);
   ca.point("bad.test", "192.0.2.1");  // the CA cannot reach it: that app's order fails
-  json c = server.write_config({{"start_command", nullptr}, {"health_endpoint", nullptr},
-                                {"health_timeout_ms", nullptr}, {"drain_timeout_ms", nullptr},
-                                {"internal_port", nullptr}, {"port", http_port}});
+  json c = server_fields(server, {{"port", http_port}});
   c["tls"] = {{"port", tls_port},
               {"acme", {{"email", "ops@app.test"}, {"directory_url", ca.directory_url()},
                         {"ca_file", ca.ca_file().string()}}}};
-  auto entry = [](const AppRepo& r, std::vector<std::string> hosts) {
-    json e{{"repo", r.dir().string()}, {"hosts", hosts}, {"config", r.config_path().string()}};
-    if (geteuid() == 0) e["user"] = "root";
-    return e;
-  };
-  c["apps"] = {{"blog", entry(blog, {"blog.test", "www.blog.test"})},
-               {"shop", entry(shop, {"shop.test", "*.shop.test"})},
-               {"bad", entry(bad, {"bad.test"})}};
+  c["apps"] = {{"blog", app_entry(blog, {"blog.test", "www.blog.test"})},
+               {"shop", app_entry(shop, {"shop.test", "*.shop.test"})},
+               {"bad", app_entry(bad, {"bad.test"})}};
   std::ofstream(server.config_path()) << c.dump(2);
   Daemon d(server, kProxyMode);
   REQUIRE(http_post(d.api_port(), "/apps/blog/deploy", json{{"commit", b1}}.dump()).status == 200);

@@ -1,5 +1,5 @@
 #pragma once
-// What the several-apps specs share (apps_spec, apps_ops_spec, apps_edge_spec): an app
+// What the several-apps specs share (apps_*_spec, and acme_ and notify_spec's cases of several apps): an app
 // of a server (its repository and own file), the server config naming them, and
 // requests by Host, per app and from the CLI.
 
@@ -16,29 +16,18 @@
 
 namespace spec {
 
-/// An app of a server: its repository, with testapp commits, and its own file (written
-/// by AppRepo::write_config: the ports there are ignored by the server).
-struct HostedApp {
-  HostedApp(const std::string& name, std::vector<std::string> hosts, const json& own = json::object())
-      : name(name), hosts(std::move(hosts)) {
-    repo.write_config(own);
-    commits.push_back(repo.commit("v1 of " + name));
-  }
-  /// Its entry in the server config; run by the suite as root, it says so ("user": "root").
-  json entry() const {
-    json e{{"repo", repo.dir().string()}, {"hosts", hosts}, {"config", repo.config_path().string()}};
-    if (geteuid() == 0) e["user"] = "root";
-    return e;
-  }
-  std::string name;
-  std::vector<std::string> hosts;
-  AppRepo repo;
-  std::vector<std::string> commits;
-};
+/// The server config's entry for an app whose repository and own file `repo` holds,
+/// reached at `hosts`. The suite runs as root in CI, where an app must say so.
+inline json app_entry(const AppRepo& repo, const std::vector<std::string>& hosts) {
+  json e{{"repo", repo.dir().string()}, {"hosts", hosts}, {"config", repo.config_path().string()}};
+  if (geteuid() == 0) e["user"] = "root";
+  return e;
+}
 
-/// A server config in server.home() naming `apps`, with `extra` server fields (the
-/// ports of the first one written kept).
-inline json server_config(AppRepo& server, const std::vector<HostedApp*>& apps, const json& extra = json::object()) {
+/// The server's fields written to server.config_path() (fresh ports the first time, the
+/// same ones after), with `overrides`, and none of an app's (AppRepo writes those): the
+/// start of a server config, whose "apps" the caller adds.
+inline json server_fields(AppRepo& server, const json& overrides = json::object()) {
   json first{{"start_command", nullptr},
              {"health_endpoint", nullptr},
              {"health_timeout_ms", nullptr},
@@ -48,7 +37,29 @@ inline json server_config(AppRepo& server, const std::vector<HostedApp*>& apps, 
     first["port"] = server.config()["port"];
     first["api_port"] = server.config()["api_port"];
   }
-  json c = server.write_config(first);
+  first.merge_patch(overrides);
+  return server.write_config(first);
+}
+
+/// An app of a server: its repository, with testapp commits, and its own file (written
+/// by AppRepo::write_config: the ports there are ignored by the server).
+struct HostedApp {
+  HostedApp(const std::string& name, std::vector<std::string> hosts, const json& own = json::object())
+      : name(name), hosts(std::move(hosts)) {
+    repo.write_config(own);
+    commits.push_back(repo.commit("v1 of " + name));
+  }
+  json entry() const { return app_entry(repo, hosts); }
+  std::string name;
+  std::vector<std::string> hosts;
+  AppRepo repo;
+  std::vector<std::string> commits;
+};
+
+/// A server config in server.home() naming `apps`, with `extra` server fields (the
+/// ports of the first one written kept).
+inline json server_config(AppRepo& server, const std::vector<HostedApp*>& apps, const json& extra = json::object()) {
+  json c = server_fields(server);
   json list = json::object();
   for (const auto* a : apps) list[a->name] = a->entry();
   c["apps"] = list;

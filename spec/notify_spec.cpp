@@ -11,6 +11,7 @@
 #include <fstream>
 #include <mutex>
 
+#include "apps_support.h"
 #include "harness.h"
 
 using namespace spec;
@@ -277,17 +278,10 @@ TEST_CASE("notify with several apps: every app's notices go to the server's targ
   AppRepo blog, shop, server;
   for (auto* a : {&blog, &shop}) a->write_config();
   const std::string b1 = blog.commit("v1 of blog"), s1 = shop.commit("v1 of shop");
-  json c = server.write_config({{"start_command", nullptr}, {"health_endpoint", nullptr},
-                                {"health_timeout_ms", nullptr}, {"drain_timeout_ms", nullptr},
-                                {"internal_port", nullptr}});
+  json c = server_fields(server);
   c["notify"] = {{{"url", rx.url("/json")}}, {{"url", rx.url("/slack")}, {"format", "slack"},
                                               {"events", {"deploy_succeeded"}}}};
-  auto entry = [](const AppRepo& r, const std::string& host) {
-    json e{{"repo", r.dir().string()}, {"hosts", {host}}, {"config", r.config_path().string()}};
-    if (geteuid() == 0) e["user"] = "root";
-    return e;
-  };
-  c["apps"] = {{"blog", entry(blog, "blog.test")}, {"shop", entry(shop, "shop.test")}};
+  c["apps"] = {{"blog", app_entry(blog, {"blog.test"})}, {"shop", app_entry(shop, {"shop.test"})}};
   std::ofstream(server.config_path()) << c.dump(2);
   Daemon d(server, kProxyMode);
   REQUIRE(http_post(d.api_port(), "/apps/blog/deploy", json{{"commit", b1}}.dump()).status == 200);

@@ -16,18 +16,16 @@
 namespace sm::server {
 namespace fs = std::filesystem;
 
-bool AppSpec::same_app(const AppSpec& o) const {
+bool AppSpec::same_settings(const AppSpec& o) const {
   const auto& a = entry;
   const auto& b = o.entry;
-  auto host_texts = [](const config::AppEntry& e) {
-    std::vector<std::string> out;
-    for (const auto& h : e.hosts) out.push_back(h.text());
-    return out;
-  };
   return a.name == b.name && a.repo == b.repo && a.config == b.config && a.user == b.user && a.group == b.group &&
-         host_texts(a) == host_texts(b) &&
-         a.strip_prefix == b.strip_prefix && a.canonical_host == b.canonical_host && error == o.error &&
-         file_text == o.file_text;
+         error == o.error && file_text == o.file_text;
+}
+
+bool AppSpec::same_app(const AppSpec& o) const {
+  return same_settings(o) && entry.hosts == o.entry.hosts && entry.strip_prefix == o.entry.strip_prefix &&
+         entry.canonical_host == o.entry.canonical_host;
 }
 
 std::vector<AppSpec> app_specs(const config::ServerConfig& server) {

@@ -33,6 +33,9 @@ struct AppSpec {
   std::vector<std::string> warnings;  // from its own file
   std::string error;                  // its own file is unusable ("" when it is fine)
   std::string file_text;              // what its own file held, to tell a change
+  /// `o` runs the same app: all but how it is reached (hosts, prefix, canonical host).
+  bool same_settings(const AppSpec& o) const;
+  /// `o` is the same app reached the same way.
   bool same_app(const AppSpec& o) const;
 };
 

@@ -31,14 +31,6 @@ std::vector<std::string> unapplied(const config::Config& a, const config::Config
   return out;
 }
 
-/// Whether two specs differ only in how the app is routed to (hosts, prefix, canonical
-/// host): the same App serves on, routed anew.
-bool only_routes_differ(const AppSpec& a, const AppSpec& b) {
-  return a.entry.name == b.entry.name && a.entry.repo == b.entry.repo && a.entry.config == b.entry.config &&
-         a.entry.user == b.entry.user && a.entry.group == b.entry.group &&
-         a.error == b.error && a.file_text == b.file_text;
-}
-
 }  // namespace
 
 api::ReloadAnswer Server::reload() {
@@ -73,8 +65,7 @@ api::ReloadAnswer Server::reload() {
   std::vector<std::unique_lock<std::mutex>> held;
   for (const auto& spec : specs) {
     const auto old = find_old(spec.entry.name);
-    if (!old || !old->app() || only_routes_differ(old->spec(), spec)) continue;
-    if (old->spec().same_app(spec)) continue;
+    if (!old || !old->app() || old->spec().same_settings(spec)) continue;
     held.push_back(old->app()->hold_operations());
     if (!held.back())
       return {409, {{"success", false},
@@ -93,7 +84,7 @@ api::ReloadAnswer Server::reload() {
       changes["unchanged"].push_back(name);
       continue;
     }
-    if (old && old->app() && only_routes_differ(old->spec(), spec)) {
+    if (old && old->app() && old->spec().same_settings(spec)) {  // only how it is reached changed
       old->reroute(spec.entry);
       now.push_back(old);
       changes["rerouted"].push_back(name);
