@@ -89,20 +89,7 @@ ten_threads=$(awk '$1 == "Threads:" { print $2 }' "/proc/$daemon/status")
 free_port ngx
 mkdir -p "$work/nginx"
 {
-  cat <<CONF
-worker_processes 1;
-daemon off;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $work/nginx/body;
-  proxy_temp_path $work/nginx/proxy;
-  fastcgi_temp_path $work/nginx/fastcgi;
-  uwsgi_temp_path $work/nginx/uwsgi;
-  scgi_temp_path $work/nginx/scgi;
-CONF
+  nginx_conf_head
   for i in $(seq 0 $((apps - 1))); do
     live=$(status_field "$api" "app$i" live_port)
     cat <<CONF
@@ -123,10 +110,7 @@ CONF
   done
   echo "}"
 } > "$work/nginx/nginx.conf"
-nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" 2>"$work/nginx/stderr" &
-pids+=($!)
-wait_port "$ngx"
-ngx_worker=$(pgrep -P "${pids[-1]}" | head -n 1)
+run_nginx "$ngx"
 
 # wrk scripts: every request to one host, or round-robin over the 10 (first `n` hosts).
 cat > "$work/one.lua" <<'LUA'

@@ -45,13 +45,11 @@ median() {
 }
 
 
-# Starts nginx as the reference: 1 worker, keep-alive upstream to 127.0.0.1:$2, listening
-# on 127.0.0.1:$1; $3 (optional) follows the port on the listen line ("ssl") and $4 is
-# added to the server block (ssl_certificate ...). Its master joins $pids; $ngx_worker
-# is its worker's pid.
-start_nginx() {
-  mkdir -p "$work/nginx"
-  cat > "$work/nginx/nginx.conf" <<CONF
+# The head of an nginx.conf in $work/nginx: 1 worker (as many as the proxy has event
+# loops), no access log, its temporary files in $work; the caller adds its upstream and
+# server blocks and closes the http block.
+nginx_conf_head() {
+  cat <<CONF
 worker_processes 1;
 daemon off;
 pid $work/nginx/nginx.pid;
@@ -64,6 +62,26 @@ http {
   fastcgi_temp_path $work/nginx/fastcgi;
   uwsgi_temp_path $work/nginx/uwsgi;
   scgi_temp_path $work/nginx/scgi;
+CONF
+}
+
+# Runs nginx with $work/nginx/nginx.conf and waits for it on port $1; its master joins
+# $pids and $ngx_worker is its worker's pid.
+run_nginx() {
+  nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" 2>"$work/nginx/stderr" &
+  pids+=($!)
+  wait_port "$1"
+  ngx_worker=$(pgrep -P "${pids[-1]}" | head -n 1)
+}
+
+# Starts nginx as the reference: 1 worker, keep-alive upstream to 127.0.0.1:$2, listening
+# on 127.0.0.1:$1; $3 (optional) follows the port on the listen line ("ssl") and $4 is
+# added to the server block (ssl_certificate ...).
+start_nginx() {
+  mkdir -p "$work/nginx"
+  {
+    nginx_conf_head
+    cat <<CONF
   upstream app { server 127.0.0.1:$2; keepalive 64; }
   server {
     listen 127.0.0.1:$1 ${3:-};
@@ -79,8 +97,6 @@ http {
   }
 }
 CONF
-  nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" 2>"$work/nginx/stderr" &
-  pids+=($!)
-  wait_port "$1"
-  ngx_worker=$(pgrep -P "${pids[-1]}" | head -n 1)
+  } > "$work/nginx/nginx.conf"
+  run_nginx "$1"
 }
