@@ -91,22 +91,7 @@ mkdir -p "$work/nginx"
 {
   nginx_conf_head
   for i in $(seq 0 $((apps - 1))); do
-    live=$(status_field "$api" "app$i" live_port)
-    cat <<CONF
-  upstream app$i { server 127.0.0.1:$live; keepalive 64; }
-  server {
-    listen 127.0.0.1:$ngx;
-    server_name app$i.test;
-    location / {
-      proxy_pass http://app$i;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host \$host;
-      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-      proxy_set_header X-Forwarded-Proto \$scheme;
-    }
-  }
-CONF
+    nginx_proxy_block "app$i" "$(status_field "$api" "app$i" live_port)" "127.0.0.1:$ngx" "server_name app$i.test;"
   done
   echo "}"
 } > "$work/nginx/nginx.conf"

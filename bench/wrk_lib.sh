@@ -74,20 +74,18 @@ run_nginx() {
   ngx_worker=$(pgrep -P "${pids[-1]}" | head -n 1)
 }
 
-# Starts nginx as the reference: 1 worker, keep-alive upstream to 127.0.0.1:$2, listening
-# on 127.0.0.1:$1; $3 (optional) follows the port on the listen line ("ssl") and $4 is
-# added to the server block (ssl_certificate ...).
-start_nginx() {
-  mkdir -p "$work/nginx"
-  {
-    nginx_conf_head
-    cat <<CONF
-  upstream app { server 127.0.0.1:$2; keepalive 64; }
+# An upstream named $1 (keep-alive to 127.0.0.1:$2) and a server block listening on
+# "$3" that proxies to it as the benchmarks compare: HTTP/1.1 upstream, Host and
+# X-Forwarded-* set. $4 (optional) is added to the server block (server_name,
+# ssl_certificate ...).
+nginx_proxy_block() {
+  cat <<CONF
+  upstream $1 { server 127.0.0.1:$2; keepalive 64; }
   server {
-    listen 127.0.0.1:$1 ${3:-};
+    listen $3;
     ${4:-}
     location / {
-      proxy_pass http://app;
+      proxy_pass http://$1;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       proxy_set_header Host \$host;
@@ -95,8 +93,18 @@ start_nginx() {
       proxy_set_header X-Forwarded-Proto \$scheme;
     }
   }
-}
 CONF
+}
+
+# Starts nginx as the reference: 1 worker, keep-alive upstream to 127.0.0.1:$2, listening
+# on 127.0.0.1:$1; $3 (optional) follows the port on the listen line ("ssl") and $4 is
+# added to the server block (ssl_certificate ...).
+start_nginx() {
+  mkdir -p "$work/nginx"
+  {
+    nginx_conf_head
+    nginx_proxy_block app "$2" "127.0.0.1:$1 ${3:-}" "${4:-}"
+    echo "}"
   } > "$work/nginx/nginx.conf"
   run_nginx "$1"
 }

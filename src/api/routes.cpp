@@ -80,7 +80,7 @@ std::shared_ptr<app::App> ApiServer::app_of(const httplib::Request& req, httplib
   const auto list = apps_.list();
   const bool named = req.matches.size() > 1 && req.matches[1].matched;
   auto found = app::Directory::lookup(*list, named ? std::optional(req.matches[1].str()) : std::nullopt);
-  if (found.app) return found.app;
+  if (found.listed) return found.listed->app;
   json body{{"error", found.error}};
   if (found.status == 400) {
     body["apps"] = json::array();

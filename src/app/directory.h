@@ -48,7 +48,7 @@ class Directory {
   /// or the only one when `name` is nullopt. Otherwise `status` and `error` say why not:
   /// 404 no such app, 400 several apps and no name, 503 the app is listed with an error.
   struct Lookup {
-    std::shared_ptr<App> app;
+    const Listed* listed = nullptr;  // the app, running (status 200); null otherwise
     int status = 200;
     std::string error;
   };
@@ -68,7 +68,7 @@ class Directory {
     }
     if (!l->app)
       return {nullptr, 503, "app " + l->name + " is not running: " + l->error + "; fix that, then `slot-machine reload`"};
-    return {l->app, 200, ""};
+    return {l, 200, ""};
   }
 
  private:

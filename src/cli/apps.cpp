@@ -82,6 +82,32 @@ int reload_after_edit(const ClientOptions& o, const std::string& what, std::ostr
   return 0;
 }
 
+/// GET /apps as a line per app (or its JSON); `what` names the command in errors.
+int print_apps(const ClientOptions& o, const char* what, std::ostream& out, std::ostream& err) {
+  Reply r = call(o, "GET", "/apps", "", 10);
+  if (!answered_ok(o, r, what, err)) return 1;
+  if (o.json) {
+    out << log::json_text(r.body, 2) << "\n";
+    return 0;
+  }
+  for (const auto& a : r.body.value("apps", json::array())) {
+    std::vector<std::string> hosts;
+    for (const auto& h : a.value("hosts", json::array())) hosts.push_back(h.is_string() ? h.get<std::string>() : "");
+    std::string state;
+    if (a.contains("error"))
+      state = "NOT RUNNING: " + str(a, "error");
+    else if (str(a, "live_commit").empty())
+      state = "nothing deployed yet";
+    else
+      state = fmt::format("live {}  {}", str(a, "live_commit").substr(0, 12),
+                          a.value("healthy", false) ? "healthy" : "NOT HEALTHY");
+    if (!str(a, "operation").empty()) state += fmt::format("  ({} running)", str(a, "operation"));
+    out << fmt::format("{:<16} {:<40} {}\n", str(a, "name"), hosts.empty() ? "(every host)" : fmt::format("{}", fmt::join(hosts, " ")),
+                       state);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int choose_app(ClientOptions& o, const std::optional<std::string>& flag, bool all_ok, std::ostream& err) {
@@ -120,38 +146,11 @@ int choose_app(ClientOptions& o, const std::optional<std::string>& flag, bool al
 }
 
 int status_all_command(const ClientOptions& o, std::ostream& out, std::ostream& err) {
-  Reply r = call(o, "GET", "/apps", "", 10);
-  if (!answered_ok(o, r, "status", err)) return 1;
-  if (o.json) {
-    out << log::json_text(r.body, 2) << "\n";
-    return 0;
-  }
-  return apps_list_command(o, out, err);
+  return print_apps(o, "status", out, err);
 }
 
 int apps_list_command(const ClientOptions& o, std::ostream& out, std::ostream& err) {
-  Reply r = call(o, "GET", "/apps", "", 10);
-  if (!answered_ok(o, r, "apps", err)) return 1;
-  if (o.json) {
-    out << log::json_text(r.body, 2) << "\n";
-    return 0;
-  }
-  for (const auto& a : r.body.value("apps", json::array())) {
-    std::vector<std::string> hosts;
-    for (const auto& h : a.value("hosts", json::array())) hosts.push_back(h.is_string() ? h.get<std::string>() : "");
-    std::string state;
-    if (a.contains("error"))
-      state = "NOT RUNNING: " + str(a, "error");
-    else if (str(a, "live_commit").empty())
-      state = "nothing deployed yet";
-    else
-      state = fmt::format("live {}  {}", str(a, "live_commit").substr(0, 12),
-                          a.value("healthy", false) ? "healthy" : "NOT HEALTHY");
-    if (!str(a, "operation").empty()) state += fmt::format("  ({} running)", str(a, "operation"));
-    out << fmt::format("{:<16} {:<40} {}\n", str(a, "name"), hosts.empty() ? "(every host)" : fmt::format("{}", fmt::join(hosts, " ")),
-                       state);
-  }
-  return 0;
+  return print_apps(o, "apps", out, err);
 }
 
 int apps_add_command(const ClientOptions& o, const std::string& server_config, const AppAddition& a,

@@ -193,7 +193,8 @@ awaitable<void> Proxy::Impl::session(Socket sock, asio::ip::address peer_addr, K
         co_await answer_unrouted(client, head, decision);
         co_return;
       }
-      head.target(decision.target);
+      if (decision.target != std::string_view(target.data(), target.size()))  // a prefix stripped, or absolute-form
+        head.target(decision.target);
       head.erase("X-Forwarded-Prefix");
       if (!decision.prefix.empty()) head.set("X-Forwarded-Prefix", decision.prefix);
     } else {

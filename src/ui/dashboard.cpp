@@ -73,13 +73,11 @@ std::optional<app::Listed> app_for(const app::Directory& apps, const httplib::Re
   const auto list = apps.list();
   const bool named = req.matches.size() > 1 && req.matches[1].matched;
   const auto found = app::Directory::lookup(*list, named ? std::optional(req.matches[1].str()) : std::nullopt);
-  if (!found.app) {
+  if (!found.listed) {
     reply(res, found.status, {{"error", found.error}});
     return std::nullopt;
   }
-  for (const auto& l : *list)
-    if (l.app == found.app) return l;
-  return std::nullopt;
+  return *found.listed;
 }
 
 }  // namespace
@@ -153,11 +151,9 @@ std::string Dashboard::render_apps(std::string_view page, bool may_see) {
 
 void Dashboard::app_page(const httplib::Request& req, httplib::Response& res, const std::optional<std::string>& name) {
   const auto list = apps_.list();
-  const auto found = app::Directory::lookup(*list, name);
-  const app::Listed* l = nullptr;
-  for (const auto& a : *list)
-    if ((name && a.name == *name) || (!name && a.app == found.app)) l = &a;
-  if (!l || (name && !found.app && found.status == 404)) {
+  // The page of an app that does not run is served too, without a state to show.
+  const app::Listed* l = name ? app::Directory::find(*list, *name) : list->size() == 1 ? &list->front() : nullptr;
+  if (!l) {
     reply(res, 404, {{"error", fmt::format("no such page: {}", req.path)}});
     return;
   }
