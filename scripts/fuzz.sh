@@ -10,7 +10,7 @@ bash scripts/setup.sh
 secs=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(config env_file revision state journal api prefer hosts proxy webhook)
+[ ${#targets[@]} -gt 0 ] || targets=(config env_file revision state journal api prefer hosts proxy webhook cron)
 
 dir=$(bash scripts/build.sh fuzz | tail -n 1)
 work=$(mktemp -d)

@@ -341,6 +341,8 @@ Loaded parse_fields(const json& doc, const std::filesystem::path& base_dir, Role
   if (doc.contains("webhooks")) c.webhooks = parse_webhooks(doc.at("webhooks"), base_dir);
   if (doc.contains("notify")) c.notify = parse_notify(doc.at("notify"), base_dir);
   if (doc.contains("github")) c.github = parse_github(doc.at("github"), base_dir);
+  if (doc.contains("workers")) c.workers = parse_workers(doc.at("workers"));
+  if (doc.contains("cron")) c.cron = parse_cron(doc.at("cron"));
 
   std::string env_file = get_string(doc, "env_file", "");
   if (!env_file.empty()) {

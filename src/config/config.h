@@ -2,11 +2,14 @@
 // slot-machine.json: load, defaults, validation with field-named errors.
 
 #include <filesystem>
+#include <map>
 #include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "cron/schedule.h"
 
 namespace sm::config {
 
@@ -82,7 +85,24 @@ struct Config {
     std::string environment = "production";
   };
   std::optional<GitHub> github;
+  // workers (contract §16): processes beside the web one, in the live slot, by name.
+  std::map<std::string, std::string> workers;
+  // cron (contract §16): commands run in the live slot at the times of their schedule.
+  struct CronJob {
+    std::string name, schedule, command;
+    cron::Schedule when;
+  };
+  std::vector<CronJob> cron;
 };
+
+/// The "workers" object (processes.cpp). Throws ConfigError naming the worker.
+std::map<std::string, std::string> parse_workers(const nlohmann::json& w);
+
+/// The "cron" array (processes.cpp). Throws ConfigError naming the entry and field.
+std::vector<Config::CronJob> parse_cron(const nlohmann::json& c);
+
+/// A worker's or cron job's name: [a-z0-9-]{1,32}.
+bool valid_process_name(const std::string& name);
 
 /// The events a notify target can name.
 inline const std::vector<std::string> kNotifyEvents = {"deploy_started", "deploy_succeeded", "deploy_failed",
