@@ -173,8 +173,15 @@ int main(int argc, char** argv) {
   std::string logs_slot = "live";
   logs->add_option("-n", logs_n, "how many lines from the end (default 100)")->check(CLI::Range(0, 100000));
   logs->add_flag("-f,--follow", logs_follow, "then print new lines as they are written, until ^C");
-  logs->add_option("--slot", logs_slot, "live (default), previous, a or b")
+  auto* logs_slot_opt = logs->add_option("--slot", logs_slot, "live (default), previous, a or b")
       ->check(CLI::IsMember({"live", "previous", "a", "b"}));
+  std::string logs_worker;
+  logs->add_option("--worker", logs_worker, "a worker's output instead (its name in \"workers\")")
+      ->check([](const std::string& n) {
+        return sm::config::valid_process_name(n) ? std::string()
+                                                 : "a worker name is 1-32 of a-z, 0-9 and '-', got \"" + n + "\"";
+      })
+      ->excludes(logs_slot_opt);
   add_connection_flags(logs);
   auto* hook = app.add_subcommand("hook", "deploy on git push: install or uninstall the pre-receive hook");
   hook->require_subcommand(1);
@@ -289,7 +296,7 @@ int main(int argc, char** argv) {
   if (*cancel) return sm::cli::cancel_command(client, std::cout, std::cerr);
   if (*upgrade) return sm::cli::upgrade_command(client, std::cout, std::cerr);
   if (*stop) return sm::cli::stop_command(client, stop_wait, std::cout, std::cerr);
-  if (*logs) return sm::cli::logs_command(client, logs_slot, logs_n, logs_follow, std::cout, std::cerr);
+  if (*logs) return sm::cli::logs_command(client, logs_slot, logs_worker, logs_n, logs_follow, std::cout, std::cerr);
   if (*history) return sm::cli::history_command(client, history_n, std::cout, std::cerr);
   if (client.all_apps) return sm::cli::status_all_command(client, std::cout, std::cerr);
   return sm::cli::status_command(client, std::cout, std::cerr);

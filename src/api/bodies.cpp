@@ -35,6 +35,10 @@ json op_body(const OpResult& r, bool with_previous) {
 }
 
 json status_body(const app::Status& s) {
+  json workers = json::array();
+  for (const auto& w : s.workers)
+    workers.push_back({{"name", w.name}, {"pid", w.pid}, {"since", w.since}, {"restarts", w.restarts},
+                       {"last_exit", w.last_exit}});
   return json{{"live_slot", s.live_slot},
               {"live_commit", s.live_commit},
               {"previous_slot", s.previous_slot},
@@ -62,6 +66,7 @@ json status_body(const app::Status& s) {
                                          ? json(nullptr)
                                          : json{{"time", s.last_auto_rollback_time},
                                                 {"reason", s.last_auto_rollback_reason}}},
+              {"workers", std::move(workers)},
               {"daemon_pid", getpid()},
               {"daemon_version", kVersion}};
 }

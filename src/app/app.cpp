@@ -49,6 +49,7 @@ App::App(config::Config cfg, Paths paths, git::Repository repo, process::Reaper&
     run_home_ = home_of_run_user();
   }
   journal_ = journal_to(events_, paths_.data_dir / "journal.ndjson");
+  workers_ = std::make_unique<Workers>(cfg_, reaper_, paths_.data_dir / "workers", token_prefix_, events_);
   monitor_ = std::thread([this] { monitor(); });
   if (cfg_.restart_on_failure) crash_restart_ = std::make_unique<CrashRestart>(*this);
   if (cfg_.auto_rollback_s > 0) auto_rollback_ = std::make_unique<AutoRollback>(*this, cfg_.auto_rollback_s);
@@ -281,6 +282,7 @@ std::vector<nlohmann::json> App::history(size_t limit, size_t skip) const {
 }
 
 void App::persist() {
+  std::lock_guard one_at_a_time(persist_mu_);
   PersistedState st;
   {
     std::lock_guard lock(mu_);
@@ -307,6 +309,7 @@ void App::persist() {
     }
     st.last_deploy_time = last_deploy_time_;
   }
+  if (st.live) st.workers = workers_->records();
   try {
     save_state(paths_.data_dir, st);
   } catch (const std::exception& e) {
@@ -348,6 +351,7 @@ Status App::status() const {
   }
   s.last_auto_rollback_time = last_auto_rollback_time_;
   s.last_auto_rollback_reason = last_auto_rollback_reason_;
+  s.workers = workers_->status();
   return s;
 }
 
@@ -362,6 +366,7 @@ void App::shutdown() {
   std::lock_guard op(op_mu_);  // the running operation gives up quickly once stopping_
   stop_monitor();
   if (handed_over_) return;
+  workers_->stop_all("daemon shutting down");
   for (Slot& s : slots_) stop_app(s, "daemon shutting down");
 }
 

@@ -21,6 +21,7 @@
 #include "app/op_thread.h"
 #include "app/router.h"
 #include "app/state.h"
+#include "app/workers.h"
 #include "git/git.h"
 #include "process/process_group.h"
 #include "process/reaper.h"
@@ -75,6 +76,7 @@ struct Status {
   std::string standby_until;  // RFC 3339, with a standby
   int previous_pid = 0;       // the standby's pid
   std::string last_auto_rollback_time, last_auto_rollback_reason;  // "" until one happened
+  std::vector<WorkerStatus> workers;  // the live version's (contract §16)
 };
 
 /// How long a caller waits for a running operation before it is refused as busy (0: not
@@ -149,6 +151,10 @@ class App {
   /// The log file of slot `which` ("live", "previous", "a" or "b"), or "" with `error`
   /// set (unknown name, or no live/previous slot).
   std::filesystem::path log_file(const std::string& which, std::string& error) const;
+  /// The log of worker `name`, or "" with `error` set (no such worker).
+  std::filesystem::path worker_log_file(const std::string& name, std::string& error) const {
+    return workers_->log_file(name, error);
+  }
   /// The newest `limit` journal entries after the newest `skip`, newest first.
   std::vector<nlohmann::json> history(size_t limit, size_t skip = 0) const;
 
@@ -201,7 +207,9 @@ class App {
   /// The commit `revision` names; a full hash not here yet is fetched first. Throws GitError.
   std::string resolve_or_fetch(const std::string& revision);
   OpResult run_rollback(bool automatic = false);
-  OpResult run_restart();
+  /// `workers`: the live version's workers start again too (not for a crash restart of
+  /// the web process).
+  OpResult run_restart(bool workers = true);
   /// Takes the operation lock (Busy when restore() or shutdown() holds it), numbers the
   /// operation, subscribes `progress` to its events and makes it cancellable, then runs it.
   OpResult run_locked(Progress progress, const std::function<OpResult()>& run);
@@ -239,6 +247,8 @@ class App {
   /// With "user": the user's home when it is its own, else <data>/home made its own.
   std::filesystem::path home_of_run_user() const;
   std::string start_app(Slot& slot, const std::string& commit, const Ports& ports);
+  /// How `slot`'s workers start: its directory, the app's environment without a port.
+  Workers::Launch worker_launch(const Slot& slot, const std::string& commit) const;
   void stop_app(Slot& slot, const char* why);
   /// Direct mode: stop the live app so the new one can bind. True when it did.
   bool drain_first_if_needed(Slot* live, const char* op);
@@ -290,6 +300,7 @@ class App {
   // The running operation's number; only the thread holding op_mu_ changes it.
   std::atomic<uint64_t> op_id_{0};
 
+  std::mutex persist_mu_;  // one persist() at a time: the operation's and the monitor's (a worker restarted)
   mutable std::mutex mu_;  // guards everything below; never held across slow work
   Slot slots_[2] = {{'a', "", nullptr}, {'b', "", nullptr}};
   Slot* live_ = nullptr;
@@ -326,6 +337,7 @@ class App {
   std::string last_auto_rollback_time_, last_auto_rollback_reason_;  // guarded by mu_
   std::unique_ptr<CrashRestart> crash_restart_;  // with "restart": "on-failure"
   std::unique_ptr<AutoRollback> auto_rollback_;  // with "auto_rollback_s"
+  std::unique_ptr<Workers> workers_;  // the live version's workers; before monitor_, which tends them
   std::atomic<bool> monitor_stop_{false};
   std::thread monitor_;
   OpThread ops_;  // last: joined first, while everything an operation uses still exists

@@ -214,6 +214,13 @@ std::string App::start_app(Slot& slot, const std::string& commit, const Ports& p
                      log_tail(slot, from));
 }
 
+Workers::Launch App::worker_launch(const Slot& slot, const std::string& commit) const {
+  auto env = app_env(slot, commit, {});
+  env.erase("PORT");  // a worker serves nothing
+  env.erase("INTERNAL_PORT");
+  return {slot.name, commit, slot_dir(slot), std::move(env), cfg_.run_uid, cfg_.run_gid};
+}
+
 void App::stop_app(Slot& slot, const char* why) {
   std::unique_ptr<Running> app;
   {

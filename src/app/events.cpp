@@ -16,6 +16,7 @@ const char* name_of(EventKind kind) {
     case EventKind::AppExited: return "app_exited";
     case EventKind::HealthChanged: return "health_changed";
     case EventKind::LiveProbe: return "live_probe";
+    case EventKind::WorkerExited: return "worker_exited";
   }
   return "unknown";
 }

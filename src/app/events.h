@@ -25,6 +25,7 @@ enum class EventKind {
   AppExited,      // the live app exited unasked: {"slot","commit","detail"}
   HealthChanged,  // the live app's health, as the monitor probes it, flipped: {"slot","healthy","detail"}
   LiveProbe,      // each probe of the live app by the monitor (every second): {"slot","commit","healthy","detail"}
+  WorkerExited,   // a worker exited unasked: {"worker","slot","commit","detail","restart_in_s"}
 };
 
 const char* name_of(EventKind kind);

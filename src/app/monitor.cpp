@@ -40,6 +40,7 @@ void App::monitor() {
       }
     }
     if (exited) events_.publish(*exited);
+    if (workers_->tend()) persist();
     if (Clock::now() >= next_probe) {
       next_probe = Clock::now() + milliseconds(1000);
       if (cfg_.standby != "off") tend_standby();

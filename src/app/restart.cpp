@@ -18,7 +18,7 @@ OpResult App::restart_crashed(const std::string& slot, const std::string& commit
       if (!down)
         return refused(OpStatus::Invalid, "not needed: another version is live, or it runs again");
     }
-    return run_restart();
+    return run_restart(false);  // the workers run on
   }, {std::chrono::hours(24), {}}, "crashed");
   if (r.status == OpStatus::Ok) ++crash_restarts_;
   if (r.status == OpStatus::Ok || r.status == OpStatus::Failed)
@@ -26,7 +26,7 @@ OpResult App::restart_crashed(const std::string& slot, const std::string& commit
   return r;
 }
 
-OpResult App::run_restart() {
+OpResult App::run_restart(bool workers) {
   Slot* live;
   {
     std::lock_guard lock(mu_);
@@ -86,6 +86,7 @@ OpResult App::run_restart() {
     stage_.clear();
     cancellable_ = false;
   }
+  if (workers) workers_->replace(worker_launch(*live, commit));
   persist();
   log::info("restarted {} in slot {} in {} ms", commit, live->name,
             std::chrono::duration_cast<milliseconds>(Clock::now() - started).count());

@@ -100,6 +100,7 @@ void App::restore() {
 
   Leftovers leftovers = process::processes_by_token_prefix(token_prefix_);
   const bool adopted = live && adopt(*live, *st.live, leftovers);
+  if (adopted) workers_->adopt(st.workers, worker_launch(*live, live->commit), leftovers);
   if (st.previous && previous_) adopt_standby(*previous_, *st.previous, leftovers);
   if (!leftovers.empty())
     log::info("killing {} process group(s) left by an earlier daemon", leftovers.size());
@@ -114,6 +115,8 @@ void App::restore() {
     if (!adopted) {
       if (std::string err = restart_live(*live); !err.empty())
         r = failed(r, fmt::format("restart of {}", live->commit.substr(0, 12)), "start", err);
+      else
+        workers_->replace(worker_launch(*live, live->commit));
       set_stage("", "");
     }
     record(adopted ? "adopt" : "restart", r, began, adopted ? nullptr : "daemon-start");

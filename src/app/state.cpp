@@ -79,6 +79,13 @@ void save_state(const fs::path& dir, const PersistedState& s) {
          {"live", s.live ? to_json(*s.live, true) : json(nullptr)},
          {"previous", s.previous ? to_json(*s.previous, false) : json(nullptr)},
          {"last_deploy_time", s.last_deploy_time}};
+  if (!s.workers.empty()) {
+    json w = json::array();
+    for (const auto& r : s.workers)
+      w.push_back({{"name", r.name}, {"command", r.command}, {"commit", r.commit}, {"pgid", r.pgid},
+                   {"token", r.token}, {"since", r.since}, {"restarts", r.restarts}});
+    j["workers"] = std::move(w);
+  }
   files::write_atomic(dir / "state.json", log::json_text(j, 2) + "\n");
   auto slot_dir = [](const std::optional<SlotRecord>& r) -> std::optional<fs::path> {
     if (!r) return std::nullopt;
@@ -106,6 +113,15 @@ LoadedState load_state(const fs::path& dir) {
     if (s.live && s.previous && s.live->slot == s.previous->slot)
       throw std::runtime_error("live and previous name the same slot");
     s.last_deploy_time = j.value("last_deploy_time", "");
+    if (j.contains("workers")) {
+      for (const auto& w : j.at("workers")) {
+        WorkerRecord r{w.at("name").get<std::string>(), w.at("command").get<std::string>(),
+                       w.at("commit").get<std::string>(), w.at("pgid").get<pid_t>(), w.at("token").get<std::string>(),
+                       w.value("since", ""), w.value("restarts", 0)};
+        if (r.pgid <= 0 || r.token.empty()) throw std::runtime_error(fmt::format("worker {} has no pgid or token", r.name));
+        s.workers.push_back(std::move(r));
+      }
+    }
     return {std::move(s), ""};
   } catch (const std::exception& e) {
     return {std::nullopt, fmt::format("{} is unreadable ({}); starting with no live or previous "

@@ -1,13 +1,15 @@
 #pragma once
 // What the daemon must not forget across a restart: which slot is live (and its running
 // process group and ports) and which is previous. Kept in <data>/state.json, written
-// atomically, with `live` and `prev` symlinks to the slot directories for humans.
+// atomically, with `live` and `prev` symlinks to the slot directories for humans; and
+// the live version's workers (pgid, token), so a new daemon adopts them too.
 
 #include <sys/types.h>
 
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace sm::app {
 
@@ -23,9 +25,18 @@ struct SlotRecord {
   std::string standby, standby_until;
 };
 
+/// A running worker as state.json keeps it, so that a new daemon adopts it.
+struct WorkerRecord {
+  std::string name, command, commit;
+  pid_t pgid = 0;
+  std::string token, since;
+  int restarts = 0;
+};
+
 struct PersistedState {
   std::optional<SlotRecord> live, previous;
   std::string last_deploy_time;
+  std::vector<WorkerRecord> workers;  // the live version's
 };
 
 /// Writes <dir>/state.json (temp file + fsync + rename + fsync of the directory) and

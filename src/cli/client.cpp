@@ -201,6 +201,14 @@ int status_command(const ClientOptions& o, std::ostream& out, std::ostream& err)
   if (s.value("crash_restarts", 0) > 0)
     out << fmt::format("restarted:   {} time(s) after the app crashed (restart: on-failure)\n",
                        s.value("crash_restarts", 0));
+  if (s.contains("workers") && s["workers"].is_array())
+    for (const auto& w : s["workers"]) {
+      const int pid = w.value("pid", 0);
+      out << fmt::format("worker:      {:<12} {}{}\n", str(w, "name"),
+                         pid ? fmt::format("pid {}, since {}", pid, str(w, "since"))
+                             : fmt::format("NOT RUNNING ({}; starting again)", str(w, "last_exit")),
+                         w.value("restarts", 0) ? fmt::format(", restarted {} time(s)", w.value("restarts", 0)) : "");
+    }
   if (s.contains("last_auto_rollback") && s["last_auto_rollback"].is_object())
     out << fmt::format("auto-rollback: {}: {}\n", str(s["last_auto_rollback"], "time"),
                        str(s["last_auto_rollback"], "reason"));
@@ -236,10 +244,11 @@ int history_command(const ClientOptions& o, int limit, std::ostream& out, std::o
   return 0;
 }
 
-int logs_command(const ClientOptions& o, const std::string& slot, int lines, bool follow,
-                 std::ostream& out, std::ostream& err) {
+int logs_command(const ClientOptions& o, const std::string& slot, const std::string& worker, int lines,
+                 bool follow, std::ostream& out, std::ostream& err) {
+  const std::string which = worker.empty() ? "slot=" + slot : "worker=" + worker;  // names: [a-z0-9-]
   // A follower may wait for lines for ever.
-  Reply r = call_following(o, app_path(o, fmt::format("/logs?slot={}&tail={}&follow={}", slot, lines, follow ? 1 : 0)),
+  Reply r = call_following(o, app_path(o, fmt::format("/logs?{}&tail={}&follow={}", which, lines, follow ? 1 : 0)),
                            follow ? 365 * 86400 : 30, [&](const char* data, size_t len) {
                              out.write(data, static_cast<std::streamsize>(len));
                              out.flush();

@@ -107,7 +107,8 @@ bool valid_process_name(const std::string& name);
 /// The events a notify target can name.
 inline const std::vector<std::string> kNotifyEvents = {"deploy_started", "deploy_succeeded", "deploy_failed",
                                                        "rollback",       "auto_rollback",    "app_crashed",
-                                                       "app_restarted",  "daemon_started"};
+                                                       "app_restarted",  "daemon_started",   "worker_crashed",
+                                                       "cron_failed"};
 
 /// The "github" object (triggers.cpp). Throws ConfigError naming the field.
 Config::GitHub parse_github(const nlohmann::json& g, const std::filesystem::path& base_dir);

@@ -9,7 +9,7 @@
 namespace sm::metrics {
 namespace {
 
-constexpr const char* kActions[] = {"deploy", "rollback", "auto-rollback", "restart", "adopt"};
+constexpr const char* kActions[] = {"deploy", "rollback", "auto-rollback", "restart", "adopt", "worker-restart", "cron"};
 constexpr const char* kResults[] = {"ok", "failed", "cancelled"};
 constexpr const char* kRestartReasons[] = {"crashed", "requested", "daemon-start"};
 
@@ -86,7 +86,8 @@ std::string Exporter::scrape() const {
   x.gauge("slot_machine_build_info", "The daemon's version and routing mode (always 1).",
           {{{{"version", kVersion}, {"mode", status.empty() ? "proxy" : status.front().mode}}, 1}});
 
-  std::vector<Sample> deploys, rollbacks, restarts, healthy, live_info, uptime, standby, running;
+  std::vector<Sample> deploys, rollbacks, restarts, healthy, live_info, uptime, standby, running, workers_up,
+      worker_restarts, cron_runs;
   std::vector<std::pair<Labels, HistogramSnapshot>> durations;
   for (size_t i = 0; i < apps_.size(); ++i) {
     const OperationCounters& ops = apps_[i]->ops;
@@ -108,6 +109,10 @@ std::string Exporter::scrape() const {
     standby.push_back({labelled(i, {{"kind", "warm"}}), s.standby == "warm" ? 1.0 : 0.0});
     standby.push_back({labelled(i, {{"kind", "frozen"}}), s.standby == "frozen" ? 1.0 : 0.0});
     running.push_back({labelled(i, {}), s.operation.empty() ? 0.0 : 1.0});
+    for (const auto& w : s.workers) workers_up.push_back({labelled(i, {{"worker", w.name}}), w.pid ? 1.0 : 0.0});
+    worker_restarts.push_back({labelled(i, {}), static_cast<double>(ops.finished("worker-restart", "ok"))});
+    for (const char* r : {"ok", "failed"})
+      cron_runs.push_back({labelled(i, {{"result", r}}), static_cast<double>(ops.finished("cron", r))});
   }
   x.counter("slot_machine_deploys_total", "Deploys that ran since the daemon started, by result.", deploys);
   x.counter("slot_machine_rollbacks_total",
@@ -125,6 +130,11 @@ std::string Exporter::scrape() const {
   x.gauge("slot_machine_live_uptime_seconds", "Seconds since the live version became live.", uptime);
   x.gauge("slot_machine_standby", "1 while the previous app runs on as a standby, by kind (warm, frozen).", standby);
   x.gauge("slot_machine_operation_running", "1 while a deploy, rollback or restart runs.", running);
+  x.gauge("slot_machine_worker_up", "1 while a worker of the live version runs, 0 while it waits to start again.",
+          workers_up);
+  x.counter("slot_machine_worker_restarts_total", "Times a worker that exited was started again.", worker_restarts);
+  x.counter("slot_machine_cron_runs_total", "Cron job runs that ended, by result (failed: a non-zero exit).",
+            cron_runs);
 
   if (proxy_) {
     const proxy::Stats p = proxy_->stats();

@@ -38,6 +38,13 @@ std::optional<Notice> notice_of(const app::Event& e, const std::string& host) {
       f["error"] = e.fields.value("detail", "");
       return make("app_crashed", f, host);
     }
+    case EventKind::WorkerExited: {
+      json f = e.fields;
+      f["error"] = e.fields.value("detail", "");
+      Notice n = make("worker_crashed", f, host);
+      n.fields["worker"] = e.fields.value("worker", "");
+      return n;
+    }
     case EventKind::Finished: {
       const std::string action = e.fields.value("action", "");
       const bool ok = e.fields.value("result", "") == "ok";
@@ -49,6 +56,14 @@ std::optional<Notice> notice_of(const app::Event& e, const std::string& host) {
         return make("auto_rollback", f, host);
       }
       if (action == "restart") return make("app_restarted", e.fields, host);
+      if (action == "cron" && !ok) {
+        json f = e.fields;
+        f["error"] = e.fields.value("detail", "");
+        Notice n = make("cron_failed", f, host);
+        n.fields["job"] = e.fields.value("job", "");
+        n.fields["exit_code"] = e.fields.value("exit_code", -1);
+        return n;
+      }
       return std::nullopt;
     }
     default:
@@ -86,6 +101,10 @@ std::string render(const Notice& n, const std::string& format) {
   else if (n.event == "app_restarted")
     text = error.empty() ? fmt::format("{}: the live app ({}) was started again", host, commit)
                          : fmt::format("{}: starting the live app ({}) again failed: {}", host, commit, error);
+  else if (n.event == "worker_crashed")
+    text = fmt::format("{}: worker {} ({}) exited: {}", host, f.value("worker", ""), commit, error);
+  else if (n.event == "cron_failed")
+    text = fmt::format("{}: cron job {} ({}) failed: {}", host, f.value("job", ""), commit, error);
   else
     text = fmt::format("{}: slot-machine started; live: {}", host, commit);
   return log::json_text(json{{"text", text}});

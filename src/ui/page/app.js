@@ -77,6 +77,11 @@ async function refreshStatus() {
   field(live, 'health', s.live_commit ? (s.healthy ? 'healthy' : 'unhealthy') : '—',
         s.live_commit ? (s.healthy ? 'good' : 'bad') : '');
   field(live, 'uptime', since(s.live_since));
+  const workers = s.workers || [];
+  field(live, 'workers', workers.length === 0 ? 'none' : workers.map((w) =>
+    `${w.name}: ${w.pid ? `running (pid ${w.pid})` : `down (${w.last_exit}), starting again`}` +
+    (w.restarts ? `, restarted ${w.restarts}×` : '')).join('; '),
+  workers.some((w) => !w.pid) ? 'bad' : '');
   await showCard(previous, s.previous_commit, s.previous_slot);
   field(previous, 'standby', s.standby ? `${s.standby} until ${s.standby_until}` : 'none');
   if (s.operation) {
