@@ -175,13 +175,21 @@ int main(int argc, char** argv) {
   logs->add_flag("-f,--follow", logs_follow, "then print new lines as they are written, until ^C");
   auto* logs_slot_opt = logs->add_option("--slot", logs_slot, "live (default), previous, a or b")
       ->check(CLI::IsMember({"live", "previous", "a", "b"}));
-  std::string logs_worker;
-  logs->add_option("--worker", logs_worker, "a worker's output instead (its name in \"workers\")")
-      ->check([](const std::string& n) {
-        return sm::config::valid_process_name(n) ? std::string()
-                                                 : "a worker name is 1-32 of a-z, 0-9 and '-', got \"" + n + "\"";
-      })
+  std::string logs_worker, logs_cron;
+  auto process_name = [](const char* what) {
+    return [what](const std::string& n) {
+      return sm::config::valid_process_name(n)
+                 ? std::string()
+                 : std::string("a ") + what + " name is 1-32 of a-z, 0-9 and '-', got \"" + n + "\"";
+    };
+  };
+  auto* logs_worker_opt = logs->add_option("--worker", logs_worker, "a worker's output instead (its name in \"workers\")")
+      ->check(process_name("worker"))
       ->excludes(logs_slot_opt);
+  logs->add_option("--cron", logs_cron, "a cron job's output instead (its name in \"cron\")")
+      ->check(process_name("cron job"))
+      ->excludes(logs_slot_opt)
+      ->excludes(logs_worker_opt);
   add_connection_flags(logs);
   auto* hook = app.add_subcommand("hook", "deploy on git push: install or uninstall the pre-receive hook");
   hook->require_subcommand(1);
@@ -296,7 +304,7 @@ int main(int argc, char** argv) {
   if (*cancel) return sm::cli::cancel_command(client, std::cout, std::cerr);
   if (*upgrade) return sm::cli::upgrade_command(client, std::cout, std::cerr);
   if (*stop) return sm::cli::stop_command(client, stop_wait, std::cout, std::cerr);
-  if (*logs) return sm::cli::logs_command(client, logs_slot, logs_worker, logs_n, logs_follow, std::cout, std::cerr);
+  if (*logs) return sm::cli::logs_command(client, logs_slot, logs_worker, logs_cron, logs_n, logs_follow, std::cout, std::cerr);
   if (*history) return sm::cli::history_command(client, history_n, std::cout, std::cerr);
   if (client.all_apps) return sm::cli::status_all_command(client, std::cout, std::cerr);
   return sm::cli::status_command(client, std::cout, std::cerr);

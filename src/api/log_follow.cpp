@@ -19,13 +19,13 @@ namespace sm::api {
 void LogFollowers::serve(const httplib::Request& req, httplib::Response& res, int api_port,
                          std::shared_ptr<app::App> app) {
   std::string error;
-  if (req.has_param("worker") && req.has_param("slot")) {
-    reply(res, 400, {{"error", "give slot or worker, not both"}});
+  if (req.has_param("slot") + req.has_param("worker") + req.has_param("cron") > 1) {
+    reply(res, 400, {{"error", "give one of slot, worker or cron"}});
     return;
   }
-  const auto path = req.has_param("worker")
-                        ? app->worker_log_file(req.get_param_value("worker"), error)
-                        : app->log_file(req.has_param("slot") ? req.get_param_value("slot") : "live", error);
+  const auto path = req.has_param("worker") ? app->worker_log_file(req.get_param_value("worker"), error)
+                    : req.has_param("cron") ? app->cron_log_file(req.get_param_value("cron"), error)
+                                            : app->log_file(req.has_param("slot") ? req.get_param_value("slot") : "live", error);
   if (path.empty()) {
     reply(res, error.rfind("unknown", 0) == 0 ? 400 : 404, {{"error", error}});
     return;

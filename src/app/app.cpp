@@ -50,6 +50,9 @@ App::App(config::Config cfg, Paths paths, git::Repository repo, process::Reaper&
   }
   journal_ = journal_to(events_, paths_.data_dir / "journal.ndjson");
   workers_ = std::make_unique<Workers>(cfg_, reaper_, paths_.data_dir / "workers", token_prefix_, events_);
+  if (!cfg_.cron.empty())
+    cron_ = std::make_unique<CronRunner>(cfg_, reaper_, paths_.data_dir / "cron", token_prefix_, events_,
+                                         [this] { return live_launch(); }, paths_.log_name);
   monitor_ = std::thread([this] { monitor(); });
   if (cfg_.restart_on_failure) crash_restart_ = std::make_unique<CrashRestart>(*this);
   if (cfg_.auto_rollback_s > 0) auto_rollback_ = std::make_unique<AutoRollback>(*this, cfg_.auto_rollback_s);
@@ -277,6 +280,12 @@ fs::path App::log_file(const std::string& which, std::string& error) const {
   return log_path(*s);
 }
 
+fs::path App::cron_log_file(const std::string& name, std::string& error) const {
+  if (cron_) return cron_->log_file(name, error);
+  error = fmt::format("there is no cron job \"{}\": this app has no \"cron\"", name);
+  return {};
+}
+
 std::vector<nlohmann::json> App::history(size_t limit, size_t skip) const {
   return journal_read(paths_.data_dir / "journal.ndjson", limit, skip);
 }
@@ -365,6 +374,7 @@ void App::begin_shutdown() {
 void App::shutdown() {
   std::lock_guard op(op_mu_);  // the running operation gives up quickly once stopping_
   stop_monitor();
+  if (cron_) cron_->stop(handed_over_ ? "the daemon handed over to a new one" : "the daemon is stopping");
   if (handed_over_) return;
   workers_->stop_all("daemon shutting down");
   for (Slot& s : slots_) stop_app(s, "daemon shutting down");

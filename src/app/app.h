@@ -16,6 +16,7 @@
 
 #include "config/config.h"
 #include "app/auto_rollback.h"
+#include "app/cron_runner.h"
 #include "app/crash_restart.h"
 #include "app/events.h"
 #include "app/op_thread.h"
@@ -155,6 +156,8 @@ class App {
   std::filesystem::path worker_log_file(const std::string& name, std::string& error) const {
     return workers_->log_file(name, error);
   }
+  /// The log of cron job `name`, or "" with `error` set (no such job).
+  std::filesystem::path cron_log_file(const std::string& name, std::string& error) const;
   /// The newest `limit` journal entries after the newest `skip`, newest first.
   std::vector<nlohmann::json> history(size_t limit, size_t skip = 0) const;
 
@@ -249,6 +252,8 @@ class App {
   std::string start_app(Slot& slot, const std::string& commit, const Ports& ports);
   /// How `slot`'s workers start: its directory, the app's environment without a port.
   Workers::Launch worker_launch(const Slot& slot, const std::string& commit) const;
+  /// The live version's launch, for a cron run; nothing when no version is live.
+  std::optional<Workers::Launch> live_launch() const;
   void stop_app(Slot& slot, const char* why);
   /// Direct mode: stop the live app so the new one can bind. True when it did.
   bool drain_first_if_needed(Slot* live, const char* op);
@@ -338,6 +343,7 @@ class App {
   std::unique_ptr<CrashRestart> crash_restart_;  // with "restart": "on-failure"
   std::unique_ptr<AutoRollback> auto_rollback_;  // with "auto_rollback_s"
   std::unique_ptr<Workers> workers_;  // the live version's workers; before monitor_, which tends them
+  std::unique_ptr<CronRunner> cron_;  // with "cron"
   std::atomic<bool> monitor_stop_{false};
   std::thread monitor_;
   OpThread ops_;  // last: joined first, while everything an operation uses still exists

@@ -221,6 +221,18 @@ Workers::Launch App::worker_launch(const Slot& slot, const std::string& commit) 
   return {slot.name, commit, slot_dir(slot), std::move(env), cfg_.run_uid, cfg_.run_gid};
 }
 
+std::optional<Workers::Launch> App::live_launch() const {
+  const Slot* live;
+  std::string commit;
+  {
+    std::lock_guard lock(mu_);
+    if (!live_ || live_->commit.empty()) return std::nullopt;
+    live = live_;
+    commit = live_->commit;
+  }
+  return worker_launch(*live, commit);
+}
+
 void App::stop_app(Slot& slot, const char* why) {
   std::unique_ptr<Running> app;
   {

@@ -244,9 +244,11 @@ int history_command(const ClientOptions& o, int limit, std::ostream& out, std::o
   return 0;
 }
 
-int logs_command(const ClientOptions& o, const std::string& slot, const std::string& worker, int lines,
-                 bool follow, std::ostream& out, std::ostream& err) {
-  const std::string which = worker.empty() ? "slot=" + slot : "worker=" + worker;  // names: [a-z0-9-]
+int logs_command(const ClientOptions& o, const std::string& slot, const std::string& worker,
+                 const std::string& cron, int lines, bool follow, std::ostream& out, std::ostream& err) {
+  const std::string which = !worker.empty() ? "worker=" + worker  // names: [a-z0-9-]
+                            : !cron.empty() ? "cron=" + cron
+                                            : "slot=" + slot;
   // A follower may wait for lines for ever.
   Reply r = call_following(o, app_path(o, fmt::format("/logs?{}&tail={}&follow={}", which, lines, follow ? 1 : 0)),
                            follow ? 365 * 86400 : 30, [&](const char* data, size_t len) {

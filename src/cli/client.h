@@ -50,10 +50,11 @@ int cancel_command(const ClientOptions& opts, std::ostream& out, std::ostream& e
 int stop_command(const ClientOptions& opts, int wait_s, std::ostream& out, std::ostream& err);
 int upgrade_command(const ClientOptions& opts, std::ostream& out, std::ostream& err);
 int status_command(const ClientOptions& opts, std::ostream& out, std::ostream& err);
-/// `logs`: the last `lines` lines of a slot's log (or, with `worker` set, that worker's);
+/// `logs`: the last `lines` lines of a slot's log (or, with `worker` or `cron` set, that
+/// worker's or cron job's);
 /// with `follow`, then every new line until interrupted.
-int logs_command(const ClientOptions& opts, const std::string& slot, const std::string& worker, int lines,
-                 bool follow, std::ostream& out, std::ostream& err);
+int logs_command(const ClientOptions& opts, const std::string& slot, const std::string& worker,
+                 const std::string& cron, int lines, bool follow, std::ostream& out, std::ostream& err);
 /// `history`: the newest `limit` journal entries as a table (or JSON), newest first.
 int history_command(const ClientOptions& opts, int limit, std::ostream& out, std::ostream& err);
 

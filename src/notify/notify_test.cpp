@@ -54,6 +54,23 @@ TEST_CASE("notice_of: which events notify, with the contract's fields") {
   CHECK(crash->fields["error"] == "exit 3");
   CHECK_FALSE(notice_of({EventKind::Stage, 1, {{"operation", "deploy"}, {"stage", "setup"}}}, "h"));
   CHECK_FALSE(notice_of({EventKind::LiveProbe, 0, {}}, "h"));
+  // Workers and cron (contract §16): a worker's exit, a failed run; a good run is quiet.
+  auto worker = notice_of(
+      {EventKind::WorkerExited, 0, {{"worker", "jobs"}, {"slot", "a"}, {"commit", "c"}, {"detail", "exited with status 1"}}},
+      "h");
+  CHECK(worker->event == "worker_crashed");
+  CHECK(worker->fields["worker"] == "jobs");
+  CHECK(worker->fields["error"] == "exited with status 1");
+  CHECK(json::parse(render(*worker, "slack"))["text"] == "h: worker jobs (c) exited: exited with status 1");
+  auto cron = notice_of(finished({{"action", "cron"}, {"result", "failed"}, {"job", "report"}, {"exit_code", 3},
+                                  {"commit", "c"}, {"detail", "exited with status 3"}}),
+                        "h");
+  CHECK(cron->event == "cron_failed");
+  CHECK(cron->fields["job"] == "report");
+  CHECK(cron->fields["exit_code"] == 3);
+  CHECK(json::parse(render(*cron, "slack"))["text"] == "h: cron job report (c) failed: exited with status 3");
+  CHECK_FALSE(notice_of(finished({{"action", "cron"}, {"result", "ok"}, {"job", "report"}}), "h"));
+  CHECK_FALSE(notice_of(finished({{"action", "worker-restart"}, {"result", "ok"}}), "h"));
   CHECK(daemon_started("c", "a", "h").fields["event"] == "daemon_started");
 }
 
