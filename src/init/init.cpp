@@ -1,8 +1,13 @@
 #include "init/init.h"
+#include "config/config.h"
 #include "files/atomic_file.h"
 #include "log/json_text.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <cctype>
 
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -51,21 +56,6 @@ std::string js_start(const fs::path& dir, const std::string& runtime, const std:
   return runtime + " index.js";
 }
 
-std::optional<std::string> procfile_web(const fs::path& dir) {
-  auto text = read(dir / "Procfile");
-  if (!text) return std::nullopt;
-  std::istringstream in(*text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("web:", 0) != 0) continue;
-    auto cmd = line.substr(4);
-    auto b = cmd.find_first_not_of(" \t");
-    auto e = cmd.find_last_not_of(" \t\r");
-    if (b != std::string::npos) return cmd.substr(b, e - b + 1);
-  }
-  return std::nullopt;
-}
-
 std::optional<Detection> detect_lockfile(const fs::path& dir, bool use_runner) {
   if (present(dir / "bun.lock") || present(dir / "bun.lockb"))
     return Detection{"bun", "bun install --frozen-lockfile", js_start(dir, "bun", "bun run start", use_runner)};
@@ -86,12 +76,51 @@ std::optional<Detection> detect_lockfile(const fs::path& dir, bool use_runner) {
 
 }  // namespace
 
+std::vector<std::pair<std::string, std::string>> parse_procfile(const std::string& text) {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::istringstream in(text);
+  std::string line;
+  auto trim = [](const std::string& s) {
+    const auto b = s.find_first_not_of(" \t\r");
+    return b == std::string::npos ? std::string() : s.substr(b, s.find_last_not_of(" \t\r") - b + 1);
+  };
+  while (std::getline(in, line)) {
+    line = trim(line);
+    if (line.empty() || line.front() == '#') continue;
+    const auto colon = line.find(':');
+    if (colon == std::string::npos || colon == 0) continue;
+    const std::string name = trim(line.substr(0, colon)), command = trim(line.substr(colon + 1));
+    if (!name.empty() && !command.empty() && name.find_first_of(" \t") == std::string::npos)
+      out.emplace_back(name, command);
+  }
+  return out;
+}
+
 std::optional<Detection> detect(const fs::path& dir, bool use_runner) {
   auto found = detect_lockfile(dir, use_runner);
-  auto web = procfile_web(dir);
+  const auto procfile = read(dir / "Procfile");
+  const auto entries = procfile ? parse_procfile(*procfile) : decltype(parse_procfile("")){};
+  const bool web = std::any_of(entries.begin(), entries.end(), [](const auto& e) { return e.first == "web"; });
   if (!found && !web) return std::nullopt;
-  if (!found) found = Detection{"Procfile", "", ""};
-  if (web) found->start_command = *web;
+  if (!found) found = Detection{"Procfile", "", "", {}, {}};
+  for (const auto& [name, command] : entries) {
+    if (name == "web") {
+      found->start_command = command;
+    } else if (name == "release") {  // Heroku's release phase: after the build, before the start
+      found->setup_command = found->setup_command.empty() ? command : found->setup_command + " && " + command;
+    } else {
+      std::string worker = name;
+      for (char& c : worker) c = c == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (!config::valid_process_name(worker))
+        found->notes.push_back(fmt::format("Procfile entry \"{}\" not made a worker: a worker's name is 1-32 of "
+                                           "a-z, 0-9 and '-'; add it to \"workers\" by hand",
+                                           name));
+      else if (found->workers.count(worker))
+        found->notes.push_back(fmt::format("Procfile entry \"{}\" not used: \"{}\" is a worker already", name, worker));
+      else
+        found->workers[worker] = command;
+    }
+  }
   return found;
 }
 
@@ -99,6 +128,7 @@ std::string render_config(const Detection& d, bool has_env_file) {
   ordered_json j;
   if (!d.setup_command.empty()) j["setup_command"] = d.setup_command;
   j["start_command"] = d.start_command;
+  if (!d.workers.empty()) j["workers"] = d.workers;
   j["port"] = 3000;
   j["internal_port"] = 3000;
   j["health_endpoint"] = "/healthz";
@@ -180,9 +210,12 @@ Outcome run(const fs::path& dir, bool force, bool use_runner) {
     throw InitError(fmt::format("init: {}", e.what()));
   }
   bool changed = ensure_gitignored(dir);
-  out.message = fmt::format("wrote {} ({} project: setup \"{}\", start \"{}\"){}", config.string(),
-                            d->ecosystem, d->setup_command, d->start_command,
-                            changed ? "\nadded .slot-machine to .gitignore" : "");
+  std::string workers;
+  for (const auto& [name, command] : d->workers) workers += fmt::format(", worker {} \"{}\"", name, command);
+  out.message = fmt::format("wrote {} ({} project: setup \"{}\", start \"{}\"{}){}{}", config.string(),
+                            d->ecosystem, d->setup_command, d->start_command, workers,
+                            changed ? "\nadded .slot-machine to .gitignore" : "",
+                            d->notes.empty() ? "" : "\n" + fmt::format("{}", fmt::join(d->notes, "\n")));
   return out;
 }
 

@@ -2,9 +2,11 @@
 // `slot-machine init`: detect the project in a directory and write slot-machine.json.
 
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace sm::init {
 
@@ -13,10 +15,18 @@ struct Detection {
   std::string ecosystem;       // "bun", "npm", ... for the message
   std::string setup_command;
   std::string start_command;
+  std::map<std::string, std::string> workers;  // a Procfile's other entries (contract §16)
+  std::vector<std::string> notes;              // what of the Procfile was not used, and why
 };
 
+/// A Procfile's entries, in order: `name: command` lines (blank lines and # comments
+/// skipped).
+std::vector<std::pair<std::string, std::string>> parse_procfile(const std::string& text);
+
 /// Inspects `dir` (lock files, package.json, Procfile) and picks setup/start commands;
-/// first match of contract §2's table wins, a Procfile `web:` line beats the start guess.
+/// first match of contract §2's table wins, a Procfile `web:` line beats the start guess,
+/// its `release:` runs after the setup guess (as part of setup_command) and its other
+/// entries become workers.
 /// A package.json `scripts.start` is written as its own text; with `use_runner`, as the
 /// package manager's runner (`npm start`, `bun run start`). nullopt when nothing is
 /// recognised.

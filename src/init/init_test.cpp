@@ -89,3 +89,35 @@ TEST_CASE("init: run writes defaults and respects an existing file") {
   sm::init::run(d.path, true);
   CHECK(d.read("slot-machine.json").find("bun install") != std::string::npos);
 }
+
+TEST_CASE("init: a Procfile's web is the start, release joins the setup, the rest become workers") {
+  TempDir d;
+  d.write("Gemfile.lock", "");
+  d.write("Procfile",
+          "# processes\n"
+          "web: bundle exec puma -p $PORT\n"
+          "\n"
+          "release: bundle exec rails db:migrate\r\n"
+          "worker: bundle exec sidekiq\n"
+          "Mail_Queue: ./mailer\n"
+          "bad name!: x\n"
+          "a-very-long-process-type-name-over-32: x\n"
+          "empty:\n");
+  const auto found = sm::init::detect(d.path);
+  REQUIRE(found);
+  CHECK(found->start_command == "bundle exec puma -p $PORT");
+  CHECK(found->setup_command == "bundle install && bundle exec rails db:migrate");
+  CHECK(found->workers == std::map<std::string, std::string>{{"worker", "bundle exec sidekiq"}, {"mail-queue", "./mailer"}});
+  REQUIRE(found->notes.size() == 1);
+  CHECK(found->notes[0].find("\"a-very-long-process-type-name-over-32\" not made a worker") != std::string::npos);
+  const auto out = sm::init::run(d.path, false);
+  const auto config = nlohmann::json::parse(d.read("slot-machine.json"));
+  CHECK(config["workers"]["worker"] == "bundle exec sidekiq");
+  CHECK(out.message.find("worker worker \"bundle exec sidekiq\"") != std::string::npos);
+  // Only a Procfile, no web: nothing to start the app with.
+  TempDir p;
+  p.write("Procfile", "worker: x\n");
+  CHECK_FALSE(sm::init::detect(p.path));
+  p.write("Procfile", "web: ./serve\nrelease: ./migrate\n");
+  CHECK(sm::init::detect(p.path)->setup_command == "./migrate");
+}
