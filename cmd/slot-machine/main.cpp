@@ -9,11 +9,13 @@
 #include <iostream>
 #include <optional>
 #include <set>
+#include <string_view>
 #include <vector>
 
 #include "cli/apps.h"
 #include "cli/client.h"
 #include "cli/hook.h"
+#include "cli/run.h"
 #include "server/start.h"
 #include "config/config.h"
 #include "git/jobs.h"
@@ -41,12 +43,13 @@ const char* kUsage =
     "  status     show what is running\n"
     "  history    list past deploys, rollbacks and restarts\n"
     "  logs       show (-f: follow) a slot's app and setup output\n"
+    "  run        run a command in the live release: slot-machine run -- rails console\n"
     "  hook       install (or uninstall) the git pre-receive hook: deploy on git push\n"
     "  version    print the version\n"
     "\n"
     "Run `slot-machine <command> --help` for a command's options.\n";
 
-const std::set<std::string> kCommands = {"init", "start", "deploy", "rollback", "restart", "cancel", "upgrade", "stop", "systemd", "status", "history", "logs", "hook", "version", "reload", "apps"};
+const std::set<std::string> kCommands = {"init", "start", "deploy", "rollback", "restart", "cancel", "upgrade", "stop", "systemd", "status", "history", "logs", "hook", "version", "reload", "apps", "run"};
 
 }  // namespace
 
@@ -231,12 +234,29 @@ int main(int argc, char** argv) {
   apps_remove->add_option("NAME", remove_name, "the app's name")->required();
   apps_remove->add_option("--config", server_config, "the server config (default ./slot-machine.json)");
   add_client_flags(apps_remove);
-  for (auto* sub : {deploy, rollback, status, restart, cancel, history, logs}) add_app_flag(sub);
+  auto* run = app.add_subcommand("run", "run a command in the live slot with the app's environment: run -- CMD ARGS...");
+  std::string run_slot = "live";
+  std::vector<std::string> run_argv;
+  run->add_option("--slot", run_slot, "live (default) or previous")->check(CLI::IsMember({"live", "previous"}));
+  run->allow_extras();  // words before "--": told where they belong, below
+  run->footer("The command and its arguments come after --, exactly as given: slot-machine run -- rails console");
+  add_connection_flags(run);
+  for (auto* sub : {deploy, rollback, status, restart, cancel, history, logs, run}) add_app_flag(sub);
   add_app_flag(hook_install);
   add_app_flag(hook_run);
 
   try {
-    app.parse(argc, argv);
+    // `run`'s command is everything after its "--", word for word: kept from CLI11, which
+    // would end a --remote list there or read "[a,b]" as a list.
+    int parsed = argc;
+    if (first == "run")
+      for (int i = 2; i < argc; ++i)
+        if (std::string_view(argv[i]) == "--") {
+          run_argv.assign(argv + i + 1, argv + argc);
+          parsed = i;
+          break;
+        }
+    app.parse(parsed, argv);
   } catch (const CLI::ParseError& e) {
     // Help is success; every other parse error is a usage error (exit 2).
     return app.exit(e) == 0 ? 0 : 2;
@@ -287,7 +307,7 @@ int main(int argc, char** argv) {
   if (*apps_add) return sm::cli::apps_add_command(client, server_config, addition, std::cout, std::cerr);
   if (*apps_remove) return sm::cli::apps_remove_command(client, server_config, remove_name, std::cout, std::cerr);
   if (*apps) return sm::cli::apps_list_command(client, std::cout, std::cerr);
-  const bool scoped = *deploy || *rollback || *restart || *cancel || *logs || *history || *status;
+  const bool scoped = *deploy || *rollback || *restart || *cancel || *logs || *history || *status || *run;
   if (scoped && !(*deploy && remotes.size() > 1)) {
     if (int code = sm::cli::choose_app(client, given->count("--app") ? std::optional(app_name) : std::nullopt,
                                        static_cast<bool>(*status), std::cerr))
@@ -306,6 +326,12 @@ int main(int argc, char** argv) {
   if (*stop) return sm::cli::stop_command(client, stop_wait, std::cout, std::cerr);
   if (*logs) return sm::cli::logs_command(client, logs_slot, logs_worker, logs_cron, logs_n, logs_follow, std::cout, std::cerr);
   if (*history) return sm::cli::history_command(client, history_n, std::cout, std::cerr);
+  if (*run && !run->remaining().empty()) {
+    std::cerr << "slot-machine run: put the command after --, e.g. slot-machine run -- " << run->remaining().front()
+              << " ...\n";
+    return 2;
+  }
+  if (*run) return sm::cli::run_command(client, run_slot, run_argv, std::cout, std::cerr);
   if (client.all_apps) return sm::cli::status_all_command(client, std::cout, std::cerr);
   return sm::cli::status_command(client, std::cout, std::cerr);
 }

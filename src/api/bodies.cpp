@@ -2,6 +2,8 @@
 #include "version/version.h"
 
 #include <fmt/format.h>
+
+#include "log/json_text.h"
 #include <unistd.h>
 
 namespace sm::api {
@@ -95,6 +97,45 @@ std::pair<DeployBody, std::string> parse_deploy_body(const std::string& body) {
     d.quarantine = j["quarantine"].get<std::string>();
   }
   return {d, ""};
+}
+
+std::pair<RunBody, std::string> parse_run_body(const std::string& body) {
+  const char* shape = "expected a JSON body like {\"command\": [\"rails\", \"console\"]}";
+  json j;
+  try {
+    j = json::parse(body);
+  } catch (const json::exception&) {
+    return {{}, body.empty() ? fmt::format("missing request body; {}", shape)
+                             : fmt::format("request body is not valid JSON; {}", shape)};
+  }
+  if (!j.is_object()) return {{}, fmt::format("request body must be a JSON object; {}", shape)};
+  for (const auto& [key, _] : j.items())
+    if (key != "command" && key != "slot" && key != "attach")
+      return {{}, fmt::format("unknown field \"{}\" (run takes command, slot, attach)", key)};
+  if (!j.contains("command") || !j["command"].is_array() || j["command"].empty())
+    return {{}, fmt::format("\"command\" must be a non-empty array of strings; {}", shape)};
+  RunBody r;
+  size_t total = 0;
+  for (const auto& a : j["command"]) {
+    if (!a.is_string()) return {{}, fmt::format("\"command\" entries must be strings, got {}", a.type_name())};
+    const std::string s = a.get<std::string>();
+    if (s.find('\0') != std::string::npos) return {{}, "\"command\" entries must not contain a NUL byte"};
+    total += s.size();
+    r.command.push_back(s);
+  }
+  if (r.command.front().empty()) return {{}, "\"command\" must start with the program to run, got \"\""};
+  if (r.command.size() > 4096 || total > (1 << 20))
+    return {{}, "\"command\" is too long (at most 4096 words, 1 MiB)"};
+  if (j.contains("slot")) {
+    if (!j["slot"].is_string() || (j["slot"] != "live" && j["slot"] != "previous"))
+      return {{}, fmt::format("\"slot\" must be \"live\" or \"previous\", got {}", log::json_text(j["slot"]))};
+    r.slot = j["slot"].get<std::string>();
+  }
+  if (j.contains("attach")) {
+    if (!j["attach"].is_boolean()) return {{}, "\"attach\" must be true or false"};
+    r.attach = j["attach"].get<bool>();
+  }
+  return {r, ""};
 }
 
 }  // namespace sm::api

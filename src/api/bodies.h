@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "app/app.h"
 
@@ -29,5 +30,14 @@ struct DeployBody {
 };
 /// The body, or an error message for a 400.
 std::pair<DeployBody, std::string> parse_deploy_body(const std::string& body);
+
+/// POST /run (contract §16): {"command": ["ARG", ...], "slot": "live"|"previous",
+/// "attach": bool}.
+struct RunBody {
+  std::vector<std::string> command;
+  std::string slot = "live";
+  bool attach = false;  // the CLI runs it on its own terminal: answer where and how
+};
+std::pair<RunBody, std::string> parse_run_body(const std::string& body);
 
 }  // namespace sm::api

@@ -24,6 +24,8 @@ using app::OpStatus;
 
 namespace {
 
+constexpr int kMaxApiRuns = 4;  // commands run over the API at once (POST /run without attach)
+
 bool wants_ndjson(const httplib::Request& req) {
   return req.get_header_value("Accept").find("application/x-ndjson") != std::string::npos;
 }
@@ -219,6 +221,78 @@ void ApiServer::add_routes() {
     if (auto a = app_of(req, res)) logs_.serve(req, res, port_, std::move(a));
   });
   method_not_allowed(s, scoped("/logs"), "GET");
+  // One-off commands (contract §16): attached, the CLI runs it on its own terminal with
+  // what this answers and reports the exit to /run/done; otherwise it runs here and its
+  // output streams back as NDJSON, then its exit code.
+  s.Post(scoped("/run"), [this](const httplib::Request& req, httplib::Response& res) {
+    auto a = app_of(req, res);
+    if (!a) return;
+    auto [run, error] = parse_run_body(req.body);
+    if (!error.empty()) {
+      reply(res, 400, {{"error", error}});
+      return;
+    }
+    int status = 0;
+    auto where = a->run_place(run.slot, error, status);
+    if (!where) {
+      reply(res, status, {{"error", error}});
+      return;
+    }
+    // Each runs on one of the API's threads for as long as it takes: a few at a time, so
+    // that status, deploys and the dashboard are always answered.
+    static std::atomic<int> running{0};
+    if (!run.attach && running.load() >= kMaxApiRuns) {
+      reply(res, 503, {{"error", fmt::format("{} commands already run over the API; try again when one ends",
+                                             kMaxApiRuns)}});
+      return;
+    }
+    if (run.attach) {
+      const uint64_t id = a->remember_run(run.command, *where);
+      reply(res, 200, {{"run", id},
+                       {"cwd", where->cwd.string()},
+                       {"env", where->env},
+                       {"uid", where->uid},
+                       {"gid", where->gid},
+                       {"commit", where->commit},
+                       {"slot", std::string(1, where->slot)}});
+      return;
+    }
+    ++running;
+    struct Running {  // the stream's provider may never be called (a client gone at once)
+      ~Running() { --running; }
+    };
+    res.set_chunked_content_provider(
+        "application/x-ndjson", [a, run = run, where = *where, held = std::make_shared<Running>()](size_t, httplib::DataSink& sink) {
+          bool connected = true;
+          auto send = [&](const json& j) {
+            const std::string line = log::json_text(j) + "\n";
+            return connected = connected && sink.write(line.data(), line.size());
+          };
+          send({{"event", "started"}, {"commit", where.commit}, {"slot", std::string(1, where.slot)}});
+          const int code = a->run_here(run.command, where, [&](const std::string& l) {
+            return send({{"event", "output"}, {"line", l}});
+          });
+          send({{"event", "exit"}, {"exit_code", code}});
+          if (connected) sink.done();
+          return connected;
+        });
+  });
+  method_not_allowed(s, scoped("/run"), "POST");
+  s.Post(scoped("/run/done"), [this](const httplib::Request& req, httplib::Response& res) {
+    auto a = app_of(req, res);
+    if (!a) return;
+    const json j = json::parse(req.body, nullptr, false);
+    if (!j.is_object() || !j.contains("run") || !j["run"].is_number_unsigned() || !j.contains("exit_code") ||
+        !j["exit_code"].is_number_integer()) {
+      reply(res, 400, {{"error", "expected {\"run\": ID, \"exit_code\": N}"}});
+      return;
+    }
+    if (!a->ran(j["run"].get<uint64_t>(), j["exit_code"].get<int>()))
+      reply(res, 404, {{"error", fmt::format("no run {} is waiting for its exit code", j["run"].get<uint64_t>())}});
+    else
+      reply(res, 200, {{"success", true}});
+  });
+  method_not_allowed(s, scoped("/run/done"), "POST");
   method_not_allowed(s, scoped("/deploy"), "POST");
   method_not_allowed(s, scoped("/rollback"), "POST");
   method_not_allowed(s, scoped("/status"), "GET");

@@ -29,6 +29,9 @@
 
 namespace sm::app {
 
+/// `argv` as one /bin/sh command, each word single-quoted.
+std::string shell_command(const std::vector<std::string>& argv);
+
 /// How an operation ended; the API maps each to one HTTP status.
 enum class OpStatus {
   Ok,
@@ -158,6 +161,23 @@ class App {
   }
   /// The log of cron job `name`, or "" with `error` set (no such job).
   std::filesystem::path cron_log_file(const std::string& name, std::string& error) const;
+
+  // One-off commands (contract §16, `run`; one_off.cpp).
+  /// Where a command runs in slot `which` ("live" or "previous"): its directory, the
+  /// app's environment, its user; nothing with `error` and `status` (404: no such slot;
+  /// 409: the previous slot while an operation runs).
+  std::optional<Workers::Launch> run_place(const std::string& which, std::string& error, int& status) const;
+  /// Runs `argv` at `where` with no terminal (stdin /dev/null), each line of its output
+  /// (stdout and stderr together) to `line`; when `line` returns false (the caller went
+  /// away) the command is stopped. Journalled `run`. Returns its exit code (128+N for
+  /// signal N; 127 when it cannot start).
+  int run_here(const std::vector<std::string>& argv, const Workers::Launch& where,
+               const std::function<bool(const std::string&)>& line);
+  /// A command the local CLI runs itself on its terminal: remembered until ran() says
+  /// how it ended (then journalled). Returns its id.
+  uint64_t remember_run(const std::vector<std::string>& argv, const Workers::Launch& where);
+  /// False when no such run is remembered.
+  bool ran(uint64_t id, int exit_code);
   /// The newest `limit` journal entries after the newest `skip`, newest first.
   std::vector<nlohmann::json> history(size_t limit, size_t skip = 0) const;
 
@@ -344,6 +364,16 @@ class App {
   std::unique_ptr<AutoRollback> auto_rollback_;  // with "auto_rollback_s"
   std::unique_ptr<Workers> workers_;  // the live version's workers; before monitor_, which tends them
   std::unique_ptr<CronRunner> cron_;  // with "cron"
+  struct PendingRun {
+    std::vector<std::string> argv;
+    Workers::Launch where;
+    std::chrono::steady_clock::time_point began;
+  };
+  std::mutex runs_mu_;  // guards the two below
+  std::map<uint64_t, PendingRun> runs_;  // commands local CLIs run, until they report the exit
+  uint64_t last_run_id_ = 0;
+  void journal_run(const std::vector<std::string>& argv, const Workers::Launch& where, int exit_code,
+                   long long duration_ms, const char* how);
   std::atomic<bool> monitor_stop_{false};
   std::thread monitor_;
   OpThread ops_;  // last: joined first, while everything an operation uses still exists

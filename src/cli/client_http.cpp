@@ -141,6 +141,41 @@ Reply call_following(const ClientOptions& o, const std::string& path, time_t rea
   return r;
 }
 
+Reply post_events(const ClientOptions& o, const std::string& path, const std::string& body, time_t read_timeout_s,
+                  const std::function<void(const json&)>& on_event) {
+  auto c = connect(o, read_timeout_s);
+  Reply r;
+  std::string buffer;
+  httplib::Request req;
+  req.method = "POST";
+  req.path = path;
+  req.headers = {{"Accept", "application/x-ndjson"}, {"Content-Type", "application/json"}};
+  req.body = body;
+  req.response_handler = [&](const httplib::Response& resp) {
+    r.status = resp.status;
+    return true;
+  };
+  req.content_receiver = [&](const char* data, size_t len, uint64_t, uint64_t) {
+    buffer.append(data, len);
+    if (r.status != 200) return true;  // an error body: parsed below
+    for (size_t nl; (nl = buffer.find('\n')) != std::string::npos; buffer.erase(0, nl + 1)) {
+      const json e = json::parse(buffer.substr(0, nl), nullptr, false);
+      if (e.is_object()) on_event(e);
+    }
+    return true;
+  };
+  auto res = c->send(req);
+  if (!res && r.status == 0) {
+    r.failure = failure_of(res.error());
+    return r;
+  }
+  if (r.status != 200) {
+    r.body = json::parse(buffer, nullptr, false);
+    if (!r.body.is_object()) r.body = json{{"error", fmt::format("daemon answered HTTP {}", r.status)}};
+  }
+  return r;
+}
+
 std::string unreachable(const ClientOptions& o, const std::string& why) {
   if (o.remote)
     return fmt::format("slot-machine: cannot reach the daemon at {} ({}); check the --remote URL "

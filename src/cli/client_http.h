@@ -36,6 +36,11 @@ Reply call_streaming(const ClientOptions& o, const std::string& path, const std:
 Reply call_following(const ClientOptions& o, const std::string& path, time_t read_timeout_s,
                      const std::function<bool(const char*, size_t)>& on_data);
 
+/// POSTs `body` to `path` asking for NDJSON and hands each line, parsed, to `on_event` as
+/// it arrives (an answer other than 200: its status and error body in the Reply).
+Reply post_events(const ClientOptions& o, const std::string& path, const std::string& body, time_t read_timeout_s,
+                  const std::function<void(const nlohmann::json&)>& on_event);
+
 /// "slot-machine: cannot reach the daemon at URL (why); ..." with what to check.
 std::string unreachable(const ClientOptions& o, const std::string& why);
 
