@@ -232,11 +232,20 @@ int history_command(const ClientOptions& o, int limit, std::ostream& out, std::o
     return 0;
   }
   out << fmt::format("{:<20}  {:<8}  {:<6}  {:<12}  {:<4}  {:>8}  {}\n", "TIME", "ACTION", "RESULT",
-                     "COMMIT", "SLOT", "TOOK", "ERROR");
+                     "COMMIT", "SLOT", "TOOK", "ERROR / DETAIL");
   for (const auto& e : entries) {
     std::string error = str(e, "error");
     if (auto nl = error.find('\n'); nl != std::string::npos) error = error.substr(0, nl) + " ...";
     if (error.empty() && str(e, "action") == "auto-rollback") error = str(e, "reason");
+    // Workers, cron jobs and one-off commands (contract §16): which, and how it ended.
+    if (str(e, "action") == "worker-restart") error = fmt::format("{}: {}", str(e, "worker"), str(e, "detail"));
+    if (str(e, "action") == "cron")
+      error = fmt::format("{}: exit {}", str(e, "job"), e.value("exit_code", -1));
+    if (str(e, "action") == "run") {
+      std::string cmd = str(e, "command");
+      if (cmd.size() > 60) cmd = cmd.substr(0, 57) + "...";
+      error = fmt::format("exit {}: {}", e.value("exit_code", -1), cmd);
+    }
     out << fmt::format("{:<20}  {:<8}  {:<6}  {:<12}  {:<4}  {:>6}ms  {}\n", str(e, "time"),
                        str(e, "action"), str(e, "result"), str(e, "commit").substr(0, 12),
                        str(e, "slot"), e.value("duration_ms", 0LL), error);
