@@ -128,3 +128,20 @@ TEST_CASE("run on a terminal: stdin is the caller's TTY and Ctrl-C reaches the c
   CHECK(read_file(io.path / "out").find("got-ctrl-c") != std::string::npos);
   CHECK(http_get(d.api_port(), "/history?limit=1").json_body()["entries"][0]["exit_code"] == 5);
 }
+
+TEST_CASE("run: the previous slot is refused (409) while an operation may replace it; live still runs") {
+  Site site({{"vA"}, {"vB"}, {"vC", "", {{"hang", "1"}}}},
+            {{"setup_command", "if [ -e hang ]; then exec sleep 1000; fi"}}, kProxyMode);
+  Daemon& d = site.d;
+  REQUIRE(d.deploy(site.commits[0]).status == 200);
+  REQUIRE(d.deploy(site.commits[1]).status == 200);
+  std::jthread deploying([&] { d.deploy(site.commits[2]); });
+  d.wait_status([](const json& s) { return s["stage"] == "setup"; }, 10s);
+  auto r = run_in(d, {"--slot", "previous"}, {"true"});
+  CHECK(r.exit_code == 1);
+  CHECK_MESSAGE(r.err.find("the previous slot is being replaced (deploy running)") != std::string::npos, r.err);
+  r = run_in(d, {}, {"sh", "-c", "echo $SLOT_MACHINE_COMMIT"});
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == site.commits[1] + "\n");
+  CHECK(http_post(d.api_port(), "/cancel", "").status == 200);
+}

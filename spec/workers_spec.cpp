@@ -10,6 +10,7 @@
 #include <fstream>
 #include <thread>
 
+#include "apps_support.h"
 #include "control_support.h"
 #include "harness.h"
 #include "service_support.h"
@@ -60,7 +61,12 @@ pid_t check_one_version(Daemon& d, const std::string& commit) {
   const pid_t pid = s["workers"][0]["pid"];
   CHECK(s["workers"][0]["name"] == "jobs");
   CHECK(pid > 0);
-  const auto procs = worker_processes(d);
+  // The worker starts its escaped child a moment after it starts.
+  auto procs = worker_processes(d);
+  for (int i = 0; i < 100 && procs.size() < 2; ++i) {
+    std::this_thread::sleep_for(20ms);
+    procs = worker_processes(d);
+  }
   CHECK_MESSAGE(procs.size() == 2, procs.size() << " worker processes");
   int leaders = 0;
   for (const auto& p : procs) {
@@ -189,4 +195,32 @@ TEST_CASE("workers: bad names and empty commands are refused at start, nothing s
   r = start_refused(repo, {{"workers", {{"jobs", ""}}}});
   CHECK(r.exit_code == 2);
   CHECK(r.err.find("\"workers.jobs\" must not be empty") != std::string::npos);
+}
+
+TEST_CASE("workers, cron and run with several apps: each app's are its own") {
+  const json own = {{"workers", {{"jobs", "exec sleep 3600"}}},
+                    {"cron", json::array({{{"name", "tick"}, {"schedule", "@every 1s"}, {"command", "echo tick $SLOT_MACHINE_COMMIT"}}})}};
+  HostedApp blog("blog", {"blog.test"}, own), shop("shop", {"shop.test"}, own);
+  AppRepo server;
+  server_config(server, {&blog, &shop});
+  Daemon d(server, kProxyMode);
+  REQUIRE(deploy_app(d, "blog", blog.commits[0]).status == 200);
+  REQUIRE(deploy_app(d, "shop", shop.commits[0]).status == 200);
+  const json b = app_status(d, "blog")["workers"], s = app_status(d, "shop")["workers"];
+  REQUIRE(b.size() == 1);
+  REQUIRE(s.size() == 1);
+  CHECK(b[0]["pid"] != s[0]["pid"]);
+  std::map<std::string, int> by_commit;
+  for (const auto& p : worker_processes(d)) ++by_commit[p.commit];
+  CHECK(by_commit == std::map<std::string, int>{{blog.commits[0], 1}, {shop.commits[0], 1}});
+  CHECK(eventually([&] {
+    return read_file(d.data_dir() / "apps" / "shop" / "cron" / "tick.log").find("tick " + shop.commits[0]) !=
+           std::string::npos;
+  }, 5s));
+  const auto r = run({slot_machine_bin(), "run", "--app", "blog", "--api-port", std::to_string(d.api_port()), "--",
+                      "sh", "-c", "echo $SLOT_MACHINE_COMMIT"},
+                     server.home());
+  CHECK(r.out == blog.commits[0] + "\n");
+  CHECK(http_get(d.api_port(), "/apps/shop/logs?worker=jobs").status == 200);
+  CHECK(http_get(d.api_port(), "/apps/shop/logs?cron=tick").body.find("tick " + shop.commits[0]) != std::string::npos);
 }

@@ -38,17 +38,17 @@ std::optional<Workers::Launch> App::run_place(const std::string& which, std::str
   std::string commit;
   {
     std::lock_guard lock(mu_);
+    // A deploy checks out into the slot that was previous; a rollback makes it live.
+    if (which == "previous" && !operation_.empty()) {
+      status = 409;
+      error = fmt::format("the previous slot is being replaced ({} running); try again when it ends", operation_);
+      return std::nullopt;
+    }
     slot = which == "previous" ? previous_ : live_;
     if (!slot || slot->commit.empty()) {
       status = 404;
       error = which == "previous" ? "there is no previous slot to run in"
                                   : "nothing is live: deploy something first, then run commands in it";
-      return std::nullopt;
-    }
-    // A deploy's checkout or a rollback's start is about to use the previous slot.
-    if (which == "previous" && !operation_.empty()) {
-      status = 409;
-      error = fmt::format("the previous slot is being replaced ({} running); try again when it ends", operation_);
       return std::nullopt;
     }
     commit = slot->commit;
