@@ -125,6 +125,7 @@ for r in $(seq "$rounds"); do
   load one "$port" "$work/one.lua" "$r" "$daemon"
   load ten "$port" "$work/ten.lua" "$r" "$daemon"
   load nginx "$ngx" "$work/ten.lua" "$r" "$ngx_worker"
+  load nginx_one "$ngx" "$work/one.lua" "$r" "$ngx_worker"
 done
 
 # --- 9 apps under load while the 10th deploys 10 times --------------------------------
@@ -145,6 +146,7 @@ cpu() { sort -n "$work/$1.cpu" | awk '{ l[NR] = $1 } END { printf "%.1f", l[int(
 read -r one_rps one_p99 one_err <<<"$(median one)"
 read -r ten_rps ten_p99 ten_err <<<"$(median ten)"
 read -r ngx_rps ngx_p99 ngx_err <<<"$(median nginx)"
+read -r ngx1_rps ngx1_p99 ngx1_err <<<"$(median nginx_one)"
 read -r ops_rps ops_p99 ops_err <<<"$(parse_wrk "$work/ops.wrk")"
 per_app=$(( (ten_anon - one_anon) / (apps - 1) ))
 echo
@@ -158,7 +160,11 @@ echo "routing                  req/s    p99 ms  errors  CPU us/req"
 printf '  one host (proxy)     %7s  %8s  %6s  %s\n' "$one_rps" "$one_p99" "$one_err" "$(cpu one)"
 printf '  10 hosts (proxy)     %7s  %8s  %6s  %s\n' "$ten_rps" "$ten_p99" "$ten_err" "$(cpu ten)"
 printf '  10 hosts (nginx)     %7s  %8s  %6s  %s\n' "$ngx_rps" "$ngx_p99" "$ngx_err" "$(cpu nginx)"
+printf '  one host (nginx)     %7s  %8s  %6s  %s\n' "$ngx1_rps" "$ngx1_p99" "$ngx1_err" "$(cpu nginx_one)"
 printf '  10 hosts / one host  %.3f   (target >= 0.95)\n' "$(echo "$ten_rps / $one_rps" | bc -l)"
 printf '  10 hosts / nginx     %.3f   (target >= 1.0)\n' "$(echo "$ten_rps / $ngx_rps" | bc -l)"
+# The same ratio for nginx: what ten backend processes instead of one cost on this
+# machine whoever routes (not a target; the reference for the first ratio).
+printf '  nginx: 10 hosts / one host  %.3f   (reference)\n' "$(echo "$ngx_rps / $ngx1_rps" | bc -l)"
 echo
 echo "9 apps under load (${ops_secs}s) while app9 deploys 10 times: $deploys_ok/10 deploys ok, $ops_rps req/s, p99 $ops_p99 ms, failed requests $ops_err (target 0)"

@@ -95,7 +95,9 @@ void Workers::adopt(const std::vector<WorkerRecord>& recorded, const Launch& lau
   launch_ = launch;
   std::error_code ec;
   if (!cfg_.workers.empty()) std::filesystem::create_directories(log_dir_, ec);
-  for (const auto& [name, command] : cfg_.workers) {
+  for (const auto& configured : cfg_.workers) {  // not a structured binding: clang 14 cannot capture one
+    const std::string& name = configured.first;
+    const std::string& command = configured.second;
     Worker& w = workers_.emplace_back();
     w.name = name;
     w.command = command;
