@@ -20,15 +20,14 @@
 #include "process/spawn.h"
 
 #include "app/app_internal.h"
+#include "app/slot_logs.h"
 
 namespace sm::app {
 namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
-void App::append_log(const Slot& slot, const std::string& line) const {
-  std::ofstream(log_path(slot), std::ios::app) << log::now_rfc3339() << " ==> " << line << "\n";
-}
+void App::append_log(const Slot& slot, const std::string& line) const { append_note(log_path(slot), line); }
 
 std::string App::log_tail(const Slot& slot, std::uintmax_t from) const {
   std::ifstream in(log_path(slot), std::ios::binary);
@@ -117,18 +116,9 @@ std::string App::run_setup(Slot& slot, const std::string& commit, const Ports& p
   std::uintmax_t sent = from;
   std::string partial;
   auto stream_output = [&](bool last) {
-    const auto size = file_size_or_zero(log_path(slot));
-    if (size > sent) {
-      std::ifstream in(log_path(slot), std::ios::binary);
-      in.seekg(static_cast<std::streamoff>(sent));
-      std::string chunk(static_cast<size_t>(size - sent), '\0');
-      in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
-      chunk.resize(static_cast<size_t>(in.gcount()));
-      sent += chunk.size();
-      partial += chunk;
-      for (size_t nl; (nl = partial.find('\n')) != std::string::npos; partial.erase(0, nl + 1))
-        emit(EventKind::Output, {{"line", partial.substr(0, nl)}});
-    }
+    partial += read_new(log_path(slot), sent);
+    for (size_t nl; (nl = partial.find('\n')) != std::string::npos; partial.erase(0, nl + 1))
+      emit(EventKind::Output, {{"line", partial.substr(0, nl)}});
     if (last && !partial.empty()) emit(EventKind::Output, {{"line", partial}});
   };
   const auto began = Clock::now();

@@ -4,7 +4,6 @@
 #include <fmt/ranges.h>
 #include <sys/wait.h>
 
-#include <fstream>
 
 #include "app/slot_logs.h"
 #include "log/log.h"
@@ -19,20 +18,15 @@ CronRunner::CronRunner(const config::Config& cfg, process::Reaper& reaper, std::
                        std::string token_prefix, Events& events, LiveLaunch live, std::string log_name)
     : cfg_(cfg),
       reaper_(reaper),
-      log_dir_(std::move(log_dir)),
+      logs_(std::move(log_dir), static_cast<std::uintmax_t>(cfg.log_max_bytes), cfg.log_keep),
       token_prefix_(std::move(token_prefix)),
       events_(events),
       live_(std::move(live)),
       log_name_(std::move(log_name)) {
-  std::error_code ec;
-  std::filesystem::create_directories(log_dir_, ec);
+  logs_.create();
   const auto now = SysClock::now();
   for (const auto& entry : cfg_.cron) jobs_.push_back({&entry, entry.when.next(now), {}, "", "", {}});
   thread_ = std::thread([this] { loop(); });
-}
-
-void CronRunner::note(const std::string& name, const std::string& line) const {
-  std::ofstream(log_of(name), std::ios::app) << log::now_rfc3339() << " ==> " << line << "\n";
 }
 
 void CronRunner::stop(const char* why) {
@@ -47,19 +41,19 @@ void CronRunner::start(Job& job, SysClock::time_point due) {
   const auto& e = *job.entry;
   const auto launch = live_();
   if (!launch) {
-    note(e.name, "not run: no version is live");
+    logs_.note(e.name, "not run: no version is live");
     log::info("cron {}: not run: no version is live", e.name);
     return;
   }
   auto env = launch->env;
   env["SLOT_MACHINE_CRON"] = e.name;
-  note(e.name, fmt::format("run {} in slot {} (due {}): {}", launch->commit, launch->slot,
+  logs_.note(e.name, fmt::format("run {} in slot {} (due {}): {}", launch->commit, launch->slot,
                            log::rfc3339(SysClock::to_time_t(due)), e.command));
   job.commit = launch->commit;
   job.slot = std::string(1, launch->slot);
   job.began = Steady::now();
   try {
-    job.running = process::spawn(reaper_, {e.command, launch->cwd, log_of(e.name), env, token_prefix_, launch->uid,
+    job.running = process::spawn(reaper_, {e.command, launch->cwd, logs_.of(e.name), env, token_prefix_, launch->uid,
                                            launch->gid});
   } catch (const std::exception& ex) {
     job.running = {};
@@ -77,7 +71,7 @@ void CronRunner::finish(Job& job, std::optional<int> status, const std::string& 
     detail = process::describe_exit(*status);
   }
   const bool ok = status && code == 0;
-  note(e.name, fmt::format("{} after {} ms", detail, ms));
+  logs_.note(e.name, fmt::format("{} after {} ms", detail, ms));
   if (!ok) log::info("cron {}: failed: {} after {} ms", e.name, detail, ms);
   events_.publish({EventKind::Finished, 0,
                    {{"time", log::now_rfc3339()},
@@ -115,7 +109,7 @@ void CronRunner::loop() {
       const auto due = *job.next;
       job.next = job.entry->when.next(now);  // @every: counted from this run
       if (job.running.leader > 0) {
-        note(job.entry->name, fmt::format("run due {} skipped: the one before is still running",
+        logs_.note(job.entry->name, fmt::format("run due {} skipped: the one before is still running",
                                           log::rfc3339(SysClock::to_time_t(due))));
         log::info("cron {}: the run due {} skipped: the one before is still running", job.entry->name,
                   log::rfc3339(SysClock::to_time_t(due)));
@@ -123,14 +117,9 @@ void CronRunner::loop() {
       }
       start(job, due);
     }
-    for (const auto& j : jobs_) {
-      try {
-        if (rotate_if_needed(log_of(j.entry->name), static_cast<std::uintmax_t>(cfg_.log_max_bytes), cfg_.log_keep))
-          note(j.entry->name, fmt::format("log rotated (over log_max_bytes={})", cfg_.log_max_bytes));
-      } catch (const std::exception& e) {
-        log::info("warning: {}", e.what());
-      }
-    }
+    std::vector<std::string> names;
+    for (const auto& j : jobs_) names.push_back(j.entry->name);
+    logs_.rotate(names);
     reaper_.wait_change(seen, wake);
   }
   for (Job& job : jobs_) {
@@ -142,7 +131,7 @@ void CronRunner::loop() {
 
 std::filesystem::path CronRunner::log_file(const std::string& name, std::string& error) const {
   for (const auto& e : cfg_.cron)
-    if (e.name == name) return log_of(name);
+    if (e.name == name) return logs_.of(name);
   std::vector<std::string> names;
   for (const auto& e : cfg_.cron) names.push_back(e.name);
   error = names.empty() ? fmt::format("there is no cron job \"{}\": this app has no \"cron\"", name)

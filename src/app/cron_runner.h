@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "app/events.h"
+#include "app/slot_logs.h"
 #include "app/workers.h"
 #include "config/config.h"
 #include "process/process_group.h"
@@ -53,12 +54,10 @@ class CronRunner {
   void start(Job& job, SysClock::time_point due);
   /// A run ended (`status`: its wait status; nothing when stopped with `why`).
   void finish(Job& job, std::optional<int> status, const std::string& why);
-  std::filesystem::path log_of(const std::string& name) const { return log_dir_ / (name + ".log"); }
-  void note(const std::string& name, const std::string& line) const;
 
   const config::Config& cfg_;
   process::Reaper& reaper_;
-  const std::filesystem::path log_dir_;
+  const NamedLogs logs_;
   const std::string token_prefix_;
   Events& events_;
   const LiveLaunch live_;

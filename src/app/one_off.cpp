@@ -4,10 +4,10 @@
 #include <fmt/format.h>
 #include <sys/wait.h>
 
-#include <fstream>
 
 #include "app/app.h"
 #include "app/app_internal.h"
+#include "app/slot_logs.h"
 #include "log/log.h"
 #include "process/drain.h"
 #include "process/spawn.h"
@@ -94,18 +94,9 @@ int App::run_here(const std::vector<std::string>& argv, const Workers::Launch& w
   std::string partial;
   bool listening = true;
   auto relay = [&](bool last) {
-    const auto size = file_size_or_zero(log);
-    if (size > sent) {
-      std::ifstream in(log, std::ios::binary);
-      in.seekg(static_cast<std::streamoff>(sent));
-      std::string chunk(static_cast<size_t>(size - sent), '\0');
-      in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
-      chunk.resize(static_cast<size_t>(in.gcount()));
-      sent += chunk.size();
-      partial += chunk;
-      for (size_t nl; listening && (nl = partial.find('\n')) != std::string::npos; partial.erase(0, nl + 1))
-        listening = line(partial.substr(0, nl));
-    }
+    partial += read_new(log, sent);
+    for (size_t nl; listening && (nl = partial.find('\n')) != std::string::npos; partial.erase(0, nl + 1))
+      listening = line(partial.substr(0, nl));
     if (last && listening && !partial.empty()) listening = line(partial);
   };
   std::optional<int> st;

@@ -10,6 +10,8 @@
 #include <stdexcept>
 #include <vector>
 
+#include "log/log.h"
+
 namespace sm::app {
 namespace fs = std::filesystem;
 
@@ -58,6 +60,41 @@ std::string tail_lines(const fs::path& file, size_t n, std::uintmax_t& end) {
   for (; i > 0; --i)
     if (data[i - 1] == '\n' && ++seen == n) break;
   return data.substr(i);
+}
+
+std::string read_new(const fs::path& file, std::uintmax_t& offset) {
+  std::error_code ec;
+  const auto size = fs::file_size(file, ec);
+  if (ec) return "";
+  if (size < offset) offset = 0;
+  if (size == offset) return "";
+  std::ifstream in(file, std::ios::binary);
+  in.seekg(static_cast<std::streamoff>(offset));
+  std::string chunk(static_cast<size_t>(size - offset), '\0');
+  in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+  chunk.resize(static_cast<size_t>(in.gcount()));
+  offset += chunk.size();
+  return chunk;
+}
+
+void append_note(const fs::path& log, const std::string& line) {
+  std::ofstream(log, std::ios::app) << log::now_rfc3339() << " ==> " << line << "\n";
+}
+
+void NamedLogs::create() const {
+  std::error_code ec;
+  fs::create_directories(dir_, ec);
+}
+
+void NamedLogs::rotate(const std::vector<std::string>& names) const {
+  for (const auto& name : names) {
+    try {
+      if (rotate_if_needed(of(name), max_bytes_, keep_))
+        note(name, fmt::format("log rotated (over log_max_bytes={})", max_bytes_));
+    } catch (const std::exception& e) {
+      log::info("warning: {}", e.what());
+    }
+  }
 }
 
 }  // namespace sm::app

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace sm::app {
 
@@ -18,5 +19,31 @@ bool rotate_if_needed(const std::filesystem::path& log, std::uintmax_t max_bytes
 /// large file costs only what is returned; "" when missing. Sets `end` to the offset
 /// read up to (where a follower continues).
 std::string tail_lines(const std::filesystem::path& file, size_t n, std::uintmax_t& end);
+
+/// The bytes appended to `file` since `offset`, which moves past them ("" when none; from
+/// 0 again when the file shrank, rotated).
+std::string read_new(const std::filesystem::path& file, std::uintmax_t& offset);
+
+/// Appends "<time> ==> line" to `log`: what the daemon says among a process's output.
+void append_note(const std::filesystem::path& log, const std::string& line);
+
+/// The logs of named processes beside the web one (workers, cron jobs): <dir>/NAME.log.
+class NamedLogs {
+ public:
+  NamedLogs(std::filesystem::path dir, std::uintmax_t max_bytes, int keep)
+      : dir_(std::move(dir)), max_bytes_(max_bytes), keep_(keep) {}
+  std::filesystem::path of(const std::string& name) const { return dir_ / (name + ".log"); }
+  void note(const std::string& name, const std::string& line) const { append_note(of(name), line); }
+  /// Creates the directory (a failure shows when a process cannot open its log).
+  void create() const;
+  /// Rotates each log over max_bytes as rotate_if_needed() does, saying so in it; a
+  /// failure is a logged warning.
+  void rotate(const std::vector<std::string>& names) const;
+
+ private:
+  std::filesystem::path dir_;
+  std::uintmax_t max_bytes_;
+  int keep_;
+};
 
 }  // namespace sm::app

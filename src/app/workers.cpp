@@ -6,7 +6,6 @@
 
 #include <algorithm>
 
-#include <fstream>
 #include <thread>
 
 #include "app/slot_logs.h"
@@ -19,18 +18,18 @@ using std::chrono::milliseconds;
 
 Workers::Workers(const config::Config& cfg, process::Reaper& reaper, std::filesystem::path log_dir,
                  std::string token_prefix, Events& events)
-    : cfg_(cfg), reaper_(reaper), log_dir_(std::move(log_dir)), token_prefix_(std::move(token_prefix)), events_(events) {}
-
-void Workers::note(const std::string& name, const std::string& line) const {
-  std::ofstream(log_of(name), std::ios::app) << log::now_rfc3339() << " ==> " << line << "\n";
-}
+    : cfg_(cfg),
+      reaper_(reaper),
+      logs_(std::move(log_dir), static_cast<std::uintmax_t>(cfg.log_max_bytes), cfg.log_keep),
+      token_prefix_(std::move(token_prefix)),
+      events_(events) {}
 
 void Workers::start(Worker& w) {
   auto env = launch_.env;
   env["SLOT_MACHINE_WORKER"] = w.name;
-  note(w.name, fmt::format("start {} in slot {}: {}", launch_.commit, launch_.slot, w.command));
+  logs_.note(w.name, fmt::format("start {} in slot {}: {}", launch_.commit, launch_.slot, w.command));
   try {
-    w.group = process::spawn(reaper_, {w.command, launch_.cwd, log_of(w.name), env, token_prefix_, launch_.uid,
+    w.group = process::spawn(reaper_, {w.command, launch_.cwd, logs_.of(w.name), env, token_prefix_, launch_.uid,
                                        launch_.gid});
     w.since = log::now_rfc3339();
     w.restart_at.reset();
@@ -39,7 +38,7 @@ void Workers::start(Worker& w) {
     w.since.clear();
     w.last_exit = fmt::format("could not start: {}", e.what());
     w.restart_at = Clock::now() + w.backoff.next(Clock::now());
-    note(w.name, w.last_exit);
+    logs_.note(w.name, w.last_exit);
     log::info("worker {}: {}", w.name, w.last_exit);
   }
 }
@@ -52,7 +51,7 @@ void Workers::drain(std::vector<Worker> workers, const char* why) {
     drains.emplace_back([this, &w, why] {
       const auto d = process::drain(reaper_, w.group, milliseconds(cfg_.drain_timeout_ms));
       const std::string how = process::describe(d, milliseconds(cfg_.drain_timeout_ms));
-      note(w.name, fmt::format("stopped ({}): {} in {} ms", why, how, d.took.count()));
+      logs_.note(w.name, fmt::format("stopped ({}): {} in {} ms", why, how, d.took.count()));
       log::info("worker {}: stopped ({}): {} in {} ms", w.name, why, how, d.took.count());
     });
   }
@@ -66,8 +65,7 @@ void Workers::replace(const Launch& launch) {
     old = std::move(workers_);
     workers_.clear();
     launch_ = launch;
-    std::error_code ec;
-    if (!cfg_.workers.empty()) std::filesystem::create_directories(log_dir_, ec);
+    if (!cfg_.workers.empty()) logs_.create();
     for (const auto& [name, command] : cfg_.workers) {
       Worker& w = workers_.emplace_back();
       w.name = name;
@@ -93,8 +91,7 @@ void Workers::adopt(const std::vector<WorkerRecord>& recorded, const Launch& lau
   std::lock_guard lock(mu_);
   workers_.clear();
   launch_ = launch;
-  std::error_code ec;
-  if (!cfg_.workers.empty()) std::filesystem::create_directories(log_dir_, ec);
+  if (!cfg_.workers.empty()) logs_.create();
   for (const auto& configured : cfg_.workers) {  // not a structured binding: clang 14 cannot capture one
     const std::string& name = configured.first;
     const std::string& command = configured.second;
@@ -113,7 +110,7 @@ void Workers::adopt(const std::vector<WorkerRecord>& recorded, const Launch& lau
     w.since = rec->since;
     w.restarts = rec->restarts;
     leftovers.erase(rec->token);
-    note(name, fmt::format("adopted by a new daemon (pid {})", getpid()));
+    logs_.note(name, fmt::format("adopted by a new daemon (pid {})", getpid()));
     log::info("adopted worker {}, pid {}", name, rec->pgid);
   }
 }
@@ -135,7 +132,7 @@ bool Workers::tend() {
         w.last_exit = *st == -1 ? "exited" : process::describe_exit(*st);
         const auto wait = w.backoff.next(now);
         w.restart_at = now + wait;
-        note(w.name, fmt::format("{}; started again in {} s", w.last_exit, wait.count()));
+        logs_.note(w.name, fmt::format("{}; started again in {} s", w.last_exit, wait.count()));
         log::info("worker {} {}; starting it again in {} s", w.name, w.last_exit, wait.count());
         leftovers.push_back(w.group);
         w.group = {};
@@ -171,14 +168,9 @@ bool Workers::tend() {
     restarted = restarted || e.kind == EventKind::Finished;
     events_.publish(e);
   }
-  for (const auto& [name, _] : cfg_.workers) {
-    try {
-      if (rotate_if_needed(log_of(name), static_cast<std::uintmax_t>(cfg_.log_max_bytes), cfg_.log_keep))
-        note(name, fmt::format("log rotated (over log_max_bytes={})", cfg_.log_max_bytes));
-    } catch (const std::exception& e) {
-      log::info("warning: {}", e.what());
-    }
-  }
+  std::vector<std::string> names;
+  for (const auto& [name, _] : cfg_.workers) names.push_back(name);
+  logs_.rotate(names);
   return restarted;
 }
 
@@ -209,7 +201,7 @@ std::filesystem::path Workers::log_file(const std::string& name, std::string& er
                                         fmt::join(names, ", "));
     return {};
   }
-  return log_of(name);
+  return logs_.of(name);
 }
 
 }  // namespace sm::app

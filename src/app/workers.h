@@ -14,6 +14,7 @@
 
 #include "app/crash_restart.h"
 #include "app/events.h"
+#include "app/slot_logs.h"
 #include "app/state.h"
 #include "config/config.h"
 #include "process/process_group.h"
@@ -78,15 +79,13 @@ class Workers {
     std::optional<Clock::time_point> restart_at;  // exited: started again then
     std::string last_exit;
   };
-  std::filesystem::path log_of(const std::string& name) const { return log_dir_ / (name + ".log"); }
   /// Starts `w` for launch_ (mu_ held); on failure it waits for its next try.
   void start(Worker& w);
   void drain(std::vector<Worker> workers, const char* why);
-  void note(const std::string& name, const std::string& line) const;
 
   const config::Config& cfg_;
   process::Reaper& reaper_;
-  const std::filesystem::path log_dir_;
+  const NamedLogs logs_;
   const std::string token_prefix_;
   Events& events_;
 
