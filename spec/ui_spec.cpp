@@ -217,6 +217,7 @@ TEST_CASE("dashboard in Chromium: live commit, a CLI deploy's stages as they hap
                    std::to_string(d.api_port()), repo.dir().string(), v1, v2},
           repo);
   CHECK(d.status()["live_commit"] == v2);
+  CHECK(d.status()["maintenance"].is_null());  // turned on and off from the page
   check_clean_stop(d);
 }
 

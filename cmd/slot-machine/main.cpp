@@ -16,6 +16,7 @@
 #include "cli/client.h"
 #include "cli/hook.h"
 #include "cli/run.h"
+#include "cli/traffic.h"
 #include "server/start.h"
 #include "config/config.h"
 #include "git/jobs.h"
@@ -44,12 +45,13 @@ const char* kUsage =
     "  history    list past deploys, rollbacks and restarts\n"
     "  logs       show (-f: follow) a slot's app and setup output\n"
     "  run        run a command in the live release: slot-machine run -- rails console\n"
+    "  maintenance on|off   answer every request with 503 and a page (deploys go on)\n"
     "  hook       install (or uninstall) the git pre-receive hook: deploy on git push\n"
     "  version    print the version\n"
     "\n"
     "Run `slot-machine <command> --help` for a command's options.\n";
 
-const std::set<std::string> kCommands = {"init", "start", "deploy", "rollback", "restart", "cancel", "upgrade", "stop", "systemd", "status", "history", "logs", "hook", "version", "reload", "apps", "run"};
+const std::set<std::string> kCommands = {"init", "start", "deploy", "rollback", "restart", "cancel", "upgrade", "stop", "systemd", "status", "history", "logs", "hook", "version", "reload", "apps", "run", "maintenance"};
 
 }  // namespace
 
@@ -241,7 +243,15 @@ int main(int argc, char** argv) {
   run->allow_extras();  // words before "--": told where they belong, below
   run->footer("The command and its arguments come after --, exactly as given: slot-machine run -- rails console");
   add_connection_flags(run);
-  for (auto* sub : {deploy, rollback, status, restart, cancel, history, logs, run}) add_app_flag(sub);
+  auto* maintenance = app.add_subcommand("maintenance", "on: every request gets 503 and a page (deploys go on); off");
+  std::string maintenance_state, maintenance_page;
+  int maintenance_retry = 60;
+  maintenance->add_option("STATE", maintenance_state, "on or off")->required()->check(CLI::IsMember({"on", "off"}));
+  maintenance->add_option("--page", maintenance_page, "an HTML page to show (UTF-8, at most 1 MiB; default a built-in one)");
+  maintenance->add_option("--retry-after", maintenance_retry, "seconds, sent as Retry-After (default 60)")
+      ->check(CLI::Range(1, 86400));
+  add_client_flags(maintenance);
+  for (auto* sub : {deploy, rollback, status, restart, cancel, history, logs, run, maintenance}) add_app_flag(sub);
   add_app_flag(hook_install);
   add_app_flag(hook_run);
 
@@ -307,7 +317,8 @@ int main(int argc, char** argv) {
   if (*apps_add) return sm::cli::apps_add_command(client, server_config, addition, std::cout, std::cerr);
   if (*apps_remove) return sm::cli::apps_remove_command(client, server_config, remove_name, std::cout, std::cerr);
   if (*apps) return sm::cli::apps_list_command(client, std::cout, std::cerr);
-  const bool scoped = *deploy || *rollback || *restart || *cancel || *logs || *history || *status || *run;
+  const bool scoped =
+      *deploy || *rollback || *restart || *cancel || *logs || *history || *status || *run || *maintenance;
   if (scoped && !(*deploy && remotes.size() > 1)) {
     if (int code = sm::cli::choose_app(client, given->count("--app") ? std::optional(app_name) : std::nullopt,
                                        static_cast<bool>(*status), std::cerr))
@@ -332,6 +343,16 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (*run) return sm::cli::run_command(client, run_slot, run_argv, std::cout, std::cerr);
+  if (*maintenance) {
+    if (maintenance_state == "off" && (maintenance->count("--page") || maintenance->count("--retry-after"))) {
+      std::cerr << "slot-machine maintenance off: --page and --retry-after go with `on`\n";
+      return 2;
+    }
+    return sm::cli::maintenance_command(client, maintenance_state == "on", maintenance_page,
+                                        maintenance->count("--retry-after") ? std::optional(maintenance_retry)
+                                                                            : std::nullopt,
+                                        std::cout, std::cerr);
+  }
   if (client.all_apps) return sm::cli::status_all_command(client, std::cout, std::cerr);
   return sm::cli::status_command(client, std::cout, std::cerr);
 }

@@ -105,6 +105,16 @@ def main(url, cli, api_port, repo, v1, v2):
              lambda: text(d, "#history tbody tr:first-child td:nth-child(2)") == "rollback")
         wait(d, "the rollback's result", lambda: "is live in slot a" in text(d, "#action-result"))
 
+        # Maintenance on, after confirming; shown on the live card; then off again.
+        d.find_element(By.ID, "maintenance").click()
+        confirm_dialog(d, ok=True)
+        wait(d, "maintenance on", lambda: "maintenance on" in text(d, "#action-result"))
+        wait(d, "the live card saying so", lambda: text(d, '#live [data-field="maintenance"]').startswith("on since"))
+        check(text(d, "#maintenance") == "Maintenance off…", "the button offers to end it")
+        d.find_element(By.ID, "maintenance").click()
+        confirm_dialog(d, ok=True)
+        wait(d, "maintenance off", lambda: text(d, '#live [data-field="maintenance"]') == "off")
+
         # An unknown revision: the daemon's 404 message, nothing changed.
         field = d.find_element(By.ID, "revision")
         field.send_keys("no-such-branch")

@@ -69,6 +69,9 @@ json status_body(const app::Status& s) {
                                          : json{{"time", s.last_auto_rollback_time},
                                                 {"reason", s.last_auto_rollback_reason}}},
               {"workers", std::move(workers)},
+              {"maintenance", s.maintenance ? json{{"since", s.maintenance->since},
+                                                   {"retry_after_s", s.maintenance->retry_after_s}}
+                                            : json(nullptr)},
               {"daemon_pid", getpid()},
               {"daemon_version", kVersion}};
 }
@@ -136,6 +139,38 @@ std::pair<RunBody, std::string> parse_run_body(const std::string& body) {
     r.attach = j["attach"].get<bool>();
   }
   return {r, ""};
+}
+
+std::pair<std::optional<app::Maintenance>, std::string> parse_maintenance_body(const std::string& body) {
+  const char* shape = "expected a JSON body like {\"enabled\": true, \"retry_after_s\": 60}";
+  json j;
+  try {
+    j = json::parse(body);
+  } catch (const json::exception&) {  // also a page that is not UTF-8
+    return {std::nullopt, body.empty() ? fmt::format("missing request body; {}", shape)
+                                       : fmt::format("request body is not valid JSON (in UTF-8); {}", shape)};
+  }
+  if (!j.is_object()) return {std::nullopt, fmt::format("request body must be a JSON object; {}", shape)};
+  for (const auto& [key, _] : j.items())
+    if (key != "enabled" && key != "page" && key != "retry_after_s")
+      return {std::nullopt, fmt::format("unknown field \"{}\" (maintenance takes enabled, page, retry_after_s)", key)};
+  if (!j.contains("enabled") || !j["enabled"].is_boolean())
+    return {std::nullopt, fmt::format("\"enabled\" must be true or false; {}", shape)};
+  if (!j["enabled"].get<bool>()) return {std::nullopt, ""};
+  app::Maintenance m;
+  if (j.contains("page")) {
+    if (!j["page"].is_string()) return {std::nullopt, "\"page\" must be the page's text (HTML)"};
+    m.page = j["page"].get<std::string>();
+    if (m.page.size() > app::kMaxMaintenancePage)
+      return {std::nullopt, fmt::format("\"page\" is {} bytes; at most {} (1 MiB)", m.page.size(), app::kMaxMaintenancePage)};
+  }
+  if (j.contains("retry_after_s")) {
+    if (!j["retry_after_s"].is_number_integer() || j["retry_after_s"].get<long long>() < 1 ||
+        j["retry_after_s"].get<long long>() > 86400)
+      return {std::nullopt, fmt::format("\"retry_after_s\" must be 1-86400, got {}", log::json_text(j["retry_after_s"]))};
+    m.retry_after_s = j["retry_after_s"].get<int>();
+  }
+  return {m, ""};
 }
 
 }  // namespace sm::api

@@ -40,4 +40,8 @@ struct RunBody {
 };
 std::pair<RunBody, std::string> parse_run_body(const std::string& body);
 
+/// POST /maintenance (contract §14): {"enabled": bool, "page"?: text, "retry_after_s"?: N};
+/// nothing when enabled is false.
+std::pair<std::optional<app::Maintenance>, std::string> parse_maintenance_body(const std::string& body);
+
 }  // namespace sm::api

@@ -293,6 +293,23 @@ void ApiServer::add_routes() {
       reply(res, 200, {{"success", true}});
   });
   method_not_allowed(s, scoped("/run/done"), "POST");
+  // Maintenance (contract §14).
+  s.Post(scoped("/maintenance"), [this](const httplib::Request& req, httplib::Response& res) {
+    auto a = app_of(req, res);
+    if (!a) return;
+    auto [m, error] = parse_maintenance_body(req.body);
+    if (!error.empty()) {
+      reply(res, 400, {{"success", false}, {"error", error}});
+      return;
+    }
+    int status = 0;
+    if (auto err = a->set_maintenance(m, status); !err.empty()) {
+      reply(res, status, {{"success", false}, {"error", err}});
+      return;
+    }
+    reply(res, 200, {{"success", true}, {"maintenance", status_body(a->status())["maintenance"]}});
+  });
+  method_not_allowed(s, scoped("/maintenance"), "POST");
   method_not_allowed(s, scoped("/deploy"), "POST");
   method_not_allowed(s, scoped("/rollback"), "POST");
   method_not_allowed(s, scoped("/status"), "GET");

@@ -361,6 +361,10 @@ Status App::status() const {
   s.last_auto_rollback_time = last_auto_rollback_time_;
   s.last_auto_rollback_reason = last_auto_rollback_reason_;
   s.workers = workers_->status();
+  if (maintenance_) {
+    s.maintenance = *maintenance_;
+    s.maintenance->page.clear();
+  }
   return s;
 }
 

@@ -59,6 +59,15 @@ struct OpResult {
   std::string previous_replaced;
 };
 
+/// Maintenance (contract §14) as asked for: the page ("" for the built-in one), the
+/// Retry-After, and since when (set by App).
+struct Maintenance {
+  std::string page;
+  int retry_after_s = 60;
+  std::string since;
+};
+inline constexpr size_t kMaxMaintenancePage = 1 << 20;
+
 /// What /status reports.
 struct Status {
   std::string live_slot, live_commit, previous_slot, previous_commit;
@@ -81,6 +90,7 @@ struct Status {
   int previous_pid = 0;       // the standby's pid
   std::string last_auto_rollback_time, last_auto_rollback_reason;  // "" until one happened
   std::vector<WorkerStatus> workers;  // the live version's (contract §16)
+  std::optional<Maintenance> maintenance;  // contract §14 (the page left out)
 };
 
 /// How long a caller waits for a running operation before it is refused as busy (0: not
@@ -161,6 +171,11 @@ class App {
   }
   /// The log of cron job `name`, or "" with `error` set (no such job).
   std::filesystem::path cron_log_file(const std::string& name, std::string& error) const;
+
+  /// Maintenance on (`m`) or off (nullopt), applied at once and kept across restarts
+  /// (maintenance.cpp). "" or why not, with `status` (400: a page over 1 MiB, a
+  /// Retry-After outside 1-86400, or direct mode).
+  std::string set_maintenance(std::optional<Maintenance> m, int& status);
 
   // One-off commands (contract §16, `run`; one_off.cpp).
   /// Where a command runs in slot `which` ("live" or "previous"): its directory, the
@@ -253,6 +268,8 @@ class App {
   /// Makes `live`'s recorded running group its app when it is alive and healthy and
   /// traffic can be routed to it; takes it out of `leftovers`. False: not adopted.
   bool adopt(Slot& live, const SlotRecord& rec, Leftovers& leftovers);
+  /// restore(): maintenance as <data>/maintenance.json left it.
+  void restore_maintenance();
   /// Starts the live slot again after a daemon restart; "" or why it failed.
   std::string restart_live(Slot& live);
   /// Exit status of an app's leader, if it has exited (-1 when adopted: not our child).
@@ -369,6 +386,8 @@ class App {
     Workers::Launch where;
     std::chrono::steady_clock::time_point began;
   };
+  std::mutex maintenance_mu_;  // one set_maintenance() at a time (router, file, then memory)
+  std::optional<Maintenance> maintenance_;  // guarded by mu_
   std::mutex runs_mu_;  // guards the two below
   std::map<uint64_t, PendingRun> runs_;  // commands local CLIs run, until they report the exit
   uint64_t last_run_id_ = 0;

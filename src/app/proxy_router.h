@@ -45,6 +45,12 @@ class ProxyRouter : public Router {
     proxy_.wait_idle(ports.port, deadline, stop);
     proxy_.wait_idle(ports.internal_port, deadline, stop);
   }
+  bool set_maintenance(const std::optional<MaintenancePage>& page) override {
+    proxy_.set_maintenance(app_, page ? std::make_shared<const proxy::Maintenance>(
+                                            proxy::Maintenance{page->html, page->text, page->retry_after_s})
+                                      : nullptr);
+    return true;
+  }
 
  private:
   proxy::Proxy& proxy_;

@@ -81,6 +81,7 @@ void App::restore() {
   std::lock_guard op(op_mu_);
   ++op_id_;
   const auto began = Clock::now();
+  restore_maintenance();  // before anything is routed: a request must not slip through
   auto loaded = load_state(paths_.data_dir);
   if (!loaded.warning.empty()) log::info("warning: {}", loaded.warning);
   const PersistedState st = loaded.state.value_or(PersistedState{});

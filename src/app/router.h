@@ -3,6 +3,8 @@
 
 #include <chrono>
 #include <functional>
+#include <optional>
+#include <string>
 
 namespace sm::app {
 
@@ -10,6 +12,12 @@ namespace sm::app {
 struct Ports {
   int port = 0;
   int internal_port = 0;
+};
+
+/// Maintenance (contract §14): what the app's requests get instead of the app (503).
+struct MaintenancePage {
+  std::string html, text;
+  int retry_after_s = 60;
 };
 
 /// Router owns the public port. Without the proxy the app binds it itself (so the old
@@ -30,6 +38,9 @@ class Router {
   /// to the app on `ports`.
   virtual void wait_in_flight(const Ports& ports, std::chrono::steady_clock::time_point deadline,
                               const std::function<bool()>& stop) = 0;
+  /// Puts the app's requests in maintenance (`page`) or back (nullopt). False when this
+  /// mode cannot: without the proxy nothing stands between clients and the app.
+  virtual bool set_maintenance(const std::optional<MaintenancePage>& page) = 0;
 };
 
 /// Direct mode (--no-proxy): the app binds the configured ports itself.
@@ -42,6 +53,7 @@ class DirectRouter : public Router {
   void switch_to(const Ports&) override {}
   void wait_in_flight(const Ports&, std::chrono::steady_clock::time_point,
                       const std::function<bool()>&) override {}
+  bool set_maintenance(const std::optional<MaintenancePage>&) override { return false; }
 
  private:
   Ports fixed_;

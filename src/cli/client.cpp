@@ -201,6 +201,10 @@ int status_command(const ClientOptions& o, std::ostream& out, std::ostream& err)
   if (s.value("crash_restarts", 0) > 0)
     out << fmt::format("restarted:   {} time(s) after the app crashed (restart: on-failure)\n",
                        s.value("crash_restarts", 0));
+  if (s.contains("maintenance") && s["maintenance"].is_object())
+    out << fmt::format("maintenance: ON since {}: every request gets 503 (Retry-After: {}); "
+                       "`slot-machine maintenance off` ends it\n",
+                       str(s["maintenance"], "since"), s["maintenance"].value("retry_after_s", 0));
   if (s.contains("workers") && s["workers"].is_array())
     for (const auto& w : s["workers"]) {
       const int pid = w.value("pid", 0);

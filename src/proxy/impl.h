@@ -151,6 +151,10 @@ struct Proxy::Impl {
     std::vector<std::shared_ptr<Counters>> app_counters;  // each app's requests, kept across reloads
   };
   std::atomic<std::shared_ptr<const Routes>> routes{std::make_shared<const Routes>()};
+  // Apps in maintenance by name ("" for the only one); empty almost always, so a request
+  // pays one atomic load for it.
+  using MaintenanceMap = std::map<std::string, std::shared_ptr<const Maintenance>>;
+  std::atomic<std::shared_ptr<const MaintenanceMap>> maintenance{std::make_shared<const MaintenanceMap>()};
   std::mutex routes_write_mu;                 // serialises the writers of `routes`
   mutable std::mutex known_mu;                // guards `known`: switch_to and the counters, never a request
   std::vector<std::weak_ptr<Backend>> known;  // every backend, for in_flight()/wait_idle()
@@ -210,6 +214,11 @@ struct Proxy::Impl {
   /// or a 308 to the app's canonical host).
   awaitable<void> answer_unrouted(Stream& client, const http::request<http::buffer_body>& req,
                                   const hosts::Decision& d);
+
+  /// The 503 of an app in maintenance: its page as HTML to a client that accepts it,
+  /// else its line of text; the connection then closes (the body is not read).
+  awaitable<void> answer_maintenance(Stream& client, const http::request<http::buffer_body>& req,
+                                     const Maintenance& m);
 
   /// Whether `req` is for Options::local (its path is local_path or below it).
   bool is_local(const http::request<http::buffer_body>& req) const;

@@ -203,6 +203,16 @@ awaitable<void> Proxy::Impl::session(Socket sock, asio::ip::address peer_addr, K
       });
     }
     InFlight counted(backend);
+    // Maintenance (contract §14): the app answers nothing; slot-machine's own paths do.
+    if (const auto down = maintenance.load();
+        kind != Kind::Internal && !down->empty() && !target.starts_with("/.slot-machine/")) {
+      if (const auto it = down->find(by_host ? decision.app : std::string()); it != down->end()) {
+        counted.release();
+        const std::shared_ptr<const Maintenance> m = it->second;  // named: kept across the co_await
+        co_await answer_maintenance(client, head, *m);
+        co_return;
+      }
+    }
     if (!backend) {
       // Named, not a temporary of a conditional inside co_await (GCC frees that twice).
       const std::string why = by_host ? fmt::format("app {} has no live version yet", decision.app) : "no app is live";

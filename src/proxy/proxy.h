@@ -52,6 +52,13 @@ struct Stats {
   uint64_t open_connections = 0;         // client connections open now
 };
 
+/// Maintenance (contract §14): what an app in maintenance answers, 503 with Retry-After.
+struct Maintenance {
+  std::string html;  // to a client that accepts text/html
+  std::string text;  // one line, to any other
+  int retry_after_s = 60;
+};
+
 struct Options {
   std::string public_bind = "0.0.0.0";
   int public_port = 0;
@@ -105,6 +112,10 @@ class Proxy {
   /// std::runtime_error when the router has no such app.
   void switch_app(const std::string& app, int port);
 
+  /// Maintenance for `app` ("" when the proxy serves one app): from the next request on,
+  /// every request on the public and HTTPS ports for it but those under /.slot-machine/
+  /// gets `m` (nullptr: served again). Independent of switches and reloads.
+  void set_maintenance(const std::string& app, std::shared_ptr<const Maintenance> m);
   /// Starts listening now, before any switch_to (requests get 503 until then): for
   /// sockets the daemon was given, which queue connections whether it accepts or not.
   void listen_now();

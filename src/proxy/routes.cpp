@@ -44,6 +44,29 @@ awaitable<void> Proxy::Impl::answer_unrouted(Stream& client, const http::request
   co_await write_last(client, res);
 }
 
+awaitable<void> Proxy::Impl::answer_maintenance(Stream& client, const http::request<http::buffer_body>& req,
+                                                const Maintenance& m) {
+  http::response<http::string_body> res{http::status::service_unavailable, req.version()};
+  const auto accept = req[http::field::accept];
+  const bool html = std::string_view(accept.data(), accept.size()).find("text/html") != std::string_view::npos;
+  res.set(http::field::content_type, html ? "text/html; charset=utf-8" : "text/plain; charset=utf-8");
+  res.set(http::field::retry_after, std::to_string(m.retry_after_s));
+  res.set(http::field::cache_control, "no-store");
+  res.body() = html ? m.html : m.text;
+  res.prepare_payload();
+  co_await write_last(client, res);
+}
+
+void Proxy::set_maintenance(const std::string& app, std::shared_ptr<const Maintenance> m) {
+  std::lock_guard lock(impl_->routes_write_mu);
+  auto next = std::make_shared<Impl::MaintenanceMap>(*impl_->maintenance.load());
+  if (m)
+    (*next)[app] = std::move(m);
+  else
+    next->erase(app);
+  impl_->maintenance.store(std::move(next));
+}
+
 void Proxy::Impl::remember(const std::shared_ptr<Backend>& b) {
   std::lock_guard lock(known_mu);
   known.push_back(b);

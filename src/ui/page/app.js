@@ -90,6 +90,9 @@ async function refreshStatus() {
     // A tab opened mid-operation: the stages it missed, from /status.
     if ($('stages').children.length === 0) for (const st of s.operation_stages || []) stageItem(st);
   }
+  const down = s.maintenance;
+  field(live, 'maintenance', down ? `on since ${down.since} (every request gets 503)` : 'off', down ? 'bad' : '');
+  $('maintenance').textContent = down ? 'Maintenance off…' : 'Maintenance on…';
   const rb = $('rollback');
   rb.disabled = !s.can_roll_back;
   rb.title = s.can_roll_back ? '' : (s.previous_replaced
@@ -287,6 +290,19 @@ async function rollback() {
   result(await api('POST', `${BASE}/rollback`), 'rollback');
 }
 
+async function maintenance() {
+  const on = !(state.status && state.status.maintenance);
+  const ask = on ? 'Put the app in maintenance? Every request gets 503 and a "down for maintenance" page until '
+    + 'you turn it off; deploys go on.' : 'End maintenance? The app answers requests again.';
+  if (!(await confirmAction(ask))) return;
+  const r = await api('POST', `${BASE}/maintenance`, { enabled: on });
+  const out = $('action-result');
+  out.className = r.status === 200 ? 'good' : 'bad';
+  out.textContent = r.status === 200 ? `maintenance ${on ? 'on' : 'off'}`
+    : `maintenance failed (HTTP ${r.status}): ${r.body.error || 'no reason given'}`;
+  await refreshStatus();
+}
+
 // --- logging in and out -----------------------------------------------------------
 
 function stopStreams() {
@@ -336,6 +352,7 @@ async function start() {
   $('login-form').addEventListener('submit', login);
   $('deploy-form').addEventListener('submit', deploy);
   $('rollback').addEventListener('click', rollback);
+  $('maintenance').addEventListener('click', maintenance);
   $('older').addEventListener('click', () => loadHistory(true));
   $('logout').addEventListener('click', logout);
   setInterval(() => {
