@@ -46,12 +46,14 @@ const char* kUsage =
     "  logs       show (-f: follow) a slot's app and setup output\n"
     "  run        run a command in the live release: slot-machine run -- rails console\n"
     "  maintenance on|off   answer every request with 503 and a page (deploys go on)\n"
+    "  pause      hold new requests (a migration); resume lets them on\n"
+    "  resume     let the requests a pause holds go on\n"
     "  hook       install (or uninstall) the git pre-receive hook: deploy on git push\n"
     "  version    print the version\n"
     "\n"
     "Run `slot-machine <command> --help` for a command's options.\n";
 
-const std::set<std::string> kCommands = {"init", "start", "deploy", "rollback", "restart", "cancel", "upgrade", "stop", "systemd", "status", "history", "logs", "hook", "version", "reload", "apps", "run", "maintenance"};
+const std::set<std::string> kCommands = {"init", "start", "deploy", "rollback", "restart", "cancel", "upgrade", "stop", "systemd", "status", "history", "logs", "hook", "version", "reload", "apps", "run", "maintenance", "pause", "resume"};
 
 }  // namespace
 
@@ -251,7 +253,14 @@ int main(int argc, char** argv) {
   maintenance->add_option("--retry-after", maintenance_retry, "seconds, sent as Retry-After (default 60)")
       ->check(CLI::Range(1, 86400));
   add_client_flags(maintenance);
-  for (auto* sub : {deploy, rollback, status, restart, cancel, history, logs, run, maintenance}) add_app_flag(sub);
+  auto* pause = app.add_subcommand("pause", "hold new requests until resume (or the timeout: then 503)");
+  int pause_timeout = 30;
+  pause->add_option("--timeout", pause_timeout, "seconds at most (1-600, default 30)")->check(CLI::Range(1, 600));
+  add_client_flags(pause);
+  auto* resume = app.add_subcommand("resume", "let the requests a pause holds go on");
+  add_client_flags(resume);
+  for (auto* sub : {deploy, rollback, status, restart, cancel, history, logs, run, maintenance, pause, resume})
+    add_app_flag(sub);
   add_app_flag(hook_install);
   add_app_flag(hook_run);
 
@@ -318,7 +327,7 @@ int main(int argc, char** argv) {
   if (*apps_remove) return sm::cli::apps_remove_command(client, server_config, remove_name, std::cout, std::cerr);
   if (*apps) return sm::cli::apps_list_command(client, std::cout, std::cerr);
   const bool scoped =
-      *deploy || *rollback || *restart || *cancel || *logs || *history || *status || *run || *maintenance;
+      *deploy || *rollback || *restart || *cancel || *logs || *history || *status || *run || *maintenance || *pause || *resume;
   if (scoped && !(*deploy && remotes.size() > 1)) {
     if (int code = sm::cli::choose_app(client, given->count("--app") ? std::optional(app_name) : std::nullopt,
                                        static_cast<bool>(*status), std::cerr))
@@ -343,6 +352,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (*run) return sm::cli::run_command(client, run_slot, run_argv, std::cout, std::cerr);
+  if (*pause)
+    return sm::cli::pause_command(client, pause->count("--timeout") ? std::optional(pause_timeout) : std::nullopt,
+                                  std::cout, std::cerr);
+  if (*resume) return sm::cli::resume_command(client, std::cout, std::cerr);
   if (*maintenance) {
     if (maintenance_state == "off" && (maintenance->count("--page") || maintenance->count("--retry-after"))) {
       std::cerr << "slot-machine maintenance off: --page and --retry-after go with `on`\n";

@@ -69,6 +69,8 @@ json status_body(const app::Status& s) {
                                          : json{{"time", s.last_auto_rollback_time},
                                                 {"reason", s.last_auto_rollback_reason}}},
               {"workers", std::move(workers)},
+              {"paused_since", s.paused ? json(s.paused->since) : json(nullptr)},
+              {"held_requests", s.paused ? s.paused->held : 0},
               {"maintenance", s.maintenance ? json{{"since", s.maintenance->since},
                                                    {"retry_after_s", s.maintenance->retry_after_s}}
                                             : json(nullptr)},

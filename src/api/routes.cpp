@@ -310,6 +310,44 @@ void ApiServer::add_routes() {
     reply(res, 200, {{"success", true}, {"maintenance", status_body(a->status())["maintenance"]}});
   });
   method_not_allowed(s, scoped("/maintenance"), "POST");
+  s.Post(scoped("/pause"), [this](const httplib::Request& req, httplib::Response& res) {
+    auto a = app_of(req, res);
+    if (!a) return;
+    int timeout_s = 30;
+    if (!req.body.empty()) {
+      const json j = json::parse(req.body, nullptr, false);
+      bool ok = j.is_object() && (j.empty() || (j.size() == 1 && j.contains("timeout_s")));
+      if (ok && j.contains("timeout_s")) {
+        ok = j["timeout_s"].is_number_integer() && j["timeout_s"].get<long long>() >= 1 &&
+             j["timeout_s"].get<long long>() <= 600;
+        if (ok) timeout_s = j["timeout_s"].get<int>();
+      }
+      if (!ok) {
+        reply(res, 400, {{"success", false}, {"error", "expected {\"timeout_s\": N} with N 1-600 (default 30)"}});
+        return;
+      }
+    }
+    int status = 0;
+    if (auto err = a->pause(timeout_s, status); !err.empty()) {
+      reply(res, status, {{"success", false}, {"error", err}});
+      return;
+    }
+    const auto st = a->status();
+    reply(res, 200, {{"success", true}, {"paused_since", st.paused ? st.paused->since : ""}, {"timeout_s", timeout_s}});
+  });
+  method_not_allowed(s, scoped("/pause"), "POST");
+  s.Post(scoped("/resume"), [this](const httplib::Request& req, httplib::Response& res) {
+    auto a = app_of(req, res);
+    if (!a) return;
+    const auto before = a->status().paused;
+    int status = 0;
+    if (auto err = a->resume(status); !err.empty()) {
+      reply(res, status, {{"success", false}, {"error", err}});
+      return;
+    }
+    reply(res, 200, {{"success", true}, {"released", before ? before->held : 0}});
+  });
+  method_not_allowed(s, scoped("/resume"), "POST");
   method_not_allowed(s, scoped("/deploy"), "POST");
   method_not_allowed(s, scoped("/rollback"), "POST");
   method_not_allowed(s, scoped("/status"), "GET");

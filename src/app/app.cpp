@@ -361,6 +361,7 @@ Status App::status() const {
   s.last_auto_rollback_time = last_auto_rollback_time_;
   s.last_auto_rollback_reason = last_auto_rollback_reason_;
   s.workers = workers_->status();
+  s.paused = router_.pause_state();
   if (maintenance_) {
     s.maintenance = *maintenance_;
     s.maintenance->page.clear();

@@ -91,6 +91,7 @@ struct Status {
   std::string last_auto_rollback_time, last_auto_rollback_reason;  // "" until one happened
   std::vector<WorkerStatus> workers;  // the live version's (contract §16)
   std::optional<Maintenance> maintenance;  // contract §14 (the page left out)
+  std::optional<PauseState> paused;         // contract §14
 };
 
 /// How long a caller waits for a running operation before it is refused as busy (0: not
@@ -176,6 +177,11 @@ class App {
   /// (maintenance.cpp). "" or why not, with `status` (400: a page over 1 MiB, a
   /// Retry-After outside 1-86400, or direct mode).
   std::string set_maintenance(std::optional<Maintenance> m, int& status);
+  /// Pause (contract §14): the app's new requests wait (in the proxy) until resume() or
+  /// `timeout_s` (1-600). "" or why not, with `status` (400: out of range or direct mode;
+  /// 409: paused already / not paused). Not kept: a restart or an upgrade resumes.
+  std::string pause(int timeout_s, int& status);
+  std::string resume(int& status);
 
   // One-off commands (contract §16, `run`; one_off.cpp).
   /// Where a command runs in slot `which` ("live" or "previous"): its directory, the

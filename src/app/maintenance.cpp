@@ -94,4 +94,27 @@ void App::restore_maintenance() {
   if (maintenance_ && !since.empty()) maintenance_->since = since;  // since it was switched on, not restarted
 }
 
+std::string App::pause(int timeout_s, int& status) {
+  if (timeout_s < 1 || timeout_s > 600) {
+    status = 400;
+    return fmt::format("timeout_s must be 1-600, got {}", timeout_s);
+  }
+  const auto done = router_.pause(timeout_s);
+  status = !done ? 400 : *done ? 200 : 409;
+  if (!done) return "pause needs proxy mode: without the proxy (--no-proxy) requests go straight to the app";
+  if (!*done) return "already paused; `slot-machine resume` ends it";
+  log::info("paused: new requests wait for resume, for {} s at most", timeout_s);
+  return "";
+}
+
+std::string App::resume(int& status) {
+  const auto held = router_.pause_state();
+  const auto done = router_.resume();
+  status = !done ? 400 : *done ? 200 : 409;
+  if (!done) return "pause needs proxy mode: without the proxy (--no-proxy) requests go straight to the app";
+  if (!*done) return "not paused";
+  log::info("resumed: {} held request(s) go on", held ? held->held : 0);
+  return "";
+}
+
 }  // namespace sm::app

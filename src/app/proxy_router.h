@@ -51,6 +51,13 @@ class ProxyRouter : public Router {
                                       : nullptr);
     return true;
   }
+  std::optional<bool> pause(int timeout_s) override { return proxy_.pause(app_, std::chrono::seconds(timeout_s)); }
+  std::optional<bool> resume() override { return proxy_.resume(app_); }
+  std::optional<PauseState> pause_state() const override {
+    const auto p = proxy_.paused(app_);
+    if (!p) return std::nullopt;
+    return PauseState{p->since, p->held};
+  }
 
  private:
   proxy::Proxy& proxy_;

@@ -20,6 +20,12 @@ struct MaintenancePage {
   int retry_after_s = 60;
 };
 
+/// Pause (contract §14): since when, and how many requests wait.
+struct PauseState {
+  std::string since;
+  int held = 0;
+};
+
 /// Router owns the public port. Without the proxy the app binds it itself (so the old
 /// app must be drained before the new one starts); with the proxy the daemon binds it
 /// and moves traffic atomically. The deploy sequence is written once against this.
@@ -41,6 +47,12 @@ class Router {
   /// Puts the app's requests in maintenance (`page`) or back (nullopt). False when this
   /// mode cannot: without the proxy nothing stands between clients and the app.
   virtual bool set_maintenance(const std::optional<MaintenancePage>& page) = 0;
+  /// Holds the app's new requests until resume() or `timeout_s`. Nothing when this mode
+  /// cannot (direct); false when paused already.
+  virtual std::optional<bool> pause(int timeout_s) = 0;
+  /// Nothing when this mode cannot; false when not paused.
+  virtual std::optional<bool> resume() = 0;
+  virtual std::optional<PauseState> pause_state() const = 0;
 };
 
 /// Direct mode (--no-proxy): the app binds the configured ports itself.
@@ -54,6 +66,9 @@ class DirectRouter : public Router {
   void wait_in_flight(const Ports&, std::chrono::steady_clock::time_point,
                       const std::function<bool()>&) override {}
   bool set_maintenance(const std::optional<MaintenancePage>&) override { return false; }
+  std::optional<bool> pause(int) override { return std::nullopt; }
+  std::optional<bool> resume() override { return std::nullopt; }
+  std::optional<PauseState> pause_state() const override { return std::nullopt; }
 
  private:
   Ports fixed_;

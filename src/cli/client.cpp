@@ -201,6 +201,9 @@ int status_command(const ClientOptions& o, std::ostream& out, std::ostream& err)
   if (s.value("crash_restarts", 0) > 0)
     out << fmt::format("restarted:   {} time(s) after the app crashed (restart: on-failure)\n",
                        s.value("crash_restarts", 0));
+  if (!str(s, "paused_since").empty())
+    out << fmt::format("paused:      since {}: {} request(s) held; `slot-machine resume` lets them on\n",
+                       str(s, "paused_since"), s.value("held_requests", 0));
   if (s.contains("maintenance") && s["maintenance"].is_object())
     out << fmt::format("maintenance: ON since {}: every request gets 503 (Retry-After: {}); "
                        "`slot-machine maintenance off` ends it\n",

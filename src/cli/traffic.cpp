@@ -83,4 +83,26 @@ int maintenance_command(const ClientOptions& o, bool on, const std::string& page
   return 0;
 }
 
+int pause_command(const ClientOptions& o, std::optional<int> timeout_s, std::ostream& out, std::ostream& err) {
+  const json body = timeout_s ? json{{"timeout_s", *timeout_s}} : json::object();
+  const Reply r = call(o, "POST", app_path(o, "/pause"), log::json_text(body), 30);
+  if (!answered_ok(o, r, "pause", err)) return 1;
+  if (o.json)
+    out << log::json_text(r.body, 2) << "\n";
+  else
+    out << fmt::format("paused: new requests wait (for {} s at most, then 503); `slot-machine resume` lets them on\n",
+                       r.body.value("timeout_s", 30));
+  return 0;
+}
+
+int resume_command(const ClientOptions& o, std::ostream& out, std::ostream& err) {
+  const Reply r = call(o, "POST", app_path(o, "/resume"), "", 30);
+  if (!answered_ok(o, r, "resume", err)) return 1;
+  if (o.json)
+    out << log::json_text(r.body, 2) << "\n";
+  else
+    out << fmt::format("resumed: {} held request(s) go on to the live app\n", r.body.value("released", 0));
+  return 0;
+}
+
 }  // namespace sm::cli

@@ -1,5 +1,6 @@
 #pragma once
-// Traffic control (contract §14) from the command line: `maintenance on|off`.
+// Traffic control (contract §14) from the command line: `maintenance on|off`, `pause`,
+// `resume`.
 
 #include <optional>
 #include <ostream>
@@ -14,6 +15,10 @@ namespace sm::cli {
 /// daemon refused or could not be reached.
 int maintenance_command(const ClientOptions& o, bool on, const std::string& page_file,
                         std::optional<int> retry_after_s, std::ostream& out, std::ostream& err);
+
+/// `pause [--timeout S]` and `resume`: 0 when done, 1 when refused or unreachable.
+int pause_command(const ClientOptions& o, std::optional<int> timeout_s, std::ostream& out, std::ostream& err);
+int resume_command(const ClientOptions& o, std::ostream& out, std::ostream& err);
 
 /// Whether `text` is valid UTF-8 (no overlong forms, surrogates or code points past U+10FFFF).
 bool valid_utf8(const std::string& text);

@@ -151,6 +151,24 @@ struct Proxy::Impl {
     std::vector<std::shared_ptr<Counters>> app_counters;  // each app's requests, kept across reloads
   };
   std::atomic<std::shared_ptr<const Routes>> routes{std::make_shared<const Routes>()};
+  // Paused apps by name ("" for the only one): each one's gate, whose timer held
+  // requests wait on; cancelled by resume(), expiring at the timeout. Written on the loop.
+  struct Gate {
+    explicit Gate(asio::io_context& io) : timer(io) {}
+    Timer timer;
+    std::string since;
+    std::atomic<int> held{0};
+    bool resumed = false;  // loop thread
+  };
+  using PauseMap = std::map<std::string, std::shared_ptr<Gate>>;
+  std::atomic<std::shared_ptr<const PauseMap>> paused{std::make_shared<const PauseMap>()};
+  /// Removes `app`'s gate when it is `gate`, and wakes what waits at it (loop thread).
+  void open_gate(const std::string& app, const std::shared_ptr<Gate>& gate, bool resumed);
+  /// Pause: waits while `app` is paused. False: answer 503 (the pause timed out, or too
+  /// many wait already).
+  awaitable<bool> hold(const std::string& app);
+  /// The 503 of a request a pause held past its timeout (or could not hold).
+  awaitable<void> answer_held(Stream& client, const http::request<http::buffer_body>& req);
   // Apps in maintenance by name ("" for the only one); empty almost always, so a request
   // pays one atomic load for it.
   using MaintenanceMap = std::map<std::string, std::shared_ptr<const Maintenance>>;

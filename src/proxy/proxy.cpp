@@ -171,6 +171,19 @@ awaitable<void> Proxy::Impl::session(Socket sock, asio::ip::address peer_addr, K
       co_await answer_locally(client, cbuf, req, peer);
       co_return;
     }
+    // Pause (contract §14): the request waits here, its body unread, until its app goes on.
+    if (kind != Kind::Internal && !paused.load()->empty()) {
+      std::string app;
+      if (by_host) {
+        decide(*by_host);
+        app = decision.app;
+      }
+      client.expires_never();  // the header's deadline is met; a held request may wait longer
+      if (!co_await hold(app)) {
+        co_await answer_held(client, head);
+        co_return;
+      }
+    }
     std::shared_ptr<Backend> backend;
     if (by_host) {
       bool misdirected = false;
@@ -398,6 +411,14 @@ void Proxy::stop_accepting() {
 
 void Proxy::hand_over(Clock::time_point deadline) {
   stop_accepting();
+  // A pause survives nothing: what it holds goes on to the app now (the newer daemon
+  // starts unpaused).
+  std::promise<void> opened;
+  asio::post(impl_->io, [&] {
+    for (const auto& [app, gate] : *impl_->paused.load()) impl_->open_gate(app, gate, true);
+    opened.set_value();
+  });
+  opened.get_future().get();
   while ((impl_->accept_loops > 0 || impl_->connections > 0) && Clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   if (impl_->connections == 0) return;

@@ -116,6 +116,21 @@ class Proxy {
   /// every request on the public and HTTPS ports for it but those under /.slot-machine/
   /// gets `m` (nullptr: served again). Independent of switches and reloads.
   void set_maintenance(const std::string& app, std::shared_ptr<const Maintenance> m);
+  /// Pause (contract §14) of `app` ("" for the only one): its new requests on the public
+  /// and HTTPS ports wait, header read and body not, in arrival order, until resume()
+  /// (then they are routed to whatever is live) or `timeout` (then they get 503 with
+  /// Retry-After and the pause ends); past kMaxHeld waiting, 503 at once. False when it
+  /// is paused already.
+  bool pause(const std::string& app, std::chrono::seconds timeout);
+  /// Ends `app`'s pause: the waiting requests go on. False when it is not paused.
+  bool resume(const std::string& app);
+  /// Since when `app` is paused (RFC 3339) and how many requests wait; nothing when not.
+  struct Paused {
+    std::string since;
+    int held = 0;
+  };
+  std::optional<Paused> paused(const std::string& app) const;
+  static constexpr int kMaxHeld = 10000;
   /// Starts listening now, before any switch_to (requests get 503 until then): for
   /// sockets the daemon was given, which queue connections whether it accepts or not.
   void listen_now();
