@@ -1,6 +1,7 @@
 // The proxy's TLS contexts: how a certificate becomes something handshakes use, and the
 // swap of one certificate for the next (ACME renewal, upgrade) without touching the
-// connections that use the old one.
+// connections that use the old one; and what plain HTTP answers beside HTTPS (308, ACME
+// challenges, 503 until there is a certificate).
 
 #include <fmt/format.h>
 #include <openssl/ssl.h>
@@ -96,6 +97,48 @@ void Proxy::use_app_certificate(const std::string& app, const std::string& cert,
     swapped.set_value();
   });
   swapped.get_future().get();
+}
+
+awaitable<void> Proxy::Impl::redirect_to_https(Stream& client, const http::request<http::buffer_body>& req,
+                                               bool ready) {
+  const auto t = req.target();
+  const std::string_view target(t.data(), t.size());
+  if (constexpr std::string_view prefix = "/.well-known/acme-challenge/"; target.starts_with(prefix)) {
+    const auto answer = opts.acme_challenge ? opts.acme_challenge(target.substr(prefix.size())) : std::nullopt;
+    if (!answer) {
+      co_await write_error(client, http::status::not_found, "no ACME challenge is pending for this token");
+      co_return;
+    }
+    http::response<http::string_body> res{http::status::ok, req.version()};
+    res.set(http::field::content_type, "text/plain");
+    res.body() = *answer;
+    res.prepare_payload();
+    co_await write_last(client, res);
+    co_return;
+  }
+  if (!ready) {  // ACME has not got one yet: nothing to redirect to
+    http::response<http::string_body> res{http::status::service_unavailable, req.version()};
+    res.set(http::field::content_type, "text/plain");
+    res.set(http::field::retry_after, "30");
+    res.body() = "HTTPS is not ready: the certificate is still being obtained\n";
+    res.prepare_payload();
+    co_await write_last(client, res);
+    co_return;
+  }
+  const auto h = req[http::field::host];  // present: checked with the request
+  std::string_view host(h.data(), h.size());
+  if (host.starts_with('[')) {
+    host = host.substr(0, host.find(']') + 1);
+  } else if (const auto colon = host.rfind(':'); colon != std::string_view::npos) {
+    host = host.substr(0, colon);
+  }
+  const std::string location = fmt::format("https://{}{}{}", host,
+                                           opts.tls_port == 443 ? "" : fmt::format(":{}", opts.tls_port),
+                                           target);
+  http::response<http::empty_body> res{http::status::permanent_redirect, req.version()};
+  res.set(http::field::location, location);
+  res.content_length(0);
+  co_await write_last(client, res);
 }
 
 }  // namespace sm::proxy
