@@ -133,17 +133,21 @@ OpResult App::failed(OpResult r, const std::string& what, const std::string& sta
 }
 
 void App::promote(Slot& target, Slot* previous) {
-  std::lock_guard lock(mu_);
-  previous_ = previous && !previous->commit.empty() ? previous : nullptr;
-  if (previous_) previous_replaced_.clear();
-  live_ = &target;
-  healthy_ = true;
-  ++live_generation_;
-  last_deploy_time_ = log::now_rfc3339();
-  live_since_ = last_deploy_time_;
-  operation_.clear();
-  stage_.clear();
-  cancellable_ = false;
+  {
+    std::lock_guard lock(mu_);
+    previous_ = previous && !previous->commit.empty() ? previous : nullptr;
+    if (previous_) previous_replaced_.clear();
+    live_ = &target;
+    healthy_ = true;
+    ++live_generation_;
+    last_deploy_time_ = log::now_rfc3339();
+    live_since_ = last_deploy_time_;
+    operation_.clear();
+    stage_.clear();
+    cancellable_ = false;
+  }
+  // Its workers start now that it serves; the previous version's are drained after.
+  workers_->replace(worker_launch(target, target.commit));
 }
 
 OpResult App::deploy(const std::string& revision, Progress progress, const Wait& wait,

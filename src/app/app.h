@@ -263,7 +263,8 @@ class App {
   /// `r` as a failure: "<what> failed at <stage>: <error>", logged; the stage cleared.
   OpResult failed(OpResult r, const std::string& what, const std::string& stage,
                   const std::string& error);
-  /// Make `target` live and `previous` (if it holds a commit) the previous slot.
+  /// Make `target` live and `previous` (if it holds a commit) the previous slot; the
+  /// workers become `target`'s (started, then the ones before drained).
   void promote(Slot& target, Slot* previous);
   std::string log_tail(const Slot& slot, std::uintmax_t from) const;
   void append_log(const Slot& slot, const std::string& line) const;

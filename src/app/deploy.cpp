@@ -124,7 +124,6 @@ OpResult App::run_deploy(const std::string& revision, bool force) {
     target->commit = commit;
   }
   promote(*target, old_live);
-  workers_->replace(worker_launch(*target, commit));  // then the old version's are drained
   {
     std::lock_guard lock(mu_);
     // A new rollback target, unless the version before was this same commit (or none).
@@ -197,7 +196,6 @@ OpResult App::run_rollback(bool automatic) {
     const std::string err = rollback_to_standby(*target, old_live, automatic);
     if (err.empty()) {
       promote(*target, old_live);
-      workers_->replace(worker_launch(*target, target->commit));
       persist();
       log::info("rolled back to {} in slot {} (its standby, pid {}) in {} ms", target->commit, target->name,
                 target->app->group.leader,
@@ -224,7 +222,6 @@ OpResult App::run_rollback(bool automatic) {
     return fail(cancelled_ ? stage_now() : "switch",
                 err + undo_failed_start(*target, old_live, drained_first));
   promote(*target, old_live);
-  workers_->replace(worker_launch(*target, target->commit));
   persist();
   log::info("rolled back to {} in slot {} in {} ms", target->commit, target->name,
             std::chrono::duration_cast<milliseconds>(Clock::now() - started).count());
