@@ -155,13 +155,9 @@ TEST_CASE("apps: reload adds, removes and reroutes apps; the unchanged keep thei
 }
 
 TEST_CASE("apps: upgrade hands every app to the new daemon (same pids), under load") {
-  HostedApp blog("blog", {"blog.test"}), shop("shop", {"shop.test"});
-  AppRepo server;
-  server_config(server, {&blog, &shop});
-  Daemon d(server, kProxyMode);
-  const int port = server.config()["port"];
-  REQUIRE(deploy_app(d, "blog", blog.commits[0]).status == 200);
-  REQUIRE(deploy_app(d, "shop", shop.commits[0]).status == 200);
+  TwoApps two;
+  Daemon& d = two.d;
+  const int port = two.port;
   const int blog_pid = app_status(d, "blog")["live_pid"];
   const int shop_pid = app_status(d, "shop")["live_pid"];
   Load a(port, 2, true, "blog.test"), b(port, 2, false, "shop.test");
@@ -177,6 +173,6 @@ TEST_CASE("apps: upgrade hands every app to the new daemon (same pids), under lo
   CHECK(app_status(d, "blog")["live_pid"] == blog_pid);
   CHECK(app_status(d, "shop")["live_pid"] == shop_pid);
   CHECK(app_status(d, "shop")["daemon_pid"] == d.pid());
-  const std::string v2 = shop.repo.commit("v2 of shop");
+  const std::string v2 = two.shop.repo.commit("v2 of shop");
   CHECK(deploy_app(d, "shop", v2).status == 200);
 }

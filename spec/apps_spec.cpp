@@ -162,13 +162,8 @@ TEST_CASE("apps: configs that cannot run are refused at start, naming the app an
 }
 
 TEST_CASE("apps: hostile Host headers get a 400 or the right app, never another app's answer") {
-  HostedApp blog("blog", {"blog.test"}), shop("shop", {"shop.test"});
-  AppRepo server;
-  server_config(server, {&blog, &shop});
-  Daemon d(server, kProxyMode);
-  const int port = server.config()["port"];
-  REQUIRE(deploy_app(d, "blog", blog.commits[0]).status == 200);
-  REQUIRE(deploy_app(d, "shop", shop.commits[0]).status == 200);
+  TwoApps two;
+  const int port = two.port;
   auto with_host = [&](const std::string& host_line) {
     return raw_exchange(port, "GET / HTTP/1.1\r\n" + host_line + "Connection: close\r\n\r\n");
   };

@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include <doctest/doctest.h>
 #include <httplib.h>
 
 #include <fstream>
@@ -85,6 +86,21 @@ inline Http deploy_app(Daemon& d, const std::string& app, const std::string& com
 inline json app_status(Daemon& d, const std::string& app) {
   return http_get(d.api_port(), "/apps/" + app + "/status").json_body();
 }
+
+/// The set-up most several-app cases share: a blog (blog.test) and a shop (shop.test),
+/// each with `own` in its own file, on one server in proxy mode, both deployed.
+struct TwoApps {
+  explicit TwoApps(const json& own = json::object())
+      : blog("blog", {"blog.test"}, own), shop("shop", {"shop.test"}, own) {
+    REQUIRE(deploy_app(d, "blog", blog.commits[0]).status == 200);
+    REQUIRE(deploy_app(d, "shop", shop.commits[0]).status == 200);
+  }
+  HostedApp blog, shop;
+  AppRepo server;
+  json config = server_config(server, {&blog, &shop});
+  Daemon d{server, kProxyMode};
+  const int port = server.config()["port"];
+};
 
 /// Polls `pred` every 20 ms until it holds or `timeout` passes; returns whether it held.
 template <typename Pred>

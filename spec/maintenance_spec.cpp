@@ -109,13 +109,9 @@ TEST_CASE("maintenance: bad input is refused and changes nothing; direct mode sa
 }
 
 TEST_CASE("maintenance with several apps: one app's hosts only") {
-  HostedApp blog("blog", {"blog.test"}), shop("shop", {"shop.test"});
-  AppRepo server;
-  server_config(server, {&blog, &shop});
-  Daemon d(server, kProxyMode);
-  const int port = server.config()["port"];
-  REQUIRE(deploy_app(d, "blog", blog.commits[0]).status == 200);
-  REQUIRE(deploy_app(d, "shop", shop.commits[0]).status == 200);
+  TwoApps two;
+  Daemon& d = two.d;
+  const int port = two.port;
   REQUIRE(http_post(d.api_port(), "/apps/shop/maintenance", R"({"enabled": true, "retry_after_s": 30})").status == 200);
   CHECK(get_with(port, "/", "*/*", "shop.test").status == 503);
   CHECK(get_with(port, "/", "*/*", "shop.test").retry_after == "30");

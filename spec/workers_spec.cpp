@@ -200,12 +200,9 @@ TEST_CASE("workers: bad names and empty commands are refused at start, nothing s
 TEST_CASE("workers, cron and run with several apps: each app's are its own") {
   const json own = {{"workers", {{"jobs", "exec sleep 3600"}}},
                     {"cron", json::array({{{"name", "tick"}, {"schedule", "@every 1s"}, {"command", "echo tick $SLOT_MACHINE_COMMIT"}}})}};
-  HostedApp blog("blog", {"blog.test"}, own), shop("shop", {"shop.test"}, own);
-  AppRepo server;
-  server_config(server, {&blog, &shop});
-  Daemon d(server, kProxyMode);
-  REQUIRE(deploy_app(d, "blog", blog.commits[0]).status == 200);
-  REQUIRE(deploy_app(d, "shop", shop.commits[0]).status == 200);
+  TwoApps two(own);
+  Daemon& d = two.d;
+  const HostedApp &blog = two.blog, &shop = two.shop;
   const json b = app_status(d, "blog")["workers"], s = app_status(d, "shop")["workers"];
   REQUIRE(b.size() == 1);
   REQUIRE(s.size() == 1);
@@ -219,7 +216,7 @@ TEST_CASE("workers, cron and run with several apps: each app's are its own") {
   }, 5s));
   const auto r = run({slot_machine_bin(), "run", "--app", "blog", "--api-port", std::to_string(d.api_port()), "--",
                       "sh", "-c", "echo $SLOT_MACHINE_COMMIT"},
-                     server.home());
+                     two.server.home());
   CHECK(r.out == blog.commits[0] + "\n");
   CHECK(http_get(d.api_port(), "/apps/shop/logs?worker=jobs").status == 200);
   CHECK(http_get(d.api_port(), "/apps/shop/logs?cron=tick").body.find("tick " + shop.commits[0]) != std::string::npos);
