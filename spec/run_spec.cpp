@@ -101,7 +101,7 @@ TEST_CASE("run on a terminal: stdin is the caller's TTY and Ctrl-C reaches the c
   int in[2];
   REQUIRE(pipe(in) == 0);
   const std::string cli = fmt::format(
-      "{} run --api-port {} -- sh -c 'test -t 0 && echo stdin-is-a-tty; trap \"echo got-ctrl-c; exit 5\" INT; "
+      "exec {} run --api-port {} -- sh -c 'test -t 0 && echo stdin-is-a-tty; trap \"echo got-ctrl-c; exit 5\" INT; "
       "echo ready; while :; do sleep 0.1; done'",
       slot_machine_bin(), d.api_port());
   const pid_t pid = fork();
@@ -111,7 +111,10 @@ TEST_CASE("run on a terminal: stdin is the caller's TTY and Ctrl-C reaches the c
     dup2(out, 1);
     dup2(out, 2);
     close(in[1]);
-    // script(1) gives the CLI a pseudo-terminal and types what we write into it.
+    // script(1) gives the CLI a pseudo-terminal and types what we write into it. It runs
+    // the line with $SHELL -c, and dash does not exec a lone command there: without the
+    // `exec` that shell would sit in the terminal's process group, die of the Ctrl-C and
+    // make script report 130 whatever the CLI returned.
     execlp("script", "script", "-q", "-e", "-c", cli.c_str(), "/dev/null", static_cast<char*>(nullptr));
     _exit(127);
   }
