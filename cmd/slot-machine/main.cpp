@@ -53,7 +53,7 @@ const char* kUsage =
     "\n"
     "Run `slot-machine <command> --help` for a command's options.\n";
 
-const std::set<std::string> kCommands = {"init", "start", "deploy", "rollback", "restart", "cancel", "upgrade", "stop", "systemd", "status", "history", "logs", "hook", "version", "reload", "apps", "run", "maintenance", "pause", "resume"};
+const std::set<std::string> kCommands = {"init", "start", "deploy", "rollback", "restart", "cancel", "upgrade", "stop", "systemd", "status", "history", "logs", "hook", "version", "reload", "apps", "run", "maintenance", "pause", "resume", "promote"};
 
 }  // namespace
 
@@ -134,11 +134,19 @@ int main(int argc, char** argv) {
                   "--wait=SECONDS, instead of failing at once")
         ->check(CLI::Range(1, 86400));
   };
+  deploy->add_option("--canary", client.canary_percent,
+                     "start it as a canary: PERCENT (1-99) of new visitors get it, the rest stay on live, "
+                     "until promote or rollback (proxy mode)")
+      ->check(CLI::Range(1, 99));
   add_wait(deploy);
   auto* rollback = app.add_subcommand("rollback", "swap back to the previous slot");
   add_client_flags(rollback);
   add_wait(rollback);
   rollback->add_flag("-q,--quiet", client.quiet, "print only the final line, not each stage");
+  auto* promote = app.add_subcommand("promote", "make the running canary live (deploy --canary started it)");
+  add_client_flags(promote);
+  add_wait(promote);
+  promote->add_flag("-q,--quiet", client.quiet, "print only the final line, not each stage");
   auto* status = app.add_subcommand("status", "show what is running");
   add_client_flags(status);
   auto* restart = app.add_subcommand("restart", "start the live version afresh and switch to it");
@@ -259,7 +267,7 @@ int main(int argc, char** argv) {
   add_client_flags(pause);
   auto* resume = app.add_subcommand("resume", "let the requests a pause holds go on");
   add_client_flags(resume);
-  for (auto* sub : {deploy, rollback, status, restart, cancel, history, logs, run, maintenance, pause, resume})
+  for (auto* sub : {deploy, rollback, promote, status, restart, cancel, history, logs, run, maintenance, pause, resume})
     add_app_flag(sub);
   add_app_flag(hook_install);
   add_app_flag(hook_run);
@@ -327,7 +335,8 @@ int main(int argc, char** argv) {
   if (*apps_remove) return sm::cli::apps_remove_command(client, server_config, remove_name, std::cout, std::cerr);
   if (*apps) return sm::cli::apps_list_command(client, std::cout, std::cerr);
   const bool scoped =
-      *deploy || *rollback || *restart || *cancel || *logs || *history || *status || *run || *maintenance || *pause || *resume;
+      *deploy || *rollback || *promote || *restart || *cancel || *logs || *history || *status || *run || *maintenance ||
+      *pause || *resume;
   if (scoped && !(*deploy && remotes.size() > 1)) {
     if (int code = sm::cli::choose_app(client, given->count("--app") ? std::optional(app_name) : std::nullopt,
                                        static_cast<bool>(*status), std::cerr))
@@ -340,6 +349,7 @@ int main(int argc, char** argv) {
     return sm::cli::deploy_command(client, deploy->count("COMMIT") ? std::optional(commit) : std::nullopt,
                                    std::cout, std::cerr);
   if (*rollback) return sm::cli::rollback_command(client, std::cout, std::cerr);
+  if (*promote) return sm::cli::promote_command(client, std::cout, std::cerr);
   if (*restart) return sm::cli::restart_command(client, std::cout, std::cerr);
   if (*cancel) return sm::cli::cancel_command(client, std::cout, std::cerr);
   if (*upgrade) return sm::cli::upgrade_command(client, std::cout, std::cerr);

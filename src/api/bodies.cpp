@@ -20,6 +20,7 @@ int http_status(OpStatus s) {
     case OpStatus::NoPrevious: return 400;
     case OpStatus::Failed: return 500;
     case OpStatus::ShuttingDown: return 503;
+    case OpStatus::Conflict: return 409;
   }
   return 500;
 }
@@ -29,6 +30,8 @@ json op_body(const OpResult& r, bool with_previous) {
   if (with_previous) j["previous_commit"] = r.previous_commit;
   if (r.unchanged) j["unchanged"] = true;
   if (!r.previous_replaced.empty()) j["previous_replaced"] = r.previous_replaced;
+  if (r.canary_percent) j["canary_percent"] = r.canary_percent;
+  if (r.canary_ended) j["canary_ended"] = true;
   if (r.status != OpStatus::Ok) {
     j["error"] = r.error;
     if (!r.stage.empty()) j["stage"] = r.stage;
@@ -74,6 +77,16 @@ json status_body(const app::Status& s) {
               {"maintenance", s.maintenance ? json{{"since", s.maintenance->since},
                                                    {"retry_after_s", s.maintenance->retry_after_s}}
                                             : json(nullptr)},
+              {"canary", s.canary ? json{{"commit", s.canary->commit},
+                                         {"slot", s.canary->slot},
+                                         {"percent", s.canary->percent},
+                                         {"since", s.canary->since},
+                                         {"pid", s.canary->pid},
+                                         {"port", s.canary->ports.port},
+                                         {"internal_port", s.canary->ports.internal_port},
+                                         {"requests_new", s.canary->requests_new},
+                                         {"requests_old", s.canary->requests_old}}
+                                  : json(nullptr)},
               {"daemon_pid", getpid()},
               {"daemon_version", kVersion}};
 }
@@ -95,6 +108,13 @@ std::pair<DeployBody, std::string> parse_deploy_body(const std::string& body) {
   if (j.contains("force")) {
     if (!j["force"].is_boolean()) return {{}, fmt::format("\"force\" must be true or false, got {}", j["force"].type_name())};
     d.force = j["force"].get<bool>();
+  }
+  if (j.contains("canary_percent")) {
+    const json& p = j["canary_percent"];
+    if (!p.is_number_integer() || p.get<long long>() < 1 || p.get<long long>() > 99)
+      return {{}, fmt::format("\"canary_percent\" must be a whole number from 1 to 99 (the share of new visitors "
+                              "the new version gets), got {}", p.dump())};
+    d.canary_percent = p.get<int>();
   }
   if (j.contains("quarantine")) {
     if (!j["quarantine"].is_string() || j["quarantine"].get<std::string>().empty())

@@ -27,6 +27,7 @@ struct DeployBody {
   std::string commit;
   std::filesystem::path quarantine;
   bool force = false;  // "force": true redeploys the commit even when it is live and healthy
+  int canary_percent = 0;  // "canary_percent": 1-99 starts a canary (contract §14); 0: a plain deploy
 };
 /// The body, or an error message for a 400.
 std::pair<DeployBody, std::string> parse_deploy_body(const std::string& body);

@@ -131,15 +131,16 @@ void ApiServer::add_routes() {
     const std::string commit = d.commit;
     const std::filesystem::path quarantine = d.quarantine;
     const bool force = d.force;
+    const int canary = d.canary_percent;
     app::OpWait wait;
     if (!wait_of(req, res, wait)) return;
     if (wants_ndjson(req)) {
-      stream_op(res, [a, commit, quarantine, wait, force](const app::App::Progress& p) {
-        return a->deploy(commit, p, wait, quarantine, force);
+      stream_op(res, [a, commit, quarantine, wait, force, canary](const app::App::Progress& p) {
+        return a->deploy(commit, p, wait, quarantine, force, canary);
       }, true);
       return;
     }
-    OpResult r = a->deploy(commit, {}, wait, quarantine, force);
+    OpResult r = a->deploy(commit, {}, wait, quarantine, force, canary);
     reply(res, http_status(r.status), op_body(r, true));
   });
   // Rollback and restart take no body: the same route, another operation.
@@ -160,6 +161,8 @@ void ApiServer::add_routes() {
   };
   bodiless_op("/rollback", &app::App::rollback, false);
   bodiless_op("/restart", &app::App::restart, true);
+  bodiless_op("/promote", &app::App::promote_canary, true);
+  method_not_allowed(s, scoped("/promote"), "POST");
   method_not_allowed(s, scoped("/restart"), "POST");
   s.Post(scoped("/cancel"), [this](const httplib::Request& req, httplib::Response& res) {
     auto a = app_of(req, res);

@@ -2,6 +2,7 @@
 // What an App answers: how an operation ended (OpResult) and what /status reports
 // (Status), with maintenance as it was asked for.
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -20,6 +21,7 @@ enum class OpStatus {
   NoPrevious,     // rollback with nothing to roll back to (400)
   Failed,         // checkout/setup/start/health failed (500)
   ShuttingDown,   // the daemon is stopping (503)
+  Conflict,       // not now, whatever is retried: promote with no canary (409)
 };
 
 /// The answer to a deploy or rollback.
@@ -36,6 +38,19 @@ struct OpResult {
   /// The rollback target this deploy destroyed without leaving another: it checked out
   /// into the previous slot and then failed, or it redeployed the live commit.
   std::string previous_replaced;
+  /// A canary deploy (contract §14): the share of new visitors it got (0: not one).
+  int canary_percent = 0;
+  /// A rollback that ended a canary (nothing else changed: live serves everyone).
+  bool canary_ended = false;
+};
+
+/// A canary (contract §14) as status reports it.
+struct CanaryStatus {
+  std::string commit, slot, since;
+  int percent = 0;
+  int pid = 0;
+  Ports ports;  // the canary's own, to reach it directly
+  uint64_t requests_new = 0, requests_old = 0;
 };
 
 /// Maintenance (contract §14) as asked for: the page ("" for the built-in one), the
@@ -71,6 +86,7 @@ struct Status {
   std::vector<WorkerStatus> workers;  // the live version's (contract §16)
   std::optional<Maintenance> maintenance;  // contract §14 (the page left out)
   std::optional<PauseState> paused;         // contract §14
+  std::optional<CanaryStatus> canary;       // contract §14
 };
 
 }  // namespace sm::app

@@ -56,6 +56,7 @@ App::App(config::Config cfg, Paths paths, git::Repository repo, process::Reaper&
   monitor_ = std::thread([this] { monitor(); });
   if (cfg_.restart_on_failure) crash_restart_ = std::make_unique<CrashRestart>(*this);
   if (cfg_.auto_rollback_s > 0) auto_rollback_ = std::make_unique<AutoRollback>(*this, cfg_.auto_rollback_s);
+  canary_guard_ = std::make_unique<CanaryGuard>(*this);
 }
 
 App::~App() {
@@ -151,12 +152,16 @@ void App::promote(Slot& target, Slot* previous) {
 }
 
 OpResult App::deploy(const std::string& revision, Progress progress, const Wait& wait,
-                        const fs::path& quarantine, bool force) {
+                        const fs::path& quarantine, bool force, int canary_percent) {
   try {
     git::check_revision_syntax(revision);
   } catch (const git::GitError& e) {
     return refused(OpStatus::Invalid, e.what());
   }
+  if (canary_percent && (canary_percent < 1 || canary_percent > 99))
+    return refused(OpStatus::Invalid, fmt::format("a canary's share must be 1-99 %, got {}", canary_percent));
+  if (canary_percent && router_.must_drain_before_start())
+    return refused(OpStatus::Invalid, "a canary needs proxy mode: in direct mode (--no-proxy) one app holds the port");
   if (!quarantine.empty()) {
     // Only a directory inside this repository's object store: the API must not become
     // a way to read objects from anywhere.
@@ -170,7 +175,16 @@ OpResult App::deploy(const std::string& revision, Progress progress, const Wait&
                      fmt::format("\"quarantine\" must be a directory inside {} (a push's quarantine), got {}",
                                  objects.string(), quarantine.string()));
   }
-  return on_op_thread("deploy", std::move(progress), [&] {
+  // With --wait, a deploy queues behind a canary until it is promoted or ended.
+  Wait rest = wait;
+  if (std::unique_lock lock(mu_); wait.up_to.count() > 0 && canary_) {
+    const auto deadline = Clock::now() + wait.up_to;
+    while (canary_ && !stopping_ && Clock::now() < deadline && !(wait.gave_up && wait.gave_up()))
+      canary_ended_.wait_for(lock, milliseconds(100));
+    rest.up_to = std::chrono::duration_cast<std::chrono::seconds>(std::max(deadline - Clock::now(), Clock::duration{}));
+  }
+  return on_op_thread(canary_percent ? "canary" : "deploy", std::move(progress), [&] {
+    if (auto busy = refuse_during_canary()) return *busy;
     if (!quarantine.empty()) {
       // Ours before anything points at them: git deletes the quarantine if it rejects
       // the push, which would leave the slot's HEAD naming a vanished commit.
@@ -185,11 +199,19 @@ OpResult App::deploy(const std::string& revision, Progress progress, const Wait&
       git::Repository& r;
       ~Clear() { r.set_extra_objects({}); }
     } clear{repo_};
-    return run_deploy(revision, force);
-  }, wait);
+    return run_deploy(revision, force, canary_percent);
+  }, rest);
 }
 
 OpResult App::rollback(Progress progress, const Wait& wait) {
+  bool canary;
+  {
+    std::lock_guard lock(mu_);
+    canary = canary_.has_value();
+  }
+  if (canary)
+    return on_op_thread("canary-abort", std::move(progress), [&] { return run_end_canary(""); }, wait,
+                        "rollback requested");
   return on_op_thread("rollback", std::move(progress), [&] { return run_rollback(); }, wait);
 }
 
@@ -269,113 +291,11 @@ void App::record(const char* action, const OpResult& r, Clock::time_point began,
   emit(EventKind::Finished, std::move(e));
 }
 
-fs::path App::log_file(const std::string& which, std::string& error) const {
-  if (which == "a" || which == "b") return log_path(slots_[which == "a" ? 0 : 1]);
-  if (which != "live" && which != "previous") {
-    error = fmt::format("unknown slot \"{}\"; use live, previous, a or b", which);
-    return {};
-  }
-  std::lock_guard lock(mu_);
-  const Slot* s = which == "live" ? live_ : previous_;
-  if (!s) {
-    error = fmt::format("there is no {} slot yet", which);
-    return {};
-  }
-  return log_path(*s);
-}
-
-fs::path App::cron_log_file(const std::string& name, std::string& error) const {
-  if (cron_) return cron_->log_file(name, error);
-  error = fmt::format("there is no cron job \"{}\": this app has no \"cron\"", name);
-  return {};
-}
-
-std::vector<nlohmann::json> App::history(size_t limit, size_t skip) const {
-  return journal_read(paths_.data_dir / "journal.ndjson", limit, skip);
-}
-
-void App::persist() {
-  std::lock_guard one_at_a_time(persist_mu_);
-  PersistedState st;
-  {
-    std::lock_guard lock(mu_);
-    if (live_ && !live_->commit.empty()) {
-      SlotRecord r{live_->name, live_->commit, 0, "", 0, 0, live_since_, "", ""};
-      if (live_->app) {
-        r.pgid = live_->app->group.leader;
-        r.token = live_->app->group.token;
-        r.port = live_->app->ports.port;
-        r.internal_port = live_->app->ports.internal_port;
-      }
-      st.live = r;
-    }
-    if (previous_ && !previous_->commit.empty()) {
-      st.previous = SlotRecord{previous_->name, previous_->commit, 0, "", 0, 0, "", "", ""};
-      if (const Running* a = previous_->app.get(); a && !a->standby.empty()) {
-        st.previous->pgid = a->group.leader;
-        st.previous->token = a->group.token;
-        st.previous->port = a->ports.port;
-        st.previous->internal_port = a->ports.internal_port;
-        st.previous->standby = a->standby;
-        st.previous->standby_until = rfc3339(a->standby_until);
-      }
-    }
-    st.last_deploy_time = last_deploy_time_;
-  }
-  if (st.live) st.workers = workers_->records();
-  try {
-    save_state(paths_.data_dir, st);
-  } catch (const std::exception& e) {
-    log::info("warning: state not saved: {}", e.what());
-  }
-}
-
-Status App::status() const {
-  std::lock_guard lock(mu_);
-  Status s;
-  s.mode = router_.mode();
-  s.operation = operation_;
-  s.stage = stage_;
-  s.operation_commit = operation_.empty() ? "" : operation_commit_;
-  if (!operation_.empty()) s.operation_stages = operation_stages_;
-  s.previous_replaced = previous_ ? "" : previous_replaced_;
-  s.last_deploy_time = last_deploy_time_;
-  if (live_) {
-    s.live_slot = std::string(1, live_->name);
-    s.live_commit = live_->commit;
-    if (live_->app) {
-      s.live_pid = live_->app->group.leader;
-      s.live_ports = live_->app->ports;
-    }
-  }
-  if (previous_) {
-    s.previous_slot = std::string(1, previous_->name);
-    s.previous_commit = previous_->commit;
-  }
-  s.healthy = healthy_ && live_ && live_->app && !exit_of(*live_->app);
-  s.live_since = live_ ? live_since_ : "";
-  s.live_uptime_s = live_ ? log::seconds_since(live_since_) : 0;
-  s.daemon_uptime_s = std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - born_).count();
-  s.crash_restarts = crash_restarts_;
-  if (previous_ && previous_->app && !previous_->app->standby.empty()) {
-    s.standby = previous_->app->standby;
-    s.standby_until = rfc3339(previous_->app->standby_until);
-    s.previous_pid = previous_->app->group.leader;
-  }
-  s.last_auto_rollback_time = last_auto_rollback_time_;
-  s.last_auto_rollback_reason = last_auto_rollback_reason_;
-  s.workers = workers_->status();
-  s.paused = router_.pause_state();
-  if (maintenance_) {
-    s.maintenance = *maintenance_;
-    s.maintenance->page.clear();
-  }
-  return s;
-}
-
 void App::begin_shutdown() {
   stopping_ = true;
   ops_.close();  // callers waiting for their turn get 503
+  canary_ended_.notify_all();
+  if (canary_guard_) canary_guard_->stop();
   reaper_.wake();
   if (crash_restart_) crash_restart_->stop();
 }

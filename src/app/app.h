@@ -3,6 +3,7 @@
 // and queue, and what its /status reports. Knows nothing about HTTP, nor of other apps.
 
 #include <atomic>
+#include <condition_variable>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -16,6 +17,7 @@
 
 #include "config/config.h"
 #include "app/auto_rollback.h"
+#include "app/canary_watch.h"
 #include "app/cron_runner.h"
 #include "app/crash_restart.h"
 #include "app/events.h"
@@ -83,9 +85,17 @@ class App {
   /// the remote "webhooks.remote" names (default "origin") when the repository has it.
   /// Deploying the commit that is live and healthy does nothing (OpResult::unchanged)
   /// unless `force`.
+  /// `canary_percent` (1-99, proxy mode; contract §14): the new version then serves that
+  /// share of new visitors beside live until promote_canary() or rollback() (canary.cpp).
   OpResult deploy(const std::string& revision, Progress progress = {}, const Wait& wait = {},
-                  const std::filesystem::path& quarantine = {}, bool force = false);
+                  const std::filesystem::path& quarantine = {}, bool force = false, int canary_percent = 0);
+  /// During a canary it ends the canary instead (journalled canary-abort).
   OpResult rollback(Progress progress = {}, const Wait& wait = {});
+  /// Makes the canary live, as a deploy's switch would (Conflict when none runs).
+  OpResult promote_canary(Progress progress = {}, const Wait& wait = {});
+  /// Ends the canary of `commit`, everyone to live, journalled canary-abort with `reason`;
+  /// Invalid (nothing done) when no canary of it runs.
+  OpResult abort_canary(const std::string& commit, const std::string& reason);
   /// Starts a fresh process of the live slot's commit (no checkout, no setup; env_file
   /// re-read), health-checks it and switches to it: in proxy mode while the old one
   /// serves, in direct mode after draining it (started again when the new one fails).
@@ -186,7 +196,7 @@ class App {
   };
 
   // The operations themselves, run by run_locked().
-  OpResult run_deploy(const std::string& revision, bool force);
+  OpResult run_deploy(const std::string& revision, bool force, int canary_percent = 0);
   /// The commit `revision` names; a full hash not here yet is fetched first. Throws GitError.
   std::string resolve_or_fetch(const std::string& revision);
   OpResult run_rollback(bool automatic = false);
@@ -249,6 +259,16 @@ class App {
   std::string switch_and_retire(const Ports& ports, Slot* old_live, bool already_drained, const char* op,
                                 bool to_standby = false);
 
+  // Canary (canary.cpp).
+  /// Routes `percent`% of new visitors to `target` (started and healthy on `ports`) and
+  /// makes it the canary; "" or why not.
+  std::string begin_canary(Slot& target, const std::string& commit, const Ports& ports, int percent);
+  OpResult run_promote();
+  /// Ends the canary (of `commit`, when given): everyone to live, its process drained.
+  OpResult run_end_canary(const std::string& commit);
+  /// Busy (with what to do) while a canary runs; nullopt otherwise.
+  std::optional<OpResult> refuse_during_canary() const;
+
   // Standby (standby.cpp).
   /// Keeps `slot`'s replaced app as the standby (SIGSTOPped when frozen).
   void park(Slot& slot);
@@ -272,6 +292,8 @@ class App {
   std::filesystem::path log_path(const Slot& s) const;
   bool pause_until(std::chrono::steady_clock::time_point t) const;
   void monitor();
+  /// Monitor: the canary's exit, or (`probe_now`) a health probe of it, as an event.
+  std::optional<Event> canary_check(bool probe_now);
   /// Ends the monitor thread (idempotent).
   void stop_monitor();
 
@@ -332,6 +354,14 @@ class App {
     Workers::Launch where;
     std::chrono::steady_clock::time_point began;
   };
+  struct CanaryRun {
+    Slot* slot;
+    std::string commit, since;
+    int percent;
+  };
+  std::optional<CanaryRun> canary_;        // guarded by mu_
+  std::condition_variable canary_ended_;   // with mu_: a deploy --wait waits on it
+  std::unique_ptr<CanaryGuard> canary_guard_;
   std::mutex maintenance_mu_;  // one set_maintenance() at a time (router, file, then memory)
   std::optional<Maintenance> maintenance_;  // guarded by mu_
   std::mutex runs_mu_;  // guards the two below

@@ -14,7 +14,13 @@ namespace sm::app {
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
-OpResult App::run_deploy(const std::string& revision, bool force) {
+OpResult App::run_deploy(const std::string& revision, bool force, int canary_percent) {
+  if (canary_percent) {
+    std::lock_guard lock(mu_);
+    if (!live_ || !live_->app)
+      return refused(OpStatus::Conflict,
+                     "a canary needs a live version to share the traffic with: deploy without --canary first");
+  }
   set_stage("deploy", "resolve");
   std::string commit;
   try {
@@ -116,6 +122,20 @@ OpResult App::run_deploy(const std::string& revision, bool force) {
     return fail(stage, err + undo_failed_start(*target, old_live, drained_first));
   }
 
+  if (canary_percent) {  // it serves beside live, until promote or rollback (canary.cpp)
+    if (!past_cancel_point()) return fail("canary", kCancelledError + undo_failed_start(*target, old_live, false));
+    if (auto err = begin_canary(*target, commit, ports, canary_percent); !err.empty())
+      return fail("canary", err + undo_failed_start(*target, old_live, false));
+    r.canary_percent = canary_percent;
+    {
+      std::lock_guard lock(mu_);
+      previous_replaced_ = r.previous_replaced;
+    }
+    persist();
+    log::info("canary of {} in slot {}: {}% of new visitors, after {} ms", commit, target->name, canary_percent,
+              std::chrono::duration_cast<milliseconds>(Clock::now() - started).count());
+    return r;
+  }
   if (auto err = switch_and_retire(ports, old_live, drained_first, "deploy", true); !err.empty())
     return fail(cancelled_ ? stage_now() : "switch",
                 err + undo_failed_start(*target, old_live, drained_first));

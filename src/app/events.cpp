@@ -17,6 +17,7 @@ const char* name_of(EventKind kind) {
     case EventKind::HealthChanged: return "health_changed";
     case EventKind::LiveProbe: return "live_probe";
     case EventKind::WorkerExited: return "worker_exited";
+    case EventKind::CanaryProbe: return "canary_probe";
   }
   return "unknown";
 }

@@ -26,6 +26,7 @@ enum class EventKind {
   HealthChanged,  // the live app's health, as the monitor probes it, flipped: {"slot","healthy","detail"}
   LiveProbe,      // each probe of the live app by the monitor (every second): {"slot","commit","healthy","detail"}
   WorkerExited,   // a worker exited unasked: {"worker","slot","commit","detail","restart_in_s"}
+  CanaryProbe,    // each probe of a canary by the monitor, or its exit: {"slot","commit","healthy","exited","detail"}
 };
 
 const char* name_of(EventKind kind);

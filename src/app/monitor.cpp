@@ -40,6 +40,7 @@ void App::monitor() {
       }
     }
     if (exited) events_.publish(*exited);
+    if (auto c = canary_check(Clock::now() >= next_probe)) events_.publish(*c);
     if (workers_->tend()) persist();
     if (Clock::now() >= next_probe) {
       next_probe = Clock::now() + milliseconds(1000);
@@ -77,6 +78,27 @@ void App::monitor() {
   }
 }
 
+std::optional<Event> App::canary_check(bool probe_now) {
+  int port = 0;
+  nlohmann::json fields;
+  {
+    std::lock_guard lock(mu_);
+    Running* app = canary_ && operation_.empty() ? canary_->slot->app.get() : nullptr;
+    if (!app || app->exit_reported) return std::nullopt;
+    fields = {{"slot", std::string(1, canary_->slot->name)}, {"commit", canary_->commit}};
+    if (auto st = exit_of(*app)) {
+      app->exit_reported = true;
+      fields.update({{"healthy", false}, {"exited", true}, {"detail", process::describe_exit(*st)}});
+      log::info("the canary in slot {} {}", canary_->slot->name, fields["detail"].get<std::string>());
+      return Event{EventKind::CanaryProbe, 0, std::move(fields)};
+    }
+    if (!probe_now) return std::nullopt;
+    port = app->ports.internal_port;
+  }
+  const auto p = health::probe_http(port, cfg_.health_endpoint, milliseconds(1000));
+  fields.update({{"healthy", p.healthy}, {"exited", false}, {"detail", p.detail}});
+  return Event{EventKind::CanaryProbe, 0, std::move(fields)};
+}
 
 void App::stop_monitor() {
   if (!monitor_.joinable()) return;

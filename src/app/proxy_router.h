@@ -58,6 +58,15 @@ class ProxyRouter : public Router {
     if (!p) return std::nullopt;
     return PauseState{p->since, p->held};
   }
+  bool set_canary(const Ports& ports, int percent) override {
+    proxy_.set_canary(app_, ports.port, percent);
+    return true;
+  }
+  std::optional<CanaryCounts> canary_counts() const override {
+    const auto c = proxy_.canary(app_);
+    if (!c) return std::nullopt;
+    return CanaryCounts{c->requests_new, c->requests_old};
+  }
 
  private:
   proxy::Proxy& proxy_;

@@ -2,6 +2,7 @@
 // The one seam between the deploy state machine and how traffic reaches a slot.
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -24,6 +25,11 @@ struct MaintenancePage {
 struct PauseState {
   std::string since;
   int held = 0;
+};
+
+/// Canary (contract §14): requests routed to each side since it began.
+struct CanaryCounts {
+  uint64_t requests_new = 0, requests_old = 0;
 };
 
 /// Router owns the public port. Without the proxy the app binds it itself (so the old
@@ -53,6 +59,11 @@ class Router {
   /// Nothing when this mode cannot; false when not paused.
   virtual std::optional<bool> resume() = 0;
   virtual std::optional<PauseState> pause_state() const = 0;
+  /// Splits the app's visitors: `percent`% of new ones to the process on `ports`, the
+  /// rest to live, each kept on its side by a cookie; `percent` 0 ends it, and so does
+  /// switch_to(ports). False when this mode cannot.
+  virtual bool set_canary(const Ports& ports, int percent) = 0;
+  virtual std::optional<CanaryCounts> canary_counts() const = 0;
 };
 
 /// Direct mode (--no-proxy): the app binds the configured ports itself.
@@ -69,6 +80,8 @@ class DirectRouter : public Router {
   std::optional<bool> pause(int) override { return std::nullopt; }
   std::optional<bool> resume() override { return std::nullopt; }
   std::optional<PauseState> pause_state() const override { return std::nullopt; }
+  bool set_canary(const Ports&, int) override { return false; }
+  std::optional<CanaryCounts> canary_counts() const override { return std::nullopt; }
 
  private:
   Ports fixed_;

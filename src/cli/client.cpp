@@ -49,7 +49,18 @@ int finish_op(const ClientOptions& o, const char* op, const char* done, const Re
       "note: the rollback target {} was in the slot this {} used; there is nothing to roll back to now "
       "(see \"Two slots, one rollback target\" in the README)\n", short_hash(replaced), op);
   if (r.status == 200 && r.body.value("success", false)) {
-    if (!o.json && r.body.value("unchanged", false)) {
+    if (!o.json && r.body.value("canary_percent", 0) > 0) {
+      out << fmt::format("{}canary {} in slot {}: {}% of new visitors, the rest stay on {}{}\n"
+                         "promote it with `slot-machine promote`, end it with `slot-machine rollback`; "
+                         "`slot-machine status` counts each side's requests\n",
+                         o.tty ? "\033[1;32m" : "", str(r.body, "commit"), str(r.body, "slot"),
+                         r.body.value("canary_percent", 0), short_hash(str(r.body, "previous_commit")),
+                         o.tty ? "\033[0m" : "");
+    } else if (!o.json && r.body.value("canary_ended", false)) {
+      out << fmt::format("{}ended the canary {}: everyone is on {}{}\n", o.tty ? "\033[1;32m" : "",
+                         short_hash(str(r.body, "commit")), short_hash(str(r.body, "previous_commit")),
+                         o.tty ? "\033[0m" : "");
+    } else if (!o.json && r.body.value("unchanged", false)) {
       out << fmt::format("{} is already live and healthy in slot {}: nothing done (--force redeploys it)\n",
                          str(r.body, "commit"), str(r.body, "slot"));
     } else if (!o.json) {
@@ -81,6 +92,7 @@ int deploy_command(const ClientOptions& o, const std::optional<std::string>& com
   json request{{"commit", rev}};
   if (!quarantine.empty()) request["quarantine"] = quarantine;
   if (o.force) request["force"] = true;
+  if (o.canary_percent) request["canary_percent"] = o.canary_percent;
   const std::string body = log::json_text(request);
   if (o.json) return finish_op(o, "deploy", "deployed", call(o, "POST", app_path(o, "/deploy"), body, 86400), out, err);
   return finish_op(o, "deploy", "deployed",
@@ -93,6 +105,13 @@ int rollback_command(const ClientOptions& o, std::ostream& out, std::ostream& er
   if (o.json) return finish_op(o, "rollback", "rolled back to", call(o, "POST", app_path(o, "/rollback"), "{}", 86400), out, err);
   return finish_op(o, "rollback", "rolled back to",
                    call_streaming(o, app_path(o, "/rollback"), "{}", "rolling back", out), out, err);
+}
+
+int promote_command(const ClientOptions& o, std::ostream& out, std::ostream& err) {
+  if (!reachable(o, err)) return 1;
+  if (o.json) return finish_op(o, "promote", "promoted", call(o, "POST", app_path(o, "/promote"), "{}", 86400), out, err);
+  return finish_op(o, "promote", "promoted",
+                   call_streaming(o, app_path(o, "/promote"), "{}", "promoting the canary", out), out, err);
 }
 
 int restart_command(const ClientOptions& o, std::ostream& out, std::ostream& err) {
@@ -172,6 +191,13 @@ int status_command(const ClientOptions& o, std::ostream& out, std::ostream& err)
     if (s.value("live_pid", 0)) out << fmt::format("  (pid {}, port {})", s.value("live_pid", 0),
                                                    s.value("live_port", 0));
     out << "\n";
+  }
+  if (s.contains("canary") && s["canary"].is_object()) {
+    const json& c = s["canary"];
+    out << fmt::format("canary:      slot {}  {}  {}% of new visitors since {} (pid {}): {} request(s) to it, {} to "
+                       "live; `slot-machine promote` makes it live, `slot-machine rollback` ends it\n",
+                       str(c, "slot"), str(c, "commit"), c.value("percent", 0), str(c, "since"), c.value("pid", 0),
+                       c.value("requests_new", 0ULL), c.value("requests_old", 0ULL));
   }
   if (str(s, "previous_slot").empty())
     out << (str(s, "live_slot").empty() ? "previous:    none"

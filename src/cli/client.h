@@ -19,6 +19,7 @@ struct ClientOptions {
   bool tty = false;    // stdout is a terminal: colour the final line
   int wait_s = 0;      // deploy/rollback/restart: wait this long for a running operation
   bool force = false;  // deploy: redeploy a commit that is live and healthy (else nothing is done)
+  int canary_percent = 0;  // deploy --canary: the share of new visitors (1-99); 0: a plain deploy
   std::string app;     // the app an app-scoped command acts on (/apps/NAME/...); "": the only one
   bool all_apps = false;  // status: every app of several, a line each
 };
@@ -39,6 +40,8 @@ int deploy_command(const ClientOptions& opts, const std::optional<std::string>& 
 int deploy_to_each(const ClientOptions& opts, const std::vector<std::string>& remotes,
                    const std::optional<std::string>& commit, std::ostream& out, std::ostream& err);
 int rollback_command(const ClientOptions& opts, std::ostream& out, std::ostream& err);
+/// `promote`: makes the running canary live (contract §14).
+int promote_command(const ClientOptions& opts, std::ostream& out, std::ostream& err);
 /// `restart`: a fresh process of the live version, switched to without downtime.
 int restart_command(const ClientOptions& opts, std::ostream& out, std::ostream& err);
 /// `cancel`: stops the running deploy or rollback. 0 when one was cancelled.

@@ -108,7 +108,8 @@ bool valid_process_name(const std::string& name);
 inline const std::vector<std::string> kNotifyEvents = {"deploy_started", "deploy_succeeded", "deploy_failed",
                                                        "rollback",       "auto_rollback",    "app_crashed",
                                                        "app_restarted",  "daemon_started",   "worker_crashed",
-                                                       "cron_failed"};
+                                                       "cron_failed",    "canary_started",   "canary_promoted",
+                                                       "canary_aborted"};
 
 /// The "github" object (triggers.cpp). Throws ConfigError naming the field.
 Config::GitHub parse_github(const nlohmann::json& g, const std::filesystem::path& base_dir);

@@ -94,10 +94,8 @@ std::vector<Config::NotifyTarget> parse_notify(const json& n, const std::filesys
       for (const json& e : ev) {
         if (!e.is_string() || std::find(kNotifyEvents.begin(), kNotifyEvents.end(), e.get<std::string>()) ==
                                   kNotifyEvents.end())
-          throw ConfigError(fmt::format("config: \"{}.events\": {} is not an event; use deploy_started, "
-                                        "deploy_succeeded, deploy_failed, rollback, auto_rollback, app_crashed, "
-                                        "app_restarted or daemon_started",
-                                        where, log::json_text(e)));
+          throw ConfigError(fmt::format("config: \"{}.events\": {} is not an event; use any of {}", where,
+                                        log::json_text(e), fmt::join(kNotifyEvents, ", ")));
         target.events.push_back(e.get<std::string>());
       }
     }

@@ -9,7 +9,8 @@
 namespace sm::metrics {
 namespace {
 
-constexpr const char* kActions[] = {"deploy", "rollback", "auto-rollback", "restart", "adopt", "worker-restart", "cron"};
+constexpr const char* kActions[] = {"deploy",         "rollback", "auto-rollback", "restart", "adopt",
+                                    "worker-restart", "cron",     "canary",        "promote", "canary-abort"};
 constexpr const char* kResults[] = {"ok", "failed", "cancelled"};
 constexpr const char* kRestartReasons[] = {"crashed", "requested", "daemon-start"};
 
@@ -87,7 +88,7 @@ std::string Exporter::scrape() const {
           {{{{"version", kVersion}, {"mode", status.empty() ? "proxy" : status.front().mode}}, 1}});
 
   std::vector<Sample> deploys, rollbacks, restarts, healthy, live_info, uptime, standby, running, workers_up,
-      worker_restarts, cron_runs;
+      worker_restarts, cron_runs, canary_percent, canary_requests, canary_ends;
   std::vector<std::pair<Labels, HistogramSnapshot>> durations;
   for (size_t i = 0; i < apps_.size(); ++i) {
     const OperationCounters& ops = apps_[i]->ops;
@@ -113,6 +114,13 @@ std::string Exporter::scrape() const {
     worker_restarts.push_back({labelled(i, {}), static_cast<double>(ops.finished("worker-restart", "ok"))});
     for (const char* r : {"ok", "failed"})
       cron_runs.push_back({labelled(i, {{"result", r}}), static_cast<double>(ops.finished("cron", r))});
+    canary_percent.push_back({labelled(i, {}), s.canary ? static_cast<double>(s.canary->percent) : 0.0});
+    if (s.canary) {
+      canary_requests.push_back({labelled(i, {{"side", "new"}}), static_cast<double>(s.canary->requests_new)});
+      canary_requests.push_back({labelled(i, {{"side", "old"}}), static_cast<double>(s.canary->requests_old)});
+    }
+    canary_ends.push_back({labelled(i, {{"how", "promote"}}), static_cast<double>(ops.finished("promote", "ok"))});
+    canary_ends.push_back({labelled(i, {{"how", "abort"}}), static_cast<double>(ops.finished("canary-abort", "ok"))});
   }
   x.counter("slot_machine_deploys_total", "Deploys that ran since the daemon started, by result.", deploys);
   x.counter("slot_machine_rollbacks_total",
@@ -135,6 +143,13 @@ std::string Exporter::scrape() const {
   x.counter("slot_machine_worker_restarts_total", "Times a worker that exited was started again.", worker_restarts);
   x.counter("slot_machine_cron_runs_total", "Cron job runs that ended, by result (failed: a non-zero exit).",
             cron_runs);
+  x.gauge("slot_machine_canary_percent", "The share of new visitors a running canary gets (0: none runs).",
+          canary_percent);
+  x.counter("slot_machine_canary_requests_total",
+            "Requests the running canary's split sent to each side (new, old) since it began (no sample without one).",
+            canary_requests);
+  x.counter("slot_machine_canaries_ended_total", "Canaries that ended, by how (promote; abort: rollback or failed).",
+            canary_ends);
 
   if (proxy_) {
     const proxy::Stats p = proxy_->stats();

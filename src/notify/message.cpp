@@ -56,6 +56,15 @@ std::optional<Notice> notice_of(const app::Event& e, const std::string& host) {
         return make("auto_rollback", f, host);
       }
       if (action == "restart") return make("app_restarted", e.fields, host);
+      // Canary (contract §14), notified like deploys: one that failed to come up is a
+      // failed deploy.
+      if (action == "canary") return make(ok ? "canary_started" : "deploy_failed", e.fields, host);
+      if (action == "promote") return make("canary_promoted", e.fields, host);
+      if (action == "canary-abort") {
+        json f = e.fields;
+        if (ok) f["error"] = e.fields.value("reason", "");  // why it ended
+        return make("canary_aborted", f, host);
+      }
       if (action == "cron" && !ok) {
         json f = e.fields;
         f["error"] = e.fields.value("detail", "");
@@ -103,6 +112,16 @@ std::string render(const Notice& n, const std::string& format) {
                          : fmt::format("{}: starting the live app ({}) again failed: {}", host, commit, error);
   else if (n.event == "worker_crashed")
     text = fmt::format("{}: worker {} ({}) exited: {}", host, f.value("worker", ""), commit, error);
+  else if (n.event == "canary_started")
+    text = fmt::format("{}: canary {} (slot {}) serves a share of new visitors beside {}", host, commit, slot,
+                       short_hash(f.value("previous_commit", "")));
+  else if (n.event == "canary_promoted")
+    text = error.empty() ? fmt::format("{}: promoted the canary {} (slot {}); previous {}", host, commit, slot,
+                                       short_hash(f.value("previous_commit", "")))
+                         : fmt::format("{}: promoting the canary {} failed: {}", host, commit, error);
+  else if (n.event == "canary_aborted")
+    text = fmt::format("{}: the canary {} ended; everyone is on {}: {}", host, commit,
+                       short_hash(f.value("previous_commit", "")), error);
   else if (n.event == "cron_failed")
     text = fmt::format("{}: cron job {} ({}) failed: {}", host, f.value("job", ""), commit, error);
   else

@@ -71,6 +71,15 @@ TEST_CASE("notice_of: which events notify, with the contract's fields") {
   CHECK(json::parse(render(*cron, "slack"))["text"] == "h: cron job report (c) failed: exited with status 3");
   CHECK_FALSE(notice_of(finished({{"action", "cron"}, {"result", "ok"}, {"job", "report"}}), "h"));
   CHECK_FALSE(notice_of(finished({{"action", "worker-restart"}, {"result", "ok"}}), "h"));
+  // Canary (contract §14), notified like deploys.
+  CHECK(notice_of(finished({{"action", "canary"}, {"result", "ok"}}), "h")->event == "canary_started");
+  CHECK(notice_of(finished({{"action", "canary"}, {"result", "failed"}}), "h")->event == "deploy_failed");
+  CHECK(notice_of(finished({{"action", "promote"}, {"result", "ok"}}), "h")->event == "canary_promoted");
+  auto abort = notice_of(finished({{"action", "canary-abort"}, {"result", "ok"}, {"commit", "c2"},
+                                   {"previous_commit", "c1"}, {"reason", "rollback requested"}}),
+                         "h");
+  CHECK(abort->event == "canary_aborted");
+  CHECK(json::parse(render(*abort, "slack"))["text"] == "h: the canary c2 ended; everyone is on c1: rollback requested");
   CHECK(daemon_started("c", "a", "h").fields["event"] == "daemon_started");
 }
 

@@ -142,14 +142,31 @@ struct Proxy::Impl {
   /// Where new requests go: replaced whole by switch_to(), switch_app() or route_hosts()
   /// (one writer at a time, under routes_write_mu), read by every request without a
   /// lock, so a switch never makes a request wait (and N loops can share it).
+  /// Canary (contract §14): the new version beside live, and the share drawn to it.
+  struct Canary {
+    std::shared_ptr<Backend> backend;
+    int percent = 0;
+    struct Tally {
+      std::atomic<uint64_t> to_new{0}, to_old{0};
+    };
+    std::shared_ptr<Tally> tally = std::make_shared<Tally>();
+  };
   struct Routes {
     std::shared_ptr<Backend> public_backend, internal_backend;  // one app
+    std::shared_ptr<const Canary> canary;                        // one app's, or null
     // Several apps (contract §13): the Host routes, and each app's live backend in the
     // router's order (null: nothing live for it yet).
     std::shared_ptr<const hosts::Router> hosts;
     std::vector<std::shared_ptr<Backend>> apps;
     std::vector<std::shared_ptr<Counters>> app_counters;  // each app's requests, kept across reloads
+    std::vector<std::shared_ptr<const Canary>> canaries;  // each app's canary, or null
   };
+  /// Which side of `c` serves `req` (`live` or the canary), given `roll` in [0, 100)
+  /// drawn for it; `drawn` says the request named no side (its answer sets the cookie).
+  static std::shared_ptr<Backend> split(const Canary& c, const std::shared_ptr<Backend>& live,
+                                        const http::request<http::buffer_body>& req, unsigned roll, bool& drawn);
+  /// A number in [0, 100) for split(), from this thread's generator.
+  static unsigned canary_roll();
   std::atomic<std::shared_ptr<const Routes>> routes{std::make_shared<const Routes>()};
   // Paused apps by name ("" for the only one): each one's gate, whose timer held
   // requests wait on; cancelled by resume(), expiring at the timeout. Written on the loop.
@@ -267,9 +284,10 @@ struct Proxy::Impl {
 
   /// Sends the request to the backend and streams the response back. Returns whether
   /// the client connection stays open for another request.
+  /// `set_cookie`, when not empty, is added to the response as a Set-Cookie (canary).
   awaitable<bool> forward(Stream& client, beast::flat_buffer& cbuf,
                           http::request_parser<http::buffer_body>& req, Backend& backend,
-                          bool client_keep_alive, Watched& watched);
+                          bool client_keep_alive, Watched& watched, std::string_view set_cookie = {});
 
   /// Upgrade (WebSocket): send the request header, then copy bytes both ways.
   awaitable<void> tunnel(Stream& client, beast::flat_buffer& cbuf,

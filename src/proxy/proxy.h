@@ -59,6 +59,12 @@ struct Maintenance {
   int retry_after_s = 60;
 };
 
+/// The cookie that keeps a visitor on its side of a canary: "new" or "old".
+inline constexpr std::string_view kCanaryCookie = "slot-machine-canary";
+/// Which side a request's Cookie header value names: nullopt when none, or one this
+/// proxy never sets (drawn afresh). True: new.
+std::optional<bool> canary_side(std::string_view cookie_header);
+
 struct Options {
   std::string public_bind = "0.0.0.0";
   int public_port = 0;
@@ -131,6 +137,18 @@ class Proxy {
   };
   std::optional<Paused> paused(const std::string& app) const;
   static constexpr int kMaxHeld = 10000;
+  /// Canary (contract §14) of `app` ("" for the only one): from the next request on, its
+  /// requests on the public and HTTPS ports are split between its live version and the
+  /// process on `port`. A request whose cookie names a side (kCanaryCookie=new|old) goes
+  /// there; any other is drawn new with probability `percent`/100 and its answer sets
+  /// the cookie (an Upgrade's answer is the app's: drawn again next time). `percent` 0
+  /// ends it; so does a switch to `port` (promote: everyone to it at once).
+  void set_canary(const std::string& app, int port, int percent);
+  /// Requests routed to each side since the canary began; nothing when none runs.
+  struct CanaryCounts {
+    uint64_t requests_new = 0, requests_old = 0;
+  };
+  std::optional<CanaryCounts> canary(const std::string& app) const;
   /// Starts listening now, before any switch_to (requests get 503 until then): for
   /// sockets the daemon was given, which queue connections whether it accepts or not.
   void listen_now();

@@ -78,12 +78,19 @@ void Proxy::switch_to(int port, int internal_port) {
   auto internal = std::make_shared<Backend>(internal_port);
   impl_->remember(pub);
   impl_->remember(internal);
-  std::shared_ptr<const Impl::Routes> before;
+  bool first;
   {
     std::lock_guard lock(impl_->routes_write_mu);
-    before = impl_->routes.exchange(std::make_shared<const Impl::Routes>(Impl::Routes{pub, internal, {}, {}, {}}));
+    const auto before = impl_->routes.load();
+    first = !before->public_backend;
+    Impl::Routes next;
+    next.public_backend = std::move(pub);
+    next.internal_backend = std::move(internal);
+    // A restart of live keeps the canary; a switch to the canary (promote) ends it.
+    if (before->canary && before->canary->backend->port != port) next.canary = before->canary;
+    impl_->routes.store(std::make_shared<const Impl::Routes>(std::move(next)));
   }
-  if (!before->public_backend) listen_now();
+  if (first) listen_now();
 }
 
 void Proxy::route_hosts(std::shared_ptr<const hosts::Router> router) {
@@ -94,14 +101,17 @@ void Proxy::route_hosts(std::shared_ptr<const hosts::Router> router) {
   for (const auto& app : next.hosts->apps()) {  // each app keeps its live backend and its counts
     std::shared_ptr<Backend> live;
     std::shared_ptr<Counters> counts;
+    std::shared_ptr<const Impl::Canary> canary;
     if (before->hosts)
       for (size_t i = 0; i < before->hosts->apps().size(); ++i)
         if (before->hosts->apps()[i].name == app.name) {
           live = before->apps[i];
           counts = before->app_counters[i];
+          canary = before->canaries[i];
         }
     next.apps.push_back(std::move(live));
     next.app_counters.push_back(counts ? std::move(counts) : std::make_shared<Counters>());
+    next.canaries.push_back(std::move(canary));
   }
   impl_->routes.store(std::make_shared<const Impl::Routes>(std::move(next)));
 }
@@ -117,6 +127,7 @@ void Proxy::switch_app(const std::string& app, int port) {
   for (size_t i = 0; i < next.hosts->apps().size(); ++i)
     if (next.hosts->apps()[i].name == app) {
       next.apps[i] = b;
+      if (next.canaries[i] && next.canaries[i]->backend->port == port) next.canaries[i] = nullptr;  // promoted
       found = true;
     }
   if (!found) throw std::runtime_error(fmt::format("the proxy routes no app named {}", app));

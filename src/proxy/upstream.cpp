@@ -18,7 +18,7 @@ awaitable<std::unique_ptr<BackendConn>> Proxy::Impl::connect(int port, Watched& 
 
 awaitable<bool> Proxy::Impl::forward(Stream& client, beast::flat_buffer& cbuf,
                                      http::request_parser<http::buffer_body>& req, Backend& backend,
-                                     bool client_keep_alive, Watched& watched) {
+                                     bool client_keep_alive, Watched& watched, std::string_view set_cookie) {
   auto& msg = req.get();
   const bool no_body = req.is_done();
   const bool head = msg.method() == http::verb::head;
@@ -98,6 +98,7 @@ awaitable<bool> Proxy::Impl::forward(Stream& client, beast::flat_buffer& cbuf,
         keep = false;
     }
     res.get().keep_alive(keep);
+    if (!set_cookie.empty()) res.get().insert(http::field::set_cookie, beast::string_view(set_cookie.data(), set_cookie.size()));
     client.answered = res.get().result_int();
     if ((co_await relay<false>(client, conn->stream, conn->buffer, res, std::nullopt)).ec)
       co_return false;  // header already sent: all we can do is close

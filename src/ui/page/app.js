@@ -93,8 +93,13 @@ async function refreshStatus() {
   const down = s.maintenance;
   field(live, 'maintenance', down ? `on since ${down.since} (every request gets 503)` : 'off', down ? 'bad' : '');
   $('maintenance').textContent = down ? 'Maintenance off…' : 'Maintenance on…';
+  const c = s.canary;
+  field(live, 'canary', c ? `${short(c.commit)} (slot ${c.slot}) gets ${c.percent}% of new visitors since ${c.since}: `
+    + `${c.requests_new} requests to it, ${c.requests_old} to live` : 'none');
+  $('promote').hidden = !c;
+  $('rollback').textContent = c ? 'End the canary…' : 'Roll back…';
   const rb = $('rollback');
-  rb.disabled = !s.can_roll_back;
+  rb.disabled = !s.can_roll_back && !c;
   rb.title = s.can_roll_back ? '' : (s.previous_replaced
     ? `Nothing to roll back to: the last deploy used the slot of ${short(s.previous_replaced)}.`
     : 'Nothing to roll back to yet.');
@@ -265,7 +270,8 @@ function result(r, what) {
   const out = $('action-result');
   if (r.status === 200) {
     out.className = 'good';
-    out.textContent = `${what}: ${short(r.body.commit)} is live in slot ${r.body.slot}`;
+    out.textContent = r.body.canary_ended ? `${what}: the canary ${short(r.body.commit)} ended; everyone is on live`
+      : `${what}: ${short(r.body.commit)} is live in slot ${r.body.slot}`;
   } else {
     out.className = 'bad';
     out.textContent = `${what} failed (HTTP ${r.status}): ${r.body.error || 'no reason given'}`;
@@ -284,10 +290,20 @@ async function deploy(ev) {
 async function rollback() {
   const s = state.status;
   const to = s && s.previous_commit ? short(s.previous_commit) : 'the previous version';
-  if (!(await confirmAction(`Roll back to ${to}?`))) return;
+  const ask = s && s.canary ? `End the canary ${short(s.canary.commit)}? Everyone goes back to live.`
+    : `Roll back to ${to}?`;
+  if (!(await confirmAction(ask))) return;
   $('action-result').className = '';
   $('action-result').textContent = 'rolling back…';
   result(await api('POST', `${BASE}/rollback`), 'rollback');
+}
+
+async function promote() {
+  const c = state.status && state.status.canary;
+  if (!c || !(await confirmAction(`Make the canary ${short(c.commit)} live for everyone?`))) return;
+  $('action-result').className = '';
+  $('action-result').textContent = 'promoting…';
+  result(await api('POST', `${BASE}/promote`), 'promote');
 }
 
 async function maintenance() {
@@ -353,6 +369,7 @@ async function start() {
   $('deploy-form').addEventListener('submit', deploy);
   $('rollback').addEventListener('click', rollback);
   $('maintenance').addEventListener('click', maintenance);
+  $('promote').addEventListener('click', promote);
   $('older').addEventListener('click', () => loadHistory(true));
   $('logout').addEventListener('click', logout);
   setInterval(() => {
