@@ -9,6 +9,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
+#include <fmt/format.h>
 
 #include <atomic>
 #include <fstream>
@@ -242,4 +243,35 @@ TEST_CASE("proxy: a body that ends when the app closes is re-framed for keep-ali
   CHECK(out.find("unframed body from vA") != std::string::npos);
   CHECK(out.find("chunked") == std::string::npos);
   CHECK(std::chrono::steady_clock::now() - t0 < 3s);  // closed, not left to time out
+}
+
+TEST_CASE("proxy: chunked bodies pass with exactly one last chunk, both ways, on reused connections") {
+  Site site({{"vA"}}, json::object(), kProxyMode);
+  Daemon& d = site.d;
+  REQUIRE(d.deploy(site.commits[0]).status == 200);
+  auto chunked_upload = [](size_t bytes, bool close) {
+    std::string req = fmt::format("POST /upload HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n{}\r\n",
+                                  close ? "Connection: close\r\n" : "");
+    for (size_t sent = 0; sent < bytes; sent += 300) req += fmt::format("12c\r\n{}\r\n", std::string(300, 'x'));
+    return req + "0\r\n\r\n";
+  };
+  // Three uploads on one client connection: the second and third go over the backend
+  // connection the first left in the pool (a doubled last chunk once made the app read
+  // "0\r\n\r\n" as its next request, and the next upload there got 502).
+  const std::string out =
+      raw_exchange(d.public_port(), chunked_upload(900, false) + chunked_upload(900, false) + chunked_upload(900, true));
+  size_t oks = 0;
+  for (size_t at = 0; (at = out.find("HTTP/1.1 200 OK", at)) != std::string::npos; ++at) ++oks;
+  CHECK_MESSAGE(oks == 3, out);
+  CHECK(out.find(R"("bytes":900)") != std::string::npos);
+  CHECK(out.find("502") == std::string::npos);
+  // A chunked answer (SSE), twice on one connection: one last chunk each.
+  const std::string events = raw_exchange(
+      d.public_port(), "GET /events?n=2&ms=1 HTTP/1.1\r\nHost: localhost\r\n\r\n"
+                       "GET /events?n=2&ms=1 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+  size_t answers = 0, last_chunks = 0;
+  for (size_t at = 0; (at = events.find("HTTP/1.1 200 OK", at)) != std::string::npos; ++at) ++answers;
+  for (size_t at = 0; (at = events.find("\r\n0\r\n\r\n", at)) != std::string::npos; ++at) ++last_chunks;
+  CHECK_MESSAGE(answers == 2, events);
+  CHECK_MESSAGE(last_chunks == 2, events);
 }

@@ -77,7 +77,10 @@ awaitable<Relayed> relay(Stream& out, Stream& in, beast::flat_buffer& in_buf,
       const size_t got = chunk - p.get().body().size;
       if (got == 0 && !p.is_done()) continue;  // only framing was parsed
       p.get().body().size = got;
-      p.get().body().data = buf;
+      // Nothing but the last chunk's framing: no data. A zero-size buffer would be
+      // written as a chunk of its own, "0\r\n\r\n", ending the body before its real end
+      // (the peer then read the true last chunk as the start of a next message).
+      p.get().body().data = got ? buf : nullptr;
       p.get().body().more = !p.is_done();
     } else {
       p.get().body().data = nullptr;
