@@ -152,7 +152,9 @@ TEST_CASE("canary: rollback ends it, and one that exits or fails its probes ends
   int pid = d.status()["canary"]["pid"];
   auto r = d.cli({"rollback"});
   REQUIRE_MESSAGE(r.exit_code == 0, r.err);
-  CHECK_MESSAGE(r.out.find("ended the canary") != std::string::npos, r.out);
+  CHECK_MESSAGE(r.out.find("ended the canary " + site.commits[1].substr(0, 12) + ": everyone is on " +
+                           site.commits[0].substr(0, 12)) != std::string::npos,
+                r.out);
   json s = d.status();
   CHECK(s["canary"].is_null());
   CHECK(s["live_commit"] == site.commits[0]);
@@ -170,7 +172,7 @@ TEST_CASE("canary: rollback ends it, and one that exits or fails its probes ends
   REQUIRE(s["canary"].is_null());
   e = http_get(d.api_port(), "/history?limit=1").json_body()["entries"][0];
   CHECK(e["action"] == "canary-abort");
-  CHECK_MESSAGE(e["reason"].get<std::string>().find("the canary") == 0, e.dump());
+  CHECK_MESSAGE(e["reason"].get<std::string>().find("the canary stopped: killed by signal 9") == 0, e.dump());
   for (int i = 0; i < 10; ++i) CHECK(from(visit(d.public_port()), "vA"));
 
   // It fails three probes in a row.

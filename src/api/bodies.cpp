@@ -27,7 +27,7 @@ int http_status(OpStatus s) {
 
 json op_body(const OpResult& r, bool with_previous) {
   json j{{"success", r.status == OpStatus::Ok}, {"slot", r.slot}, {"commit", r.commit}};
-  if (with_previous) j["previous_commit"] = r.previous_commit;
+  if (with_previous || r.canary_ended) j["previous_commit"] = r.previous_commit;
   if (r.unchanged) j["unchanged"] = true;
   if (!r.previous_replaced.empty()) j["previous_replaced"] = r.previous_replaced;
   if (r.canary_percent) j["canary_percent"] = r.canary_percent;

@@ -22,7 +22,7 @@ std::optional<CanaryWatch::Verdict> CanaryWatch::on(const Event& e) {
   if (told_) return std::nullopt;
   std::string reason;
   if (e.fields.value("exited", false))
-    reason = fmt::format("the canary {}", e.fields.value("detail", "exited"));
+    reason = fmt::format("the canary stopped: {}", e.fields.value("detail", "exited"));
   else if (e.fields.value("healthy", false))
     failures_ = 0;
   else if (++failures_ >= kFailedProbes)

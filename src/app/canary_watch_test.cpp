@@ -34,7 +34,7 @@ TEST_CASE("canary watch: three failed probes in a row end a canary, once; a heal
   CHECK_FALSE(w.on(probe(false, "c3")));
   v = w.on(exited("c3"));
   REQUIRE(v);
-  CHECK(v->reason == "the canary was killed by SIGKILL");
+  CHECK(v->reason == "the canary stopped: was killed by SIGKILL");
   // The same commit canaried again after a new canary began.
   CHECK_FALSE(w.on({EventKind::Finished, 1, {{"action", "canary"}, {"result", "ok"}, {"commit", "c3"}}}));
   CHECK(w.on(exited("c3")));

@@ -127,7 +127,7 @@ OpResult App::run_deploy(const std::string& revision, bool force, int canary_per
     if (auto err = begin_canary(*target, commit, ports, canary_percent); !err.empty())
       return fail("canary", err + undo_failed_start(*target, old_live, false));
     r.canary_percent = canary_percent;
-    {
+    if (!r.previous_replaced.empty()) {  // the rollback target's slot holds the canary now
       std::lock_guard lock(mu_);
       previous_replaced_ = r.previous_replaced;
     }

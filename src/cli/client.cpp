@@ -55,7 +55,8 @@ int finish_op(const ClientOptions& o, const char* op, const char* done, const Re
                          "`slot-machine status` counts each side's requests\n",
                          o.tty ? "\033[1;32m" : "", str(r.body, "commit"), str(r.body, "slot"),
                          r.body.value("canary_percent", 0), short_hash(str(r.body, "previous_commit")),
-                         o.tty ? "\033[0m" : "");
+                         o.tty ? "\033[0m" : "")
+          << lost;
     } else if (!o.json && r.body.value("canary_ended", false)) {
       out << fmt::format("{}ended the canary {}: everyone is on {}{}\n", o.tty ? "\033[1;32m" : "",
                          short_hash(str(r.body, "commit")), short_hash(str(r.body, "previous_commit")),
@@ -199,7 +200,9 @@ int status_command(const ClientOptions& o, std::ostream& out, std::ostream& err)
                        str(c, "slot"), str(c, "commit"), c.value("percent", 0), str(c, "since"), c.value("pid", 0),
                        c.value("requests_new", 0ULL), c.value("requests_old", 0ULL));
   }
-  if (str(s, "previous_slot").empty())
+  if (str(s, "previous_slot").empty() && s.contains("canary") && s["canary"].is_object())
+    out << "previous:    none: the canary holds the other slot (`slot-machine rollback` ends the canary)";
+  else if (str(s, "previous_slot").empty())
     out << (str(s, "live_slot").empty() ? "previous:    none"
             : str(s, "previous_replaced").empty()
                 ? "previous:    none: nothing to roll back to"
@@ -264,12 +267,13 @@ int history_command(const ClientOptions& o, int limit, std::ostream& out, std::o
     out << "no deploys yet\n";
     return 0;
   }
-  out << fmt::format("{:<20}  {:<8}  {:<6}  {:<12}  {:<4}  {:>8}  {}\n", "TIME", "ACTION", "RESULT",
+  out << fmt::format("{:<20}  {:<14}  {:<6}  {:<12}  {:<4}  {:>8}  {}\n", "TIME", "ACTION", "RESULT",
                      "COMMIT", "SLOT", "TOOK", "ERROR / DETAIL");
   for (const auto& e : entries) {
     std::string error = str(e, "error");
     if (auto nl = error.find('\n'); nl != std::string::npos) error = error.substr(0, nl) + " ...";
-    if (error.empty() && str(e, "action") == "auto-rollback") error = str(e, "reason");
+    if (error.empty() && (str(e, "action") == "auto-rollback" || str(e, "action") == "canary-abort"))
+      error = str(e, "reason");
     // Workers, cron jobs and one-off commands (contract §16): which, and how it ended.
     if (str(e, "action") == "worker-restart") error = fmt::format("{}: {}", str(e, "worker"), str(e, "detail"));
     if (str(e, "action") == "cron")
@@ -279,7 +283,7 @@ int history_command(const ClientOptions& o, int limit, std::ostream& out, std::o
       if (cmd.size() > 60) cmd = cmd.substr(0, 57) + "...";
       error = fmt::format("exit {}: {}", e.value("exit_code", -1), cmd);
     }
-    out << fmt::format("{:<20}  {:<8}  {:<6}  {:<12}  {:<4}  {:>6}ms  {}\n", str(e, "time"),
+    out << fmt::format("{:<20}  {:<14}  {:<6}  {:<12}  {:<4}  {:>6}ms  {}\n", str(e, "time"),
                        str(e, "action"), str(e, "result"), str(e, "commit").substr(0, 12),
                        str(e, "slot"), e.value("duration_ms", 0LL), error);
   }

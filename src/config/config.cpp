@@ -314,6 +314,11 @@ Loaded parse_fields(const json& doc, const std::filesystem::path& base_dir, Role
   if (c.log_max_bytes < 4096 || c.log_max_bytes > (1ll << 40))
     throw ConfigError(fmt::format("config: \"log_max_bytes\" must be 4096-1099511627776, got {}",
                                   c.log_max_bytes));
+  c.max_request_body = get_int(doc, "max_request_body", c.max_request_body);
+  if (c.max_request_body < 0 || c.max_request_body > (1ll << 50))
+    throw ConfigError(fmt::format("config: \"max_request_body\" must be 0 (no limit) or a size in bytes up to "
+                                  "1125899906842624 (1 PiB), got {}",
+                                  c.max_request_body));
   const long long keep = get_int(doc, "log_keep", c.log_keep);
   if (keep < 0 || keep > 100)
     throw ConfigError(fmt::format("config: \"log_keep\" must be 0-100, got {}", keep));

@@ -37,6 +37,7 @@ struct Config {
   int proxy_header_timeout_ms = 10000;  // a request header not complete by then → 408
   int proxy_max_conns_per_ip = 256;     // open connections one client address may hold; 0 = any
   long long log_max_bytes = 10 << 20;  // a slot log over this is rotated
+  long long max_request_body = 0;      // bytes; a larger request body gets 413 from the proxy (0: no limit)
   int log_keep = 3;                    // rotated files kept per slot (slot-a.log.1 ...)
   std::filesystem::path api_token_file;  // absolute, or empty: no token (unless the env has one)
   std::filesystem::path api_tls_cert, api_tls_key;  // absolute, or empty: the API speaks plain HTTP

@@ -59,6 +59,9 @@ TEST_CASE("config: errors name the field and the value") {
         std::string::npos);
   CHECK(error_of(R"({"start_command":"x","drain_timeout_ms":-1})").find("\"drain_timeout_ms\"") !=
         std::string::npos);
+  CHECK(error_of(R"({"start_command":"x","max_request_body":-1})") ==
+        "config: \"max_request_body\" must be 0 (no limit) or a size in bytes up to 1125899906842624 (1 PiB), got -1");
+  CHECK(error_of(R"({"start_command":"x","max_request_body":"1MB"})").find("max_request_body") != std::string::npos);
   CHECK(error_of(R"({"start_command":"x","log_max_bytes":100})") ==
         "config: \"log_max_bytes\" must be 4096-1099511627776, got 100");
   CHECK(error_of(R"({"start_command":"x","log_keep":101})") == "config: \"log_keep\" must be 0-100, got 101");

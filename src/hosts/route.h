@@ -20,6 +20,7 @@ struct AppRoutes {
   std::vector<Pattern> hosts;
   bool strip_prefix = true;
   std::string canonical_host;  // "" or one of `hosts` (exact, no prefix)
+  uint64_t max_request_body = 0;  // bytes (contract §15); 0: no limit
 };
 
 struct Decision {

@@ -102,6 +102,7 @@ awaitable<void> Proxy::Impl::session(Socket sock, asio::ip::address peer_addr, K
       }
     }
     std::shared_ptr<Backend> backend;
+    uint64_t body_limit = kind == Kind::Internal || by_host ? 0 : opts.max_request_body;
     // Canary (contract §14): the app's split, when it has one, picks the side.
     std::shared_ptr<const Canary> canary;
     bool drawn = false;
@@ -123,6 +124,7 @@ awaitable<void> Proxy::Impl::session(Socket sock, asio::ip::address peer_addr, K
         count_answer.app = r.app_counters[decision.index];
         misdirected = is_misdirected(*r.hosts, server_name, head, decision);
         if (decision.kind != hosts::Decision::Kind::Forward || misdirected) return nullptr;
+        body_limit = r.hosts->apps()[decision.index].max_request_body;
         return split_if_canary(r.canaries[decision.index], r.apps[decision.index]);
       });
       if (misdirected) {
@@ -160,6 +162,18 @@ awaitable<void> Proxy::Impl::session(Socket sock, asio::ip::address peer_addr, K
       const std::string why = by_host ? fmt::format("app {} has no live version yet", decision.app) : "no app is live";
       co_await write_error(client, http::status::service_unavailable, why);
       co_return;
+    }
+    // max_request_body (contract §15): refused before the app sees a byte when the length
+    // says so; a chunked body is cut where it passes (upstream.cpp).
+    if (body_limit) {
+      if (const auto length = req.content_length(); length && *length > body_limit) {
+        counted.release();
+        const std::string why = fmt::format("the request body ({} bytes) is over this app's max_request_body ({} bytes)",
+                                            *length, body_limit);
+        co_await write_error(client, http::status::payload_too_large, why);
+        co_return;
+      }
+      req.body_limit(body_limit);
     }
     std::string_view set_cookie;
     if (canary) {

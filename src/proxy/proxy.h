@@ -73,6 +73,10 @@ struct Options {
   std::chrono::milliseconds header_timeout{10000};   // request header incomplete → 408
   size_t max_connections = 10000;
   size_t max_conns_per_ip = 256;  // beyond this a client address's new connections are closed; 0 = any
+  // The one app's request body limit (contract §15; several apps: each its own, in the
+  // host routes): a larger Content-Length gets 413 before the app sees anything, a chunked
+  // body that passes it is cut with 413 and the app's connection closed. 0: none.
+  uint64_t max_request_body = 0;
   // Listening sockets given to the daemon (socket activation, upgrade), used instead of
   // binding public_port / internal_port; -1: bind it.
   int public_fd = -1;

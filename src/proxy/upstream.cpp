@@ -52,7 +52,10 @@ awaitable<bool> Proxy::Impl::forward(Stream& client, beast::flat_buffer& cbuf,
         conn->stream, client, cbuf, req,
         std::chrono::duration_cast<std::chrono::milliseconds>(kClientIdle));
     if (sent.ec && sent.reading) {  // the client's side: the app's connection is spoilt
-      if (is_malformed(sent.ec))
+      if (sent.ec == http::error::body_limit)
+        co_await write_error(client, http::status::payload_too_large,
+                             "the request body is over this app's max_request_body; the rest was not sent");
+      else if (is_malformed(sent.ec))
         co_await write_error(client, http::status::bad_request, "malformed request body");
       co_return false;  // a client that left or stalled gets no answer
     }

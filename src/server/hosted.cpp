@@ -215,6 +215,7 @@ std::shared_ptr<const hosts::Router> host_routes(const std::vector<std::shared_p
     if (runs) r.hosts = h->spec().entry.hosts;
     r.strip_prefix = h->spec().entry.strip_prefix;
     if (runs) r.canonical_host = h->spec().entry.canonical_host;
+    r.max_request_body = static_cast<uint64_t>(h->spec().cfg.max_request_body);
     routes.push_back(std::move(r));
   }
   return std::make_shared<const hosts::Router>(std::move(routes));
