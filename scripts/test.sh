@@ -47,6 +47,11 @@ stage "unit tests (release)"
 "$dir/unit_tests" | tee -a "$counts"
 stage "spec (release)"
 bash scripts/spec.sh "$dir/spec" "$dir/slot-machine" "$dir/testapp" "$jobs" "$counts"
+# The suite ran with the proxy's default event loops (one per CPU); its proxy files again
+# with one (contract §15: both must hold).
+stage "spec (release, proxy_workers 1)"
+SPEC_PROXY_WORKERS=1 SPEC_FILES="proxy_spec.cpp proxy_stream_spec.cpp proxy_hostile_spec.cpp upgrade_spec.cpp pause_spec.cpp canary_spec.cpp" \
+  bash scripts/spec.sh "$dir/spec" "$dir/slot-machine" "$dir/testapp" "$jobs" "$counts"
 
 if [ "$mode" != quick ]; then
   stage "Debian package"

@@ -47,7 +47,9 @@ inline json server_fields(AppRepo& server, const json& overrides = json::object(
 struct HostedApp {
   HostedApp(const std::string& name, std::vector<std::string> hosts, const json& own = json::object())
       : name(name), hosts(std::move(hosts)) {
-    repo.write_config(own);
+    json o = own;
+    if (!o.contains("proxy_workers")) o["proxy_workers"] = nullptr;  // the server's field, not an app's
+    repo.write_config(o);
     commits.push_back(repo.commit("v1 of " + name));
   }
   json entry() const { return app_entry(repo, hosts); }

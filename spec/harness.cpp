@@ -260,6 +260,9 @@ json AppRepo::write_config(const json& overrides) {
          {"health_endpoint", "/healthz"},
          {"health_timeout_ms", 5000},
          {"drain_timeout_ms", 1000}};
+  // The suite runs with the proxy's default event loops (one per CPU); scripts/test.sh
+  // runs the proxy's files again with SPEC_PROXY_WORKERS=1.
+  if (const char* w = std::getenv("SPEC_PROXY_WORKERS")) c["proxy_workers"] = std::atoi(w);
   c.merge_patch(overrides);
   config_ = c;
   std::ofstream(config_path()) << c.dump(2);

@@ -1,9 +1,11 @@
 // Contract §4 proxy mode (the default): the daemon owns the public port.
 
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 #include <httplib.h>
 
 #include <atomic>
+#include <fstream>
 #include <thread>
 
 #include "harness.h"
@@ -171,4 +173,22 @@ TEST_CASE("proxy: rollback starts the previous slot on fresh ports and drains th
   CHECK(s["live_port"] != b_port);
   CHECK(version_at(d.public_port()) == "vA");
   CHECK(tagged_processes(d.tag()).size() == 2);
+}
+
+TEST_CASE("proxy_workers: that many event loops serve the connections, counted as one") {
+  Site site({{"vA"}}, {{"proxy_workers", 3}}, kProxyMode);
+  Daemon& d = site.d;
+  REQUIRE(d.deploy(site.commits[0]).status == 200);
+  // Connections one after the other: handed to the loops in turn, each answered.
+  for (int i = 0; i < 30; ++i) REQUIRE(http_get(d.public_port(), "/").status == 200);
+  int loops = 0;
+  for (const auto& task : fs::directory_iterator(fmt::format("/proc/{}/task", d.pid()))) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    loops += name.rfind("sm-proxy-", 0) == 0;
+  }
+  CHECK(loops == 3);
+  const std::string metrics = http_get(d.api_port(), "/metrics").body;
+  CHECK_MESSAGE(metrics.find("slot_machine_proxy_requests_total{code=\"2xx\"} 30") != std::string::npos, metrics);
 }

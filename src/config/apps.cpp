@@ -168,6 +168,7 @@ Loaded load_app_file(const AppEntry& app, const Config& server) {
   c.proxy_timeout_ms = server.proxy_timeout_ms;
   c.proxy_header_timeout_ms = server.proxy_header_timeout_ms;
   c.proxy_max_conns_per_ip = server.proxy_max_conns_per_ip;
+  c.proxy_workers = server.proxy_workers;
   c.tls_port = server.tls_port;
   c.tls_cert = server.tls_cert;
   c.tls_key = server.tls_key;

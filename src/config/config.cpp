@@ -310,6 +310,14 @@ Loaded parse_fields(const json& doc, const std::filesystem::path& base_dir, Role
     throw ConfigError(fmt::format(
         "config: \"proxy_max_conns_per_ip\" must be 0-10000 (0 = no limit), got {}", per_ip));
   c.proxy_max_conns_per_ip = static_cast<int>(per_ip);
+  if (doc.contains("proxy_workers")) {
+    const long long workers = get_int(doc, "proxy_workers", 1);
+    if (workers < 1 || workers > 64)
+      throw ConfigError(fmt::format(
+          "config: \"proxy_workers\" must be 1-64 (the proxy's event loops; leave it out for one per CPU), got {}",
+          workers));
+    c.proxy_workers = static_cast<int>(workers);
+  }
   c.log_max_bytes = get_int(doc, "log_max_bytes", c.log_max_bytes);
   if (c.log_max_bytes < 4096 || c.log_max_bytes > (1ll << 40))
     throw ConfigError(fmt::format("config: \"log_max_bytes\" must be 4096-1099511627776, got {}",

@@ -36,6 +36,7 @@ struct Config {
   int proxy_timeout_ms = 30000;       // proxy mode: no response header by then → 504
   int proxy_header_timeout_ms = 10000;  // a request header not complete by then → 408
   int proxy_max_conns_per_ip = 256;     // open connections one client address may hold; 0 = any
+  int proxy_workers = 0;                // the proxy's event loops (1-64); 0: one per CPU this process may use
   long long log_max_bytes = 10 << 20;  // a slot log over this is rotated
   long long max_request_body = 0;      // bytes; a larger request body gets 413 from the proxy (0: no limit)
   int log_keep = 3;                    // rotated files kept per slot (slot-a.log.1 ...)
@@ -136,7 +137,7 @@ Loaded parse(const std::string& text, const std::filesystem::path& base_dir);
 inline const std::vector<std::string> kServerKeys = {
     "port",           "internal_port",    "tls",     "api_port",
     "api_bind",       "api_tls",          "api_token_file", "proxy_timeout_ms",
-    "proxy_header_timeout_ms", "proxy_max_conns_per_ip", "notify", "github"};
+    "proxy_header_timeout_ms", "proxy_max_conns_per_ip", "proxy_workers", "notify", "github"};
 
 /// Reads and validates the file at `path`. Throws ConfigError (also when it is missing).
 Loaded load(const std::filesystem::path& path);

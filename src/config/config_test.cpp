@@ -59,6 +59,9 @@ TEST_CASE("config: errors name the field and the value") {
         std::string::npos);
   CHECK(error_of(R"({"start_command":"x","drain_timeout_ms":-1})").find("\"drain_timeout_ms\"") !=
         std::string::npos);
+  CHECK(error_of(R"({"start_command":"x","proxy_workers":0})") ==
+        "config: \"proxy_workers\" must be 1-64 (the proxy's event loops; leave it out for one per CPU), got 0");
+  CHECK(error_of(R"({"start_command":"x","proxy_workers":65})").find("must be 1-64") != std::string::npos);
   CHECK(error_of(R"({"start_command":"x","max_request_body":-1})") ==
         "config: \"max_request_body\" must be 0 (no limit) or a size in bytes up to 1125899906842624 (1 PiB), got -1");
   CHECK(error_of(R"({"start_command":"x","max_request_body":"1MB"})").find("max_request_body") != std::string::npos);

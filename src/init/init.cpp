@@ -58,19 +58,19 @@ std::string js_start(const fs::path& dir, const std::string& runtime, const std:
 
 std::optional<Detection> detect_lockfile(const fs::path& dir, bool use_runner) {
   if (present(dir / "bun.lock") || present(dir / "bun.lockb"))
-    return Detection{"bun", "bun install --frozen-lockfile", js_start(dir, "bun", "bun run start", use_runner)};
+    return Detection{"bun", "bun install --frozen-lockfile", js_start(dir, "bun", "bun run start", use_runner), {}, {}};
   if (present(dir / "package-lock.json"))
-    return Detection{"npm", "npm ci", js_start(dir, "node", "npm start", use_runner)};
+    return Detection{"npm", "npm ci", js_start(dir, "node", "npm start", use_runner), {}, {}};
   if (present(dir / "yarn.lock"))
-    return Detection{"yarn", "yarn install --frozen-lockfile", js_start(dir, "node", "yarn start", use_runner)};
+    return Detection{"yarn", "yarn install --frozen-lockfile", js_start(dir, "node", "yarn start", use_runner), {}, {}};
   if (present(dir / "pnpm-lock.yaml"))
-    return Detection{"pnpm", "pnpm install --frozen-lockfile", js_start(dir, "node", "pnpm start", use_runner)};
-  if (present(dir / "uv.lock")) return Detection{"uv", "uv sync --frozen", "uv run app.py"};
+    return Detection{"pnpm", "pnpm install --frozen-lockfile", js_start(dir, "node", "pnpm start", use_runner), {}, {}};
+  if (present(dir / "uv.lock")) return Detection{"uv", "uv sync --frozen", "uv run app.py", {}, {}};
   if (present(dir / "requirements.txt"))
-    return Detection{"pip", "pip install -r requirements.txt", "python app.py"};
+    return Detection{"pip", "pip install -r requirements.txt", "python app.py", {}, {}};
   if (present(dir / "Gemfile.lock"))
-    return Detection{"bundler", "bundle install", "bundle exec ruby app.rb"};
-  if (present(dir / "go.mod")) return Detection{"go", "go build -o app .", "./app"};
+    return Detection{"bundler", "bundle install", "bundle exec ruby app.rb", {}, {}};
+  if (present(dir / "go.mod")) return Detection{"go", "go build -o app .", "./app", {}, {}};
   return std::nullopt;
 }
 

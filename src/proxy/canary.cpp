@@ -46,10 +46,8 @@ std::shared_ptr<Backend> Proxy::Impl::split(const Canary& c, const std::shared_p
 void Proxy::set_canary(const std::string& app, int port, int percent) {
   std::shared_ptr<const Impl::Canary> c;
   if (percent > 0) {
-    auto b = std::make_shared<Backend>(port);
-    impl_->remember(b);
     auto made = std::make_shared<Impl::Canary>();
-    made->backend = std::move(b);
+    made->backend = impl_->backend_for(port);
     made->percent = percent;
     c = std::move(made);
   }

@@ -5,6 +5,7 @@
 // apps (connect, forward a request and its response, tunnel an Upgrade).
 
 #include <boost/beast/http.hpp>
+#include <pthread.h>
 
 #include <limits>
 #include <map>
@@ -53,14 +54,16 @@ struct BackendConn {
   beast::flat_buffer buffer;
 };
 
-/// An app the proxy forwards to: its port, requests in flight, idle keep-alive connections.
+/// An app the proxy forwards to: its port, requests in flight, idle keep-alive
+/// connections. Each event loop has its own pool and tunnel list (index: Loop::index),
+/// touched by that loop's thread only.
 struct Backend {
-  explicit Backend(int p) : port(p) {}
+  Backend(int p, size_t loops) : port(p), idle(loops), tunnel_sockets(loops) {}
   const int port;
   std::atomic<int> in_flight{0};
-  std::atomic<int> tunnels{0};                      // open Upgrade tunnels
-  std::vector<std::unique_ptr<BackendConn>> idle;  // event loop thread only
-  std::vector<std::weak_ptr<Stream>> tunnel_sockets;  // client sides; event loop thread only
+  std::atomic<int> tunnels{0};  // open Upgrade tunnels
+  std::vector<std::vector<std::unique_ptr<BackendConn>>> idle;
+  std::vector<std::vector<std::weak_ptr<Stream>>> tunnel_sockets;  // client sides
 };
 
 /// Owns one count of a backend's in_flight (taken by route(), so a drain that starts
@@ -80,7 +83,8 @@ class InFlight {
   std::shared_ptr<Backend> b_;
 };
 
-/// The request counters behind Proxy::stats(): written by the event loop only.
+/// The request counters behind Proxy::stats(): each event loop has its own, written by
+/// that loop only, summed on read.
 struct Counters {
   std::array<std::atomic<uint64_t>, 5> responses{};  // by status class
   stats::Histogram duration{stats::kRequestBounds};
@@ -94,27 +98,60 @@ struct Counters {
   }
 };
 
+/// An app's request counters: one set per event loop, summed on read.
+struct AppCounters {
+  explicit AppCounters(size_t loops) {
+    for (size_t i = 0; i < loops; ++i) by_loop.push_back(std::make_unique<Counters>());
+  }
+  std::vector<std::unique_ptr<Counters>> by_loop;
+};
+
 struct Proxy::Impl {
-  explicit Impl(Options o) : opts(std::move(o)), work(asio::make_work_guard(io)) {
-    thread = std::thread([this] { io.run(); });
+  /// One event loop on a thread of its own (contract §15, proxy_workers). Loop 0 also
+  /// accepts, handing each connection to the next loop in turn, and runs what the public
+  /// methods post. A session lives on one loop from accept to close.
+  struct Loop {
+    explicit Loop(size_t i) : index(i), work(asio::make_work_guard(io)) {}
+    const size_t index;
+    Counters counters;  // before io, which outlives sessions that count into it
+    asio::io_context io{1};
+    asio::executor_work_guard<asio::io_context::executor_type> work;
+    std::thread thread;
+  };
+  /// The loop the calling thread runs (null off the loops).
+  static inline thread_local Loop* current = nullptr;
+
+  explicit Impl(Options o) : opts(std::move(o)), loops(make_loops(opts.workers)), io(loops.front()->io) {
+    for (auto& l : loops)
+      l->thread = std::thread([l = l.get()] {
+        current = l;
+        // `top -H` and /proc/PID/task/*/comm tell the loops apart.
+        pthread_setname_np(pthread_self(), ("sm-proxy-" + std::to_string(l->index)).c_str());
+        l->io.run();
+      });
   }
   ~Impl() {
     asio::post(io, [this] {
       error_code ec;
       for (auto& a : acceptors) a.acceptor->close(ec);
-      io.stop();
     });
-    thread.join();
+    for (auto& l : loops) asio::post(l->io, [l = l.get()] { l->io.stop(); });
+    for (auto& l : loops) l->thread.join();
+  }
+  static std::vector<std::unique_ptr<Loop>> make_loops(size_t n) {
+    std::vector<std::unique_ptr<Loop>> out;
+    for (size_t i = 0; i < std::max<size_t>(n, 1); ++i) out.push_back(std::make_unique<Loop>(i));
+    return out;
   }
 
   Options opts;
-  Counters counters;
-  std::atomic<size_t> connections{0};  // declared before io, which outlives sessions
+  std::atomic<size_t> connections{0};  // declared before the loops, which outlive sessions
   std::atomic<int> accept_loops{0};    // accept_loop() coroutines still running
-  std::map<asio::ip::address, size_t> per_ip;  // open connections per client address (loop thread)
-  asio::io_context io{1};
-  asio::executor_work_guard<asio::io_context::executor_type> work;
-  std::thread thread;
+  std::mutex per_ip_mu;                // guards per_ip: taken at accept and at close only
+  std::map<asio::ip::address, size_t> per_ip;  // open connections per client address
+  std::vector<std::unique_ptr<Loop>> loops;
+  asio::io_context& io;  // loop 0's
+  size_t next_loop = 0;  // loop 0 only: the loop the next accepted connection goes to
   /// What a listening socket is for: the public port (plain HTTP), 127.0.0.1:internal_port
   /// (to the app's internal port), or HTTPS on tls_port.
   enum class Kind { Public, Internal, Https };
@@ -122,13 +159,24 @@ struct Proxy::Impl {
     std::string name;  // "public", "internal" or "https"
     std::unique_ptr<Acceptor> acceptor;
   };
-  // With tls_port: the certificate new connections get (loop thread; use_certificate()
-  // swaps it), and whether there is one yet (ACME may still be getting it).
+  // With tls_port: the certificate new connections get (use_certificate() swaps it), and
+  // whether there is one yet (ACME may still be getting it). Under tls_mu, as is:
+  mutable std::mutex tls_mu;
   std::shared_ptr<asio::ssl::context> tls;
   bool have_certificate = false;
-  // Several apps: each app's own certificate by name (loop thread; use_app_certificate()
-  // swaps one in), chosen by the client's server name during the handshake (tls.cpp).
+  // Several apps: each app's own certificate by name (use_app_certificate() swaps one
+  // in), chosen by the client's server name during the handshake (tls.cpp).
   std::map<std::string, std::shared_ptr<asio::ssl::context>, std::less<>> app_tls;
+  /// The certificate a new HTTPS connection starts with.
+  std::shared_ptr<asio::ssl::context> tls_now() const {
+    std::lock_guard lock(tls_mu);
+    return tls;
+  }
+  /// Whether HTTPS can be served for `app` ("": any certificate at all).
+  bool https_ready(const std::string& app) const {
+    std::lock_guard lock(tls_mu);
+    return have_certificate || (!app.empty() && app_tls.contains(app));
+  }
   /// With several apps: makes `ctx` (the certificate a handshake starts with) pick the
   /// certificate of the app its server name belongs to (loop thread).
   void choose_by_server_name(asio::ssl::context& ctx);
@@ -137,7 +185,7 @@ struct Proxy::Impl {
   std::vector<Listening> acceptors;  // loop thread after start
   bool listening = false;            // loop thread
   std::atomic<bool> draining{false};  // hand_over() began: close connections as they finish
-  Clock::time_point drain_began;      // loop thread, once draining
+  std::atomic<Clock::time_point> drain_began{};  // set before draining
 
   /// Where new requests go: replaced whole by switch_to(), switch_app() or route_hosts()
   /// (one writer at a time, under routes_write_mu), read by every request without a
@@ -158,7 +206,7 @@ struct Proxy::Impl {
     // router's order (null: nothing live for it yet).
     std::shared_ptr<const hosts::Router> hosts;
     std::vector<std::shared_ptr<Backend>> apps;
-    std::vector<std::shared_ptr<Counters>> app_counters;  // each app's requests, kept across reloads
+    std::vector<std::shared_ptr<AppCounters>> app_counters;  // each app's requests, kept across reloads
     std::vector<std::shared_ptr<const Canary>> canaries;  // each app's canary, or null
   };
   /// Which side of `c` serves `req` (`live` or the canary), given `roll` in [0, 100)
@@ -170,12 +218,20 @@ struct Proxy::Impl {
   std::atomic<std::shared_ptr<const Routes>> routes{std::make_shared<const Routes>()};
   // Paused apps by name ("" for the only one): each one's gate, whose timer held
   // requests wait on; cancelled by resume(), expiring at the timeout. Written on the loop.
+  // Each loop's held requests wait on that loop's timer (which never expires: only
+  // open_gate() cancels it, on its loop); the timeout is loop 0's `deadline`.
   struct Gate {
-    explicit Gate(asio::io_context& io) : timer(io) {}
-    Timer timer;
+    explicit Gate(Impl& impl) : deadline(impl.io) {
+      for (auto& l : impl.loops) {
+        waits.push_back(std::make_unique<Timer>(l->io));
+        waits.back()->expires_at(Clock::time_point::max());
+      }
+    }
+    Timer deadline;
+    std::vector<std::unique_ptr<Timer>> waits;  // by loop
     std::string since;
     std::atomic<int> held{0};
-    bool resumed = false;  // loop thread
+    std::atomic<bool> resumed{false};
   };
   using PauseMap = std::map<std::string, std::shared_ptr<Gate>>;
   std::atomic<std::shared_ptr<const PauseMap>> paused{std::make_shared<const PauseMap>()};
@@ -294,8 +350,17 @@ struct Proxy::Impl {
                          http::request_parser<http::buffer_body>& req,
                          std::shared_ptr<Backend> backend, Watched& watched);
 
-  /// Closes every tunnel to an app on `port`, or to any app (loop thread).
+  /// Closes every tunnel to an app on `port`, or to any app: each loop its own (not on a
+  /// loop's thread: it waits for them).
   void close_tunnels(std::optional<int> port);
+  /// A new backend for `port`, with a pool per loop, remembered for in_flight().
+  std::shared_ptr<Backend> backend_for(int port) {
+    auto b = std::make_shared<Backend>(port, loops.size());
+    remember(b);
+    return b;
+  }
+  /// What every loop counted (any thread).
+  Stats summed(const std::vector<const Counters*>& each) const;
 };
 
 }  // namespace sm::proxy

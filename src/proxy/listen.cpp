@@ -4,11 +4,22 @@
 
 #include <fmt/format.h>
 
+#include <sched.h>
+
+#include <algorithm>
 #include <future>
+#include <thread>
 
 #include "proxy/impl.h"
 
 namespace sm::proxy {
+
+size_t usable_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return static_cast<size_t>(CPU_COUNT(&set));
+  return std::max(1u, std::thread::hardware_concurrency());
+}
 
 void Proxy::Impl::listen(const std::string& host, int port, int fd, Kind kind) {
   auto acc = std::make_unique<Acceptor>(io.get_executor());
@@ -39,7 +50,7 @@ void Proxy::Impl::listen(const std::string& host, int port, int fd, Kind kind) {
 
 void Proxy::Impl::listen_once() {
   if (listening) return;
-  if (opts.tls_port && !tls) {
+  if (std::lock_guard lock(tls_mu); opts.tls_port && !tls) {
     tls = tls_context(opts.tls_cert, opts.tls_key);
     if (routes.load()->hosts) choose_by_server_name(*tls);
     have_certificate = !opts.tls_cert.empty();
@@ -59,7 +70,9 @@ awaitable<void> Proxy::Impl::accept_loop(Acceptor& acc, Kind kind) {
   } running{accept_loops};
   for (;;) {
     error_code ec;
-    Socket sock = co_await acc.async_accept(redirect(ec));
+    // Each connection to the next loop in turn: its socket belongs to that loop from here.
+    Loop& to = *loops[next_loop++ % loops.size()];
+    Socket sock = co_await acc.async_accept(to.io, redirect(ec));
     if (ec == asio::error::operation_aborted) co_return;
     if (ec) {  // EMFILE and friends: back off instead of spinning
       if (!acc.is_open()) co_return;
@@ -80,17 +93,21 @@ void Proxy::Impl::serve_accepted(Socket sock, Kind kind) {
   error_code ec;
   const auto peer = sock.remote_endpoint(ec).address();
   if (ec) return;  // already gone
-  auto& from_peer = per_ip[peer];
-  if (opts.max_conns_per_ip && from_peer >= opts.max_conns_per_ip) {
-    if (from_peer == 0) per_ip.erase(peer);
-    return;  // refused: closes `sock`; other addresses are not affected
+  {
+    std::lock_guard lock(per_ip_mu);  // one count for every loop
+    auto& from_peer = per_ip[peer];
+    if (opts.max_conns_per_ip && from_peer >= opts.max_conns_per_ip) {
+      if (from_peer == 0) per_ip.erase(peer);
+      return;  // refused: closes `sock`; other addresses are not affected
+    }
+    ++from_peer;
   }
-  ++from_peer;
   sock.set_option(tcp::no_delay(true), ec);
   // Counted now, not when the session first runs: hand_over() sees it once the accept
   // loops have ended.
   ++connections;
-  asio::co_spawn(io, session(std::move(sock), peer, kind), asio::detached);
+  const auto on = sock.get_executor();  // its loop's
+  asio::co_spawn(on, session(std::move(sock), peer, kind), asio::detached);
 }
 
 void Proxy::listen_now() {
@@ -144,12 +161,7 @@ void Proxy::hand_over(Clock::time_point deadline) {
   while ((impl_->accept_loops > 0 || impl_->connections > 0) && Clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   if (impl_->connections == 0) return;
-  std::promise<void> closed;
-  asio::post(impl_->io, [&] {
-    impl_->close_tunnels(std::nullopt);
-    closed.set_value();
-  });
-  closed.get_future().get();
+  impl_->close_tunnels(std::nullopt);
 }
 
 }  // namespace sm::proxy

@@ -1,6 +1,7 @@
 // Pause (contract §14): an app's new requests wait at a gate until resume() opens it or
-// its timeout does (then they are answered 503). The gate is a timer the waiting
-// requests' coroutines wait on: cancelling it wakes them in the order they came.
+// its timeout does (then they are answered 503). The gate is a timer per event loop that
+// the waiting requests' coroutines of that loop wait on: cancelling it wakes them in the
+// order they came.
 
 #include <fmt/format.h>
 
@@ -19,7 +20,9 @@ void Proxy::Impl::open_gate(const std::string& app, const std::shared_ptr<Gate>&
     paused.store(std::move(next));
   }
   gate->resumed = resumed;
-  gate->timer.cancel();
+  gate->deadline.cancel();
+  for (auto& l : loops)  // each loop's timer on its own thread
+    asio::post(l->io, [gate, i = l->index] { gate->waits[i]->cancel(); });
 }
 
 awaitable<bool> Proxy::Impl::hold(const std::string& app) {
@@ -30,9 +33,9 @@ awaitable<bool> Proxy::Impl::hold(const std::string& app) {
   if (gate->held >= kMaxHeld) co_return false;
   ++gate->held;
   error_code ec;
-  co_await gate->timer.async_wait(redirect(ec));
+  co_await gate->waits[current->index]->async_wait(redirect(ec));
   --gate->held;
-  co_return gate->resumed;
+  co_return gate->resumed.load();
 }
 
 awaitable<void> Proxy::Impl::answer_held(Stream& client, const http::request<http::buffer_body>& req) {
@@ -53,19 +56,18 @@ bool Proxy::pause(const std::string& app, std::chrono::seconds timeout) {
       done.set_value(false);
       return;
     }
-    auto gate = std::make_shared<Impl::Gate>(impl_->io);
+    auto gate = std::make_shared<Impl::Gate>(*impl_);
     gate->since = log::now_rfc3339();
-    gate->timer.expires_after(timeout);
+    gate->deadline.expires_after(timeout);
     auto next = std::make_shared<Impl::PauseMap>(*before);
     (*next)[app] = gate;
     impl_->paused.store(std::move(next));
-    // The pause ends by itself at its timeout (first in the timer's queue: it runs before
-    // the requests waiting there, which then find it timed out).
+    // The pause ends by itself at its timeout: the held requests then find it timed out.
     asio::co_spawn(
         impl_->io,
         [impl = impl_.get(), gate, app]() -> awaitable<void> {
           error_code ec;
-          co_await gate->timer.async_wait(redirect(ec));
+          co_await gate->deadline.async_wait(redirect(ec));
           if (!ec) {
             log::info("pause{} timed out; {} held request(s) get 503", app.empty() ? "" : " of app " + app,
                       gate->held.load());

@@ -15,13 +15,15 @@ awaitable<void> Proxy::Impl::session(Socket sock, asio::ip::address peer_addr, K
     asio::ip::address peer;
     ~Count() {
       --self.connections;
+      std::lock_guard lock(self.per_ip_mu);
       if (auto it = self.per_ip.find(peer); it != self.per_ip.end() && --it->second == 0)
         self.per_ip.erase(it);
     }
   } count{*this, peer_addr};
   const std::string peer = peer_addr.to_string();
-  Stream client = kind == Kind::Https ? Stream(std::move(sock), tls) : Stream(std::move(sock));
-  auto watched = std::make_shared<Watched>(io.get_executor());
+  Loop& loop = *current;  // the loop this session runs on, from accept to close
+  Stream client = kind == Kind::Https ? Stream(std::move(sock), tls_now()) : Stream(std::move(sock));
+  auto watched = std::make_shared<Watched>(loop.io.get_executor());
   watched->client = &client;
   struct StopWatching {
     Watched& w;
@@ -30,7 +32,7 @@ awaitable<void> Proxy::Impl::session(Socket sock, asio::ip::address peer_addr, K
       w.timer.cancel();
     }
   } stop_watching{*watched};
-  asio::co_spawn(io, watchdog(watched), asio::detached);
+  asio::co_spawn(loop.io, watchdog(watched), asio::detached);
   if (client.is_tls()) {  // garbage, a stall or a name we do not serve: closed
     client.expires_after(opts.header_timeout);
     if (co_await client.handshake()) co_return;
@@ -51,7 +53,7 @@ awaitable<void> Proxy::Impl::session(Socket sock, asio::ip::address peer_addr, K
         counters.answered(client, began);
         if (app) app->answered(client, began);
       }
-    } count_answer{counters, client};
+    } count_answer{loop.counters, client};
     if (refused) {
       if (refused->status)
         co_await write_error(client, static_cast<http::status>(refused->status),
@@ -71,15 +73,16 @@ awaitable<void> Proxy::Impl::session(Socket sock, asio::ip::address peer_addr, K
       // Plain HTTP beside HTTPS: a host no app has is told so; every other request is
       // sent to HTTPS (ACME challenges are answered whatever the host), once its host has
       // a certificate.
-      bool ready = have_certificate;
+      std::string for_app;
       if (by_host && !target.starts_with("/.well-known/acme-challenge/")) {
         decide(*by_host);
         if (decision.kind == hosts::Decision::Kind::BadRequest || decision.kind == hosts::Decision::Kind::NotFound) {
           co_await answer_unrouted(client, head, decision);
           co_return;
         }
-        ready = ready || app_tls.contains(decision.app);
+        for_app = decision.app;
       }
+      const bool ready = https_ready(for_app);
       co_await redirect_to_https(client, head, ready);
       co_return;
     }
@@ -121,7 +124,8 @@ awaitable<void> Proxy::Impl::session(Socket sock, asio::ip::address peer_addr, K
         decide(*r.hosts);
         if (decision.kind != hosts::Decision::Kind::Forward && decision.kind != hosts::Decision::Kind::Redirect)
           return nullptr;
-        count_answer.app = r.app_counters[decision.index];
+        const auto& counts = r.app_counters[decision.index];  // this loop's share of them
+        count_answer.app = std::shared_ptr<Counters>(counts, counts->by_loop[loop.index].get());
         misdirected = is_misdirected(*r.hosts, server_name, head, decision);
         if (decision.kind != hosts::Decision::Kind::Forward || misdirected) return nullptr;
         body_limit = r.hosts->apps()[decision.index].max_request_body;
@@ -178,7 +182,7 @@ awaitable<void> Proxy::Impl::session(Socket sock, asio::ip::address peer_addr, K
     std::string_view set_cookie;
     if (canary) {
       const bool to_new = backend == canary->backend;
-      stats::bump(to_new ? canary->tally->to_new : canary->tally->to_old);
+      (to_new ? canary->tally->to_new : canary->tally->to_old).fetch_add(1, std::memory_order_relaxed);  // any loop
       static const std::string kNew = fmt::format("{}=new; Path=/; HttpOnly; SameSite=Lax", kCanaryCookie);
       static const std::string kOld = fmt::format("{}=old; Path=/; HttpOnly; SameSite=Lax", kCanaryCookie);
       if (drawn) set_cookie = to_new ? kNew : kOld;
@@ -255,7 +259,7 @@ awaitable<void> Proxy::Impl::watchdog(std::shared_ptr<Watched> w) {
     // (its client retries on a fresh connection). One that has not sent its first request
     // yet cannot be retried by its client: it keeps the header timeout and the drain
     // deadline, however slow its first bytes (a loaded client seen at over a second).
-    if (draining && w->awaiting_request && w->served && w->client && now - drain_began >= kDrainIdleGrace)
+    if (draining && w->awaiting_request && w->served && w->client && now - drain_began.load() >= kDrainIdleGrace)
       w->client->time_out_now();
     if (w->client) w->client->check(now);
     if (w->backend) w->backend->check(now);

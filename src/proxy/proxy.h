@@ -59,6 +59,9 @@ struct Maintenance {
   int retry_after_s = 60;
 };
 
+/// The CPUs this process may run on (its affinity; at least 1): proxy_workers' default.
+size_t usable_cpus();
+
 /// The cookie that keeps a visitor on its side of a canary: "new" or "old".
 inline constexpr std::string_view kCanaryCookie = "slot-machine-canary";
 /// Which side a request's Cookie header value names: nullopt when none, or one this
@@ -77,6 +80,9 @@ struct Options {
   // host routes): a larger Content-Length gets 413 before the app sees anything, a chunked
   // body that passes it is cut with 413 and the app's connection closed. 0: none.
   uint64_t max_request_body = 0;
+  // Event loops, each on a thread of its own, connections spread over them (contract
+  // §15, proxy_workers); 1: one loop, as before.
+  size_t workers = 1;
   // Listening sockets given to the daemon (socket activation, upgrade), used instead of
   // binding public_port / internal_port; -1: bind it.
   int public_fd = -1;

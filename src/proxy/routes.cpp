@@ -74,10 +74,8 @@ void Proxy::Impl::remember(const std::shared_ptr<Backend>& b) {
 }
 
 void Proxy::switch_to(int port, int internal_port) {
-  auto pub = std::make_shared<Backend>(port);
-  auto internal = std::make_shared<Backend>(internal_port);
-  impl_->remember(pub);
-  impl_->remember(internal);
+  auto pub = impl_->backend_for(port);
+  auto internal = impl_->backend_for(internal_port);
   bool first;
   {
     std::lock_guard lock(impl_->routes_write_mu);
@@ -100,7 +98,7 @@ void Proxy::route_hosts(std::shared_ptr<const hosts::Router> router) {
   next.hosts = std::move(router);
   for (const auto& app : next.hosts->apps()) {  // each app keeps its live backend and its counts
     std::shared_ptr<Backend> live;
-    std::shared_ptr<Counters> counts;
+    std::shared_ptr<AppCounters> counts;
     std::shared_ptr<const Impl::Canary> canary;
     if (before->hosts)
       for (size_t i = 0; i < before->hosts->apps().size(); ++i)
@@ -110,15 +108,14 @@ void Proxy::route_hosts(std::shared_ptr<const hosts::Router> router) {
           canary = before->canaries[i];
         }
     next.apps.push_back(std::move(live));
-    next.app_counters.push_back(counts ? std::move(counts) : std::make_shared<Counters>());
+    next.app_counters.push_back(counts ? std::move(counts) : std::make_shared<AppCounters>(impl_->loops.size()));
     next.canaries.push_back(std::move(canary));
   }
   impl_->routes.store(std::make_shared<const Impl::Routes>(std::move(next)));
 }
 
 void Proxy::switch_app(const std::string& app, int port) {
-  auto b = std::make_shared<Backend>(port);
-  impl_->remember(b);
+  auto b = impl_->backend_for(port);
   std::lock_guard lock(impl_->routes_write_mu);
   const auto before = impl_->routes.load();
   if (!before->hosts) throw std::logic_error("Proxy::switch_app before route_hosts");
@@ -142,18 +139,27 @@ int Proxy::Impl::count(int port, std::atomic<int> Backend::*what) const {
   return n;
 }
 
-namespace {
-Stats stats_of(const Counters& c) {
+Stats Proxy::Impl::summed(const std::vector<const Counters*>& each) const {
   Stats s;
-  for (size_t i = 0; i < s.responses.size(); ++i) s.responses[i] = c.responses[i].load(std::memory_order_relaxed);
-  s.duration = c.duration.snapshot();
-  s.upgrades = c.upgrades.load(std::memory_order_relaxed);
+  for (const Counters* c : each) {
+    for (size_t i = 0; i < s.responses.size(); ++i) s.responses[i] += c->responses[i].load(std::memory_order_relaxed);
+    s.upgrades += c->upgrades.load(std::memory_order_relaxed);
+    const auto d = c->duration.snapshot();
+    if (s.duration.cumulative.empty()) {
+      s.duration = d;
+    } else {
+      for (size_t i = 0; i < d.cumulative.size() && i < s.duration.cumulative.size(); ++i)
+        s.duration.cumulative[i] += d.cumulative[i];
+      s.duration.sum += d.sum;
+    }
+  }
   return s;
 }
-}  // namespace
 
 Stats Proxy::stats() const {
-  Stats s = stats_of(impl_->counters);
+  std::vector<const Counters*> each;
+  for (const auto& l : impl_->loops) each.push_back(&l->counters);
+  Stats s = impl_->summed(each);
   s.open_connections = impl_->connections.load(std::memory_order_relaxed);
   return s;
 }
@@ -162,7 +168,11 @@ std::map<std::string, Stats> Proxy::app_stats() const {
   std::map<std::string, Stats> out;
   const auto r = impl_->routes.load();
   if (!r->hosts) return out;
-  for (size_t i = 0; i < r->hosts->apps().size(); ++i) out[r->hosts->apps()[i].name] = stats_of(*r->app_counters[i]);
+  for (size_t i = 0; i < r->hosts->apps().size(); ++i) {
+    std::vector<const Counters*> each;
+    for (const auto& c : r->app_counters[i]->by_loop) each.push_back(c.get());
+    out[r->hosts->apps()[i].name] = impl_->summed(each);
+  }
   return out;
 }
 
@@ -180,12 +190,7 @@ void Proxy::wait_idle(int port, Clock::time_point deadline, const std::function<
                                                                                    : std::chrono::microseconds(2000));
   }
   if (tunnels(port) == 0) return;
-  std::promise<void> closed;
-  asio::post(impl_->io, [&] {
-    impl_->close_tunnels(port);
-    closed.set_value();
-  });
-  closed.get_future().get();
+  impl_->close_tunnels(port);
 }
 
 }  // namespace sm::proxy

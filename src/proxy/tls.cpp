@@ -41,11 +41,13 @@ int Proxy::Impl::choose_app_certificate(SSL* ssl, int* alert, void* arg) {
   if (!name) return SSL_TLSEXT_ERR_OK;
   const auto routes = self->routes.load();
   if (routes->hosts)
-    if (const auto app = routes->hosts->app_of_server_name(name))
+    if (const auto app = routes->hosts->app_of_server_name(name)) {
+      std::lock_guard lock(self->tls_mu);
       if (const auto it = self->app_tls.find(routes->hosts->apps()[*app].name); it != self->app_tls.end()) {
-        SSL_set_SSL_CTX(ssl, it->second->native_handle());
+        SSL_set_SSL_CTX(ssl, it->second->native_handle());  // takes its own reference
         return SSL_TLSEXT_ERR_OK;
       }
+    }
   return check_server_name(ssl, alert, nullptr);
 }
 
@@ -82,6 +84,7 @@ void Proxy::use_certificate(const std::string& cert, const std::string& key) {
   std::promise<void> swapped;
   asio::post(impl_->io, [&] {
     if (impl_->routes.load()->hosts) impl_->choose_by_server_name(*ctx);
+    std::lock_guard lock(impl_->tls_mu);
     impl_->tls = std::move(ctx);
     impl_->have_certificate = true;
     swapped.set_value();
@@ -93,6 +96,7 @@ void Proxy::use_app_certificate(const std::string& app, const std::string& cert,
   auto ctx = tls_context(cert, key);  // throws before anything changes
   std::promise<void> swapped;
   asio::post(impl_->io, [&] {
+    std::lock_guard lock(impl_->tls_mu);
     impl_->app_tls[app] = std::move(ctx);
     swapped.set_value();
   });

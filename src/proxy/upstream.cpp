@@ -1,9 +1,11 @@
+#include <future>
+
 #include "proxy/impl.h"
 
 namespace sm::proxy {
 
 awaitable<std::unique_ptr<BackendConn>> Proxy::Impl::connect(int port, Watched& w) {
-  auto c = std::make_unique<BackendConn>(io.get_executor());
+  auto c = std::make_unique<BackendConn>(current->io.get_executor());
   error_code ec;
   WatchBackend watching(w, c->stream);
   c->stream.expires_after(kConnectTimeout);
@@ -33,12 +35,13 @@ awaitable<bool> Proxy::Impl::forward(Stream& client, beast::flat_buffer& cbuf,
     co_await asio::async_write(client, asio::buffer(kContinue), redirect(ec));
     if (client.why(ec)) co_return false;
   }
+  auto& pool = backend.idle[current->index];  // this loop's connections to the app
   for (int attempt = 0;; ++attempt) {
     std::unique_ptr<BackendConn> conn;
     bool reused = false;
-    if (!backend.idle.empty()) {
-      conn = std::move(backend.idle.back());
-      backend.idle.pop_back();
+    if (!pool.empty()) {
+      conn = std::move(pool.back());
+      pool.pop_back();
       reused = true;
     } else {
       conn = co_await connect(backend.port, watched);
@@ -110,9 +113,9 @@ awaitable<bool> Proxy::Impl::forward(Stream& client, beast::flat_buffer& cbuf,
     const bool clean = conn->buffer.size() == 0 &&
                        !(head && (res.get().has_content_length() || res.get().chunked()) &&
                          res.content_length().value_or(1) != 0);
-    if (backend_keep_alive && clean && backend.idle.size() < kPoolLimit) {
+    if (backend_keep_alive && clean && pool.size() < kPoolLimit) {
       conn->stream.expires_never();
-      backend.idle.push_back(std::move(conn));
+      pool.push_back(std::move(conn));
     }
     co_return keep;
   }
@@ -144,14 +147,16 @@ awaitable<void> Proxy::Impl::tunnel(Stream& client, beast::flat_buffer& cbuf,
   auto a = std::make_shared<Stream>(std::move(client));
   auto b = std::make_shared<Stream>(std::move(conn->stream));
   ++backend->tunnels;
-  stats::bump(counters.upgrades);
+  Loop& loop = *current;
+  stats::bump(loop.counters.upgrades);
   struct Open {
     Backend& b;
     ~Open() { --b.tunnels; }
   } open{*backend};
-  std::erase_if(backend->tunnel_sockets, [](const auto& w) { return w.expired(); });
-  backend->tunnel_sockets.push_back(a);
-  asio::co_spawn(io, pipe(b, a), asio::detached);
+  auto& open_here = backend->tunnel_sockets[loop.index];
+  std::erase_if(open_here, [](const auto& w) { return w.expired(); });
+  open_here.push_back(a);
+  asio::co_spawn(loop.io, pipe(b, a), asio::detached);
   co_await pipe(a, b);
 }
 
@@ -162,13 +167,22 @@ void Proxy::Impl::close_tunnels(std::optional<int> port) {
     for (const auto& w : known)
       if (auto b = w.lock(); b && (!port || b->port == *port)) backends.push_back(std::move(b));
   }
-  for (auto& b : backends)
-    for (auto& w : b->tunnel_sockets)
-      if (auto s = w.lock()) {
-        error_code ignore;
-        s->socket().shutdown(Socket::shutdown_both, ignore);
-        s->socket().close(ignore);
-      }
+  std::vector<std::future<void>> done;
+  for (auto& l : loops) {  // each loop closes its own, on its thread
+    auto closed = std::make_shared<std::promise<void>>();
+    done.push_back(closed->get_future());
+    asio::post(l->io, [backends, closed, i = l->index] {
+      for (auto& b : backends)
+        for (auto& w : b->tunnel_sockets[i])
+          if (auto s = w.lock()) {
+            error_code ignore;
+            s->socket().shutdown(Socket::shutdown_both, ignore);
+            s->socket().close(ignore);
+          }
+      closed->set_value();
+    });
+  }
+  for (auto& d : done) d.wait();
 }
 
 }  // namespace sm::proxy
