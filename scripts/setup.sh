@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages slot-machine builds and tests with. Idempotent: quiet
 # and quick when everything is already there. Every other script calls it first.
-# `setup.sh bench` also installs what the benchmarks compare against (wrk, nginx).
+# `setup.sh bench` also installs what the benchmarks compare against (wrk, nginx, HAProxy, Caddy).
 set -euo pipefail
 
 packages=(
@@ -14,7 +14,7 @@ packages=(
   prometheus
   chromium chromium-driver python3-selenium
 )
-[ "${1:-}" = bench ] && packages+=(wrk nginx)
+[ "${1:-}" = bench ] && packages+=(wrk nginx haproxy caddy)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -24,8 +24,10 @@ void check_restart_keeps_everything(const std::vector<std::string>& mode) {
   Site site({{"vA"}, {"vB"}}, json::object(), mode);
   Daemon& d = site.d;
   const std::string a = site.commits[0], b = site.commits[1];
-  REQUIRE(d.deploy(a).status == 200);
-  REQUIRE(d.deploy(b).status == 200);
+  Http r = d.deploy(a);
+  REQUIRE_MESSAGE(r.status == 200, r.body);
+  r = d.deploy(b);
+  REQUIRE_MESSAGE(r.status == 200, r.body);
   const int pid = live_pid_of(d);
   const auto before = d.status();
 
