@@ -4,10 +4,7 @@
 
 #include <doctest/doctest.h>
 #include <httplib.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <thread>
 
@@ -34,27 +31,11 @@ bool from(const Visit& v, const std::string& version) {
 }
 /// A WebSocket opened with `cookie`: the greeting the app sends first ("testapp vX").
 std::string websocket_greeting(int port, const std::string& cookie) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  timeval tv{5, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  const std::string req =
+  const std::string out = raw_exchange(
+      port,
       "GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nCookie: " + cookie + "\r\n\r\n";
-  std::string out;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size())) {
-    char buf[4096];
-    ssize_t n;
-    while (out.find("testapp v") == std::string::npos && (n = recv(fd, buf, sizeof buf, 0)) > 0)
-      out.append(buf, static_cast<size_t>(n));
-    n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);  // the rest of the greeting, if split
-    if (n > 0) out.append(buf, static_cast<size_t>(n));
-  }
-  close(fd);
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nCookie: " + cookie + "\r\n\r\n",
+      "testapp v");
   const auto at = out.find("testapp v");
   return at == std::string::npos ? out : out.substr(at, 10);
 }

@@ -358,7 +358,9 @@ void check_clean_stop(Daemon& d) {
 }  // namespace spec
 
 namespace spec {
-std::string raw_exchange(int port, const std::string& bytes) {
+std::string raw_exchange(int port, const std::string& bytes) { return raw_exchange(port, bytes, ""); }
+
+std::string raw_exchange(int port, const std::string& bytes, const std::string& until) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -371,7 +373,9 @@ std::string raw_exchange(int port, const std::string& bytes) {
       send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size())) {
     char buf[4096];
     ssize_t n;
-    while ((n = recv(fd, buf, sizeof buf, 0)) > 0) out.append(buf, static_cast<size_t>(n));
+    while ((until.empty() || out.find(until) == std::string::npos) && (n = recv(fd, buf, sizeof buf, 0)) > 0)
+      out.append(buf, static_cast<size_t>(n));
+    if (!until.empty() && (n = recv(fd, buf, sizeof buf, MSG_DONTWAIT)) > 0) out.append(buf, static_cast<size_t>(n));
   }
   close(fd);
   return out;

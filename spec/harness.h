@@ -234,4 +234,7 @@ namespace spec {
 /// Sends raw bytes to 127.0.0.1:port and returns what comes back until the peer closes
 /// (or 5 s pass).
 std::string raw_exchange(int port, const std::string& bytes);
+/// Sends raw bytes and reads until `until` has arrived (then what else is already there),
+/// the peer closes, or 5 s pass: for a connection that stays open (a WebSocket).
+std::string raw_exchange(int port, const std::string& bytes, const std::string& until);
 }  // namespace spec
