@@ -115,6 +115,33 @@ def main(url, cli, api_port, repo, v1, v2):
         confirm_dialog(d, ok=True)
         wait(d, "maintenance off", lambda: text(d, '#live [data-field="maintenance"]') == "off")
 
+        # A canary started elsewhere: on the live card; Roll back ends it, after confirming.
+        def canary():
+            run = subprocess.run([cli, "deploy", v2, "--canary", "30", "--api-port", api_port], cwd=repo,
+                                 capture_output=True, text=True, timeout=30)
+            check(run.returncode == 0, "CLI canary failed: " + run.stdout + run.stderr)
+            wait(d, "the canary on the live card", lambda: "gets 30% of new visitors" in text(d, '#live [data-field="canary"]'))
+            check(d.find_element(By.ID, "promote").is_displayed(), "a Promote button while a canary runs")
+        canary()
+        check(text(d, "#rollback") == "End the canary…", "Roll back offers to end the canary")
+        shot(d, "canary")
+        d.find_element(By.ID, "rollback").click()
+        confirm_dialog(d, ok=True)
+        wait(d, "the canary ended", lambda: text(d, '#live [data-field="canary"]') == "none")
+        check(live_commit(d) == v1[:12], "ending the canary leaves live as it was")
+        # Again, and promoted from the page this time.
+        canary()
+        d.find_element(By.ID, "promote").click()
+        confirm_dialog(d, ok=True)
+        wait(d, "the canary live", lambda: live_commit(d) == v2[:12])
+        wait(d, "no canary after promote", lambda: text(d, '#live [data-field="canary"]') == "none")
+        check(not d.find_element(By.ID, "promote").is_displayed(), "no Promote button without a canary")
+        # Back to v1 for what follows.
+        run = subprocess.run([cli, "rollback", "--api-port", api_port], cwd=repo, capture_output=True, text=True,
+                             timeout=30)
+        check(run.returncode == 0, "CLI rollback failed: " + run.stdout + run.stderr)
+        wait(d, "v1 live again after the canary", lambda: live_commit(d) == v1[:12])
+
         # An unknown revision: the daemon's 404 message, nothing changed.
         field = d.find_element(By.ID, "revision")
         field.send_keys("no-such-branch")
