@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "harness.h"
+#include "service_support.h"
 
 using namespace spec;
 
@@ -211,4 +212,25 @@ TEST_CASE("canary: direct mode refuses it, naming proxy mode") {
   CHECK(h.status == 400);
   CHECK_MESSAGE(h.body.find("proxy mode") != std::string::npos, h.body);
   CHECK(d.status()["live_commit"] == site.commits[0]);
+}
+
+TEST_CASE("canary: an upgrade ends it (canary-abort), the new daemon serving live alone") {
+  Site site({{"vA"}, {"vB"}}, json::object(), kProxyMode);
+  Daemon& d = site.d;
+  REQUIRE(d.deploy(site.commits[0]).status == 200);
+  REQUIRE(d.cli({"deploy", site.commits[1], "--canary", "50"}).exit_code == 0);
+  const int pid = d.status()["canary"]["pid"];
+  REQUIRE(upgrade(d).status == 200);
+  const json s = d.status();
+  CHECK(s["canary"].is_null());
+  CHECK(s["live_commit"] == site.commits[0]);
+  CHECK(kill(pid, 0) != 0);
+  for (int i = 0; i < 10; ++i) CHECK(from(visit(d.public_port(), "slot-machine-canary=new"), "vA"));
+  bool journalled = false;
+  const json history = http_get(d.api_port(), "/history?limit=5").json_body();  // kept: iterated below
+  for (const json& e : history["entries"])
+    journalled = journalled || (e["action"] == "canary-abort" && e["reason"] == "the daemon was upgraded");
+  CHECK_MESSAGE(journalled, history.dump());
+  // Ended before the new daemon started: never killed as a stranger.
+  CHECK_MESSAGE(d.log().find("the canary in slot") == std::string::npos, d.log());
 }

@@ -168,6 +168,10 @@ class App {
   /// (shutdown() leaves them running); operations are refused from now on, as when
   /// stopping. Call while holding hold_operations()'s lock.
   void hand_over();
+  /// For an upgrade, before the newer daemon starts (which would kill the canary as a
+  /// stranger): a canary survives nothing, so everyone goes to live, its requests finish,
+  /// it stops, journalled canary-abort. Call while holding hold_operations()'s lock.
+  void end_canary_for_upgrade();
   /// One line for systemd's STATUS=: what is live and whether it is healthy.
   std::string status_line() const;
 
@@ -264,8 +268,9 @@ class App {
   /// makes it the canary; "" or why not.
   std::string begin_canary(Slot& target, const std::string& commit, const Ports& ports, int percent);
   OpResult run_promote();
-  /// Ends the canary (of `commit`, when given): everyone to live, its process drained.
-  OpResult run_end_canary(const std::string& commit);
+  /// Ends the canary (of `commit`, when given): everyone to live, its process drained
+  /// (`handing_over`: for an upgrade, whose daemon is stopping, the drain still waits).
+  OpResult run_end_canary(const std::string& commit, bool handing_over = false);
   /// Busy (with what to do) while a canary runs; nullopt otherwise.
   std::optional<OpResult> refuse_during_canary() const;
 

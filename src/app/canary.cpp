@@ -80,7 +80,7 @@ OpResult App::run_promote() {
   return r;
 }
 
-OpResult App::run_end_canary(const std::string& commit) {
+OpResult App::run_end_canary(const std::string& commit, bool handing_over) {
   Slot* slot;
   OpResult r;
   {
@@ -100,7 +100,7 @@ OpResult App::run_end_canary(const std::string& commit) {
   if (slot->app) {
     set_stage("canary-abort", "drain");
     router_.wait_in_flight(slot->app->ports, Clock::now() + milliseconds(cfg_.drain_timeout_ms),
-                           [this] { return stopping_.load(); });
+                           [this, handing_over] { return !handing_over && stopping_; });
   }
   stop_app(*slot, "its canary ended");
   {

@@ -23,6 +23,8 @@ api::UpgradeAnswer Upgrader::run() {
       return {409, fmt::format("a deploy, rollback or restart{} is running (or waiting); upgrade when it has finished",
                                apps->size() > 1 ? " of app " + l.name : ""), 0, ""};
   }
+  for (const auto& l : *apps)
+    if (l.app) l.app->end_canary_for_upgrade();
   const std::string exe = service::own_executable();
   log::info("upgrade: starting {} on this daemon's sockets", exe);
   service::notify_reloading();
