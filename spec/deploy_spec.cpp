@@ -210,6 +210,20 @@ TEST_CASE("an app that exits at start fails the deploy at once with its exit sta
   CHECK(err.find("unknown argument --no-such-flag") != std::string::npos);
 }
 
+TEST_CASE("an app that listens on PORT only fails at health saying checks go to INTERNAL_PORT and what to do") {
+  // A real app that reads PORT alone (python's http.server); internal_port is set apart
+  // from port in the suite's config, so health checks go to a port nobody listens on.
+  Site site({{"v1"}}, {{"health_timeout_ms", 1500},
+                       {"health_endpoint", "/"},
+                       {"start_command", "exec python3 -m http.server \"$PORT\" --bind 127.0.0.1"}});
+  Daemon& d = site.d;
+  auto r = d.deploy(site.commits[0]);
+  REQUIRE(r.status == 500);
+  auto err = r.json_body()["error"].get<std::string>();
+  CHECK_MESSAGE(err.find("nothing listened on INTERNAL_PORT") != std::string::npos, err);
+  CHECK(err.find("serve / on $INTERNAL_PORT, or remove internal_port from the config") != std::string::npos);
+}
+
 TEST_CASE("short hashes, branches, tags and HEAD resolve to the full hash") {
   AppRepo repo;
   std::string a = repo.commit("vA");

@@ -199,9 +199,16 @@ std::string App::start_app(Slot& slot, const std::string& commit, const Ports& p
   }
   append_log(slot, health::describe(result));
   if (result.outcome == health::Outcome::Healthy) return "";
-  return fmt::format("{} ({}{}); its last output:\n{}", health::describe(result),
-                     cfg_.health_endpoint, fmt::format(" on port {}", ports.internal_port),
-                     log_tail(slot, from));
+  // An app that only listens on PORT never answers a health check sent to a separate
+  // INTERNAL_PORT: say so, since its output ("listening on 17701") looks healthy.
+  std::string hint;
+  if (ports.internal_port != ports.port && result.last_detail == "connection refused")
+    hint = fmt::format("; nothing listened on INTERNAL_PORT ({}), where health checks go because "
+                       "internal_port is set apart from port: have the app serve {} on $INTERNAL_PORT, "
+                       "or remove internal_port from the config",
+                       ports.internal_port, cfg_.health_endpoint);
+  return fmt::format("{} ({} on port {}{}); its last output:\n{}", health::describe(result),
+                     cfg_.health_endpoint, ports.internal_port, hint, log_tail(slot, from));
 }
 
 Workers::Launch App::worker_launch(const Slot& slot, const std::string& commit) const {
