@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config ccache git curl ca-certificates procps
   libcli11-dev libcpp-httplib-dev nlohmann-json3-dev libgit2-dev libfmt-dev doctest-dev
-  libboost-dev libsystemd-dev libssl-dev openssl
+  libboost-dev libsystemd-dev libssl-dev openssl zlib1g-dev libbrotli-dev
   util-linux systemd
   clang libfuzzer-14-dev
   pebble

@@ -180,7 +180,7 @@ Outcome handle_public(tcp::socket& s, beast::flat_buffer& b, Request& p, const T
   }
   consume_body(s, b, p);
   ++public_received;  // before any answer, so a client that has one sees it counted
-  if (method != http::verb::get) return Outcome::unhandled;
+  if (method != http::verb::get && !(method == http::verb::head && t.path == "/page")) return Outcome::unhandled;
   if (t.path == "/") {
     reply(s, p, http::status::ok,
           "hello from " + version() + " (slot " + env_or("SLOT_MACHINE_SLOT", "?") + ", pid " +
@@ -201,6 +201,29 @@ Outcome handle_public(tcp::socket& s, beast::flat_buffer& b, Request& p, const T
       if (sent > 0) std::this_thread::sleep_for(std::chrono::milliseconds(ms));
       return "data: event " + std::to_string(sent++) + "\n\n";
     });
+  } else if (t.path == "/page") {  // ?bytes=N of text; type=, cache= (Cache-Control), encoding= (Content-Encoding)
+    std::string body;
+    const auto bytes = static_cast<size_t>(t.num("bytes", 4096));
+    while (body.size() < bytes) body += "<p>page from " + version() + ", line " + std::to_string(body.size()) + "</p>\n";
+    body.resize(bytes);
+    auto q = [&](const char* k, const char* fallback) {
+      auto it = t.query.find(k);
+      return it == t.query.end() ? std::string(fallback) : it->second;
+    };
+    http::response<http::string_body> res{http::status::ok, p.get().version()};
+    res.set(http::field::content_type, q("type", "text/html"));
+    if (const auto c = q("cache", ""); !c.empty()) res.set(http::field::cache_control, c);
+    if (const auto e = q("encoding", ""); !e.empty()) res.set(http::field::content_encoding, e);
+    res.set(http::field::etag, "\"page-" + std::to_string(bytes) + "\"");
+    res.keep_alive(p.get().keep_alive());
+    res.body() = std::move(body);
+    res.prepare_payload();
+    if (p.get().method() == http::verb::head) {
+      http::response_serializer<http::string_body> sr{res};
+      http::write_header(s, sr);
+    } else {
+      http::write(s, res);
+    }
   } else if (t.path == "/download") {
     download(s, p, static_cast<unsigned long long>(t.num("bytes", 0)));
   } else if (t.path == "/unframed") {  // old-style: no length, no chunks; the body ends at close

@@ -39,6 +39,8 @@ struct Config {
   int proxy_workers = 0;                // the proxy's event loops (1-64); 0: one per CPU this process may use
   long long log_max_bytes = 10 << 20;  // a slot log over this is rotated
   long long max_request_body = 0;      // bytes; a larger request body gets 413 from the proxy (0: no limit)
+  // Proxy mode: codings the proxy may compress answers with, best first (contract §15); empty: none.
+  std::vector<std::string> compress{"br", "gzip"};
   int log_keep = 3;                    // rotated files kept per slot (slot-a.log.1 ...)
   std::filesystem::path api_token_file;  // absolute, or empty: no token (unless the env has one)
   std::filesystem::path api_tls_cert, api_tls_key;  // absolute, or empty: the API speaks plain HTTP

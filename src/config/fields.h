@@ -52,4 +52,10 @@ inline std::filesystem::path get_path(const json& doc, const std::string& key,
   return p.is_absolute() ? p : (base_dir / p).lexically_normal();
 }
 
+/// "tls": {"port", "cert", "key"} or {"port", "acme": {...}} into `c` (tls.cpp); a server
+/// config's ACME takes no domains.
+void get_tls(const json& doc, const std::filesystem::path& base_dir, Config& c, bool server);
+/// "api_tls": {"cert", "key"} into `c` (tls.cpp).
+void get_api_tls(const json& doc, const std::filesystem::path& base_dir, Config& c);
+
 }  // namespace sm::config::fields

@@ -14,7 +14,8 @@ const std::set<std::string> kKnownKeys = {
     "health_timeout_ms", "drain_timeout_ms", "setup_timeout_ms", "env_file", "api_port",      "api_bind",
     "proxy_timeout_ms", "proxy_header_timeout_ms", "proxy_max_conns_per_ip", "proxy_workers", "log_max_bytes",
     "log_keep", "api_token_file", "api_tls", "tls", "restart", "shared_dirs", "standby", "standby_ttl_s",
-    "auto_rollback_s", "webhooks", "notify", "github", "workers", "cron", "max_request_body"};
+    "auto_rollback_s", "webhooks", "notify", "github", "workers", "cron", "max_request_body",
+    "compress"};
 
 /// Edit distance between `a` and `b` (short strings: config keys), a swap of two
 /// neighbouring letters counting as one edit ("prot" is one from "port").

@@ -21,6 +21,7 @@ struct AppRoutes {
   bool strip_prefix = true;
   std::string canonical_host;  // "" or one of `hosts` (exact, no prefix)
   uint64_t max_request_body = 0;  // bytes (contract §15); 0: no limit
+  std::vector<std::string> compress;  // codings for its answers, best first (contract §15)
 };
 
 struct Decision {

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "hosts/route.h"
+#include "proxy/compress.h"
 #include "proxy/proxy.h"
 #include "proxy/relay.h"
 #include "proxy/request_checks.h"
@@ -25,6 +26,12 @@ namespace sm::proxy {
 
 
 inline constexpr auto kConnectTimeout = std::chrono::seconds(5);
+/// What the proxy does to an app's answer on its way: a Set-Cookie to add (a canary's
+/// drawn side; empty: none) and the codings it may compress it with (contract §15).
+struct AnswerRules {
+  std::string_view set_cookie;
+  Codings compress;
+};
 inline constexpr size_t kHeaderLimit = 16 * 1024;
 inline constexpr size_t kPoolLimit = 64;
 /// Handing over, a connection idle between requests is closed after this long.
@@ -145,6 +152,7 @@ struct Proxy::Impl {
   }
 
   Options opts;
+  const Codings one_app_codings = Codings::from_names(opts.compress);  // the one app's "compress"
   std::atomic<size_t> connections{0};  // declared before the loops, which outlive sessions
   std::atomic<int> accept_loops{0};    // accept_loop() coroutines still running
   std::mutex per_ip_mu;                // guards per_ip: taken at accept and at close only
@@ -208,6 +216,7 @@ struct Proxy::Impl {
     std::vector<std::shared_ptr<Backend>> apps;
     std::vector<std::shared_ptr<AppCounters>> app_counters;  // each app's requests, kept across reloads
     std::vector<std::shared_ptr<const Canary>> canaries;  // each app's canary, or null
+    std::vector<Codings> codings;                         // each app's "compress"
   };
   /// Which side of `c` serves `req` (`live` or the canary), given `roll` in [0, 100)
   /// drawn for it; `drawn` says the request named no side (its answer sets the cookie).
@@ -340,10 +349,9 @@ struct Proxy::Impl {
 
   /// Sends the request to the backend and streams the response back. Returns whether
   /// the client connection stays open for another request.
-  /// `set_cookie`, when not empty, is added to the response as a Set-Cookie (canary).
   awaitable<bool> forward(Stream& client, beast::flat_buffer& cbuf,
                           http::request_parser<http::buffer_body>& req, Backend& backend,
-                          bool client_keep_alive, Watched& watched, std::string_view set_cookie = {});
+                          bool client_keep_alive, Watched& watched, const AnswerRules& rules);
 
   /// Upgrade (WebSocket): send the request header, then copy bytes both ways.
   awaitable<void> tunnel(Stream& client, beast::flat_buffer& cbuf,

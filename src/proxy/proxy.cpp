@@ -106,6 +106,8 @@ awaitable<void> Proxy::Impl::session(Socket sock, asio::ip::address peer_addr, K
     }
     std::shared_ptr<Backend> backend;
     uint64_t body_limit = kind == Kind::Internal || by_host ? 0 : opts.max_request_body;
+    AnswerRules rules;
+    if (kind != Kind::Internal && !by_host) rules.compress = one_app_codings;
     // Canary (contract §14): the app's split, when it has one, picks the side.
     std::shared_ptr<const Canary> canary;
     bool drawn = false;
@@ -129,6 +131,7 @@ awaitable<void> Proxy::Impl::session(Socket sock, asio::ip::address peer_addr, K
         misdirected = is_misdirected(*r.hosts, server_name, head, decision);
         if (decision.kind != hosts::Decision::Kind::Forward || misdirected) return nullptr;
         body_limit = r.hosts->apps()[decision.index].max_request_body;
+        rules.compress = r.codings[decision.index];
         return split_if_canary(r.canaries[decision.index], r.apps[decision.index]);
       });
       if (misdirected) {
@@ -179,13 +182,12 @@ awaitable<void> Proxy::Impl::session(Socket sock, asio::ip::address peer_addr, K
       }
       req.body_limit(body_limit);
     }
-    std::string_view set_cookie;
     if (canary) {
       const bool to_new = backend == canary->backend;
       (to_new ? canary->tally->to_new : canary->tally->to_old).fetch_add(1, std::memory_order_relaxed);  // any loop
       static const std::string kNew = fmt::format("{}=new; Path=/; HttpOnly; SameSite=Lax", kCanaryCookie);
       static const std::string kOld = fmt::format("{}=old; Path=/; HttpOnly; SameSite=Lax", kCanaryCookie);
-      if (drawn) set_cookie = to_new ? kNew : kOld;
+      if (drawn) rules.set_cookie = to_new ? kNew : kOld;
     }
     add_forwarded(head, peer, client.is_tls());
     if (beast::websocket::is_upgrade(req.get())) {
@@ -195,7 +197,7 @@ awaitable<void> Proxy::Impl::session(Socket sock, asio::ip::address peer_addr, K
     }
     // Handing over to a newer daemon: this response is the connection's last.
     const bool keep_alive = req.get().keep_alive() && !draining;
-    const bool again = co_await forward(client, cbuf, req, *backend, keep_alive, *watched, set_cookie);
+    const bool again = co_await forward(client, cbuf, req, *backend, keep_alive, *watched, rules);
     counted.release();
     if (!again) co_return;
   }

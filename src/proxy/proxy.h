@@ -80,6 +80,9 @@ struct Options {
   // host routes): a larger Content-Length gets 413 before the app sees anything, a chunked
   // body that passes it is cut with 413 and the app's connection closed. 0: none.
   uint64_t max_request_body = 0;
+  // The one app's codings for compressing answers, best first (contract §15; several
+  // apps: each its own, in the host routes); empty: none.
+  std::vector<std::string> compress;
   // Event loops, each on a thread of its own, connections spread over them (contract
   // §15, proxy_workers); 1: one loop, as before.
   size_t workers = 1;

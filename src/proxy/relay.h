@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "proxy/compress.h"
 #include "proxy/stream.h"
 
 namespace sm::proxy {
@@ -26,10 +27,12 @@ struct Relayed {
 /// The parser has already read the header.
 /// `read_timeout` bounds each read from `in` (none: wait as long as the sender likes, as
 /// Server-Sent Events need); each write to `out` is bounded by kClientIdle.
+/// With `coder` the body is sent coded by it (the header already says so), each piece
+/// flushed as it arrived.
 template <bool isRequest>
 awaitable<Relayed> relay(Stream& out, Stream& in, beast::flat_buffer& in_buf,
                             http::parser<isRequest, http::buffer_body>& p,
-                            std::optional<std::chrono::milliseconds> read_timeout) {
+                            std::optional<std::chrono::milliseconds> read_timeout, Encoder* coder = nullptr) {
   error_code ec;
   http::serializer<isRequest, http::buffer_body> sr{p.get()};
   // The header goes out with the first piece of body when that has already arrived (one
@@ -62,6 +65,17 @@ awaitable<Relayed> relay(Stream& out, Stream& in, beast::flat_buffer& in_buf,
   } shrink{in_buf, grown};
   std::unique_ptr<char[]> body_buf(p.is_done() ? nullptr : new char[chunk]);
   char* const buf = body_buf.get();
+  std::string coded;
+  // Codes what was read (nothing, at the end) into `coded` and points the body there;
+  // false when there is nothing to write yet.
+  auto code = [&](size_t got) {
+    coded.clear();
+    coder->put(std::string_view(buf ? buf : "", got), p.is_done(), coded);
+    p.get().body().data = coded.empty() ? nullptr : coded.data();
+    p.get().body().size = coded.size();
+    p.get().body().more = !p.is_done();
+    return !coded.empty() || p.is_done();
+  };
   do {
     if (!p.is_done()) {
       p.get().body().data = buf;
@@ -82,10 +96,12 @@ awaitable<Relayed> relay(Stream& out, Stream& in, beast::flat_buffer& in_buf,
       // (the peer then read the true last chunk as the start of a next message).
       p.get().body().data = got ? buf : nullptr;
       p.get().body().more = !p.is_done();
+      if (coder && !code(got)) continue;  // all taken in, nothing out yet
     } else {
       p.get().body().data = nullptr;
       p.get().body().size = 0;
       p.get().body().more = false;
+      if (coder) code(0);  // the coding's own ending
     }
     out.expires_after(kClientIdle);
     co_await http::async_write(out, sr, redirect(ec));

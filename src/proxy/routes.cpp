@@ -110,6 +110,7 @@ void Proxy::route_hosts(std::shared_ptr<const hosts::Router> router) {
     next.apps.push_back(std::move(live));
     next.app_counters.push_back(counts ? std::move(counts) : std::make_shared<AppCounters>(impl_->loops.size()));
     next.canaries.push_back(std::move(canary));
+    next.codings.push_back(Codings::from_names(app.compress));
   }
   impl_->routes.store(std::make_shared<const Impl::Routes>(std::move(next)));
 }

@@ -3,6 +3,31 @@
 #include "proxy/impl.h"
 
 namespace sm::proxy {
+namespace {
+
+/// Compression (contract §15): an answer that may be compressed says Vary; when the
+/// client also accepts one of the app's codings, its header is made to say that coding
+/// and the encoder for its body is returned.
+std::unique_ptr<Encoder> compressor_for(const Codings& app, const http::request<http::buffer_body>& req,
+                                        http::response_parser<http::buffer_body>& res) {
+  auto& head = res.get().base();
+  std::optional<uint64_t> length;
+  if (const auto l = res.content_length()) length = *l;
+  if (!may_compress(head, req.method() == http::verb::head, length)) return nullptr;
+  add_vary(head);
+  const Coding c = pick_coding(app, all_values(req, http::field::accept_encoding));
+  if (c == Coding::None) return nullptr;
+  std::unique_ptr<Encoder> coder;
+  try {
+    coder = Encoder::make(c);
+  } catch (const std::exception&) {
+    return nullptr;  // no memory for it: the answer goes as it is
+  }
+  mark_coded(head, c);
+  return coder;
+}
+
+}  // namespace
 
 awaitable<std::unique_ptr<BackendConn>> Proxy::Impl::connect(int port, Watched& w) {
   auto c = std::make_unique<BackendConn>(current->io.get_executor());
@@ -20,7 +45,7 @@ awaitable<std::unique_ptr<BackendConn>> Proxy::Impl::connect(int port, Watched& 
 
 awaitable<bool> Proxy::Impl::forward(Stream& client, beast::flat_buffer& cbuf,
                                      http::request_parser<http::buffer_body>& req, Backend& backend,
-                                     bool client_keep_alive, Watched& watched, std::string_view set_cookie) {
+                                     bool client_keep_alive, Watched& watched, const AnswerRules& rules) {
   auto& msg = req.get();
   const bool no_body = req.is_done();
   const bool head = msg.method() == http::verb::head;
@@ -104,9 +129,12 @@ awaitable<bool> Proxy::Impl::forward(Stream& client, beast::flat_buffer& cbuf,
         keep = false;
     }
     res.get().keep_alive(keep);
-    if (!set_cookie.empty()) res.get().insert(http::field::set_cookie, beast::string_view(set_cookie.data(), set_cookie.size()));
+    if (!rules.set_cookie.empty())
+      res.get().insert(http::field::set_cookie, beast::string_view(rules.set_cookie.data(), rules.set_cookie.size()));
+    std::unique_ptr<Encoder> coder;
+    if (rules.compress.size && msg.version() >= 11) coder = compressor_for(rules.compress, msg, res);
     client.answered = res.get().result_int();
-    if ((co_await relay<false>(client, conn->stream, conn->buffer, res, std::nullopt)).ec)
+    if ((co_await relay<false>(client, conn->stream, conn->buffer, res, std::nullopt, coder.get())).ec)
       co_return false;  // header already sent: all we can do is close
     // Bytes past the response (a body sent for HEAD, say) would be read as the next
     // response on this connection: such a connection is not reused.

@@ -216,6 +216,7 @@ std::shared_ptr<const hosts::Router> host_routes(const std::vector<std::shared_p
     r.strip_prefix = h->spec().entry.strip_prefix;
     if (runs) r.canonical_host = h->spec().entry.canonical_host;
     r.max_request_body = static_cast<uint64_t>(h->spec().cfg.max_request_body);
+    r.compress = h->spec().cfg.compress;
     routes.push_back(std::move(r));
   }
   return std::make_shared<const hosts::Router>(std::move(routes));

@@ -98,6 +98,7 @@ std::unique_ptr<proxy::Proxy> make_proxy(const StartOptions& opts, const config:
   o.header_timeout = std::chrono::milliseconds(cfg.proxy_header_timeout_ms);
   o.max_conns_per_ip = static_cast<size_t>(cfg.proxy_max_conns_per_ip);
   o.max_request_body = static_cast<uint64_t>(cfg.max_request_body);
+  o.compress = cfg.compress;
   o.workers = cfg.proxy_workers > 0 ? static_cast<size_t>(cfg.proxy_workers) : proxy::usable_cpus();
   o.public_fd = given.public_fd;
   o.internal_fd = given.internal_fd;
