@@ -221,6 +221,12 @@ TEST_CASE("dashboard in Chromium: live commit, a CLI deploy's stages as they hap
   check_clean_stop(d);
 }
 
+TEST_CASE("Chromium through the proxy: the app's page arrives compressed, an EventSource gets each event as sent") {
+  Site site({{"v1"}}, json::object(), kProxyMode);
+  REQUIRE(site.d.deploy(site.commits[0]).status == 200);
+  browser("compressed", {fmt::format("http://127.0.0.1:{}", site.d.public_port())}, site.repo);
+}
+
 TEST_CASE("dashboard in Chromium: log in with the token, the cookie the script cannot read, log out") {
   AppRepo repo;
   const std::string v1 = repo.commit("v1");

@@ -247,7 +247,35 @@ def login(url, token, v1):
         d.quit()
 
 
+def compressed(public_url):
+    """The app's page through the proxy (contract §15): Chromium gets it compressed (fewer
+    bytes on the wire than in the page) and an EventSource on it gets each event as sent."""
+    d = browser()
+    try:
+        d.get(public_url + "/page?bytes=200000")
+        wait(d, "the page", lambda: "page from" in d.find_element(By.TAG_NAME, "body").text)
+        nav = d.execute_script(
+            "const n = performance.getEntriesByType('navigation')[0];"
+            "return {encoded: n.encodedBodySize, decoded: n.decodedBodySize};")
+        check(nav["decoded"] == 200000, f"the page's bytes as the app sent them: {nav}")
+        check(0 < nav["encoded"] < nav["decoded"] / 5, f"compressed on the wire: {nav}")
+        d.execute_script(
+            "window.got = []; const es = new EventSource('/events?n=4&ms=400');"
+            "es.onmessage = e => { window.got.push([e.data, performance.now()]); if (window.got.length == 4) es.close(); };")
+        wait(d, "four events", lambda: len(d.execute_script("return window.got")) == 4)
+        got = d.execute_script("return window.got")
+        check([g[0] for g in got] == [f"event {i}" for i in range(4)], f"the events: {got}")
+        gaps = [got[i][1] - got[i - 1][1] for i in range(1, 4)]
+        check(all(g > 250 for g in gaps), f"each event arrives when sent, not held back: gaps {gaps} ms")
+        res = d.execute_script(
+            "return performance.getEntriesByType('resource').filter(r => r.name.includes('/events'))"
+            ".map(r => ({encoded: r.encodedBodySize, decoded: r.decodedBodySize}));")
+        print("events:", got, "resource:", res)
+    finally:
+        d.quit()
+
+
 if __name__ == "__main__":
     mode, args = sys.argv[1], sys.argv[2:]
-    {"main": main, "login": login, "apps": apps}[mode](*args)
+    {"main": main, "login": login, "apps": apps, "compressed": compressed}[mode](*args)
     print("ok")
